@@ -1,0 +1,252 @@
+"""Small typed views of the API's JSON resources (batches, files, results).
+
+Every view keeps the raw JSON in ``raw`` so callers can reach fields this module does not model.
+Parsing follows the wire rules in the spec: int64 values arrive as decimal strings, zero values
+are omitted, batch fields live under the Operation's ``metadata``, and field names may come in
+lowerCamelCase or snake_case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from airflow_provider_gemini_batch._core.states import BatchState
+
+
+def pick(obj: Mapping[str, Any], camel: str, default: Any = None) -> Any:
+    """Read a proto-JSON field under its lowerCamelCase or its snake_case spelling."""
+    if camel in obj:
+        return obj[camel]
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in camel)
+    return obj.get(snake, default)
+
+
+def to_int(value: Any) -> int:
+    """An int64 from the wire (a decimal string, a number, or absent meaning 0)."""
+    if value is None or value == "":
+        return 0
+    return int(value)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Parse an RFC 3339 timestamp with 0 to 9 fractional digits (Python keeps 6)."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    main, sep, rest = text.partition(".")
+    if sep:
+        digits = "".join(c for c in rest if c.isdigit())
+        zone = rest[len(digits) :]
+        text = f"{main}.{(digits + '000000')[:6]}{zone}"
+    return datetime.fromisoformat(text)
+
+
+@dataclass(frozen=True)
+class ApiStatus:
+    """A ``google.rpc.Status``: numeric code (gRPC code, not HTTP), message, optional details."""
+
+    code: int
+    message: str
+    details: tuple[Any, ...] = ()
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any] | None) -> ApiStatus | None:
+        if not obj:
+            return None
+        return cls(
+            code=to_int(obj.get("code")),
+            message=str(obj.get("message", "")),
+            details=tuple(obj.get("details") or ()),
+        )
+
+    def describe(self) -> str:
+        return f"code {self.code}: {self.message}" if self.message else f"code {self.code}"
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.details:
+            out["details"] = list(self.details)
+        return out
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """Request counts of a batch (``metadata.batchStats``); absent counters are 0."""
+
+    request_count: int = 0
+    successful_request_count: int = 0
+    failed_request_count: int = 0
+    pending_request_count: int = 0
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any] | None) -> BatchStats:
+        obj = obj or {}
+        return cls(
+            request_count=to_int(pick(obj, "requestCount")),
+            successful_request_count=to_int(pick(obj, "successfulRequestCount")),
+            failed_request_count=to_int(pick(obj, "failedRequestCount")),
+            pending_request_count=to_int(pick(obj, "pendingRequestCount")),
+        )
+
+    def describe(self) -> str:
+        return (
+            f"{self.request_count} requests: {self.successful_request_count} succeeded, "
+            f"{self.failed_request_count} failed, {self.pending_request_count} pending"
+        )
+
+    def to_json(self) -> dict[str, int]:
+        """JSON-native counters for XCom and trigger events."""
+        return {
+            "request_count": self.request_count,
+            "successful_request_count": self.successful_request_count,
+            "failed_request_count": self.failed_request_count,
+            "pending_request_count": self.pending_request_count,
+        }
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch as returned by create/get/list (the Operation wrapper, flattened).
+
+    ``responses_file`` is the ``files/batch-...`` result file for file-input batches;
+    ``inlined_response_count`` is how many inline results the Operation carries (0 if none).
+    ``error`` is the Operation's top-level error for a batch that failed as a whole.
+    """
+
+    name: str
+    state: BatchState
+    display_name: str | None
+    model: str | None
+    stats: BatchStats
+    create_time: datetime | None
+    update_time: datetime | None
+    end_time: datetime | None
+    responses_file: str | None
+    inlined_response_count: int
+    error: ApiStatus | None
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_operation(cls, op: Mapping[str, Any]) -> Batch:
+        """Build the view from an Operation JSON body.
+
+        :raises UnknownBatchStateError: when ``metadata.state`` is not one of the known states.
+        """
+        meta: Mapping[str, Any] = op.get("metadata") or {}
+        name = str(op.get("name") or meta.get("name") or "")
+        output = cls._output_of(op)
+        inlined = pick(output, "inlinedResponses") or {}
+        inlined_items = (pick(inlined, "inlinedResponses") or []) if isinstance(inlined, Mapping) else []
+        return cls(
+            name=name,
+            state=BatchState.parse(meta.get("state"), batch_name=name),
+            display_name=pick(meta, "displayName"),
+            model=meta.get("model"),
+            stats=BatchStats.from_json(pick(meta, "batchStats")),
+            create_time=parse_time(pick(meta, "createTime")),
+            update_time=parse_time(pick(meta, "updateTime")),
+            end_time=parse_time(pick(meta, "endTime")),
+            responses_file=pick(output, "responsesFile") or None,
+            inlined_response_count=len(inlined_items),
+            error=ApiStatus.from_json(op.get("error")),
+            raw=op,
+        )
+
+    @staticmethod
+    def _output_of(op: Mapping[str, Any]) -> Mapping[str, Any]:
+        # The SDK reads metadata.output; the service mirrors it in the top-level response.
+        # Accept either so a partial mirror never loses results.
+        meta = op.get("metadata") or {}
+        return meta.get("output") or op.get("response") or {}
+
+    @property
+    def batch_id(self) -> str:
+        return self.name.removeprefix("batches/")
+
+    @property
+    def done(self) -> bool:
+        return self.state.terminal
+
+    @property
+    def output(self) -> Mapping[str, Any]:
+        """The raw output object (``responsesFile`` or ``inlinedResponses``); empty if none."""
+        return self._output_of(self.raw)
+
+    @property
+    def has_results(self) -> bool:
+        """True when the API offers results to fetch (a result file or inline responses)."""
+        return bool(self.responses_file) or self.inlined_response_count > 0
+
+    def summary(self) -> dict[str, Any]:
+        """A small JSON-native summary for XCom, trigger events and logs."""
+        return {
+            "batch_name": self.name,
+            "state": self.state.short,
+            "display_name": self.display_name,
+            "model": self.model,
+            "stats": self.stats.to_json(),
+            "responses_file": self.responses_file,
+            "error": self.error.to_json() if self.error else None,
+        }
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A Files API resource. ``size_bytes`` in bytes; times in UTC."""
+
+    name: str
+    display_name: str | None
+    mime_type: str | None
+    size_bytes: int
+    state: str | None
+    source: str | None
+    sha256_hash: str | None
+    uri: str | None
+    download_uri: str | None
+    create_time: datetime | None
+    expiration_time: datetime | None
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> FileInfo:
+        return cls(
+            name=str(obj.get("name", "")),
+            display_name=pick(obj, "displayName"),
+            mime_type=pick(obj, "mimeType"),
+            size_bytes=to_int(pick(obj, "sizeBytes")),
+            state=obj.get("state"),
+            source=obj.get("source"),
+            sha256_hash=pick(obj, "sha256Hash"),
+            uri=obj.get("uri"),
+            download_uri=pick(obj, "downloadUri"),
+            create_time=parse_time(pick(obj, "createTime")),
+            expiration_time=parse_time(pick(obj, "expirationTime")),
+            raw=obj,
+        )
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """One normalised result: the request's key (or None), its 0-based input position, and
+    either the ``response`` (GenerateContentResponse / embedding) or the ``error`` status."""
+
+    key: str | None
+    index: int
+    response: Mapping[str, Any] | None
+    error: Mapping[str, Any] | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.response is not None
+
+    def to_row(self) -> dict[str, Any]:
+        """The landed JSONL row: ``{key, status, response | error}``."""
+        if self.ok:
+            return {"key": self.key, "status": "succeeded", "response": self.response}
+        error = self.error or {"code": 2, "message": "The result carried neither a response nor an error."}
+        return {"key": self.key, "status": "failed", "error": error}

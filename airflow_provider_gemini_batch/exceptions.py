@@ -1,0 +1,146 @@
+"""Every error this provider raises, as one tree.
+
+::
+
+    GeminiBatchError                       base of everything below (an AirflowException)
+    ├── GeminiInvalidInputError            bad arguments or input, found before any request is sent
+    │   └── GeminiInputFileError           a JSONL input problem, with ``path`` and ``line_number``
+    ├── GeminiConnectionConfigError        missing/wrong Airflow connection, key or credentials
+    ├── GeminiApiError                     the API answered with an error status
+    │   ├── GeminiClientError              4xx (not 429): fix the request, do not retry
+    │   │   └── GeminiNotFoundError        404: the file or batch does not exist (anymore)
+    │   ├── GeminiRateLimitError           429 RESOURCE_EXHAUSTED: quota; retried with backoff
+    │   └── GeminiServerError              5xx: retried with backoff
+    ├── GeminiTransportError               no HTTP answer at all (connection refused/reset, timeout)
+    ├── UnknownBatchStateError             the API reported a state this provider does not know
+    ├── GeminiBatchFailedError             the batch ended FAILED, CANCELLED or EXPIRED
+    ├── GeminiBatchTimeoutError            our own wait deadline passed while the batch was in flight
+    └── GeminiResultsThresholdError        more per-request failures than ``max_failed_ratio`` allows
+
+Messages say what happened, to which resource, and what to do next. They never contain the API key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from airflow.exceptions import AirflowException
+
+
+class GeminiBatchError(AirflowException):
+    """Base class of every error raised by this provider."""
+
+
+class GeminiInvalidInputError(GeminiBatchError, ValueError):
+    """Arguments or input are invalid; raised before anything is sent to the API."""
+
+
+class GeminiInputFileError(GeminiInvalidInputError):
+    """A JSONL input file is invalid. ``line_number`` is 1-based, or None for whole-file problems."""
+
+    def __init__(self, message: str, *, path: str, line_number: int | None = None) -> None:
+        self.path = path
+        self.line_number = line_number
+        where = f"{path}, line {line_number}" if line_number is not None else path
+        super().__init__(f"{where}: {message}")
+
+
+class GeminiConnectionConfigError(GeminiBatchError):
+    """The Airflow connection is missing, of the wrong type, or lacks a usable key or credentials."""
+
+
+class GeminiApiError(GeminiBatchError):
+    """The API answered with an error.
+
+    :param http_status: the HTTP status code (e.g. 404).
+    :param status: the Google status string (e.g. ``"NOT_FOUND"``), or None if the body had none.
+    :param message: the API's message.
+    :param resource: the resource the call was about (``batches/…``, ``files/…``, ``models/…``).
+    :param reason: the ``ErrorInfo.reason`` from the error details, when present.
+    :param retry_after: seconds the server asked us to wait (``Retry-After`` or ``RetryInfo``).
+    """
+
+    def __init__(
+        self,
+        *,
+        http_status: int,
+        status: str | None,
+        message: str,
+        resource: str | None = None,
+        method: str | None = None,
+        reason: str | None = None,
+        retry_after: float | None = None,
+        details: list[Any] | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.http_status = http_status
+        self.status = status
+        self.api_message = message
+        self.resource = resource
+        self.method = method
+        self.reason = reason
+        self.retry_after = retry_after
+        self.details = details or []
+        about = f" for {resource}" if resource else ""
+        call = f"{method} " if method else ""
+        text = f"{call}failed{about}: HTTP {http_status}"
+        if status:
+            text += f" {status}"
+        if reason:
+            text += f" ({reason})"
+        text += f": {message}"
+        if hint:
+            text += f" {hint}"
+        super().__init__(text.strip())
+
+
+class GeminiClientError(GeminiApiError):
+    """A 4xx answer other than 429: the request itself is wrong; retrying will not help."""
+
+
+class GeminiNotFoundError(GeminiClientError):
+    """404: the named file, batch or model does not exist (or no longer does)."""
+
+
+class GeminiRateLimitError(GeminiApiError):
+    """429 RESOURCE_EXHAUSTED: a rate limit or quota (e.g. 100 concurrent batches) was hit."""
+
+
+class GeminiServerError(GeminiApiError):
+    """5xx: the service failed or was overloaded."""
+
+
+class GeminiTransportError(GeminiBatchError):
+    """No HTTP answer: the connection failed, was reset, or timed out."""
+
+
+class UnknownBatchStateError(GeminiBatchError):
+    """The API reported a batch state outside the seven known ones; waiting on it would never end."""
+
+    def __init__(self, value: str, *, batch_name: str | None = None) -> None:
+        self.value = value
+        self.batch_name = batch_name
+        which = f"Batch {batch_name}" if batch_name else "A batch"
+        super().__init__(
+            f"{which} reported the unknown state {value!r}. Upgrade airflow-provider-gemini-batch, "
+            "or report the state if you run the latest release."
+        )
+
+
+class GeminiBatchFailedError(GeminiBatchError):
+    """The batch ended in FAILED, CANCELLED or EXPIRED. ``summary`` is the batch's JSON-native summary."""
+
+    def __init__(self, message: str, *, batch_name: str, state: str, summary: Mapping[str, Any]) -> None:
+        self.batch_name = batch_name
+        self.state = state
+        self.summary = dict(summary)
+        super().__init__(message)
+
+
+class GeminiBatchTimeoutError(GeminiBatchError):
+    """Our own wait deadline passed while the batch was still pending or running."""
+
+
+class GeminiResultsThresholdError(GeminiBatchError):
+    """More requests failed than ``max_failed_ratio`` allows (raised after results were written)."""
