@@ -1,0 +1,137 @@
+"""Reattach instead of re-creating: the lookups behind idempotent uploads and batch creation.
+
+A task instance (dag, task, run, map index) marks what it creates with a tag in the display name
+(see :mod:`airflow_provider_gemini_batch._core.identity`). Before creating anything the operators
+scan a bounded number of existing resources for that tag:
+
+* uploads: a file with the same tag **and** the same content fingerprint (sha256 of the bytes)
+  that is still ``ACTIVE`` is reused; nothing is uploaded again.
+* batches: a batch with the same tag and the same input fingerprint is reattached, unless it ended
+  FAILED, CANCELLED or EXPIRED (retrying such a batch is the point of a retry, so a new one is
+  created). A batch with the same tag but a *different* input fingerprint is handled by the
+  ``on_input_change`` policy: ``"fail"`` (default) or ``"create_new"``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from airflow_provider_gemini_batch._core.identity import (
+    FINGERPRINT_LENGTH,
+    TaskIdentity,
+    find_tagged,
+    parse_marker,
+    tagged_display_name,
+)
+from airflow_provider_gemini_batch._core.models import Batch, FileInfo
+from airflow_provider_gemini_batch._core.states import FAILURE_STATES
+from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
+
+InputChangePolicy = Literal["fail", "create_new"]
+INPUT_CHANGE_POLICIES: tuple[str, ...] = ("fail", "create_new")
+
+#: Read size for hashing local files, bytes.
+_CHUNK = 1024 * 1024
+
+
+def sha256_of(path: str | os.PathLike[str], opener: Callable[[], Any] | None = None) -> str:
+    """Hex sha256 of a file's bytes, streamed in 1 MiB reads (memory stays flat)."""
+    digest = hashlib.sha256()
+    handle = opener() if opener is not None else open(path, "rb")  # noqa: SIM115 - closed below
+    with handle as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _server_sha_matches(info: FileInfo, hex_digest: str) -> bool:
+    # The API reports sha256Hash as base64 of the raw digest; absent means "cannot tell", which
+    # is not a mismatch (the fingerprint in the display name already matched).
+    if not info.sha256_hash:
+        return True
+    try:
+        raw = base64.b64decode(info.sha256_hash + "=" * (-len(info.sha256_hash) % 4))
+    except ValueError:
+        return True
+    return raw.hex() == hex_digest or info.sha256_hash.lower() == hex_digest
+
+
+def find_reusable_file(
+    hook: Any,
+    identity: TaskIdentity,
+    content_sha256: str,
+    *,
+    limit: int,
+    log: logging.Logger,
+) -> FileInfo | None:
+    """An ACTIVE file uploaded earlier by this task instance with exactly this content, or None."""
+    fingerprint = content_sha256[:FINGERPRINT_LENGTH]
+    for info in find_tagged(
+        hook.list_files(), identity.tag, limit=limit, display_name=lambda f: f.display_name
+    ):
+        marker = parse_marker(info.display_name)
+        if marker is None or marker.fingerprint != fingerprint:
+            log.info("File %s was uploaded by an earlier try with different content; not reused.", info.name)
+            continue
+        if (info.state or "ACTIVE") != "ACTIVE" or not _server_sha_matches(info, content_sha256):
+            continue
+        return info
+    return None
+
+
+def upload_display_name(base: str | None, identity: TaskIdentity, content_sha256: str) -> str:
+    return tagged_display_name(base, identity, content_sha256[:FINGERPRINT_LENGTH])
+
+
+@dataclass(frozen=True)
+class Reattach:
+    """Decision of the batch lookup: reattach to ``batch``, or create (``batch`` is None)."""
+
+    batch: Batch | None
+    reason: str
+
+
+def find_reattachable_batch(
+    hook: Any,
+    identity: TaskIdentity,
+    input_fingerprint: str,
+    *,
+    on_input_change: InputChangePolicy,
+    limit: int,
+) -> Reattach:
+    """Decide whether this task instance already created its batch.
+
+    :raises GeminiInvalidInputError: a batch of this task instance exists for a different input
+        and ``on_input_change`` is ``"fail"``.
+    """
+    matches = find_tagged(
+        hook.list_batches(), identity.tag, limit=limit, display_name=lambda b: b.display_name
+    )
+    # Newest first: if several tries left batches, the latest is the one a retry cares about.
+    matches.sort(key=lambda b: b.create_time.timestamp() if b.create_time else 0.0, reverse=True)
+    for batch in matches:
+        marker = parse_marker(batch.display_name)
+        if marker is None:
+            continue
+        if marker.fingerprint != input_fingerprint:
+            if on_input_change == "fail":
+                raise GeminiInvalidInputError(
+                    f"This task instance ({identity.dag_id}.{identity.task_id}, run {identity.run_id}, "
+                    f"map index {identity.map_index}) already created {batch.name} "
+                    f"(state {batch.state.short}) from a different input. Refusing to submit a second "
+                    "billable batch. Cancel/delete it and clear the task, or set "
+                    "on_input_change='create_new' to submit the new input anyway."
+                )
+            return Reattach(None, f"input changed since {batch.name}; creating a new batch (on_input_change)")
+        if batch.state in FAILURE_STATES:
+            return Reattach(
+                None, f"{batch.name} of an earlier try ended {batch.state.short}; creating a new batch"
+            )
+        return Reattach(batch, f"reattaching to {batch.name} ({batch.state.short}) created by an earlier try")
+    return Reattach(None, "no batch of this task instance found")

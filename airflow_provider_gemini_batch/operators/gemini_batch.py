@@ -1,0 +1,653 @@
+"""Operators for the Gemini Batch lifecycle: upload, create (and optionally wait), results, cleanup.
+
+All operators are safe to construct: ``__init__`` only stores arguments; the hook is created on
+first use. The API key lives in the connection only; no argument, template field, XCom value or
+log line carries it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import BaseOperator, conf
+
+from airflow_provider_gemini_batch._core.identity import TaskIdentity, fingerprint, tagged_display_name
+from airflow_provider_gemini_batch._core.manifest import ResultsTally, build_manifest
+from airflow_provider_gemini_batch._core.models import Batch
+from airflow_provider_gemini_batch._core.states import FAILURE_STATES, OutcomeKind, interpret
+from airflow_provider_gemini_batch._core.waiting import parse_event, raise_for_event
+from airflow_provider_gemini_batch.exceptions import (
+    GeminiBatchError,
+    GeminiBatchFailedError,
+    GeminiBatchTimeoutError,
+    GeminiInvalidInputError,
+    GeminiNotFoundError,
+    GeminiResultsThresholdError,
+)
+from airflow_provider_gemini_batch.links.gemini_batch import GeminiBatchLink
+from airflow_provider_gemini_batch.operators._assets import destination_asset
+from airflow_provider_gemini_batch.operators._idempotency import (
+    INPUT_CHANGE_POLICIES,
+    InputChangePolicy,
+    find_reattachable_batch,
+    find_reusable_file,
+    sha256_of,
+    upload_display_name,
+)
+from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+    from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
+
+DEFAULT_CONN_ID = "gemini_batch_default"
+#: How many existing files/batches a reattach lookup scans at most.
+DEFAULT_REATTACH_SCAN_LIMIT = 500
+
+
+def _seconds(value: timedelta | float) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _make_hook(conn_id: str) -> GeminiBatchHook:
+    from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
+
+    return GeminiBatchHook(gemini_conn_id=conn_id)
+
+
+def api_root_of(hook: Any) -> str | None:
+    """The connection's API root (scheme, host, optional prefix) for links; never the key."""
+    settings = getattr(hook, "settings", None)
+    return getattr(settings, "base_url", None)
+
+
+class _GeminiOperator(BaseOperator):
+    """Shared plumbing: the connection id and a lazily created sync hook."""
+
+    def __init__(self, *, gemini_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gemini_conn_id = gemini_conn_id
+
+    @cached_property
+    def hook(self) -> GeminiBatchHook:
+        """The sync hook for ``gemini_conn_id`` (created on first use, on the worker)."""
+        return _make_hook(self.gemini_conn_id)
+
+
+# --------------------------------------------------------------------------------------------
+# Upload
+# --------------------------------------------------------------------------------------------
+
+
+def _validate_jsonl(path: str) -> None:
+    from airflow_provider_gemini_batch._core import jsonl
+
+    jsonl.validate_input_file(path)
+
+
+def upload_idempotent(
+    hook: Any,
+    *,
+    path: str,
+    identity: TaskIdentity,
+    display_name: str | None,
+    mime_type: str,
+    validate: bool,
+    scan_limit: int,
+    log: Any,
+) -> str:
+    """Validate, then upload ``path`` once per task instance and content; returns ``files/...``.
+
+    :raises GeminiInputFileError: the JSONL is invalid (nothing is uploaded).
+    """
+    if validate:
+        _validate_jsonl(path)
+    content_sha = sha256_of(path)
+    existing = find_reusable_file(hook, identity, content_sha, limit=scan_limit, log=log)
+    if existing is not None:
+        log.info("Reusing %s, uploaded earlier by this task instance with identical content.", existing.name)
+        return existing.name
+    info = hook.upload_file(
+        path, display_name=upload_display_name(display_name, identity, content_sha), mime_type=mime_type
+    )
+    log.info("Uploaded %s as %s (%d bytes).", path, info.name, info.size_bytes)
+    return str(info.name)
+
+
+class GeminiUploadFileOperator(_GeminiOperator):
+    """Upload a JSONL input file for a batch; returns its name (``files/...``).
+
+    Re-running the task for unchanged content reuses the file uploaded before (the display name
+    carries a tag of the task instance and the content's sha256), so retries leave no orphans.
+
+    :param path: local path of the JSONL file (templated). Object-storage URIs are accepted where
+        the hook's ``upload_file`` supports them.
+    :param display_name: display name of the file (templated); the identity marker is appended.
+    :param mime_type: declared MIME type. Default ``application/jsonl``.
+    :param validate: validate the JSONL line by line before uploading (every line an object with a
+        ``request`` object, keys unique). Default True.
+    :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
+    :param reattach_scan_limit: existing files scanned for a reusable upload. Default 500.
+    :raises GeminiInputFileError: invalid JSONL (file and line number in the message).
+    """
+
+    template_fields: Sequence[str] = ("path", "display_name", "mime_type")
+    # Empty on purpose: a path ending in .jsonl must stay a path, not be read as a template file.
+    template_ext: Sequence[str] = ()
+    ui_color = "#e8f0fe"
+
+    def __init__(
+        self,
+        *,
+        path: str,
+        display_name: str | None = None,
+        mime_type: str = "application/jsonl",
+        validate: bool = True,
+        gemini_conn_id: str = DEFAULT_CONN_ID,
+        reattach_scan_limit: int = DEFAULT_REATTACH_SCAN_LIMIT,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        self.path = path
+        self.display_name = display_name
+        self.mime_type = mime_type
+        self.validate = validate
+        self.reattach_scan_limit = reattach_scan_limit
+
+    def execute(self, context: Context) -> str:
+        return upload_idempotent(
+            self.hook,
+            path=str(self.path),
+            identity=TaskIdentity.from_context(context),
+            display_name=self.display_name,
+            mime_type=self.mime_type,
+            validate=self.validate,
+            scan_limit=self.reattach_scan_limit,
+            log=self.log,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Create (and optionally wait)
+# --------------------------------------------------------------------------------------------
+
+
+class GeminiCreateBatchOperator(_GeminiOperator):
+    """Create a batch on the worker, push its name to XCom at once, optionally wait for it.
+
+    Exactly one input: ``requests`` (inline list of ``{"request": ..., "metadata": {...}}`` or of
+    bare request bodies, whole create request < 20 MB), ``input_file`` (an uploaded
+    ``files/...``) or ``input_path`` (a local JSONL, uploaded first like
+    :class:`GeminiUploadFileOperator`).
+
+    Idempotent: the display name carries a tag of the task instance (dag, task, run, map index;
+    never the try number) and a fingerprint of the input. A retry, a cleared task or a worker that
+    died after the API call finds that batch (scanning at most ``reattach_scan_limit`` batches)
+    and reattaches instead of paying twice. A batch of this task instance that ended FAILED,
+    CANCELLED or EXPIRED is not reused. If the input changed, ``on_input_change`` decides:
+    ``"fail"`` (default: raise, nothing is created) or ``"create_new"``.
+
+    :param model: model name, e.g. ``gemini-2.5-flash`` (templated).
+    :param requests: inline requests (templated).
+    :param input_file: uploaded input file name (templated).
+    :param input_path: local JSONL path to upload first (templated).
+    :param display_name: batch display name (templated); the identity marker is appended.
+    :param embeddings: create an embeddings batch (``asyncBatchEmbedContent``). Default False.
+    :param priority: batch priority (higher runs first), or None for the API default.
+    :param wait_for_completion: wait until the batch ends (like :class:`GeminiBatchSensor`).
+    :param deferrable: wait in the triggerer (no worker slot held). Default
+        ``[operators] default_deferrable``.
+    :param poll_interval: seconds between polls while waiting. Default 60.
+    :param timeout: longest wait (timedelta or seconds). Default 48 h. Counted from the moment
+        the wait starts in this try; the batch is left running when it passes.
+    :param cancel_on_kill: cancel the batch when the task is killed while waiting. Default True.
+    :param on_input_change: ``"fail"`` or ``"create_new"`` (see above).
+    :param reattach_scan_limit: existing batches scanned for a reattach. Default 500.
+    :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
+    :returns: the batch name ``batches/...`` (also pushed at once under XCom key ``batch_name``).
+    :raises GeminiInvalidInputError: not exactly one input, or the input changed under ``"fail"``.
+    :raises GeminiBatchFailedError: (when waiting) the batch ended FAILED, CANCELLED or EXPIRED.
+    :raises GeminiBatchTimeoutError: (when waiting) the timeout passed.
+    """
+
+    template_fields: Sequence[str] = ("model", "requests", "input_file", "input_path", "display_name")
+    template_ext: Sequence[str] = ()
+    operator_extra_links = (GeminiBatchLink(),)
+    ui_color = "#d2e3fc"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        requests: list[dict[str, Any]] | None = None,
+        input_file: str | None = None,
+        input_path: str | None = None,
+        display_name: str | None = None,
+        embeddings: bool = False,
+        priority: int | None = None,
+        wait_for_completion: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 60,
+        timeout: timedelta | float = timedelta(hours=48),
+        cancel_on_kill: bool = True,
+        on_input_change: InputChangePolicy = "fail",
+        reattach_scan_limit: int = DEFAULT_REATTACH_SCAN_LIMIT,
+        gemini_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        self.model = model
+        self.requests = requests
+        self.input_file = input_file
+        self.input_path = input_path
+        self.display_name = display_name
+        self.embeddings = embeddings
+        self.priority = priority
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.wait_timeout = timeout
+        self.cancel_on_kill = cancel_on_kill
+        self.on_input_change = on_input_change
+        self.reattach_scan_limit = reattach_scan_limit
+        self._in_flight: str | None = None
+
+    def _check_arguments(self) -> None:
+        given = [
+            n for n in ("requests", "input_file", "input_path") if getattr(self, n) not in (None, "", [])
+        ]
+        if len(given) != 1:
+            raise GeminiInvalidInputError(
+                f"{self.task_id}: give exactly one of requests, input_file or input_path "
+                f"(got {', '.join(given) or 'none'})."
+            )
+        if self.on_input_change not in INPUT_CHANGE_POLICIES:
+            raise GeminiInvalidInputError(
+                f"{self.task_id}: on_input_change must be one of {INPUT_CHANGE_POLICIES}, "
+                f"got {self.on_input_change!r}."
+            )
+        if self.requests is not None and not isinstance(self.requests, list):
+            raise GeminiInvalidInputError(
+                f"{self.task_id}: requests must be a list of request objects, "
+                f"got {type(self.requests).__name__}."
+            )
+
+    def _input_fingerprint(self, input_description: Mapping[str, Any]) -> str:
+        return fingerprint(
+            {
+                "model": self.model,
+                "embeddings": bool(self.embeddings),
+                "priority": self.priority,
+                "input": dict(input_description),
+            }
+        )
+
+    def execute(self, context: Context) -> str:
+        self._check_arguments()
+        identity = TaskIdentity.from_context(context)
+        input_file = self.input_file
+        if self.requests is not None:
+            described: dict[str, Any] = {"requests": self.requests}
+        elif self.input_path:
+            path = str(self.input_path)
+            # Fingerprint the content, not the uploaded name: a re-upload gets a new name.
+            described = {"file_sha256": sha256_of(path)}
+        else:
+            described = {"file": input_file}
+        input_fp = self._input_fingerprint(described)
+
+        decision = find_reattachable_batch(
+            self.hook,
+            identity,
+            input_fp,
+            on_input_change=self.on_input_change,
+            limit=self.reattach_scan_limit,
+        )
+        self.log.info("Idempotency check: %s.", decision.reason)
+        batch = decision.batch
+        if batch is None:
+            if self.input_path:
+                input_file = upload_idempotent(
+                    self.hook,
+                    path=str(self.input_path),
+                    identity=identity,
+                    display_name=self.display_name,
+                    mime_type="application/jsonl",
+                    validate=True,
+                    scan_limit=self.reattach_scan_limit,
+                    log=self.log,
+                )
+            batch = self._create(tagged_display_name(self.display_name, identity, input_fp), input_file)
+            self.log.info("Created %s (%s).", batch.name, batch.state.short)
+
+        # Pushed before any waiting: if this worker dies now, the name is already recorded.
+        context["ti"].xcom_push(key="batch_name", value=batch.name)
+        GeminiBatchLink.persist(context, batch.name, api_root_of(self.hook))
+        if not self.wait_for_completion:
+            return batch.name
+        return self._wait(context, batch)
+
+    def _create(self, display_name: str, input_file: str | None) -> Batch:
+        if self.embeddings:
+            return self.hook.create_embeddings_batch(
+                self.model, requests=self.requests, input_file=input_file, display_name=display_name
+            )
+        return self.hook.create_batch(
+            self.model,
+            requests=self.requests,
+            input_file=input_file,
+            display_name=display_name,
+            priority=self.priority,
+        )
+
+    def _wait(self, context: Context, batch: Batch) -> str:
+        end_time = time.time() + _seconds(self.wait_timeout)
+        if batch.done:
+            # Reattached to a batch that already ended: no need to defer or poll.
+            raise_for_outcome(batch)
+            return batch.name
+        self._in_flight = batch.name
+        if self.deferrable:
+            self.defer(
+                trigger=GeminiBatchTrigger(
+                    batch_name=batch.name,
+                    gemini_conn_id=self.gemini_conn_id,
+                    poll_interval=float(self.poll_interval),
+                    end_time=end_time,
+                    cancel_on_kill=self.cancel_on_kill,
+                ),
+                method_name="execute_complete",
+            )
+        final = poll_until_done(self.hook, batch.name, float(self.poll_interval), end_time, self.log)
+        self._in_flight = None
+        raise_for_outcome(final)
+        return final.name
+
+    def execute_complete(self, context: Context, event: Any = None) -> str:
+        """Resume after the deferred wait; the batch name comes from the event, never from self.
+
+        :raises GeminiBatchFailedError, GeminiBatchTimeoutError, GeminiBatchError: as the event says.
+        """
+        parsed = parse_event(event)
+        summary = raise_for_event(parsed)
+        self.log.info("%s", parsed.message or f"Batch {parsed.batch_name} succeeded.")
+        context["ti"].xcom_push(key="batch_summary", value=dict(summary))
+        return parsed.batch_name
+
+    def on_kill(self) -> None:
+        """Cancel the batch this task is waiting for (when ``cancel_on_kill``)."""
+        cancel_in_flight(self, self._in_flight, self.cancel_on_kill)
+
+
+def cancel_in_flight(op: Any, batch_name: str | None, enabled: bool) -> None:
+    """Best-effort cancel of a batch a killed task was waiting for."""
+    if not batch_name or not enabled:
+        return
+    op.log.info("Task killed; cancelling %s.", batch_name)
+    try:
+        op.hook.cancel_batch(batch_name)
+    except GeminiBatchError as exc:
+        op.log.warning("Could not cancel %s: %s", batch_name, exc)
+
+
+def raise_for_outcome(batch: Batch) -> None:
+    """Raise :class:`GeminiBatchFailedError` for a batch that ended FAILED, CANCELLED or EXPIRED."""
+    outcome = interpret(batch)
+    if outcome.kind is OutcomeKind.FAILURE:
+        raise GeminiBatchFailedError(
+            outcome.message, batch_name=batch.name, state=batch.state.short, summary=batch.summary()
+        )
+
+
+def poll_until_done(hook: Any, batch_name: str, poll_interval: float, end_time: float, log: Any) -> Batch:
+    """Synchronous wait with the same pure decision as the trigger; returns the terminal batch.
+
+    Transient errors are already retried inside the sync hook. ``time.sleep`` is the only clock
+    boundary (tests may patch it).
+
+    :raises GeminiBatchTimeoutError: ``end_time`` (epoch seconds) passed first.
+    """
+    last_state: str | None = None
+    while True:
+        batch = hook.get_batch(batch_name)
+        outcome = interpret(batch)
+        if batch.state.short != last_state:
+            last_state = batch.state.short
+            log.info("%s", outcome.message)
+        if outcome.kind is not OutcomeKind.WAIT:
+            return batch
+        remaining = end_time - time.time()
+        if remaining <= 0:
+            raise GeminiBatchTimeoutError(
+                f"Stopped waiting for {batch_name}: the timeout passed while it was {last_state}. "
+                "The batch was left running."
+            )
+        time.sleep(min(poll_interval, remaining))
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+class GeminiBatchResultsOperator(_GeminiOperator):
+    """Stream every result of a finished batch to ``destination`` as JSONL; return a small manifest.
+
+    Rows are ``{"key", "status": "succeeded"|"failed", "response"|"error"}``, written one at a time
+    into a temporary sibling of ``destination`` and published only when complete (a cut-off
+    download never leaves a file that looks complete). Memory stays flat whatever the size.
+
+    Batches that ended CANCELLED, EXPIRED or FAILED: whatever results the API still offers are
+    landed (they were billed); when it offers none, the manifest says so in ``note`` and nothing is
+    written. Such a batch then fails the task (after landing) unless
+    ``fail_on_unsuccessful_batch=False``; the manifest is pushed under XCom key ``manifest`` first.
+
+    :param batch_name: ``batches/...`` (templated), usually the create task's XCom.
+    :param destination: local path or object-storage URI (``gs://``, ``s3://`` ...) (templated).
+        Declared as an Asset outlet when it is a literal (not templated) value.
+    :param max_failed_ratio: largest tolerated ``failed / total`` (0.0 to 1.0). Default 0.0.
+    :param fail_on_unsuccessful_batch: raise for a batch that did not SUCCEED. Default True.
+    :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
+    :returns: ``{"batch_name", "state", "destination", "counts": {"total", "succeeded", "failed"},
+        "usage": {<summed usageMetadata counters>}}`` (+ ``"note"`` when there was nothing to land).
+    :raises GeminiResultsThresholdError: failed ratio above ``max_failed_ratio`` (after writing).
+    :raises GeminiBatchFailedError: the batch ended badly (after landing what exists).
+    :raises GeminiBatchError: the batch is still in flight.
+    """
+
+    template_fields: Sequence[str] = ("batch_name", "destination")
+    template_ext: Sequence[str] = ()
+    ui_color = "#ceead6"
+
+    def __init__(
+        self,
+        *,
+        batch_name: str,
+        destination: str,
+        max_failed_ratio: float = 0.0,
+        fail_on_unsuccessful_batch: bool = True,
+        gemini_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        if "outlets" not in kwargs:
+            asset = destination_asset(destination)
+            if asset is not None:
+                kwargs["outlets"] = [asset]
+        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        self.batch_name = batch_name
+        self.destination = destination
+        self.max_failed_ratio = max_failed_ratio
+        self.fail_on_unsuccessful_batch = fail_on_unsuccessful_batch
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if not 0.0 <= float(self.max_failed_ratio) <= 1.0:
+            raise GeminiInvalidInputError(
+                f"max_failed_ratio must be within 0.0..1.0, got {self.max_failed_ratio}."
+            )
+        batch = self.hook.get_batch(str(self.batch_name))
+        if not batch.done:
+            raise GeminiBatchError(
+                f"Batch {batch.name} is still {batch.state.short} ({batch.stats.describe()}); "
+                "wait for it (GeminiBatchSensor) before fetching results."
+            )
+        tally = ResultsTally()
+        destination: str | None = str(self.destination)
+        note: str | None = None
+        if batch.has_results:
+            self._land(batch, tally)
+        else:
+            destination = None
+            note = (
+                f"The API offers no results for {batch.name} (state {batch.state.short}); "
+                "nothing was written."
+            )
+            self.log.warning("%s", note)
+        manifest = build_manifest(
+            batch_name=batch.name, state=batch.state.short, destination=destination, tally=tally, note=note
+        )
+        self.log.info(
+            "Landed %d results of %s in %s: %d succeeded, %d failed.",
+            tally.total,
+            batch.name,
+            destination,
+            tally.succeeded,
+            tally.failed,
+        )
+        if batch.state in FAILURE_STATES and self.fail_on_unsuccessful_batch:
+            context["ti"].xcom_push(key="manifest", value=manifest)
+            raise_for_outcome(batch)
+        if tally.exceeds(float(self.max_failed_ratio)):
+            context["ti"].xcom_push(key="manifest", value=manifest)
+            raise GeminiResultsThresholdError(
+                f"{tally.failed} of {tally.total} requests of {batch.name} failed "
+                f"({tally.failed_ratio:.1%} > max_failed_ratio {float(self.max_failed_ratio):.1%}). "
+                f"All rows, failed ones included, were written to {destination}; inspect the "
+                "'error' rows, fix the inputs and resubmit them, or raise max_failed_ratio."
+            )
+        return manifest
+
+    def _land(self, batch: Batch, tally: ResultsTally) -> None:
+        from airflow_provider_gemini_batch.storage import atomic_destination
+
+        with atomic_destination(str(self.destination)) as out:
+            for result in self.hook.iter_results(batch):
+                out.write(json.dumps(result.to_row(), ensure_ascii=False).encode("utf-8") + b"\n")
+                tally.add(ok=result.ok, response=result.response)
+
+
+# --------------------------------------------------------------------------------------------
+# Cleanup
+# --------------------------------------------------------------------------------------------
+
+
+class GeminiCancelBatchOperator(_GeminiOperator):
+    """Cancel a batch that is still pending or running (a no-op for an ended or missing batch).
+
+    Usable with ``trigger_rule="all_done"``; an empty ``batch_name`` (failed upstream) is a no-op.
+
+    :param batch_name: ``batches/...`` (templated).
+    :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
+    """
+
+    template_fields: Sequence[str] = ("batch_name",)
+
+    def __init__(
+        self, *, batch_name: str | None, gemini_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any
+    ) -> None:
+        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        self.batch_name = batch_name
+
+    def execute(self, context: Context) -> None:
+        if not self.batch_name or self.batch_name == "None":
+            self.log.info("No batch name given (upstream failed before creating one); nothing to cancel.")
+            return
+        try:
+            batch = self.hook.get_batch(str(self.batch_name))
+        except GeminiNotFoundError:
+            self.log.info("%s does not exist (anymore); nothing to cancel.", self.batch_name)
+            return
+        if batch.done:
+            self.log.info("%s already ended %s; nothing to cancel.", batch.name, batch.state.short)
+            return
+        self.hook.cancel_batch(batch.name)
+        self.log.info("Cancel requested for %s (was %s).", batch.name, batch.state.short)
+
+
+class GeminiDeleteBatchOperator(_GeminiOperator):
+    """Delete a batch (stops it if still running). Usable with ``trigger_rule="all_done"``.
+
+    :param batch_name: ``batches/...`` (templated); empty/None is a no-op with a log line.
+    :param ignore_missing: treat a batch that no longer exists as deleted. Default True.
+    :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
+    :raises GeminiNotFoundError: the batch does not exist and ``ignore_missing`` is False.
+    """
+
+    template_fields: Sequence[str] = ("batch_name",)
+
+    def __init__(
+        self,
+        *,
+        batch_name: str | None,
+        ignore_missing: bool = True,
+        gemini_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        self.batch_name = batch_name
+        self.ignore_missing = ignore_missing
+
+    def execute(self, context: Context) -> None:
+        if not self.batch_name or self.batch_name == "None":
+            self.log.info("No batch name given (upstream failed before creating one); nothing to delete.")
+            return
+        try:
+            self.hook.delete_batch(str(self.batch_name))
+        except GeminiNotFoundError:
+            if not self.ignore_missing:
+                raise
+            self.log.info("%s does not exist (anymore); nothing to delete.", self.batch_name)
+            return
+        self.log.info("Deleted %s.", self.batch_name)
+
+
+class GeminiDeleteFileOperator(_GeminiOperator):
+    """Delete an uploaded file. Usable with ``trigger_rule="all_done"``.
+
+    :param file_name: ``files/...`` (templated); empty/None (failed upstream) is a no-op.
+    :param ignore_missing: treat a file that no longer exists as deleted. Default True.
+    :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
+    :raises GeminiNotFoundError: the file does not exist and ``ignore_missing`` is False.
+    """
+
+    template_fields: Sequence[str] = ("file_name",)
+
+    def __init__(
+        self,
+        *,
+        file_name: str | None,
+        ignore_missing: bool = True,
+        gemini_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        self.file_name = file_name
+        self.ignore_missing = ignore_missing
+
+    def execute(self, context: Context) -> None:
+        if not self.file_name or self.file_name == "None":
+            self.log.info("No file name given (upstream failed before uploading); nothing to delete.")
+            return
+        try:
+            self.hook.delete_file(str(self.file_name))
+        except GeminiNotFoundError:
+            if not self.ignore_missing:
+                raise
+            self.log.info("%s does not exist (anymore); nothing to delete.", self.file_name)
+            return
+        self.log.info("Deleted %s.", self.file_name)
