@@ -1,0 +1,242 @@
+"""Batch records, the lazy state machine and Operation rendering (spec sections 5-9).
+
+State is never advanced by a background task: every read computes it from the emulator clock,
+so thousands of pollers cost one dictionary lookup and a little arithmetic each.
+
+Timeline of a batch created at ``t0`` with processing time ``p`` (seconds):
+
+* ``[t0, t0 + 0.1 p)``      BATCH_STATE_PENDING
+* ``[t0 + 0.1 p, t0 + p)``  BATCH_STATE_RUNNING (progress grows linearly)
+* ``t0 + p``                the chosen outcome: SUCCEEDED (default), FAILED or EXPIRED;
+  an outcome of CANCELLED means "cancelled half-way through RUNNING" (partial results)
+* a user cancel at ``tc``   CANCELLED at ``tc``; results are offered for the requests finished
+  by then (``floor(n * progress(tc))``, none if still PENDING)
+* still not finished 48 h after ``t0`` (only when ``p`` > 48 h) -> EXPIRED, no results
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_provider_gemini_batch.emulator import fake_model
+from airflow_provider_gemini_batch.emulator.wire import field as wfield
+from airflow_provider_gemini_batch.emulator.wire import int64, rfc3339
+
+PENDING_FRACTION = 0.1
+JOB_EXPIRY_SECONDS = 48 * 3600
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"})
+OUTCOMES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"})
+_TYPE_PREFIX = "type.googleapis.com/google.ai.generativelanguage.v1beta."
+FAILED_ERROR = {
+    "code": 13,
+    "message": "Batch job failed: internal error while processing (emulated outcome).",
+}
+
+
+@dataclass
+class Phase:
+    """The state of a batch at one instant: short state name, when it began, progress 0..1."""
+
+    state: str
+    since: float
+    progress: float
+
+
+@dataclass
+class BatchRecord:
+    """Everything the emulator remembers about one batch job."""
+
+    batch_id: str
+    kind: str  # "generate" or "embed"
+    model: str
+    display_name: str | None
+    priority: int
+    create_time: float
+    processing_seconds: float
+    outcome: str
+    error_fraction: float
+    request_count: int
+    input_file: str | None = None  # "files/<id>" for file input
+    input_path: Path | None = None  # private hard link/copy of the input bytes
+    inline_requests: list[dict[str, Any]] | None = None
+    cancel_time: float | None = None
+    # Filled once, at the first read after the batch reached a terminal state.
+    output: dict[str, Any] | None = None
+    materialised: bool = False
+    successful: int = 0
+    failed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"batches/{self.batch_id}"
+
+    @property
+    def result_file_id(self) -> str:
+        return f"batch-{self.batch_id}"
+
+    def progress_at(self, when: float) -> float:
+        """Fraction (0..1) of requests processed at epoch ``when``."""
+        start = self.create_time + PENDING_FRACTION * self.processing_seconds
+        span = self.processing_seconds - PENDING_FRACTION * self.processing_seconds
+        if span <= 0:
+            return 1.0 if when >= start else 0.0
+        return min(1.0, max(0.0, (when - start) / span))
+
+    def phase(self, now: float) -> Phase:
+        """The state at emulator time ``now`` (pure; see the module docstring for the timeline)."""
+        t0, p = self.create_time, self.processing_seconds
+        done_at = t0 + p
+        cancel_at = self.cancel_time
+        if self.outcome == "CANCELLED":
+            auto = t0 + PENDING_FRACTION * p + (p - PENDING_FRACTION * p) / 2
+            cancel_at = auto if cancel_at is None else min(cancel_at, auto)
+        if cancel_at is not None and cancel_at <= now and cancel_at < min(done_at, t0 + JOB_EXPIRY_SECONDS):
+            return Phase("CANCELLED", cancel_at, self.progress_at(cancel_at))
+        if p > JOB_EXPIRY_SECONDS and now >= t0 + JOB_EXPIRY_SECONDS:
+            return Phase("EXPIRED", t0 + JOB_EXPIRY_SECONDS, self.progress_at(t0 + JOB_EXPIRY_SECONDS))
+        if now >= done_at:
+            return Phase(self.outcome, done_at, 1.0)
+        running_at = t0 + PENDING_FRACTION * p
+        if now >= running_at:
+            return Phase("RUNNING", running_at, self.progress_at(now))
+        return Phase("PENDING", t0, 0.0)
+
+    def completed_count(self, phase: Phase) -> int:
+        """How many requests have results in ``phase`` (all for SUCCEEDED, none for FAILED/EXPIRED)."""
+        if phase.state == "SUCCEEDED":
+            return self.request_count
+        if phase.state in ("FAILED", "EXPIRED", "PENDING"):
+            return 0
+        return math.floor(self.request_count * phase.progress)
+
+    def type_name(self, suffix: str = "") -> str:
+        base = "GenerateContentBatch" if self.kind == "generate" else "EmbedContentBatch"
+        return _TYPE_PREFIX + base + suffix
+
+    def render(self, now: float) -> dict[str, Any]:
+        """The Operation JSON at emulator time ``now``. Call :meth:`needs_results` first."""
+        phase = self.phase(now)
+        terminal = phase.state in TERMINAL
+        metadata: dict[str, Any] = {
+            "@type": self.type_name(),
+            "name": self.name,
+            "model": self.model,
+        }
+        if self.display_name:
+            metadata["displayName"] = self.display_name
+        if self.input_file:
+            metadata["inputConfig"] = {"fileName": self.input_file}
+        if self.priority:
+            metadata["priority"] = int64(self.priority)
+        metadata["createTime"] = rfc3339(self.create_time)
+        metadata["updateTime"] = rfc3339(phase.since)
+        if terminal:
+            metadata["endTime"] = rfc3339(phase.since)
+        metadata["batchStats"] = self._stats(phase)
+        metadata["state"] = "BATCH_STATE_" + phase.state
+        operation: dict[str, Any] = {"name": self.name, "metadata": metadata}
+        if terminal:
+            operation["done"] = True
+            if self.output is not None:
+                metadata["output"] = self.output
+                operation["response"] = {"@type": self.type_name("Output"), **self.output}
+            if phase.state == "FAILED":
+                operation["error"] = dict(FAILED_ERROR)
+        return operation
+
+    def _stats(self, phase: Phase) -> dict[str, str]:
+        counts: dict[str, int] = {"requestCount": self.request_count}
+        if phase.state in ("PENDING", "RUNNING"):
+            done = self.completed_count(phase)
+            counts["successfulRequestCount"] = done
+            counts["pendingRequestCount"] = self.request_count - done
+        elif phase.state in ("SUCCEEDED", "CANCELLED") and self.materialised:
+            counts["successfulRequestCount"] = self.successful
+            counts["failedRequestCount"] = self.failed
+        # Proto3 JSON omits zero values; int64 travels as a string.
+        return {key: int64(value) for key, value in counts.items() if value}
+
+    def needs_results(self, now: float) -> bool:
+        """Whether the batch is terminal and its results have not been produced yet."""
+        return not self.materialised and self.phase(now).state in TERMINAL
+
+
+def answer(kind: str, request: Any) -> dict[str, Any]:
+    """One result for one request: ``{"response": ...}`` or ``{"error": {"code": 3, ...}}``."""
+    try:
+        if kind == "embed":
+            return {"response": fake_model.embed(request)}
+        return {"response": fake_model.generate(request)}
+    except fake_model.RequestError as exc:
+        return {"error": {"code": 3, "message": f"Request contains an invalid argument. {exc}"}}
+
+
+def inline_results(record: BatchRecord, count: int) -> list[dict[str, Any]]:
+    """Results of the first ``count`` inline requests, metadata echoed, errors injected by fraction."""
+    out: list[dict[str, Any]] = []
+    for position, item in enumerate((record.inline_requests or [])[:count]):
+        request = wfield(item, "request") if isinstance(item, dict) else None
+        result = answer(record.kind, request)
+        if "error" not in result and fake_model.is_injected_error(position, record.error_fraction):
+            result = {"error": dict(fake_model.INJECTED_ERROR)}
+        metadata = wfield(item, "metadata") if isinstance(item, dict) else None
+        if metadata is not None:
+            result["metadata"] = metadata
+        out.append(result)
+    return out
+
+
+def iter_input_lines(path: Path) -> Iterator[bytes]:
+    """Non-blank lines of a JSONL input file, streamed."""
+    with open(path, "rb") as handle:
+        for line in handle:
+            if line.strip():
+                yield line
+
+
+def count_requests(path: Path) -> int:
+    """Number of non-blank lines (requests) in a JSONL input file, streamed."""
+    return sum(1 for _ in iter_input_lines(path))
+
+
+def file_result_line(kind: str, position: int, line: bytes, error_fraction: float) -> dict[str, Any]:
+    """The output object for one input line (keyed, wrapped or bare request, or a parse error)."""
+    try:
+        obj = json.loads(line)
+    except ValueError:
+        return {"error": {"code": 3, "message": f"Invalid JSON on input line {position + 1}."}}
+    key = None
+    request: Any = obj
+    if isinstance(obj, dict) and "request" in obj:
+        key = obj.get("key")
+        request = obj["request"]
+    result = answer(kind, request)
+    if "error" not in result and fake_model.is_injected_error(position, error_fraction):
+        result = {"error": dict(fake_model.INJECTED_ERROR)}
+    if key is not None:
+        result = {"key": key, **result}
+    return result
+
+
+def write_file_results(record: BatchRecord, count: int, destination: Path) -> tuple[int, int]:
+    """Stream results of the first ``count`` input lines to ``destination``; returns (ok, failed)."""
+    ok = failed = 0
+    assert record.input_path is not None
+    with open(destination, "w", encoding="utf-8") as out:
+        for position, line in enumerate(iter_input_lines(record.input_path)):
+            if position >= count:
+                break
+            result = file_result_line(record.kind, position, line, record.error_fraction)
+            if "error" in result:
+                failed += 1
+            else:
+                ok += 1
+            out.write(json.dumps(result, separators=(",", ":")))
+            out.write("\n")
+    return ok, failed
