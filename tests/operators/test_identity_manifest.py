@@ -122,7 +122,12 @@ def test_event_round_trip_and_errors() -> None:
 
 @pytest.mark.parametrize(
     "event",
-    [None, "batches/b", {"status": "weird", "batch_name": "batches/b"}, {"status": "success", "batch_name": "b"}],
+    [
+        None,
+        "batches/b",
+        {"status": "weird", "batch_name": "batches/b"},
+        {"status": "success", "batch_name": "b"},
+    ],
 )
 def test_malformed_events_are_rejected(event: object) -> None:
     with pytest.raises(GeminiBatchError):
