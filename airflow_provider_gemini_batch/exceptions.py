@@ -112,7 +112,17 @@ class GeminiServerError(GeminiApiError):
 
 
 class GeminiTransportError(GeminiBatchError):
-    """No HTTP answer: the connection failed, was reset, or timed out."""
+    """No HTTP answer: the connection failed, was reset, or timed out.
+
+    :param sent: False only when the request provably never reached the server (the connection
+        could not be opened); a non-idempotent call such as create may be retried only then.
+    :param timed_out: True when a connect or read timeout fired.
+    """
+
+    def __init__(self, message: str, *, sent: bool = True, timed_out: bool = False) -> None:
+        self.sent = sent
+        self.timed_out = timed_out
+        super().__init__(message)
 
 
 class UnknownBatchStateError(GeminiBatchError):

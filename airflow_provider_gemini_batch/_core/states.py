@@ -92,15 +92,22 @@ def interpret(batch: Batch) -> Outcome:
     """
     state = batch.state
     if state in SUCCESS_STATES:
-        return Outcome(OutcomeKind.SUCCESS, state, f"Batch {batch.name} succeeded ({batch.stats.describe()}).")
+        return Outcome(
+            OutcomeKind.SUCCESS, state, f"Batch {batch.name} succeeded ({batch.stats.describe()})."
+        )
     if state in FAILURE_STATES:
         return Outcome(OutcomeKind.FAILURE, state, describe_failure(batch))
-    return Outcome(OutcomeKind.WAIT, state, f"Batch {batch.name} is {state.short} ({batch.stats.describe()}).")
+    return Outcome(
+        OutcomeKind.WAIT, state, f"Batch {batch.name} is {state.short} ({batch.stats.describe()})."
+    )
 
 
 _NEXT_STEP = {
     BatchState.FAILED: "Inspect the error, fix the input and submit a new batch.",
-    BatchState.CANCELLED: "The batch was cancelled; results finished before the cancel are still landed when the API offers them.",
+    BatchState.CANCELLED: (
+        "The batch was cancelled; results finished before the cancel are still landed when the API "
+        "offers them."
+    ),
     BatchState.EXPIRED: (
         "The batch stayed pending or running for more than 48 hours; split the input into smaller batches "
         "and resubmit."

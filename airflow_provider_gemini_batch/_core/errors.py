@@ -1,0 +1,195 @@
+"""Map an HTTP error answer (or the lack of one) to the typed exceptions of ``exceptions.py``.
+
+Pure: takes the status code, body bytes and headers, returns an exception instance for the caller
+to raise. Parses the ``google.rpc.Status`` envelope (also wrapped in a one-element list, as some
+Google front ends do), its ``ErrorInfo.reason`` and ``RetryInfo.retryDelay``, and the
+``Retry-After`` header. Every text shown to users passes through :func:`redact` first.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from airflow_provider_gemini_batch.exceptions import (
+    GeminiApiError,
+    GeminiClientError,
+    GeminiNotFoundError,
+    GeminiRateLimitError,
+    GeminiServerError,
+    GeminiTransportError,
+)
+
+#: Non-JSON bodies are cut to this many characters in messages (an HTML error page is not useful).
+_MAX_TEXT = 300
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+_HINTS = {
+    401: "Check the API key or Google credentials of the connection.",
+    403: "Check that the API key or credentials may use the Gemini API for this project.",
+    404: "Check the name; files expire 48 hours after upload and deleted batches are gone.",
+    429: "A rate limit or quota was hit (e.g. 100 concurrent batches); it is retried with backoff.",
+}
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """Replace every occurrence of each secret in ``text`` with ``***``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def parse_duration(value: Any) -> float | None:
+    """A protobuf ``Duration`` in JSON form (``"30s"``, ``"1.5s"``) in seconds; None if not one."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1))
+    if isinstance(value, Mapping):
+        # Some encoders emit {"seconds": "30", "nanos": 0}.
+        try:
+            return float(value.get("seconds", 0) or 0) + float(value.get("nanos", 0) or 0) / 1e9
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _envelope(body: bytes | str | Mapping[str, Any] | None) -> tuple[Mapping[str, Any] | None, str]:
+    """Return (the ``error`` object or None, a text fallback)."""
+    if body is None:
+        return None, ""
+    if isinstance(body, Mapping):
+        data: Any = body
+        text = ""
+    else:
+        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+        try:
+            data = json.loads(text) if text.strip() else None
+        except ValueError:
+            data = None
+    if isinstance(data, list) and len(data) == 1:
+        data = data[0]
+    if isinstance(data, Mapping) and isinstance(data.get("error"), Mapping):
+        return data["error"], text
+    return None, text
+
+
+def error_from_response(
+    status_code: int,
+    body: bytes | str | Mapping[str, Any] | None,
+    headers: Mapping[str, str] | None = None,
+    *,
+    resource: str | None = None,
+    method: str | None = None,
+    reason_phrase: str | None = None,
+    secrets: Iterable[str | None] = (),
+) -> GeminiApiError:
+    """Build the typed exception for a non-200 answer.
+
+    ``headers`` may be any case-insensitive mapping (requests/httpx) or a plain dict.
+    429 → :class:`GeminiRateLimitError`, 404 → :class:`GeminiNotFoundError`, other 4xx →
+    :class:`GeminiClientError`, 5xx → :class:`GeminiServerError`, anything else →
+    :class:`GeminiApiError`. ``retry_after`` is the larger of ``Retry-After`` and
+    ``RetryInfo.retryDelay`` (seconds), or None.
+    """
+    secrets = tuple(secrets)
+    error, text = _envelope(body)
+    details: list[Any] = []
+    reason: str | None = None
+    retry_after = parse_retry_after(_header(headers, "retry-after"))
+    if error is not None:
+        message = str(error.get("message") or "")
+        status = str(error["status"]) if error.get("status") else None
+        raw_details = error.get("details")
+        details = list(raw_details) if isinstance(raw_details, list) else []
+        for item in details:
+            if not isinstance(item, Mapping):
+                continue
+            kind = str(item.get("@type", ""))
+            if kind.endswith("google.rpc.ErrorInfo") and item.get("reason") and reason is None:
+                reason = str(item["reason"])
+            elif kind.endswith("google.rpc.RetryInfo"):
+                delay = parse_duration(item.get("retryDelay"))
+                if delay is not None:
+                    retry_after = max(retry_after or 0.0, delay)
+    else:
+        status = reason_phrase.upper().replace(" ", "_") if reason_phrase else None
+        message = " ".join(text.split())[:_MAX_TEXT] or (reason_phrase or "no error body")
+    if status_code == 429:
+        cls: type[GeminiApiError] = GeminiRateLimitError
+    elif status_code == 404:
+        cls = GeminiNotFoundError
+    elif 400 <= status_code < 500:
+        cls = GeminiClientError
+    elif status_code >= 500:
+        cls = GeminiServerError
+    else:
+        cls = GeminiApiError
+    return cls(
+        http_status=status_code,
+        status=status,
+        message=redact(message, secrets),
+        resource=resource,
+        method=method,
+        reason=reason,
+        retry_after=retry_after,
+        details=details,
+        hint=_HINTS.get(status_code),
+    )
+
+
+def transport_error(
+    exc: BaseException,
+    *,
+    resource: str | None,
+    method: str | None,
+    sent: bool,
+    timed_out: bool,
+    secrets: Iterable[str | None] = (),
+) -> GeminiTransportError:
+    """Wrap a connection failure or timeout.
+
+    :param sent: False only when the request provably never reached the server (connect failed);
+        the retry policy uses it to decide whether a non-idempotent call may be retried.
+    :param timed_out: True for a connect or read timeout.
+    """
+    what = "timed out" if timed_out else "got no answer"
+    about = f" for {resource}" if resource else ""
+    detail = redact(f"{type(exc).__name__}: {exc}", secrets)[:_MAX_TEXT]
+    return GeminiTransportError(
+        f"{method or 'Request'}{about} {what} ({detail}).", sent=sent, timed_out=timed_out
+    )
+
+
+def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
+    if not headers:
+        return None
+    value = headers.get(name)
+    if value is None:
+        for key, val in headers.items():
+            if key.lower() == name:
+                return val
+    return value

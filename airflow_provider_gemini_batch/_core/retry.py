@@ -1,0 +1,159 @@
+"""The one retry policy, used by the sync hook, the async hook and upload chunks.
+
+What is retried
+    * HTTP 408, 429, 500, 502, 503, 504 and transport failures (connection refused or reset,
+      connect/read timeouts), for *idempotent* calls: get, list, delete, cancel, download, upload
+      start (it only opens a session) and upload chunks (they carry their own byte offset).
+    * For calls that are **not idempotent** — creating a batch — only failures that prove the
+      server never acted on the request: a 429 (the server refused it) or a connection that could
+      not be opened. A timeout after the body was sent, a reset connection or a 5xx may hide a
+      batch that *was* created; retrying would create (and bill) a second one, so those are raised
+      for the caller to reattach (look the batch up) instead.
+
+How long
+    Exponential backoff: ``initial_delay * 2**(n-1)`` capped at ``max_delay``, with "equal jitter"
+    (a uniformly random value between half and all of it) so many workers do not retry in step.
+    A ``Retry-After`` header or ``RetryInfo.retryDelay`` is a floor for the wait. At most
+    ``max_retries`` retries, and never beyond ``deadline`` seconds in total: a retry whose wait
+    would cross the deadline is not made and the last error is raised.
+
+Built on tenacity (installed with Airflow). Sleeping goes through :func:`sleep` /
+:func:`async_sleep` in this module, the only boundary tests patch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import tenacity
+
+from airflow_provider_gemini_batch.exceptions import (
+    GeminiApiError,
+    GeminiRateLimitError,
+    GeminiTransportError,
+)
+
+if TYPE_CHECKING:
+    from airflow_provider_gemini_batch._core.settings import ConnectionSettings
+
+log = logging.getLogger(__name__)
+
+#: HTTP statuses worth retrying (for idempotent calls; only 429 for create).
+RETRYABLE_STATUS: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
+
+
+def sleep(seconds: float) -> None:
+    """Block for ``seconds`` (the sync sleep boundary)."""
+    time.sleep(seconds)
+
+
+async def async_sleep(seconds: float) -> None:
+    """Wait ``seconds`` without blocking the event loop (the async sleep boundary)."""
+    await asyncio.sleep(seconds)
+
+
+def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
+    """Whether a failed call may be sent again (see the module docstring for the rules)."""
+    if isinstance(exc, GeminiRateLimitError):
+        return True
+    if isinstance(exc, GeminiTransportError):
+        return idempotent or not exc.sent
+    if isinstance(exc, GeminiApiError):
+        return idempotent and exc.http_status in RETRYABLE_STATUS
+    return False
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounds of the retry loop. Times in seconds.
+
+    :param max_retries: retries after the first attempt (default 5; 0 disables retrying).
+    :param initial_delay: first backoff (default 1 s), doubled on each retry.
+    :param max_delay: cap of one backoff (default 60 s); a longer ``Retry-After`` still wins.
+    :param deadline: total time budget of one call, waits included (default 300 s).
+    """
+
+    max_retries: int = 5
+    initial_delay: float = 1.0
+    max_delay: float = 60.0
+    deadline: float = 300.0
+
+    @classmethod
+    def from_settings(cls, settings: ConnectionSettings) -> RetryPolicy:
+        return cls(
+            max_retries=settings.max_retries,
+            initial_delay=settings.retry_initial_delay,
+            max_delay=settings.retry_max_delay,
+            deadline=settings.retry_deadline,
+        )
+
+    def backoff(self, retry_number: int, rng: Callable[[float, float], float] = random.uniform) -> float:
+        """The jittered exponential wait before retry ``retry_number`` (1-based)."""
+        base = min(self.max_delay, self.initial_delay * (2 ** max(0, retry_number - 1)))
+        return rng(base / 2, base)
+
+    def delay_for(self, exc: BaseException | None, retry_number: int) -> float:
+        """The wait before retry ``retry_number``: backoff, raised to the server's Retry-After."""
+        delay = self.backoff(retry_number)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            delay = max(delay, float(retry_after))
+        return delay
+
+    def _tenacity_kwargs(self, idempotent: bool, what: str) -> dict[str, Any]:
+        def retry_if(state: tenacity.RetryCallState) -> bool:
+            outcome = state.outcome
+            if outcome is None or not outcome.failed:
+                return False
+            exc = outcome.exception()
+            return exc is not None and is_retryable(exc, idempotent=idempotent)
+
+        def wait(state: tenacity.RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            return self.delay_for(exc, state.attempt_number)
+
+        def stop(state: tenacity.RetryCallState) -> bool:
+            if state.attempt_number > self.max_retries:
+                return True
+            # upcoming_sleep is computed before stop is consulted (tenacity >= 8.3).
+            elapsed = state.seconds_since_start or 0.0
+            return elapsed + (state.upcoming_sleep or 0.0) > self.deadline
+
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            # Exception texts are built without secrets (see _core.errors), so logging them is safe.
+            log.warning(
+                "%s failed (attempt %d of at most %d), retrying in %.2f s: %s",
+                what,
+                state.attempt_number,
+                self.max_retries + 1,
+                state.upcoming_sleep,
+                exc,
+            )
+
+        return {
+            "retry": retry_if,
+            "wait": wait,
+            "stop": stop,
+            "before_sleep": before_sleep,
+            "reraise": True,
+        }
+
+    def retrying(self, *, idempotent: bool, what: str = "Request") -> tenacity.Retrying:
+        """A tenacity ``Retrying`` for a sync call: ``policy.retrying(idempotent=True)(fn, *args)``."""
+        # Resolve the module-level sleep at call time so tests can patch it.
+        return tenacity.Retrying(sleep=lambda s: sleep(s), **self._tenacity_kwargs(idempotent, what))
+
+    def async_retrying(self, *, idempotent: bool, what: str = "Request") -> tenacity.AsyncRetrying:
+        """A tenacity ``AsyncRetrying`` for a coroutine function (waits with ``asyncio.sleep``)."""
+
+        async def _sleep(seconds: float) -> None:
+            await async_sleep(seconds)
+
+        return tenacity.AsyncRetrying(sleep=_sleep, **self._tenacity_kwargs(idempotent, what))

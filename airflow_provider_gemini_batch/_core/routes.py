@@ -1,0 +1,270 @@
+"""Build every API request as data (sans-I/O): method, path, query, headers and JSON body.
+
+The sync and the async hook only add authentication headers and send what these functions
+return. Paths are relative to the connection's base URL and start with ``/{api_version}/``
+(``/upload/{api_version}/`` for uploads); upload-session requests carry the absolute session URL
+the server returned and no credentials (the session URL authorises itself, and the key must not
+travel to whatever host that URL names).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from airflow_provider_gemini_batch._core import names
+from airflow_provider_gemini_batch._core.jsonl import inline_request_items
+from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
+
+#: The whole create request must stay under 20 MB (service limit); measured on the bytes we send.
+MAX_INLINE_REQUEST_BYTES = 20 * 1000 * 1000
+#: Largest input file the Files API accepts, in bytes (2 GiB, the discovery document's maxSize).
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024
+#: Page size used when iterating lists (the Files API maximum).
+LIST_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One HTTP request to make.
+
+    :param path: ``/v1beta/...`` relative to the base URL, or an absolute upload-session URL.
+    :param resource: the resource the call is about, for error messages.
+    :param idempotent: False for calls that must not be repeated blindly (batch creation).
+    :param authenticated: False for upload-session requests (self-authorising URL).
+    :param body: bytes to send as is (upload chunks); exclusive with ``json``.
+    """
+
+    method: str
+    path: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    json: Mapping[str, Any] | None = None
+    resource: str | None = None
+    idempotent: bool = True
+    authenticated: bool = True
+    what: str = "Request"
+
+    def url(self, base_url: str) -> str:
+        """The absolute URL (the base URL may carry a path prefix)."""
+        if self.path.startswith(("http://", "https://")):
+            return self.path
+        return base_url.rstrip("/") + self.path
+
+    def content(self) -> bytes | None:
+        """The serialized JSON body (compact UTF-8), or None for a body-less request."""
+        if self.json is None:
+            return None
+        return serialize(self.json)
+
+
+def serialize(body: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON, the exact bytes sent (also what the 20 MB limit is measured on)."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _id_path(name: str) -> str:
+    # Names were validated already; quoting is belt and braces against path injection.
+    prefix, _, ident = name.partition("/")
+    return f"{prefix}/{quote(ident, safe='-_')}"
+
+
+# -- batches ------------------------------------------------------------------------------------
+
+
+def get_batch(api_version: str, name: str) -> ApiRequest:
+    name = names.normalize_batch_name(name)
+    return ApiRequest("GET", f"/{api_version}/{_id_path(name)}", resource=name, what=f"Getting {name}")
+
+
+def list_batches(
+    api_version: str, page_token: str | None = None, page_size: int = LIST_PAGE_SIZE
+) -> ApiRequest:
+    params = {"pageSize": str(page_size)}
+    if page_token:
+        params["pageToken"] = page_token
+    return ApiRequest(
+        "GET", f"/{api_version}/batches", params=params, resource="batches", what="Listing batches"
+    )
+
+
+def cancel_batch(api_version: str, name: str) -> ApiRequest:
+    name = names.normalize_batch_name(name)
+    # Cancelling twice is harmless, so it is retried like a read.
+    return ApiRequest(
+        "POST",
+        f"/{api_version}/{_id_path(name)}:cancel",
+        headers=_JSON,
+        resource=name,
+        what=f"Cancelling {name}",
+    )
+
+
+def delete_batch(api_version: str, name: str) -> ApiRequest:
+    name = names.normalize_batch_name(name)
+    return ApiRequest("DELETE", f"/{api_version}/{_id_path(name)}", resource=name, what=f"Deleting {name}")
+
+
+def create_batch(
+    api_version: str,
+    model: str,
+    *,
+    requests: Sequence[Mapping[str, Any]] | None = None,
+    input_file: str | None = None,
+    display_name: str | None = None,
+    priority: int | None = None,
+    embeddings: bool = False,
+) -> ApiRequest:
+    """``POST models/{model}:batchGenerateContent`` (or ``:asyncBatchEmbedContent``).
+
+    :param requests: inline requests, each ``{"key": str, "request": {...}}``, ``{"request": {...},
+        "metadata": {...}}`` or a bare request dict.
+    :param input_file: a ``files/...`` name of an uploaded JSONL file.
+    :raises GeminiInvalidInputError: bad model name, both/neither of requests and input_file, bad
+        inline items, or an inline body of 20 MB or more.
+    """
+    model_name = names.normalize_model(model)
+    if (requests is None) == (input_file is None):
+        raise GeminiInvalidInputError(
+            "Pass exactly one of requests (inline list) and input_file (an uploaded 'files/...' name)."
+        )
+    batch: dict[str, Any] = {}
+    if display_name is not None:
+        batch["displayName"] = str(display_name)
+    if input_file is not None:
+        batch["inputConfig"] = {"fileName": names.normalize_file_name(input_file)}
+    else:
+        assert requests is not None
+        batch["inputConfig"] = {"requests": {"requests": inline_request_items(requests)}}
+    if priority is not None:
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise GeminiInvalidInputError(f"priority must be an integer, got {priority!r}.")
+        batch["priority"] = str(priority)  # int64 travels as a JSON string
+    body = {"batch": batch}
+    if requests is not None:
+        size = len(serialize(body))
+        if size >= MAX_INLINE_REQUEST_BYTES:
+            raise GeminiInvalidInputError(
+                f"The inline requests make a {size / 1e6:.1f} MB create request; the API accepts less than "
+                f"{MAX_INLINE_REQUEST_BYTES // 1_000_000} MB inline. Write the requests to a JSONL file, "
+                "upload it and pass input_file instead."
+            )
+    verb = "asyncBatchEmbedContent" if embeddings else "batchGenerateContent"
+    return ApiRequest(
+        "POST",
+        f"/{api_version}/{model_name}:{verb}",
+        headers=_JSON,
+        json=body,
+        resource=model_name,
+        idempotent=False,
+        what=f"Creating a batch on {model_name}",
+    )
+
+
+# -- files --------------------------------------------------------------------------------------
+
+
+def get_file(api_version: str, name: str) -> ApiRequest:
+    name = names.normalize_file_name(name)
+    return ApiRequest("GET", f"/{api_version}/{_id_path(name)}", resource=name, what=f"Getting {name}")
+
+
+def list_files(
+    api_version: str, page_token: str | None = None, page_size: int = LIST_PAGE_SIZE
+) -> ApiRequest:
+    params = {"pageSize": str(min(page_size, LIST_PAGE_SIZE))}
+    if page_token:
+        params["pageToken"] = page_token
+    return ApiRequest("GET", f"/{api_version}/files", params=params, resource="files", what="Listing files")
+
+
+def delete_file(api_version: str, name: str) -> ApiRequest:
+    name = names.normalize_file_name(name)
+    return ApiRequest("DELETE", f"/{api_version}/{_id_path(name)}", resource=name, what=f"Deleting {name}")
+
+
+def download_file(api_version: str, name: str) -> ApiRequest:
+    """``GET /{ver}/files/{id}:download?alt=media`` (the path the Python SDK uses)."""
+    name = names.normalize_file_name(name)
+    return ApiRequest(
+        "GET",
+        f"/{api_version}/{_id_path(name)}:download",
+        params={"alt": "media"},
+        resource=name,
+        what=f"Downloading {name}",
+    )
+
+
+def upload_start(
+    api_version: str,
+    *,
+    size: int,
+    mime_type: str,
+    display_name: str | None = None,
+    file_name: str | None = None,
+) -> ApiRequest:
+    """Open a resumable upload session for ``size`` bytes.
+
+    :raises GeminiInvalidInputError: if ``size`` exceeds 2 GiB.
+    """
+    if size > MAX_UPLOAD_BYTES:
+        raise GeminiInvalidInputError(
+            f"The file is {size} bytes; the Files API accepts at most {MAX_UPLOAD_BYTES} bytes (2 GB). "
+            "Split the input into several files and batches."
+        )
+    headers = {
+        "X-Goog-Upload-Protocol": "resumable",
+        "X-Goog-Upload-Command": "start",
+        "X-Goog-Upload-Header-Content-Length": str(size),
+        "X-Goog-Upload-Header-Content-Type": mime_type,
+        "Content-Type": "application/json",
+    }
+    if file_name:
+        # HTTP header values must be latin-1; percent-encode anything else.
+        headers["X-Goog-Upload-File-Name"] = quote(file_name, safe=" ._-()")
+    file_obj: dict[str, Any] = {"mimeType": mime_type, "sizeBytes": size}
+    if display_name is not None:
+        file_obj["displayName"] = display_name
+    # Opening a session creates nothing lasting, so retrying it is safe.
+    return ApiRequest(
+        "POST",
+        f"/upload/{api_version}/files",
+        headers=headers,
+        json={"file": file_obj},
+        resource=file_name or "upload",
+        what="Starting an upload",
+    )
+
+
+def upload_chunk(session_url: str, *, offset: int, length: int, final: bool) -> ApiRequest:
+    """Headers for one chunk of ``length`` bytes at ``offset`` (the body is sent by the hook)."""
+    return ApiRequest(
+        "POST",
+        session_url,
+        headers={
+            "X-Goog-Upload-Command": "upload, finalize" if final else "upload",
+            "X-Goog-Upload-Offset": str(offset),
+            "Content-Length": str(length),
+        },
+        resource="upload session",
+        authenticated=False,
+        what=f"Uploading bytes {offset}-{offset + length}",
+    )
+
+
+def upload_query(session_url: str) -> ApiRequest:
+    """Ask the session how many bytes it holds (``X-Goog-Upload-Size-Received``)."""
+    return ApiRequest(
+        "POST",
+        session_url,
+        headers={"X-Goog-Upload-Command": "query", "Content-Length": "0"},
+        resource="upload session",
+        authenticated=False,
+        what="Querying the upload offset",
+    )

@@ -1,0 +1,234 @@
+"""The async hook used by the trigger: ``httpx.AsyncClient`` over the same pure core.
+
+Nothing here blocks the event loop: the connection is read with common-compat's async helpers,
+a Google token refresh (a blocking HTTPS call inside google-auth) runs in a thread, and retries
+wait with ``asyncio.sleep``. One ``AsyncClient`` is shared per (event loop, base URL, timeout)
+so a thousand triggers in one triggerer share one connection pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
+
+from airflow_provider_gemini_batch._core import routes
+from airflow_provider_gemini_batch._core.errors import error_from_response, transport_error
+from airflow_provider_gemini_batch._core.models import Batch, FileInfo
+from airflow_provider_gemini_batch._core.retry import RetryPolicy
+from airflow_provider_gemini_batch._core.settings import AuthMode, ConnectionSettings
+from airflow_provider_gemini_batch.exceptions import GeminiApiError, GeminiConnectionConfigError
+from airflow_provider_gemini_batch.hooks._auth import (
+    USER_AGENT,
+    GoogleCredentials,
+    api_key_headers,
+    settings_from_connection,
+)
+
+#: Connections kept per shared client (the API is one host; triggers mostly poll).
+_POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+
+
+@dataclass
+class _Shared:
+    loop: asyncio.AbstractEventLoop
+    client: httpx.AsyncClient
+    users: set[int] = field(default_factory=set)
+
+
+_CLIENTS: dict[tuple[int, str, float], _Shared] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
+def _acquire_client(settings: ConnectionSettings, user: int) -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    key = (id(loop), settings.base_url, settings.timeout)
+    with _CLIENTS_LOCK:
+        # Forget clients of loops that are gone (their id may be reused by a new loop).
+        for stale in [k for k, v in _CLIENTS.items() if v.loop.is_closed()]:
+            del _CLIENTS[stale]
+        shared = _CLIENTS.get(key)
+        if shared is None or shared.loop is not loop or shared.client.is_closed:
+            shared = _Shared(
+                loop=loop,
+                client=httpx.AsyncClient(
+                    timeout=httpx.Timeout(settings.timeout),
+                    limits=_POOL_LIMITS,
+                    headers={"User-Agent": USER_AGENT},
+                ),
+            )
+            _CLIENTS[key] = shared
+        shared.users.add(user)
+        return shared.client
+
+
+def shared_client_count() -> int:
+    """How many shared clients are open in this process (for tests and diagnostics)."""
+    with _CLIENTS_LOCK:
+        return sum(1 for v in _CLIENTS.values() if not v.client.is_closed)
+
+
+async def _release(user: int) -> None:
+    loop = asyncio.get_running_loop()
+    to_close: list[httpx.AsyncClient] = []
+    with _CLIENTS_LOCK:
+        for key, shared in list(_CLIENTS.items()):
+            if shared.loop is loop and user in shared.users:
+                shared.users.discard(user)
+                if not shared.users:
+                    to_close.append(shared.client)
+                    del _CLIENTS[key]
+    for client in to_close:
+        await client.aclose()
+
+
+async def aclose_shared_clients() -> None:
+    """Close every shared client of the running event loop (e.g. at triggerer shutdown)."""
+    loop = asyncio.get_running_loop()
+    with _CLIENTS_LOCK:
+        mine = [k for k, v in _CLIENTS.items() if v.loop is loop]
+        clients = [_CLIENTS.pop(k).client for k in mine]
+    for client in clients:
+        await client.aclose()
+
+
+class GeminiBatchAsyncHook(BaseHook):
+    """Async access to batches for triggers.
+
+    :param gemini_conn_id: the Airflow connection id (default ``gemini_batch_default``).
+
+    Call :meth:`aclose` when done (a trigger's ``cleanup()``): it releases this hook's use of the
+    shared client, which is closed once no hook on the loop uses it any more.
+    """
+
+    conn_name_attr = "gemini_conn_id"
+    default_conn_name = "gemini_batch_default"
+    conn_type = "gemini_batch"
+    hook_name = "Google Gemini Batch (async)"
+
+    def __init__(self, gemini_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gemini_conn_id = gemini_conn_id
+        self._settings: ConnectionSettings | None = None
+        self._credentials: GoogleCredentials | None = None
+
+    async def get_settings(self) -> ConnectionSettings:
+        """Read and parse the connection without blocking the loop (cached per hook).
+
+        :raises GeminiConnectionConfigError: connection missing, wrong type, no key/credentials.
+        """
+        if self._settings is None:
+            from airflow.providers.common.compat.connection import get_async_connection
+
+            try:
+                conn = await get_async_connection(self.gemini_conn_id, hook=self)
+            except AirflowNotFoundException:
+                raise GeminiConnectionConfigError(
+                    f"The Airflow connection {self.gemini_conn_id!r} does not exist. Create a connection of "
+                    "type 'gemini_batch' with the Gemini API key in the password field."
+                ) from None
+            try:
+                from airflow.providers.common.compat.connection import get_async_extra_dejson
+            except ImportError:  # older common-compat: parse the raw text, no sync masking call
+                import json
+
+                extra: dict[str, Any] = json.loads(conn.extra) if conn.extra else {}
+            else:
+                extra = await get_async_extra_dejson(conn)
+            self._settings = settings_from_connection(conn, extra)
+        return self._settings
+
+    async def _auth_headers(self, settings: ConnectionSettings) -> dict[str, str]:
+        if settings.auth_mode is AuthMode.API_KEY:
+            return api_key_headers(settings)
+        if self._credentials is None:
+            self._credentials = GoogleCredentials(settings)
+        # google-auth refreshes with a blocking HTTPS call: keep it off the event loop.
+        return await asyncio.to_thread(self._credentials.headers)
+
+    async def _send_once(self, req: routes.ApiRequest) -> httpx.Response:
+        settings = await self.get_settings()
+        client = _acquire_client(settings, id(self))
+        headers = dict(req.headers)
+        if req.authenticated:
+            headers.update(await self._auth_headers(settings))
+        secrets = settings.secrets()
+        try:
+            response = await client.request(
+                req.method,
+                req.url(settings.base_url),
+                params=dict(req.params) or None,
+                headers=headers,
+                content=req.content(),
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise transport_error(
+                exc,
+                resource=req.resource,
+                method=req.what,
+                sent=False,
+                timed_out=isinstance(exc, httpx.ConnectTimeout),
+                secrets=secrets,
+            ) from None
+        except httpx.TimeoutException as exc:
+            raise transport_error(
+                exc, resource=req.resource, method=req.what, sent=True, timed_out=True, secrets=secrets
+            ) from None
+        except httpx.TransportError as exc:
+            raise transport_error(
+                exc, resource=req.resource, method=req.what, sent=True, timed_out=False, secrets=secrets
+            ) from None
+        if response.status_code != 200:
+            raise error_from_response(
+                response.status_code,
+                response.content,
+                response.headers,
+                resource=req.resource,
+                method=req.what,
+                reason_phrase=response.reason_phrase,
+                secrets=secrets,
+            )
+        return response
+
+    async def _json(self, req: routes.ApiRequest) -> dict[str, Any]:
+        settings = await self.get_settings()
+        retrying = RetryPolicy.from_settings(settings).async_retrying(
+            idempotent=req.idempotent, what=req.what
+        )
+        response: httpx.Response = await retrying(self._send_once, req)
+        try:
+            data = response.json() if response.content.strip() else {}
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise GeminiApiError(
+                http_status=response.status_code,
+                status=None,
+                message="the answer was not a JSON object",
+                resource=req.resource,
+                method=req.what,
+            )
+        return data
+
+    async def get_batch(self, name: str) -> Batch:
+        """The current state of ``batches/…``. :raises GeminiNotFoundError: unknown or deleted batch."""
+        settings = await self.get_settings()
+        return Batch.from_operation(await self._json(routes.get_batch(settings.api_version, name)))
+
+    async def cancel_batch(self, name: str) -> None:
+        """Ask the service to cancel ``batches/…``."""
+        settings = await self.get_settings()
+        await self._json(routes.cancel_batch(settings.api_version, name))
+
+    async def get_file(self, name: str) -> FileInfo:
+        """Metadata of ``files/…``."""
+        settings = await self.get_settings()
+        return FileInfo.from_json(await self._json(routes.get_file(settings.api_version, name)))
+
+    async def aclose(self) -> None:
+        """Release this hook's use of the shared client (closed when its last user releases it)."""
+        await _release(id(self))

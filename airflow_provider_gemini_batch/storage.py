@@ -1,0 +1,80 @@
+"""Publish files atomically: a destination appears complete or not at all.
+
+:func:`atomic_destination` opens a temporary sibling of the destination for writing and renames
+it onto the destination only when the ``with`` block ends without an exception; on any failure
+the temporary file is removed. Works for local paths and for ``ObjectStoragePath``/URIs
+(``s3://``, ``gs://``, ``file://`` ...), where the final move is the store's rename (a copy and
+delete on object stores, which never shows a partial object under the final name either).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
+
+Destination = Any  # str | os.PathLike | ObjectStoragePath
+
+
+def resolve_path(target: Destination) -> Any:
+    """A ``pathlib.Path`` for local targets, an ``ObjectStoragePath`` for URIs and storage paths."""
+    if isinstance(target, Path):
+        return target
+    if isinstance(target, str):
+        if target.startswith("file://"):
+            return Path(target[len("file://") :])
+        if "://" in target:
+            from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+            return ObjectStoragePath(target)
+        return Path(target)
+    if isinstance(target, os.PathLike) and not hasattr(target, "fs"):
+        return Path(os.fspath(target))
+    return target  # already an ObjectStoragePath (or another UPath-like)
+
+
+def is_local(path: Any) -> bool:
+    return isinstance(path, Path)
+
+
+@contextlib.contextmanager
+def atomic_destination(dest: Destination) -> Iterator[IO[bytes]]:
+    """Yield a binary file to write; publish it as ``dest`` only if the block succeeds.
+
+    Missing parent directories of a local destination are created.
+
+    :raises GeminiInvalidInputError: if the destination's directory cannot be written (raised
+        on entry, before the caller does any work).
+    """
+    path = resolve_path(dest)
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.partial"
+    try:
+        if is_local(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        handle = tmp.open("wb")
+    except OSError as exc:
+        raise GeminiInvalidInputError(
+            f"Cannot write to the destination {dest!s} ({exc.strerror or exc}). Choose a writable location."
+        ) from exc
+    published = False
+    try:
+        with handle:
+            yield handle
+            handle.flush()
+            if is_local(path):
+                # The data must be on disk before the rename makes it visible as complete.
+                os.fsync(handle.fileno())
+        if is_local(path):
+            os.replace(tmp, path)
+        else:
+            tmp.rename(path)
+        published = True
+    finally:
+        if not published:
+            with contextlib.suppress(OSError, FileNotFoundError):
+                tmp.unlink()
