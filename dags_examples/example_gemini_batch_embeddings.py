@@ -1,0 +1,106 @@
+"""An embeddings batch: texts in, one vector per text landed as JSONL.
+
+What it shows:
+
+* writing a JSONL of ``EmbedContentRequest`` lines (``content``, ``taskType``,
+  ``outputDimensionality``);
+* ``GeminiCreateBatchOperator(embeddings=True, input_path=...)``, which uploads the local file and
+  creates an ``asyncBatchEmbedContent`` batch in one task;
+* waiting with the deferrable sensor, landing the vectors, and a downstream task that checks their
+  dimension.
+
+Configuration: the connection id ``gemini_batch_default`` and the ``results_dir`` parameter
+(default ``$AIRFLOW_HOME/gemini_batch_results``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+from airflow_provider_gemini_batch.operators.gemini_batch import (
+    GeminiBatchResultsOperator,
+    GeminiCreateBatchOperator,
+)
+from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
+
+DEFAULT_RESULTS_DIR = os.path.join(
+    os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow")), "gemini_batch_results"
+)
+DIMENSIONS = 16
+
+DOCUMENTS: dict[str, str] = {
+    "doc-1": "Airflow schedules and monitors workflows written in Python.",
+    "doc-2": "The Gemini Batch API processes large volumes of requests at half price.",
+    "doc-3": "Deferrable operators release their worker slot while they wait.",
+    "doc-4": "Embeddings map text to vectors so similar texts end up close together.",
+}
+
+RUN_DIR = "{{ params.results_dir }}/{{ dag.dag_id }}/{{ run_id | replace(':', '-') | replace('+', '-') }}"
+
+with DAG(
+    dag_id="example_gemini_batch_embeddings",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["example", "gemini"],
+    params={
+        "results_dir": Param(
+            DEFAULT_RESULTS_DIR,
+            type="string",
+            description="Directory or object-storage URI under which each run writes its files.",
+        )
+    },
+    doc_md=__doc__,
+) as dag:
+    # [START howto_embeddings]
+    @task
+    def build_embedding_requests(run_dir: str) -> str:
+        """One ``{"key", "request": EmbedContentRequest}`` line per document."""
+        path = Path(run_dir) / "embed_requests.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as out:
+            for key, text in DOCUMENTS.items():
+                request = {
+                    "content": {"parts": [{"text": text}]},
+                    "taskType": "RETRIEVAL_DOCUMENT",
+                    "outputDimensionality": DIMENSIONS,
+                }
+                out.write(json.dumps({"key": key, "request": request}) + "\n")
+        return str(path)
+
+    create = GeminiCreateBatchOperator(
+        task_id="create_embeddings_batch",
+        model="gemini-embedding-001",
+        embeddings=True,
+        input_path=build_embedding_requests(RUN_DIR),
+        display_name="doc-embeddings",
+    )
+    wait = GeminiBatchSensor(
+        task_id="wait_for_batch", batch_name=create.output, poll_interval=5, deferrable=True
+    )
+    vectors = GeminiBatchResultsOperator(
+        task_id="fetch_vectors",
+        batch_name=create.output,
+        destination=RUN_DIR + "/embeddings.jsonl",
+    )
+    wait >> vectors
+
+    @task
+    def check_vectors(manifest: dict[str, Any]) -> dict[str, int]:
+        """Read the landed vectors and report their dimension per key."""
+        dims: dict[str, int] = {}
+        with open(manifest["destination"], encoding="utf-8") as rows:
+            for line in rows:
+                row = json.loads(line)
+                if row["status"] == "succeeded":
+                    dims[row["key"]] = len(row["response"]["embedding"]["values"])
+        print(f"{len(dims)} vectors: {dims}")
+        return dims
+
+    check_vectors(vectors.output)
+    # [END howto_embeddings]

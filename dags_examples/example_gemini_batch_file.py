@@ -1,0 +1,159 @@
+"""Gemini Batch end to end with a JSONL input file.
+
+What it shows:
+
+* building a JSONL file of requests from ordinary data (one ``{"key", "request"}`` object a line);
+* ``GeminiUploadFileOperator`` -> ``GeminiCreateBatchOperator`` -> ``GeminiBatchSensor`` in
+  deferrable mode, so the long wait runs in the triggerer and holds no worker slot;
+* ``GeminiBatchResultsOperator`` streaming the results to a destination and returning a small
+  manifest through XCom;
+* a downstream task that reads the manifest and a few result rows;
+* cleanup of the uploaded file and of the result file that always runs (``trigger_rule="all_done"``).
+
+Configuration: only the connection id ``gemini_batch_default`` (API key in the connection, never
+here) and the ``results_dir`` parameter, which defaults to ``$AIRFLOW_HOME/gemini_batch_results``
+and can be overridden when triggering the run (a local path or an object-storage URI).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+from airflow_provider_gemini_batch.operators.gemini_batch import (
+    GeminiBatchResultsOperator,
+    GeminiCreateBatchOperator,
+    GeminiDeleteFileOperator,
+    GeminiUploadFileOperator,
+)
+from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
+
+# Airflow's own default when AIRFLOW_HOME is unset.
+DEFAULT_RESULTS_DIR = os.path.join(
+    os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow")), "gemini_batch_results"
+)
+MODEL = "gemini-2.5-flash"
+
+# The data to enrich: in a real pipeline this comes from a table, an API or upstream tasks.
+PRODUCTS: dict[str, str] = {
+    "sku-001": "stainless steel water bottle, 750 ml, keeps drinks cold for 24 hours",
+    "sku-002": "wireless ergonomic mouse with silent clicks and USB-C charging",
+    "sku-003": "organic cotton tote bag with inner pocket",
+    "sku-004": "noise-cancelling over-ear headphones, 30 h battery",
+    "sku-005": "cast iron skillet, 26 cm, pre-seasoned",
+}
+
+# Run ids contain ':' and '+', which object stores and some file systems dislike.
+RUN_DIR = "{{ params.results_dir }}/{{ dag.dag_id }}/{{ run_id | replace(':', '-') | replace('+', '-') }}"
+
+with DAG(
+    dag_id="example_gemini_batch_file",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["example", "gemini"],
+    params={
+        "results_dir": Param(
+            DEFAULT_RESULTS_DIR,
+            type="string",
+            description="Directory or object-storage URI under which each run writes its files.",
+        )
+    },
+    doc_md=__doc__,
+) as dag:
+    # [START howto_build_requests]
+    @task
+    def build_requests(run_dir: str) -> str:
+        """Write one JSONL line per product: ``{"key": ..., "request": GenerateContentRequest}``."""
+        path = Path(run_dir) / "requests.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", encoding="utf-8") as out:
+            for sku, description in PRODUCTS.items():
+                request = {
+                    "contents": [
+                        {
+                            "role": "user",
+                            "parts": [{"text": f"Write a one-sentence product blurb for: {description}"}],
+                        }
+                    ],
+                    "generationConfig": {"temperature": 0.4, "maxOutputTokens": 128},
+                }
+                out.write(json.dumps({"key": sku, "request": request}) + "\n")
+        return str(path)
+
+    requests_path = build_requests(RUN_DIR)
+    # [END howto_build_requests]
+
+    # [START howto_upload_and_create]
+    upload = GeminiUploadFileOperator(
+        task_id="upload_requests",
+        path=requests_path,
+        display_name="product-blurbs",
+        mime_type="application/jsonl",
+    )
+
+    create = GeminiCreateBatchOperator(
+        task_id="create_batch",
+        model=MODEL,
+        input_file=upload.output,
+        display_name="product-blurbs",
+    )
+    # [END howto_upload_and_create]
+
+    # [START howto_sensor_deferrable]
+    wait = GeminiBatchSensor(
+        task_id="wait_for_batch",
+        batch_name=create.output,
+        poll_interval=5,
+        deferrable=True,
+    )
+    # [END howto_sensor_deferrable]
+
+    # [START howto_results]
+    results = GeminiBatchResultsOperator(
+        task_id="fetch_results",
+        batch_name=create.output,
+        destination=RUN_DIR + "/results.jsonl",
+        max_failed_ratio=0.2,
+    )
+    wait >> results
+    # [END howto_results]
+
+    # [START howto_read_manifest]
+    @task
+    def report(manifest: dict[str, Any]) -> dict[str, Any]:
+        """Read the manifest from XCom and the first result rows from the destination."""
+        counts = manifest["counts"]
+        print(f"Batch {manifest['batch_name']} ended {manifest['state']}: {counts}")
+        print(f"Results at {manifest['destination']}, token usage {manifest.get('usage')}")
+        keys: list[str] = []
+        with open(manifest["destination"], encoding="utf-8") as rows:
+            for line in rows:
+                row = json.loads(line)
+                keys.append(row["key"])
+                if row["status"] == "succeeded" and len(keys) <= 3:
+                    text = row["response"]["candidates"][0]["content"]["parts"][0]["text"]
+                    print(f"{row['key']}: {text}")
+        return {"keys": sorted(keys), "succeeded": counts["succeeded"], "failed": counts["failed"]}
+
+    report(results.output)
+    # [END howto_read_manifest]
+
+    # [START howto_cleanup]
+    delete_input = GeminiDeleteFileOperator(
+        task_id="delete_uploaded_file",
+        file_name=upload.output,
+        trigger_rule="all_done",
+    )
+    # The sensor returns the batch summary; its result file is a Files API resource too.
+    delete_output = GeminiDeleteFileOperator(
+        task_id="delete_result_file",
+        file_name="{{ (ti.xcom_pull(task_ids='wait_for_batch') or {}).get('responses_file') or '' }}",
+        trigger_rule="all_done",
+    )
+    results >> [delete_input, delete_output]
+    # [END howto_cleanup]
