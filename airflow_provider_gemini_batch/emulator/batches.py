@@ -86,7 +86,8 @@ class BatchRecord:
         span = self.processing_seconds - PENDING_FRACTION * self.processing_seconds
         if span <= 0:
             return 1.0 if when >= start else 0.0
-        return min(1.0, max(0.0, (when - start) / span))
+        # Epoch floats carry ~1e-7 s of noise; round so exact fractions (a half) stay exact.
+        return round(min(1.0, max(0.0, (when - start) / span)), 6)
 
     def phase(self, now: float) -> Phase:
         """The state at emulator time ``now`` (pure; see the module docstring for the timeline)."""
@@ -113,7 +114,7 @@ class BatchRecord:
             return self.request_count
         if phase.state in ("FAILED", "EXPIRED", "PENDING"):
             return 0
-        return math.floor(self.request_count * phase.progress)
+        return math.floor(self.request_count * phase.progress + 1e-9)
 
     def type_name(self, suffix: str = "") -> str:
         base = "GenerateContentBatch" if self.kind == "generate" else "EmbedContentBatch"

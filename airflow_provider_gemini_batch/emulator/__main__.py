@@ -1,0 +1,93 @@
+"""Command line: ``python -m airflow_provider_gemini_batch.emulator [--host H] [--port P] ...``.
+
+Prints ``Gemini Batch emulator listening on http://H:P`` once ready, then serves until SIGINT or
+SIGTERM. Faults may come from ``--fault JSON`` (repeatable) and from the ``GEMINI_EMULATOR_FAULTS``
+environment variable (one JSON object or a list), which is how ``make demo`` scripts failures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from airflow_provider_gemini_batch.emulator.faults import Fault, faults_from_json
+from airflow_provider_gemini_batch.emulator.server import EmulatorServer
+
+FAULTS_ENV = "GEMINI_EMULATOR_FAULTS"
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse the command line (see module docstring)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m airflow_provider_gemini_batch.emulator",
+        description="Local emulator of the Gemini Batch API and Files API.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8089, help="port; 0 = a free one (default 8089)")
+    parser.add_argument(
+        "--processing-seconds",
+        type=float,
+        default=5.0,
+        help="seconds from create to the final state of a batch (default 5)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("GEMINI_EMULATOR_API_KEY"),
+        help="the only API key accepted (default: env GEMINI_EMULATOR_API_KEY; unset = any key)",
+    )
+    parser.add_argument("--data-dir", default=None, help="where file bytes are stored (default: a temp dir)")
+    parser.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="JSON",
+        help='a fault to queue at start, e.g. \'{"method":"GET","path":"batches/","status":503,"times":2}\'',
+    )
+    return parser.parse_args(argv)
+
+
+def collect_faults(cli: Sequence[str], env: str | None) -> list[Fault]:
+    """Faults from ``--fault`` values and the env var. Raises ValueError on malformed JSON/keys."""
+    faults: list[Fault] = []
+    for text in [*(cli or []), *([env] if env else [])]:
+        faults.extend(faults_from_json(text))
+    return faults
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the emulator until interrupted. Returns the process exit code."""
+    args = parse_args(argv)
+    try:
+        faults = collect_faults(args.fault, os.environ.get(FAULTS_ENV))
+    except ValueError as exc:
+        print(f"invalid fault: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    server = EmulatorServer(
+        api_key=args.api_key,
+        processing_seconds=args.processing_seconds,
+        data_dir=args.data_dir,
+        host=args.host,
+        port=args.port,
+        faults=faults,
+    )
+    with server:
+        print(f"Gemini Batch emulator listening on {server.base_url}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
