@@ -87,6 +87,8 @@ class GeminiBatchHook(BaseHook):
     default_conn_name = "gemini_batch_default"
     conn_type = "gemini_batch"
     hook_name = "Google Gemini Batch"
+    #: Items asked for per page by ``list_files``/``list_batches`` (the Files API maximum is 100).
+    list_page_size: int = routes.LIST_PAGE_SIZE
 
     def __init__(
         self, gemini_conn_id: str = default_conn_name, *, upload_chunk_size: int | None = None, **kwargs: Any
@@ -341,9 +343,8 @@ class GeminiBatchHook(BaseHook):
 
     def list_batches(self) -> Iterator[Batch]:
         """Every batch of the project, following ``nextPageToken`` through all pages (lazily)."""
-        for item in self._pages(
-            lambda token: routes.list_batches(self.settings.api_version, token), "operations"
-        ):
+        version, size = self.settings.api_version, self.list_page_size
+        for item in self._pages(lambda token: routes.list_batches(version, token, size), "operations"):
             yield Batch.from_operation(item)
 
     def cancel_batch(self, name: str) -> None:
@@ -362,7 +363,8 @@ class GeminiBatchHook(BaseHook):
 
     def list_files(self) -> Iterator[FileInfo]:
         """Every file of the project, following ``nextPageToken`` through all pages (lazily)."""
-        for item in self._pages(lambda token: routes.list_files(self.settings.api_version, token), "files"):
+        version, size = self.settings.api_version, self.list_page_size
+        for item in self._pages(lambda token: routes.list_files(version, token, size), "files"):
             yield FileInfo.from_json(item)
 
     def delete_file(self, name: str) -> None:

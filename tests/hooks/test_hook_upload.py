@@ -1,0 +1,147 @@
+"""Resumable upload: multi-chunk, resume from the server's offset, limits checked before sending."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_gemini_batch.emulator import EmulatorServer
+from airflow_provider_gemini_batch.exceptions import GeminiInputFileError, GeminiInvalidInputError
+from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
+from tests.hooks.conftest import FAST_CONN_ID, creating_or_uploading, make_request
+
+MiB = 1024 * 1024
+
+
+def sha256_b64(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(MiB):
+            digest.update(block)
+    return base64.b64encode(digest.digest()).decode()
+
+
+def big_jsonl(path: Path, size: int) -> Path:
+    """A valid JSONL file of at least ``size`` bytes."""
+    with path.open("w") as fh:
+        written, i = 0, 0
+        while written < size:
+            line = json.dumps({"key": f"k{i}", "request": make_request(f"{i} " + "lorem ipsum " * 80)}) + "\n"
+            fh.write(line)
+            written += len(line)
+            i += 1
+    return path
+
+
+def chunk_entries(emulator: EmulatorServer) -> list[dict[str, object]]:
+    return [e for e in emulator.control.journal() if "upload_id" in e["query"]]
+
+
+def test_file_over_8_mib_goes_in_8_mib_chunks(
+    hook: GeminiBatchHook, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    path = big_jsonl(tmp_path / "big.jsonl", 9 * MiB)
+    info = hook.upload_file(path)
+    chunks = chunk_entries(emulator)
+    assert [c["headers"]["x-goog-upload-offset"] for c in chunks] == ["0", str(8 * MiB)]  # type: ignore[index]
+    assert [c["headers"]["x-goog-upload-command"] for c in chunks] == ["upload", "upload, finalize"]  # type: ignore[index]
+    assert info.sha256_hash == sha256_b64(path)
+    assert info.size_bytes == path.stat().st_size
+
+
+def test_small_chunks_from_the_hook_parameter(
+    fast_conn: EmulatorServer, write_jsonl: Callable[..., Path]
+) -> None:
+    path = write_jsonl([f"key-{i}" for i in range(50)])
+    hook = GeminiBatchHook(gemini_conn_id=FAST_CONN_ID, upload_chunk_size=1000)
+    info = hook.upload_file(path)
+    assert len(chunk_entries(fast_conn)) == -(-path.stat().st_size // 1000)
+    assert info.sha256_hash == sha256_b64(path)
+
+
+def test_dropped_chunk_resumes_from_the_server_offset(
+    hook: GeminiBatchHook, emulator: EmulatorServer, tmp_path: Path, sleeps: list[float]
+) -> None:
+    path = big_jsonl(tmp_path / "big.jsonl", 9 * MiB)
+    # The first chunk is cut after 1,000,000 bytes reached (and were kept by) the server: the hook
+    # must ask for the offset and send only the rest instead of starting over.
+    emulator.control.inject_fault(method="POST", path="upload_id", drop_after_bytes=1_000_000, times=1)
+    info = hook.upload_file(path)
+    assert info.sha256_hash == sha256_b64(path)
+    entries = chunk_entries(emulator)
+    commands = [e["headers"]["x-goog-upload-command"] for e in entries]  # type: ignore[index]
+    assert commands == ["upload", "query", "upload", "upload, finalize"]
+    assert [e["headers"].get("x-goog-upload-offset") for e in entries[2:]] == [  # type: ignore[attr-defined]
+        "1000000",
+        str(1_000_000 + 8 * MiB),
+    ]
+    assert len(sleeps) == 1
+
+
+def test_resume_survives_a_dropped_offset_query(
+    fast_conn: EmulatorServer, tmp_path: Path, sleeps: list[float]
+) -> None:
+    path = big_jsonl(tmp_path / "mid.jsonl", 300_000)
+    hook = GeminiBatchHook(gemini_conn_id=FAST_CONN_ID, upload_chunk_size=100_000)
+    # The chunk is cut 12,345 bytes in, then the offset query itself gets a 503.
+    fast_conn.control.inject_fault(method="POST", path="upload_id", drop_after_bytes=12_345, times=1)
+    fast_conn.control.inject_fault(method="POST", path="upload_id", status=503, times=1)
+    info = hook.upload_file(path)
+    assert info.sha256_hash == sha256_b64(path)
+    entries = chunk_entries(fast_conn)
+    commands = [e["headers"]["x-goog-upload-command"] for e in entries]  # type: ignore[index]
+    assert commands[:3] == ["upload", "query", "query"]
+    offsets = [e["headers"].get("x-goog-upload-offset") for e in entries[3:]]  # type: ignore[attr-defined]
+    assert offsets == ["12345", "112345", "212345"]
+    assert len(sleeps) == 2  # one before resuming, one before repeating the failed query
+
+
+def test_file_over_2_gb_is_refused_before_sending(
+    hook: GeminiBatchHook, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "huge.jsonl"
+    with path.open("wb") as fh:
+        fh.truncate(2 * 1024 * 1024 * 1024 + 1)  # sparse: no disk used
+    with pytest.raises(GeminiInvalidInputError, match="2 GB"):
+        hook.upload_file(path)
+    assert creating_or_uploading(emulator) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("", "no requests"),
+        ('{"key": "a", "request": {}}\n{"key": "a", "request": {}}\n', "line 2: duplicate key"),
+        ('{"key": "a"}\n', "line 1"),
+        ("not json\n", "line 1: not valid JSON"),
+    ],
+)
+def test_bad_jsonl_is_refused_before_sending(
+    hook: GeminiBatchHook, emulator: EmulatorServer, tmp_path: Path, content: str, match: str
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text(content)
+    with pytest.raises(GeminiInputFileError, match=match):
+        hook.upload_file(path)
+    assert creating_or_uploading(emulator) == []
+
+
+def test_missing_input_path_is_refused(
+    hook: GeminiBatchHook, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    with pytest.raises(GeminiInvalidInputError, match="does not exist"):
+        hook.upload_file(tmp_path / "nope.jsonl")
+    assert creating_or_uploading(emulator) == []
+
+
+def test_upload_from_an_object_storage_uri(hook: GeminiBatchHook, write_jsonl: Callable[..., Path]) -> None:
+    path = write_jsonl(["a", "b", "c"])
+    info = hook.upload_file(f"file://{path}")
+    assert info.sha256_hash == sha256_b64(path)
+    assert os.path.basename(str(path))
