@@ -534,18 +534,17 @@ class Api:
 
     async def get_batch(self, ctx: Ctx, ver: str, id: str) -> Response:
         record = self.state.get_batch(id)
-        await self.state.ensure_results(record)
-        return json_response(record.render(self.state.clock.now()))
+        ready = await self.state.ensure_results(record)
+        return json_response(record.render(self.state.clock.now(), finishing=not ready))
 
     async def list_batches(self, ctx: Ctx, ver: str) -> Response:
         size = _page_size(ctx.request, BATCHES_PAGE_DEFAULT, BATCHES_PAGE_MAX)
         page, token = self.state.list_batches(size, _page_token(ctx.request))
-        for record in page:
-            await self.state.ensure_results(record)
+        ready = [await self.state.ensure_results(record) for record in page]
         now = self.state.clock.now()
         data: dict[str, Any] = {}
         if page:
-            data["operations"] = [record.render(now) for record in page]
+            data["operations"] = [r.render(now, finishing=not ok) for r, ok in zip(page, ready, strict=True)]
         if token:
             data["nextPageToken"] = token
         return json_response(data)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import os
 import shutil
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,18 @@ from airflow_provider_gemini_batch.emulator.files import (
 from airflow_provider_gemini_batch.emulator.wire import ApiError, not_found
 
 MAX_ACTIVE_BATCHES = 100
+JOURNAL_MAX_ENTRIES = 100_000
+# How long a read waits for results being built before answering RUNNING (seconds).
+RESULT_WAIT_SECONDS = 2.0
+
+
+def _sha256_b64(path: Path) -> str:
+    """Standard base64 of the raw SHA-256 of a file, streamed."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return base64.b64encode(digest.digest()).decode("ascii")
 
 
 @dataclass
@@ -91,13 +105,14 @@ class EmulatorState:
         self.settings = settings
         self.clock = Clock()
         self.faults = FaultBook()
-        self.journal: list[dict[str, Any]] = []
+        # Bounded so thousands of pollers over hours cannot grow memory without limit.
+        self.journal: deque[dict[str, Any]] = deque(maxlen=JOURNAL_MAX_ENTRIES)
         self.files: dict[str, FileRecord] = {}
         self.sessions: dict[str, UploadSession] = {}
         self.batches: dict[str, BatchRecord] = {}
         self._seq: dict[str, int] = {}
         self._counter = 0
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: dict[str, asyncio.Future[None]] = {}
         for sub in ("files", "uploads", "inputs"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
 
@@ -111,7 +126,7 @@ class EmulatorState:
         self.sessions.clear()
         self.batches.clear()
         self._seq.clear()
-        self._locks.clear()
+        self._tasks.clear()
         self.faults.clear()
         self.journal.clear()
         self.clock.offset = 0.0
@@ -259,58 +274,58 @@ class EmulatorState:
         if record.input_path is not None:
             remove_quietly(record.input_path)
 
-    async def ensure_results(self, record: BatchRecord) -> None:
+    async def ensure_results(self, record: BatchRecord) -> bool:
         """Produce the results of a terminal batch exactly once (first read after it ended).
 
-        File results are written streaming in a worker thread so a 2 GB input does not stall
-        the event loop; concurrent readers wait on a per-batch lock.
+        Results are built in a worker thread so a 2 GB input never stalls the event loop. The
+        reading request waits up to :data:`RESULT_WAIT_SECONDS` for them; returns False if they are
+        still being written, and the caller then shows the batch as RUNNING (a live service would
+        likewise not report success before its output exists). Concurrent readers share one job.
         """
-        now = self.clock.now()
-        if not record.needs_results(now):
-            return
-        lock = self._locks.setdefault(record.batch_id, asyncio.Lock())
-        async with lock:
-            if record.materialised:
-                return
-            phase = record.phase(now)
-            count = record.completed_count(phase)
-            if count == 0 or phase.state not in ("SUCCEEDED", "CANCELLED"):
-                record.output = None
-            elif record.inline_requests is not None:
-                results = inline_results(record, count)
-                record.successful = sum(1 for r in results if "error" not in r)
-                record.failed = len(results) - record.successful
-                record.output = {"inlinedResponses": {"inlinedResponses": results}}
-            else:
-                file_id = record.result_file_id
-                path = self.file_path(file_id)
-                ok, failed = await asyncio.to_thread(write_file_results, record, count, path)
-                record.successful, record.failed = ok, failed
-                self._add_result_file(file_id, path, phase.since)
-                record.output = {"responsesFile": f"files/{file_id}"}
-            record.materialised = True
-            if record.input_path is not None:
-                remove_quietly(record.input_path)
+        if not record.needs_results(self.clock.now()):
+            return True
+        task = self._tasks.get(record.batch_id)
+        if task is None:
+            task = asyncio.ensure_future(self._materialise(record, self.clock.now()))
+            self._tasks[record.batch_id] = task
+        try:
+            await asyncio.wait_for(asyncio.shield(task), RESULT_WAIT_SECONDS)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
-    def _add_result_file(self, file_id: str, path: Path, created: float) -> None:
-        import hashlib
-
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        self.add_file(
-            FileRecord(
-                file_id=file_id,
-                display_name=file_id,
-                mime_type="application/jsonl",
-                size=path.stat().st_size,
-                sha256_b64=base64.b64encode(digest.digest()).decode("ascii"),
-                create_time=created,
-                source="GENERATED",
-                path=path,
+    async def _materialise(self, record: BatchRecord, now: float) -> None:
+        phase = record.phase(now)
+        count = record.completed_count(phase)
+        if count == 0 or phase.state not in ("SUCCEEDED", "CANCELLED"):
+            record.output = None
+        elif record.inline_requests is not None:
+            results = await asyncio.to_thread(inline_results, record, count)
+            record.successful = sum(1 for r in results if "error" not in r)
+            record.failed = len(results) - record.successful
+            record.output = {"inlinedResponses": {"inlinedResponses": results}}
+        else:
+            file_id = record.result_file_id
+            path = self.file_path(file_id)
+            ok, failed = await asyncio.to_thread(write_file_results, record, count, path)
+            digest = await asyncio.to_thread(_sha256_b64, path)
+            record.successful, record.failed = ok, failed
+            self.add_file(
+                FileRecord(
+                    file_id=file_id,
+                    display_name=file_id,
+                    mime_type="application/jsonl",
+                    size=path.stat().st_size,
+                    sha256_b64=digest,
+                    create_time=phase.since,
+                    source="GENERATED",
+                    path=path,
+                )
             )
-        )
+            record.output = {"responsesFile": f"files/{file_id}"}
+        record.materialised = True
+        if record.input_path is not None:
+            remove_quietly(record.input_path)
 
     async def count_file_requests(self, record: BatchRecord) -> None:
         """Count the requests of a file-input batch in a worker thread."""

@@ -120,9 +120,14 @@ class BatchRecord:
         base = "GenerateContentBatch" if self.kind == "generate" else "EmbedContentBatch"
         return _TYPE_PREFIX + base + suffix
 
-    def render(self, now: float) -> dict[str, Any]:
-        """The Operation JSON at emulator time ``now``. Call :meth:`needs_results` first."""
+    def render(self, now: float, finishing: bool = False) -> dict[str, Any]:
+        """The Operation JSON at emulator time ``now``.
+
+        :param finishing: results are still being written; show a terminal batch as RUNNING.
+        """
         phase = self.phase(now)
+        if finishing and phase.state in TERMINAL:
+            phase = Phase("RUNNING", phase.since, phase.progress)
         terminal = phase.state in TERMINAL
         metadata: dict[str, Any] = {
             "@type": self.type_name(),

@@ -78,7 +78,7 @@ def add_control_routes(app: FastAPI, state: EmulatorState) -> None:
         if request.method == "DELETE":
             state.journal.clear()
             return JSONResponse({})
-        return JSONResponse({"entries": state.journal})
+        return JSONResponse({"entries": list(state.journal)})
 
     app.add_route("/_emulator/health", health, methods=["GET"])
     app.add_route("/_emulator/reset", reset, methods=["POST"])

@@ -295,3 +295,53 @@ def test_drop_on_a_json_route_is_seen_by_httpx_as_a_protocol_error(
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
         http.get("/v1beta/batches")
     assert http.get("/v1beta/batches").status_code == 200
+
+
+# ---- memory ------------------------------------------------------------------------------------
+
+
+def test_upload_and_result_download_memory_stays_flat(http: httpx.Client, emulator: EmulatorServer) -> None:
+    """A 48 MiB upload and its result download never hold the file in memory (server or client)."""
+    import json
+    import tracemalloc
+
+    line = (
+        json.dumps({"key": "k", "request": {"contents": [{"parts": [{"text": "y" * 1_000_000}]}]}}) + "\n"
+    ).encode()
+    lines = 48
+    size = len(line) * lines
+    url = start_upload(http, size)
+
+    def body():  # type: ignore[no-untyped-def]
+        for _ in range(lines):
+            yield line
+
+    tracemalloc.start()
+    try:
+        final = httpx.post(
+            url,
+            content=body(),
+            headers={"X-Goog-Upload-Command": "upload, finalize", "X-Goog-Upload-Offset": "0"},
+            timeout=120,
+        )
+        name = final.json()["file"]["name"]
+        op = http.post(
+            "/v1beta/models/gemini-2.5-flash:batchGenerateContent",
+            json={"batch": {"inputConfig": {"fileName": name}}},
+        ).json()
+        emulator.control.advance_clock(10)
+        done: dict = {}
+        while done.get("metadata", {}).get("state") != "BATCH_STATE_SUCCEEDED":
+            done = http.get(f"/v1beta/{op['name']}", timeout=120).json()
+        received = 0
+        result = done["metadata"]["output"]["responsesFile"]
+        with http.stream("GET", f"/v1beta/{result}:download", params={"alt": "media"}) as response:
+            for block in response.iter_raw():
+                received += len(block)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert final.json()["file"]["sizeBytes"] == str(size)
+    assert received > size
+    assert peak < 24 * 1024 * 1024

@@ -1,0 +1,204 @@
+"""Benchmark the emulator process: concurrent pollers, upload and download throughput, peak RSS.
+
+Run: ``.venv/bin/python benchmarks/bench_emulator.py [--pollers 1000] [--poll-seconds 10] [--mb 500]``
+
+Starts the emulator as a subprocess (the CLI, so its memory is measured on its own), then:
+
+1. ``--pollers`` concurrent ``httpx.AsyncClient`` tasks poll ``GET /v1beta/batches/<id>`` for
+   ``--poll-seconds`` seconds; prints answered polls per second (client and server share the machine,
+   so this is a lower bound for the server).
+2. Uploads a ``--mb`` MB JSONL file through the resumable protocol in 8 MiB chunks (like the SDK);
+   prints MB/s.
+3. Runs a file batch over it and downloads the ~same-size result file (``alt=media``); prints MB/s.
+4. Prints the emulator's RSS at start and its peak RSS (``VmHWM`` from /proc; Linux only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+KEY = "bench-key"
+CHUNK = 8 * 1024 * 1024
+MB = 1_000_000
+
+
+def proc_kb(pid: int, field: str) -> int:
+    """A ``kB`` field (``VmRSS``, ``VmHWM``) of /proc/<pid>/status."""
+    text = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(rf"^{field}:\s+(\d+) kB", text, re.M)
+    return int(match.group(1)) if match else -1
+
+
+def start_emulator(data_dir: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_gemini_batch.emulator",
+            "--port",
+            "0",
+            "--api-key",
+            KEY,
+            "--processing-seconds",
+            "1",
+            "--data-dir",
+            data_dir,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    url = line.strip().rsplit(" ", 1)[-1]
+    if not url.startswith("http"):
+        proc.kill()
+        raise RuntimeError(f"emulator did not start: {line!r}")
+    return proc, url
+
+
+async def poll(url: str, name: str, pollers: int, seconds: float) -> tuple[int, int]:
+    limits = httpx.Limits(max_connections=pollers, max_keepalive_connections=pollers)
+    count = errors = 0
+    async with httpx.AsyncClient(
+        base_url=url, headers={"x-goog-api-key": KEY}, limits=limits, timeout=60
+    ) as client:
+        stop_at = time.monotonic() + seconds
+
+        async def one() -> None:
+            nonlocal count, errors
+            while time.monotonic() < stop_at:
+                response = await client.get(f"/v1beta/{name}")
+                if response.status_code == 200:
+                    count += 1
+                else:
+                    errors += 1
+
+        await asyncio.gather(*(one() for _ in range(pollers)))
+    return count, errors
+
+
+def make_input(path: Path, size_mb: int) -> int:
+    """Write ~size_mb MB of JSONL: 1 MB prompts, so results are about the same size."""
+    prompt = "lorem ipsum " * (MB // 12)
+    line = json.dumps({"key": "k", "request": {"contents": [{"parts": [{"text": prompt}]}]}}) + "\n"
+    with path.open("w") as handle:
+        for index in range(size_mb):
+            handle.write(line.replace('"k"', f'"k{index}"', 1))
+    return path.stat().st_size
+
+
+def blocks(path: Path, start: int, length: int) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        handle.seek(start)
+        remaining = length
+        while remaining:
+            block = handle.read(min(1 << 20, remaining))
+            remaining -= len(block)
+            yield block
+
+
+def upload(client: httpx.Client, path: Path) -> str:
+    size = path.stat().st_size
+    start = client.post(
+        "/upload/v1beta/files",
+        headers={
+            "X-Goog-Upload-Protocol": "resumable",
+            "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": str(size),
+            "X-Goog-Upload-Header-Content-Type": "application/jsonl",
+        },
+        json={"file": {"display_name": "bench"}},
+    )
+    url = start.headers["x-goog-upload-url"]
+    offset = 0
+    while True:
+        length = min(CHUNK, size - offset)
+        last = offset + length >= size
+        response = httpx.post(
+            url,
+            content=blocks(path, offset, length),
+            headers={
+                "X-Goog-Upload-Command": "upload, finalize" if last else "upload",
+                "X-Goog-Upload-Offset": str(offset),
+                "Content-Length": str(length),
+            },
+            timeout=120,
+        )
+        response.raise_for_status()
+        offset += length
+        if last:
+            return str(response.json()["file"]["name"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pollers", type=int, default=1000)
+    parser.add_argument("--poll-seconds", type=float, default=10.0)
+    parser.add_argument("--mb", type=int, default=500)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-emu-") as tmp:
+        proc, url = start_emulator(os.path.join(tmp, "data"))
+        try:
+            rss_start = proc_kb(proc.pid, "VmRSS")
+            client = httpx.Client(base_url=url, headers={"x-goog-api-key": KEY}, timeout=600)
+            op = client.post(
+                "/v1beta/models/gemini-2.5-flash:batchGenerateContent",
+                json={"batch": {"inputConfig": {"requests": {"requests": [{"request": {"contents": "hi"}}]}}}},
+            ).json()
+
+            count, errors = asyncio.run(poll(url, op["name"], args.pollers, args.poll_seconds))
+            rss_after_polls = proc_kb(proc.pid, "VmHWM")
+            print(
+                f"polls: {count / args.poll_seconds:,.0f} answered/s with {args.pollers} concurrent pollers "
+                f"({count:,} in {args.poll_seconds:.0f} s, {errors} errors)"
+            )
+
+            source = Path(tmp) / "input.jsonl"
+            size = make_input(source, args.mb)
+            began = time.perf_counter()
+            name = upload(client, source)
+            took = time.perf_counter() - began
+            print(f"upload: {size / MB / took:,.0f} MB/s ({size / MB:,.0f} MB in {took:.2f} s, 8 MiB chunks)")
+
+            op = client.post(
+                "/v1beta/models/gemini-2.5-flash:batchGenerateContent",
+                json={"batch": {"inputConfig": {"fileName": name}}},
+            ).json()
+            time.sleep(1.2)
+            began = time.perf_counter()
+            done = client.get(f"/v1beta/{op['name']}").json()  # first read materialises the results
+            print(f"results: written in {time.perf_counter() - began:.2f} s at the first get")
+            result = done["metadata"]["output"]["responsesFile"]
+            received = 0
+            began = time.perf_counter()
+            with client.stream("GET", f"/v1beta/{result}:download", params={"alt": "media"}) as response:
+                for block in response.iter_raw(1 << 20):
+                    received += len(block)
+            took = time.perf_counter() - began
+            print(f"download: {received / MB / took:,.0f} MB/s ({received / MB:,.0f} MB in {took:.2f} s)")
+            client.close()
+            print(
+                f"emulator RSS: {rss_start / 1024:.0f} MiB at start, peak {rss_after_polls / 1024:.0f} MiB "
+                f"after polling, peak {proc_kb(proc.pid, 'VmHWM') / 1024:.0f} MiB overall"
+            )
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
