@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -278,7 +279,10 @@ class AirflowStandalone:
             response = httpx.get(f"{self.base_url}/api/v2/monitor/health", timeout=5)
             return True if response.status_code == 200 else None
 
-        wait_for("the Airflow API server", healthy, timeout=timeout)
+        try:
+            wait_for("the Airflow API server", healthy, timeout=timeout)
+        except StackError as exc:
+            raise StackError(f"{exc}\n{self.diagnostics()}") from exc
 
         def password() -> str | None:
             if not self.password_file.exists():
@@ -489,3 +493,142 @@ def iter_jsonl(path: Path) -> Iterator[dict[str, Any]]:
         for line in handle:
             if line.strip():
                 yield json.loads(line)
+
+
+def _parse_when(value: str) -> float:
+    """An API timestamp (``2026-11-24T02:24:29.850718Z``) as epoch seconds."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def worker_vs_deferred(api: AirflowApi, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+    """How long one task instance held a worker versus how long it waited deferred.
+
+    Computed from the server-side audit log (``GET /api/v2/eventLogs``), where Airflow records a
+    ``running`` event each time a worker starts (or resumes) the task, ``deferred`` when it hands
+    the wait to the triggerer, and ``success``/``failed`` at the end. A deferred wait therefore
+    reads ``running, deferred, running, success``:
+
+    * ``worker_held_seconds``: sum of the intervals from each ``running`` to the next
+      ``deferred``/end event (time spent executing on a worker);
+    * ``deferred_seconds``: sum of the intervals from ``deferred`` to the next ``running`` (waiting
+      in the triggerer, plus the scheduler's hand-back and queueing, which hold no worker);
+    * ``events``: the raw ``(event, epoch seconds)`` sequence, for the record.
+
+    Cross-checked with the try record of ``.../taskInstances/{task_id}/tries`` (``start_date``,
+    ``end_date``) returned as ``start_to_end_seconds``.
+    """
+    listing = api.request(
+        "GET",
+        "/eventLogs",
+        params={"dag_id": dag_id, "task_id": task_id, "run_id": run_id, "limit": 100},
+    )
+    events = [
+        (str(e["event"]), _parse_when(str(e["when"])))
+        for e in listing["event_logs"]
+        if e.get("task_id") == task_id and e.get("run_id") == run_id
+    ]
+    events.sort(key=lambda item: item[1])
+    worker = deferred = 0.0
+    opened: tuple[str, float] | None = None
+    for event, when in events:
+        if opened is not None:
+            if opened[0] == "running" and event != "running":
+                worker += when - opened[1]
+            elif opened[0] == "deferred" and event == "running":
+                deferred += when - opened[1]
+        if event in ("running", "deferred"):
+            opened = (event, when)
+        elif event in ("success", "failed", "up_for_retry"):
+            opened = None
+    tries = api.tries(dag_id, run_id, task_id)
+    last = tries[-1] if tries else {}
+    span = None
+    if last.get("start_date") and last.get("end_date"):
+        span = _parse_when(last["end_date"]) - _parse_when(last["start_date"])
+    return {
+        "task_id": task_id,
+        "worker_held_seconds": round(worker, 3),
+        "deferred_seconds": round(deferred, 3),
+        "start_to_end_seconds": None if span is None else round(span, 3),
+        "deferrals": sum(1 for event, _ in events if event == "deferred"),
+        "events": [[event, round(when, 3)] for event, when in events],
+    }
+
+
+@dataclass
+class Stack:
+    """A running emulator (unless the real API is used) and Airflow, with a logged-in client."""
+
+    airflow: AirflowStandalone
+    api: AirflowApi
+    emulator: EmulatorProcess | None
+    gemini_url: str
+
+    def alive(self) -> None:
+        """Raise StackError if a process of the stack has exited."""
+        if self.emulator is not None and self.emulator.process is not None:
+            self.emulator.process.ensure_running()
+        if self.airflow.process is not None:
+            self.airflow.process.ensure_running()
+
+
+def gemini_connection(base_url: str | None, api_key: str) -> dict[str, Any]:
+    """The ``gemini_batch_default`` connection: the emulator's URL, or the real API without host."""
+    conn: dict[str, Any] = {"conn_type": "gemini_batch", "password": api_key}
+    if base_url:
+        conn["host"] = base_url
+    return conn
+
+
+@contextmanager
+def running_stack(
+    workdir: Path,
+    *,
+    processing_seconds: float = 15.0,
+    real_api_key: str | None = None,
+    dags_folder: Path = EXAMPLES_DIR,
+    ready_timeout: float = 180.0,
+    log: Callable[[str], None] = lambda line: None,
+) -> Iterator[Stack]:
+    """Start the emulator (skipped with ``real_api_key``) and ``airflow standalone``; stop both at exit.
+
+    Everything lives under ``workdir``: ``airflow-home/`` (AIRFLOW_HOME, SQLite DB, logs),
+    ``logs/emulator.log`` and ``emulator-data/``. Every process is stopped on exit, also when the
+    body raises or on KeyboardInterrupt.
+
+    Raises:
+        StackError: when a process does not come up within ``ready_timeout`` seconds (the
+            message carries the tail of its log).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    emulator: EmulatorProcess | None = None
+    airflow: AirflowStandalone | None = None
+    try:
+        if real_api_key:
+            gemini_url, key = "", real_api_key
+        else:
+            emulator = EmulatorProcess(workdir=workdir, processing_seconds=processing_seconds)
+            key = emulator.api_key
+        # The emulator needs its port before Airflow starts (the connection names it), but not
+        # its readiness: pick the port now, let both boot at the same time.
+        conn_url = "" if emulator is None else f"http://127.0.0.1:{emulator.port}"
+        airflow = AirflowStandalone(
+            home=workdir / "airflow-home",
+            dags_folder=dags_folder,
+            connections={"gemini_batch_default": gemini_connection(conn_url or None, key)},
+        )
+        log(f"Starting airflow standalone (AIRFLOW_HOME={airflow.home}, API port {airflow.port})")
+        airflow.start()
+        if emulator is not None:
+            gemini_url = emulator.start()
+            log(f"Gemini Batch emulator listening on {gemini_url}")
+        api = airflow.wait_ready(timeout=ready_timeout)
+        log(f"Airflow API server ready at {airflow.base_url}")
+        yield Stack(airflow=airflow, api=api, emulator=emulator, gemini_url=gemini_url or "real API")
+    finally:
+        if airflow is not None:
+            airflow.stop()
+        if emulator is not None:
+            emulator.stop()
