@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -89,6 +90,75 @@ async def poll(url: str, name: str, pollers: int, seconds: float) -> tuple[int, 
     return count, errors
 
 
+async def raw_poll(url: str, name: str, pollers: int, seconds: float) -> int:
+    """Same load over bare asyncio sockets (keep-alive), to show the server's own capacity."""
+    host, port = url.split("//")[1].split(":")
+    request = f"GET /v1beta/{name} HTTP/1.1\r\nHost: {host}\r\nx-goog-api-key: {KEY}\r\n\r\n".encode()
+    count = 0
+    stop_at = time.monotonic() + seconds
+
+    async def one() -> None:
+        nonlocal count
+        reader, writer = await asyncio.open_connection(host, int(port))
+        while time.monotonic() < stop_at:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))  # type: ignore[union-attr]
+            await reader.readexactly(length)
+            count += 1
+        writer.close()
+
+    await asyncio.gather(*(one() for _ in range(pollers)))
+    return count
+
+
+def raw_upload(url: str, path: Path) -> float:
+    """Upload with socket.sendfile (one finalize chunk); returns seconds. Shows server-side capacity."""
+    size = path.stat().st_size
+    start = httpx.post(
+        url + "/upload/v1beta/files",
+        headers={
+            "x-goog-api-key": KEY,
+            "X-Goog-Upload-Protocol": "resumable",
+            "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": str(size),
+        },
+        json={},
+    )
+    target = httpx.URL(start.headers["x-goog-upload-url"])
+    head = (
+        f"POST {target.raw_path.decode()} HTTP/1.1\r\nHost: {target.host}\r\n"
+        "X-Goog-Upload-Command: upload, finalize\r\nX-Goog-Upload-Offset: 0\r\n"
+        f"Content-Length: {size}\r\n\r\n"
+    ).encode()
+    began = time.perf_counter()
+    with socket.create_connection((target.host, target.port or 80)) as sock, path.open("rb") as handle:
+        sock.sendall(head)
+        sock.sendfile(handle)
+        answer = sock.recv(65536)
+    took = time.perf_counter() - began
+    if b" 200 " not in answer.split(b"\r\n", 1)[0]:
+        raise RuntimeError(answer[:200])
+    return took
+
+
+def raw_download(url: str, name: str) -> tuple[float, int]:
+    """Download over a bare socket into one reused buffer; returns (seconds, bytes)."""
+    target = httpx.URL(url)
+    request = (
+        f"GET /v1beta/{name}:download?alt=media HTTP/1.1\r\nHost: {target.host}\r\n"
+        f"x-goog-api-key: {KEY}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    buffer = bytearray(1 << 20)
+    received = 0
+    began = time.perf_counter()
+    with socket.create_connection((target.host, target.port or 80)) as sock:
+        sock.sendall(request)
+        while count := sock.recv_into(buffer):
+            received += count
+    return time.perf_counter() - began, received
+
+
 def make_input(path: Path, size_mb: int) -> int:
     """Write ~size_mb MB of JSONL: 1 MB prompts, so results are about the same size."""
     prompt = "lorem ipsum " * (MB // 12)
@@ -156,22 +226,31 @@ def main() -> int:
             client = httpx.Client(base_url=url, headers={"x-goog-api-key": KEY}, timeout=600)
             op = client.post(
                 "/v1beta/models/gemini-2.5-flash:batchGenerateContent",
-                json={"batch": {"inputConfig": {"requests": {"requests": [{"request": {"contents": "hi"}}]}}}},
+                json={
+                    "batch": {"inputConfig": {"requests": {"requests": [{"request": {"contents": "hi"}}]}}}
+                },
             ).json()
 
             count, errors = asyncio.run(poll(url, op["name"], args.pollers, args.poll_seconds))
-            rss_after_polls = proc_kb(proc.pid, "VmHWM")
             print(
-                f"polls: {count / args.poll_seconds:,.0f} answered/s with {args.pollers} concurrent pollers "
-                f"({count:,} in {args.poll_seconds:.0f} s, {errors} errors)"
+                f"polls (httpx.AsyncClient, shared): {count / args.poll_seconds:,.0f} answered/s with "
+                f"{args.pollers} concurrent pollers ({count:,} in {args.poll_seconds:.0f} s, {errors} errors)"
             )
+            raw = asyncio.run(raw_poll(url, op["name"], args.pollers, args.poll_seconds))
+            print(
+                f"polls (bare asyncio sockets): {raw / args.poll_seconds:,.0f} answered/s "
+                f"with {args.pollers} concurrent keep-alive connections"
+            )
+            rss_after_polls = proc_kb(proc.pid, "VmHWM")
 
             source = Path(tmp) / "input.jsonl"
             size = make_input(source, args.mb)
             began = time.perf_counter()
             name = upload(client, source)
             took = time.perf_counter() - began
-            print(f"upload: {size / MB / took:,.0f} MB/s ({size / MB:,.0f} MB in {took:.2f} s, 8 MiB chunks)")
+            print(f"upload (httpx, 8 MiB): {size / MB / took:,.0f} MB/s ({size / MB:,.0f} MB, {took:.1f} s)")
+            took = raw_upload(url, source)
+            print(f"upload (socket.sendfile, one request): {size / MB / took:,.0f} MB/s")
 
             op = client.post(
                 "/v1beta/models/gemini-2.5-flash:batchGenerateContent",
@@ -179,8 +258,10 @@ def main() -> int:
             ).json()
             time.sleep(1.2)
             began = time.perf_counter()
-            done = client.get(f"/v1beta/{op['name']}").json()  # first read materialises the results
-            print(f"results: written in {time.perf_counter() - began:.2f} s at the first get")
+            done: dict = {}
+            while done.get("metadata", {}).get("state") != "BATCH_STATE_SUCCEEDED":
+                done = client.get(f"/v1beta/{op['name']}").json()  # first read starts building results
+            print(f"results: {time.perf_counter() - began:.1f} s to build the result file (fake model)")
             result = done["metadata"]["output"]["responsesFile"]
             received = 0
             began = time.perf_counter()
@@ -188,7 +269,11 @@ def main() -> int:
                 for block in response.iter_raw(1 << 20):
                     received += len(block)
             took = time.perf_counter() - began
-            print(f"download: {received / MB / took:,.0f} MB/s ({received / MB:,.0f} MB in {took:.2f} s)")
+            print(
+                f"download (httpx): {received / MB / took:,.0f} MB/s ({received / MB:,.0f} MB, {took:.1f} s)"
+            )
+            took, received = raw_download(url, result)
+            print(f"download (bare socket, recv_into): {received / MB / took:,.0f} MB/s")
             client.close()
             print(
                 f"emulator RSS: {rss_start / 1024:.0f} MiB at start, peak {rss_after_polls / 1024:.0f} MiB "
