@@ -42,11 +42,16 @@ def is_local(path: Any) -> bool:
     return isinstance(path, Path)
 
 
+def _protocol(path: Any) -> str:
+    protocol = getattr(path, "protocol", "")
+    return str(protocol[0] if isinstance(protocol, (tuple, list)) else protocol)
+
+
 @contextlib.contextmanager
 def atomic_destination(dest: Destination) -> Iterator[IO[bytes]]:
     """Yield a binary file to write; publish it as ``dest`` only if the block succeeds.
 
-    Missing parent directories of a local destination are created.
+    Missing parent directories of a local (or ``file://``) destination are created.
 
     :raises GeminiInvalidInputError: if the destination's directory cannot be written (raised
         on entry, before the caller does any work).
@@ -54,7 +59,8 @@ def atomic_destination(dest: Destination) -> Iterator[IO[bytes]]:
     path = resolve_path(dest)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.partial"
     try:
-        if is_local(path):
+        if is_local(path) or _protocol(path) in ("file", "local"):
+            # Object stores have no directories; only real file systems need the parent created.
             path.parent.mkdir(parents=True, exist_ok=True)
         handle = tmp.open("wb")
     except OSError as exc:

@@ -57,6 +57,7 @@ def test_file_uri_and_object_storage_path(tmp_path: Path) -> None:
     with atomic_destination(f"file://{tmp_path}/a.bin") as fh:
         fh.write(b"1")
     assert (tmp_path / "a.bin").read_bytes() == b"1"
-    with atomic_destination(ObjectStoragePath(f"file://{tmp_path}/b.bin")) as fh:
+    with atomic_destination(ObjectStoragePath(f"file://{tmp_path}/new-dir/b.bin")) as fh:
         fh.write(b"2")
-    assert (tmp_path / "b.bin").read_bytes() == b"2"
+    assert (tmp_path / "new-dir" / "b.bin").read_bytes() == b"2"
+    assert os.listdir(tmp_path / "new-dir") == ["b.bin"]

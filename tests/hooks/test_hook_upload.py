@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -140,8 +139,14 @@ def test_missing_input_path_is_refused(
     assert creating_or_uploading(emulator) == []
 
 
-def test_upload_from_an_object_storage_uri(hook: GeminiBatchHook, write_jsonl: Callable[..., Path]) -> None:
-    path = write_jsonl(["a", "b", "c"])
-    info = hook.upload_file(f"file://{path}")
+def test_upload_from_an_object_storage_path(
+    fast_conn: EmulatorServer, write_jsonl: Callable[..., Path], tmp_path: Path
+) -> None:
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    path = big_jsonl(tmp_path / "osp.jsonl", 50_000)
+    hook = GeminiBatchHook(gemini_conn_id=FAST_CONN_ID, upload_chunk_size=16_384)
+    info = hook.upload_file(ObjectStoragePath(f"file://{path}"))
     assert info.sha256_hash == sha256_b64(path)
-    assert os.path.basename(str(path))
+    assert len(chunk_entries(fast_conn)) == 4
+    assert hook.upload_file(f"file://{path}").sha256_hash == info.sha256_hash
