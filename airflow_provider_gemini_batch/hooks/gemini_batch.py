@@ -34,6 +34,7 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
     GeminiConnectionConfigError,
     GeminiInvalidInputError,
+    GeminiNotFoundError,
     GeminiTransportError,
 )
 from airflow_provider_gemini_batch.hooks._auth import (
@@ -352,8 +353,29 @@ class GeminiBatchHook(BaseHook):
         self._request(routes.cancel_batch(self.settings.api_version, name)).close()
 
     def delete_batch(self, name: str) -> None:
-        """Delete ``batches/…`` (stops it if running; it disappears from lists)."""
-        self._request(routes.delete_batch(self.settings.api_version, name)).close()
+        """Delete ``batches/…`` (stops it if running; it disappears from lists).
+
+        :raises GeminiNotFoundError: the batch did not exist (a 404 after a retried attempt counts
+            as success: the earlier attempt deleted it but its answer was lost).
+        """
+        self._delete(routes.delete_batch(self.settings.api_version, name))
+
+    def _delete(self, req: routes.ApiRequest) -> None:
+        attempts = 0
+
+        def once() -> requests.Response | None:
+            nonlocal attempts
+            attempts += 1
+            try:
+                return self._send_once(req)
+            except GeminiNotFoundError:
+                if attempts > 1:
+                    return None
+                raise
+
+        response = self.policy.retrying(idempotent=True, what=req.what)(once)
+        if response is not None:
+            response.close()
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -368,8 +390,8 @@ class GeminiBatchHook(BaseHook):
             yield FileInfo.from_json(item)
 
     def delete_file(self, name: str) -> None:
-        """Delete ``files/…``."""
-        self._request(routes.delete_file(self.settings.api_version, name)).close()
+        """Delete ``files/…``. :raises GeminiNotFoundError: as :meth:`delete_batch`."""
+        self._delete(routes.delete_file(self.settings.api_version, name))
 
     def _pages(self, build: Any, key: str) -> Iterator[Mapping[str, Any]]:
         token: str | None = None

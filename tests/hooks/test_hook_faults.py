@@ -189,3 +189,16 @@ def test_download_cut_off_midway_leaves_no_destination(
             cut_hook.download_file(batch.responses_file, out_dir / "results.jsonl")
     assert os.listdir(out_dir) == []
     assert len(sleeps) == int(FAST_EXTRAS["max_retries"])  # retried from scratch, then gave up
+
+
+def test_delete_whose_answer_was_lost_still_succeeds(
+    slow_hook: GeminiBatchHook, hook: GeminiBatchHook, emulator: EmulatorServer, sleeps: list[float]
+) -> None:
+    batch = hook.create_batch("gemini-2.5-flash", requests=[make_request("x")])
+    # The first DELETE is answered only after the client timed out; the retry may find the batch
+    # already gone (404), which must count as done, not as an error.
+    emulator.control.inject_fault(method="DELETE", path="/batches/", delay=1.0, times=1)
+    slow_hook.delete_batch(batch.name)
+    assert len(sleeps) == 1
+    time.sleep(1.0)  # let the delayed first DELETE finish on the server
+    assert batch.name not in [b.name for b in hook.list_batches()]
