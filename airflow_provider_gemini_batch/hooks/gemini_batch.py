@@ -625,11 +625,38 @@ class GeminiBatchHook(BaseHook):
             )
 
     def _iter_file_results(self, name: str) -> Iterator[BatchResult]:
+        """Stream a result file; if the connection breaks midway, fetch it again and skip the lines
+        already yielded (the file is immutable), so no result is lost or repeated."""
         req = routes.download_file(self.settings.api_version, name)
-        response = self._request(req, stream=True)
-        with response:
-            for index, line in enumerate(split_lines(self._iter_body(response, req))):
-                yield parse_result_line(line, index)
+        policy = self.policy
+        yielded = 0
+        failures = 0
+        started = time.monotonic()
+        while True:
+            response = self._request(req, stream=True)
+            skip = yielded
+            try:
+                with response:
+                    for index, line in enumerate(split_lines(self._iter_body(response, req))):
+                        if index < skip:
+                            continue
+                        result = parse_result_line(line, index)
+                        yielded += 1
+                        yield result
+                return
+            except GeminiTransportError as exc:
+                failures += 1
+                wait = policy.delay_for(exc, failures)
+                if failures > policy.max_retries or time.monotonic() - started + wait > policy.deadline:
+                    raise
+                self.log.warning(
+                    "Reading %s broke after %d results (%s); reading it again in %.2f s.",
+                    name,
+                    yielded,
+                    exc,
+                    wait,
+                )
+                retry_mod.sleep(wait)
 
     # -- connection test -------------------------------------------------------------------------
 

@@ -9,14 +9,19 @@ from types import TracebackType
 
 
 class CuttingProxy:
-    """Relay 127.0.0.1:<port> → upstream; forward only ``cut_after`` bytes of each answer, then close.
+    """Relay 127.0.0.1:<port> → upstream; forward only ``cut_after`` bytes of an answer, then close.
 
     Used to cut a download midway: no mocking, the client sees a genuine short read.
     """
 
-    def __init__(self, upstream_host: str, upstream_port: int, cut_after: int) -> None:
+    def __init__(
+        self, upstream_host: str, upstream_port: int, cut_after: int, cut_connections: int = 1_000_000
+    ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.cut_after = cut_after
+        #: only the first ``cut_connections`` connections are cut; later ones are relayed whole
+        self.cut_connections = cut_connections
+        self.connections = 0
         self._server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._server.bind(("127.0.0.1", 0))
@@ -43,9 +48,11 @@ class CuttingProxy:
                 client, _ = self._server.accept()
             except OSError:
                 return
-            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+            self.connections += 1
+            limit = self.cut_after if self.connections <= self.cut_connections else None
+            threading.Thread(target=self._relay, args=(client, limit), daemon=True).start()
 
-    def _relay(self, client: socket.socket) -> None:
+    def _relay(self, client: socket.socket, limit: int | None) -> None:
         upstream = socket.create_connection(self.upstream)
 
         def pump_up() -> None:
@@ -58,8 +65,8 @@ class CuttingProxy:
         threading.Thread(target=pump_up, daemon=True).start()
         sent = 0
         try:
-            while sent < self.cut_after:
-                data = upstream.recv(min(65536, self.cut_after - sent))
+            while limit is None or sent < limit:
+                data = upstream.recv(65536 if limit is None else min(65536, limit - sent))
                 if not data:
                     break
                 client.sendall(data)

@@ -202,3 +202,25 @@ def test_delete_whose_answer_was_lost_still_succeeds(
     assert len(sleeps) == 1
     time.sleep(1.0)  # let the delayed first DELETE finish on the server
     assert batch.name not in [b.name for b in hook.list_batches()]
+
+
+def test_result_stream_cut_midway_is_read_again_without_losing_or_repeating(
+    emulator: EmulatorServer,
+    hook: GeminiBatchHook,
+    write_jsonl: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+    sleeps: list[float],
+) -> None:
+    keys = [f"k{i}" for i in range(300)]
+    batch = finished_file_batch(hook, write_jsonl, keys)
+    host, port = emulator.base_url.removeprefix("http://").split(":")
+    with CuttingProxy(host, int(port), cut_after=20_000, cut_connections=1) as proxy:
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_GEMINI_CUT_ONCE",
+            conn_env(emulator, **FAST_EXTRAS).replace(emulator.base_url, proxy.base_url),
+        )
+        results = list(GeminiBatchHook(gemini_conn_id="gemini_cut_once").iter_results(batch))
+        assert proxy.connections >= 2
+    assert [r.key for r in results] == keys
+    assert [r.index for r in results] == list(range(len(keys)))
+    assert len(sleeps) == 1
