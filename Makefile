@@ -1,5 +1,11 @@
 # Everything the project needs is installed by these targets into .venv (created on first use).
 # Requirements on the machine: python3 (3.10+) and make.
+#
+#   make test         lint + format check + mypy + docs (-W) + the whole pytest suite (incl. e2e)
+#                     + the oldest-supported-Airflow run (set TEST_OLDEST=0 to skip that part)
+#   make demo         the file example end to end on airflow standalone + the emulator
+#                     (DEMO_ARGS="--keep-running" keeps Airflow up for the UI)
+#   make test-oldest  hook/operator/sensor/trigger/example tests on Airflow $(OLDEST_AIRFLOW)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,14 +13,28 @@ STAMP := $(VENV)/.installed
 # uv resolves and installs Airflow's ~160 packages in seconds; pip would take minutes.
 UV := $(BIN)/uv
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
+TEST_OLDEST ?= 1
 
-.PHONY: install test lint typecheck unit docs demo test-oldest bench clean
+# The oldest Airflow minor we support (pyproject: apache-airflow>=3.1.0), in its own venv.
+OLDEST_AIRFLOW := 3.1.8
+OLDEST_VENV := .venv-oldest
+OLDEST_STAMP := $(OLDEST_VENV)/.installed
+OLDEST_TESTS := tests/hooks tests/operators tests/sensors tests/triggers tests/examples
+
+.PHONY: install test lint typecheck unit e2e docs demo test-oldest bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check "uv>=0.4"
 	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[test,docs]"
 	touch $(STAMP)
+
+$(OLDEST_STAMP): pyproject.toml constraints-oldest.txt $(STAMP)
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(UV) pip install --quiet --python $(OLDEST_VENV)/bin/python -c constraints-oldest.txt \
+		"apache-airflow==$(OLDEST_AIRFLOW)" -e ".[test]"
+	touch $(OLDEST_STAMP)
 
 install: $(STAMP)
 
@@ -28,10 +48,19 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+e2e: $(STAMP)
+	$(BIN)/python -m pytest -m e2e -s $(PYTEST_ARGS)
+
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
 test: lint typecheck docs unit
+ifeq ($(TEST_OLDEST),1)
+	$(MAKE) test-oldest
+endif
+
+test-oldest: $(OLDEST_STAMP)
+	$(OLDEST_VENV)/bin/python -m pytest $(PYTEST_ARGS) $(OLDEST_TESTS)
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)
@@ -40,4 +69,4 @@ bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .venv-* docs/_build .airflow-home* .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-* docs/_build docs/api/generated .airflow-home* .demo .pytest_cache .mypy_cache .ruff_cache
