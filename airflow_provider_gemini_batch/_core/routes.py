@@ -201,6 +201,15 @@ def download_file(api_version: str, name: str) -> ApiRequest:
     )
 
 
+def check_upload_size(size: int) -> None:
+    """:raises GeminiInvalidInputError: if ``size`` (bytes) exceeds the 2 GiB Files API limit."""
+    if size > MAX_UPLOAD_BYTES:
+        raise GeminiInvalidInputError(
+            f"The file is {size} bytes; the Files API accepts at most {MAX_UPLOAD_BYTES} bytes (2 GB). "
+            "Split the input into several files and batches."
+        )
+
+
 def upload_start(
     api_version: str,
     *,
@@ -213,11 +222,7 @@ def upload_start(
 
     :raises GeminiInvalidInputError: if ``size`` exceeds 2 GiB.
     """
-    if size > MAX_UPLOAD_BYTES:
-        raise GeminiInvalidInputError(
-            f"The file is {size} bytes; the Files API accepts at most {MAX_UPLOAD_BYTES} bytes (2 GB). "
-            "Split the input into several files and batches."
-        )
+    check_upload_size(size)
     headers = {
         "X-Goog-Upload-Protocol": "resumable",
         "X-Goog-Upload-Command": "start",

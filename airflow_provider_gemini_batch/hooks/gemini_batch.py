@@ -439,8 +439,7 @@ class GeminiBatchHook(BaseHook):
             ) from None
         if is_dir:
             raise GeminiInvalidInputError(f"The input path {path!s} is a directory; pass a file.")
-        if size > routes.MAX_UPLOAD_BYTES:
-            routes.upload_start(self.settings.api_version, size=size, mime_type=mime_type)  # raises
+        routes.check_upload_size(size)
         if validate is None:
             validate = mime_type.lower() in JSONL_MIME_TYPES
         if validate:
