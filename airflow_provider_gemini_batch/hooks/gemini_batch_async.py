@@ -44,26 +44,48 @@ _CLIENTS: dict[tuple[int, str, float], _Shared] = {}
 _CLIENTS_LOCK = threading.Lock()
 
 
-def _acquire_client(settings: ConnectionSettings, user: int) -> httpx.AsyncClient:
-    loop = asyncio.get_running_loop()
-    key = (id(loop), settings.base_url, settings.timeout)
+_CREATION_LOCKS: dict[tuple[int, str, float], asyncio.Lock] = {}
+
+
+def _lookup(
+    key: tuple[int, str, float], loop: asyncio.AbstractEventLoop, user: int
+) -> httpx.AsyncClient | None:
     with _CLIENTS_LOCK:
         # Forget clients of loops that are gone (their id may be reused by a new loop).
         for stale in [k for k, v in _CLIENTS.items() if v.loop.is_closed()]:
             del _CLIENTS[stale]
+            _CREATION_LOCKS.pop(stale, None)
         shared = _CLIENTS.get(key)
         if shared is None or shared.loop is not loop or shared.client.is_closed:
-            shared = _Shared(
-                loop=loop,
-                client=httpx.AsyncClient(
-                    timeout=httpx.Timeout(settings.timeout),
-                    limits=_POOL_LIMITS,
-                    headers={"User-Agent": USER_AGENT},
-                ),
-            )
-            _CLIENTS[key] = shared
+            return None
         shared.users.add(user)
         return shared.client
+
+
+def _new_client(settings: ConnectionSettings) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.timeout), limits=_POOL_LIMITS, headers={"User-Agent": USER_AGENT}
+    )
+
+
+async def _acquire_client(settings: ConnectionSettings, user: int) -> httpx.AsyncClient:
+    loop = asyncio.get_running_loop()
+    key = (id(loop), settings.base_url, settings.timeout)
+    client = _lookup(key, loop, user)
+    if client is not None:
+        return client
+    with _CLIENTS_LOCK:
+        lock = _CREATION_LOCKS.setdefault(key, asyncio.Lock())
+    async with lock:  # one creation per key even when a thousand triggers start at once
+        client = _lookup(key, loop, user)
+        if client is not None:
+            return client
+        # Building a client loads the CA bundle into an SSL context (~50 ms of blocking work):
+        # do it in a thread so the loop keeps serving the other triggers.
+        client = await asyncio.to_thread(_new_client, settings)
+        with _CLIENTS_LOCK:
+            _CLIENTS[key] = _Shared(loop=loop, client=client, users={user})
+        return client
 
 
 def shared_client_count() -> int:
@@ -152,7 +174,7 @@ class GeminiBatchAsyncHook(BaseHook):
 
     async def _send_once(self, req: routes.ApiRequest) -> httpx.Response:
         settings = await self.get_settings()
-        client = _acquire_client(settings, id(self))
+        client = await _acquire_client(settings, id(self))
         headers = dict(req.headers)
         if req.authenticated:
             headers.update(await self._auth_headers(settings))
