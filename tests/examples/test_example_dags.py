@@ -58,7 +58,7 @@ def run_example(dag_id: str, conf: dict[str, Any]) -> tuple[str, dict[str, str |
     def label(task_id: str, map_index: int) -> str:
         return task_id if map_index < 0 else f"{task_id}[{map_index}]"
 
-    session = settings.Session()
+    session = settings.Session()  # type: ignore[misc]  # typed Optional until configured
     try:
         tis = session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=dr.run_id).all()
         states = {label(ti.task_id, ti.map_index): None if ti.state is None else str(ti.state) for ti in tis}
@@ -85,7 +85,7 @@ def test_examples_load_without_import_errors(airflow_db: str) -> None:
     try:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow < 3.2
-        from airflow.models.dagbag import DagBag
+        from airflow.models.dagbag import DagBag  # type: ignore[no-redef]
 
     # Examples are off for the whole session (AIRFLOW__CORE__LOAD_EXAMPLES in tests/conftest.py).
     bag = DagBag(dag_folder=str(EXAMPLES))
