@@ -23,7 +23,11 @@ DEFAULT_SCOPES = (
 CONN_FIELDS: dict[str, dict[str, Any]] = {
     "api_version": {
         "label": "API version",
-        "schema": {"type": ["string", "null"], "default": DEFAULT_API_VERSION, "enum": ["v1beta", "v1", "v1alpha"]},
+        "schema": {
+            "type": ["string", "null"],
+            "default": DEFAULT_API_VERSION,
+            "enum": ["v1beta", "v1", "v1alpha"],
+        },
         "description": "REST API version in every path. Batch endpoints are documented under v1beta.",
     },
     "timeout": {

@@ -19,7 +19,9 @@ def get_provider_info() -> dict[str, Any]:
     return {
         "package-name": "airflow-provider-gemini-batch",
         "name": "Google Gemini Batch",
-        "description": "Run Google Gemini Batch API jobs (upload, create, deferrable wait, results) as DAG tasks.",
+        "description": (
+            "Run Google Gemini Batch API jobs (upload, create, deferrable wait, results) as DAG tasks."
+        ),
         "versions": [__version__],
         "integrations": [
             {

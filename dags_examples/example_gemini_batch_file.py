@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
+
 from airflow_provider_gemini_batch.operators.gemini_batch import (
     GeminiBatchResultsOperator,
     GeminiCreateBatchOperator,

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
+
 from airflow_provider_gemini_batch.operators.gemini_batch import (
     GeminiBatchResultsOperator,
     GeminiCreateBatchOperator,
