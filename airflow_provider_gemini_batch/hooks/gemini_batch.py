@@ -8,6 +8,9 @@ retries decided by ``_core.retry``. Only the exceptions of ``exceptions.py`` esc
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import hashlib
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
@@ -32,6 +35,7 @@ from airflow_provider_gemini_batch._core.settings import AuthMode, ConnectionSet
 from airflow_provider_gemini_batch.connection_fields import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
+    GeminiBatchError,
     GeminiConnectionConfigError,
     GeminiInvalidInputError,
     GeminiNotFoundError,
@@ -71,6 +75,40 @@ def _never_connected(exc: BaseException) -> bool:
         if isinstance(item, BaseException):
             todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
     return False
+
+
+class _ConfirmedDigest:
+    """SHA-256 of the bytes the upload session confirmed, in file order.
+
+    Chunks are hashed from memory as they are confirmed; after a resume only the bytes the server
+    kept from the interrupted chunk are read again from the file.
+    """
+
+    def __init__(self, handle: IO[bytes], block: int) -> None:
+        self._handle = handle
+        self._block = block
+        self._digest = hashlib.sha256()
+        self.hashed = 0
+
+    def catch_up(self, target: int) -> None:
+        if target < self.hashed:  # the server kept less than it had confirmed: start over
+            self._digest, self.hashed = hashlib.sha256(), 0
+        while self.hashed < target:
+            self._handle.seek(self.hashed)
+            block = self._handle.read(min(self._block, target - self.hashed))
+            if not block:
+                return
+            self._digest.update(block)
+            self.hashed += len(block)
+
+    def confirm(self, offset: int, data: bytes) -> None:
+        self.catch_up(offset)
+        if offset == self.hashed:
+            self._digest.update(data)
+            self.hashed += len(data)
+
+    def b64(self) -> str:
+        return base64.b64encode(self._digest.digest()).decode("ascii")
 
 
 class GeminiBatchHook(BaseHook):
@@ -465,9 +503,28 @@ class GeminiBatchHook(BaseHook):
                 method=start.what,
             )
         with source.open("rb") as handle:
-            return self._upload_chunks(session_url, handle, size)
+            digest = _ConfirmedDigest(handle, self.upload_chunk_size)
+            info = self._upload_chunks(session_url, handle, size, digest)
+            digest.catch_up(size)
+        if info.sha256_hash and info.sha256_hash != digest.b64():
+            # The service stored other bytes than we read: never let a batch run on them.
+            with contextlib.suppress(GeminiBatchError):
+                self.delete_file(info.name)
+            raise GeminiApiError(
+                http_status=200,
+                status="DATA_LOSS",
+                message=(
+                    f"the stored file's sha256 ({info.sha256_hash}) differs from the local file's "
+                    f"({digest.b64()}); the remote copy was deleted, upload again"
+                ),
+                resource=info.name,
+                method=start.what,
+            )
+        return info
 
-    def _upload_chunks(self, session_url: str, handle: IO[bytes], size: int) -> FileInfo:
+    def _upload_chunks(
+        self, session_url: str, handle: IO[bytes], size: int, digest: _ConfirmedDigest
+    ) -> FileInfo:
         chunk_size = self.upload_chunk_size
         policy = self.policy
         offset = 0
@@ -505,6 +562,8 @@ class GeminiBatchHook(BaseHook):
                 offset = received
                 continue
             status = response.headers.get("X-Goog-Upload-Status", "").lower()
+            if status in ("final", "active"):
+                digest.confirm(offset, data)
             if status == "final":
                 return self._final_file(response, req)
             response.close()

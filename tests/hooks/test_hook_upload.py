@@ -150,3 +150,18 @@ def test_upload_from_an_object_storage_path(
     assert info.sha256_hash == sha256_b64(path)
     assert len(chunk_entries(fast_conn)) == 4
     assert hook.upload_file(f"file://{path}").sha256_hash == info.sha256_hash
+
+
+def test_confirmed_digest_rereads_only_the_resumed_gap(tmp_path: Path) -> None:
+    from airflow_provider_gemini_batch.hooks.gemini_batch import _ConfirmedDigest
+
+    data = bytes(range(256)) * 40
+    path = tmp_path / "blob.bin"
+    path.write_bytes(data)
+    with path.open("rb") as fh:
+        digest = _ConfirmedDigest(fh, block=1000)
+        digest.confirm(0, data[:1000])
+        # The next chunk broke after the server kept 1234 bytes in total; we resume from there.
+        digest.confirm(1234, data[1234:2234])
+        digest.catch_up(len(data))
+    assert digest.b64() == base64.b64encode(hashlib.sha256(data).digest()).decode()
