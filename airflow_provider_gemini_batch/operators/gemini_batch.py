@@ -67,6 +67,19 @@ def api_root_of(hook: Any) -> str | None:
     return getattr(settings, "base_url", None)
 
 
+def batch_input_fingerprint(
+    *, model: str, embeddings: bool, priority: int | None, described: Mapping[str, Any]
+) -> str:
+    """The input fingerprint a create task records in the batch display name.
+
+    ``described`` is ``{"requests": [...]}``, ``{"file": "files/..."}`` or
+    ``{"file_sha256": "<hex>"}`` (for ``input_path``: the content, not the uploaded name).
+    """
+    return fingerprint(
+        {"model": model, "embeddings": bool(embeddings), "priority": priority, "input": dict(described)}
+    )
+
+
 class _GeminiOperator(BaseOperator):
     """Shared plumbing: the connection id and a lazily created sync hook."""
 
@@ -279,13 +292,8 @@ class GeminiCreateBatchOperator(_GeminiOperator):
             )
 
     def _input_fingerprint(self, input_description: Mapping[str, Any]) -> str:
-        return fingerprint(
-            {
-                "model": self.model,
-                "embeddings": bool(self.embeddings),
-                "priority": self.priority,
-                "input": dict(input_description),
-            }
+        return batch_input_fingerprint(
+            model=self.model, embeddings=self.embeddings, priority=self.priority, described=input_description
         )
 
     def execute(self, context: Context) -> str:
