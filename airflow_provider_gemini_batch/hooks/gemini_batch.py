@@ -12,7 +12,7 @@ import base64
 import contextlib
 import hashlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import IO, Any
 
@@ -431,7 +431,9 @@ class GeminiBatchHook(BaseHook):
         """Delete ``files/…``. :raises GeminiNotFoundError: as :meth:`delete_batch`."""
         self._delete(routes.delete_file(self.settings.api_version, name))
 
-    def _pages(self, build: Any, key: str) -> Iterator[Mapping[str, Any]]:
+    def _pages(
+        self, build: Callable[[str | None], routes.ApiRequest], key: str
+    ) -> Iterator[Mapping[str, Any]]:
         token: str | None = None
         seen: set[str] = set()
         while True:
@@ -481,7 +483,10 @@ class GeminiBatchHook(BaseHook):
         if validate is None:
             validate = mime_type.lower() in JSONL_MIME_TYPES
         if validate:
-            validate_input_file(str(path), opener=source)
+            try:
+                validate_input_file(str(path), opener=source)
+            except OSError as exc:
+                raise GeminiInvalidInputError(f"The input file {path!s} cannot be read ({exc}).") from None
         elif size == 0:
             raise GeminiInvalidInputError(f"The input file {path!s} is empty.")
         start = routes.upload_start(
