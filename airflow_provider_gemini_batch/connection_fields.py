@@ -45,6 +45,21 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
         "schema": {"type": ["number", "null"], "default": 300},
         "description": "Total time in seconds one call may spend retrying before it gives up.",
     },
+    "retry_initial_delay": {
+        "label": "First retry delay (seconds)",
+        "schema": {"type": ["number", "null"], "default": 1.0},
+        "description": "First backoff wait in seconds; doubled on each retry, with jitter.",
+    },
+    "retry_max_delay": {
+        "label": "Longest retry delay (seconds)",
+        "schema": {"type": ["number", "null"], "default": 60.0},
+        "description": "Cap of one backoff wait in seconds (a longer Retry-After still wins).",
+    },
+    "upload_chunk_size": {
+        "label": "Upload chunk size (bytes)",
+        "schema": {"type": ["integer", "null"], "default": 8 * 1024 * 1024},
+        "description": "Bytes per resumable-upload chunk; keep the service's 8 MiB granularity.",
+    },
     "key_path": {
         "label": "Service account key file path",
         "schema": {"type": ["string", "null"]},
