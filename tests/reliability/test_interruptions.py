@@ -112,7 +112,10 @@ def test_results_download_cut_off_midway_leaves_no_complete_looking_file(
             ),
         )
         op = GeminiBatchResultsOperator(
-            task_id="results", batch_name=batch.name, destination=str(destination), gemini_conn_id="gemini_cut"
+            task_id="results",
+            batch_name=batch.name,
+            destination=str(destination),
+            gemini_conn_id="gemini_cut",
         )
         with pytest.raises(GeminiTransportError):
             op.execute(direct_context(task_id="results"))

@@ -34,9 +34,7 @@ def wait_and_land_dag(dag_id: str, destination: str) -> Any:
 
     with DAG(dag_id, schedule=None, start_date=datetime(2026, 1, 1)) as dag:
         create = GeminiCreateBatchOperator(task_id="create", model=MODEL, requests=keyed_requests(N_REQUESTS))
-        wait = GeminiBatchSensor(
-            task_id="wait", batch_name=create.output, poll_interval=0.2, deferrable=True
-        )
+        wait = GeminiBatchSensor(task_id="wait", batch_name=create.output, poll_interval=0.2, deferrable=True)
         results = GeminiBatchResultsOperator(
             task_id="results", batch_name=create.output, destination=destination, trigger_rule="all_done"
         )
