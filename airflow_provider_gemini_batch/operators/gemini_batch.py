@@ -8,6 +8,7 @@ log line carries it.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -25,6 +26,7 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiBatchError,
     GeminiBatchFailedError,
     GeminiBatchTimeoutError,
+    GeminiInputFileError,
     GeminiInvalidInputError,
     GeminiNotFoundError,
     GeminiResultsThresholdError,
@@ -104,6 +106,26 @@ def _validate_jsonl(path: str) -> None:
     jsonl.validate_input_file(path)
 
 
+def check_input_size(path: str) -> int:
+    """Size of a local input file in bytes, refused before reading when over the API's 2 GB.
+
+    :raises GeminiInputFileError: the file does not exist or is larger than 2 GB.
+    """
+    from airflow_provider_gemini_batch._core.routes import MAX_UPLOAD_BYTES
+
+    try:
+        size = os.path.getsize(path)
+    except OSError as exc:
+        raise GeminiInputFileError(f"cannot read the input file ({exc.strerror}).", path=path) from None
+    if size > MAX_UPLOAD_BYTES:
+        raise GeminiInputFileError(
+            f"the file is {size} bytes; the Batch API accepts input files of at most "
+            f"{MAX_UPLOAD_BYTES} bytes (2 GB). Split it into several batches.",
+            path=path,
+        )
+    return size
+
+
 def upload_idempotent(
     hook: Any,
     *,
@@ -117,8 +139,10 @@ def upload_idempotent(
 ) -> str:
     """Validate, then upload ``path`` once per task instance and content; returns ``files/...``.
 
-    :raises GeminiInputFileError: the JSONL is invalid (nothing is uploaded).
+    :raises GeminiInputFileError: the file is missing, over 2 GB, or invalid JSONL (nothing is
+        uploaded; the size is checked before a single byte is read).
     """
+    check_input_size(path)
     if validate:
         _validate_jsonl(path)
     content_sha = sha256_of(path)
@@ -304,6 +328,9 @@ class GeminiCreateBatchOperator(_GeminiOperator):
             described: dict[str, Any] = {"requests": self.requests}
         elif self.input_path:
             path = str(self.input_path)
+            # Refuse bad input before any request (even the reattach lookup) is sent.
+            check_input_size(path)
+            _validate_jsonl(path)
             # Fingerprint the content, not the uploaded name: a re-upload gets a new name.
             described = {"file_sha256": sha256_of(path)}
         else:
@@ -327,7 +354,7 @@ class GeminiCreateBatchOperator(_GeminiOperator):
                     identity=identity,
                     display_name=self.display_name,
                     mime_type="application/jsonl",
-                    validate=True,
+                    validate=False,  # validated above, before the lookup
                     scan_limit=self.reattach_scan_limit,
                     log=self.log,
                 )
