@@ -1,8 +1,9 @@
 # Everything the project needs is installed by these targets into .venv (created on first use).
 # Requirements on the machine: python3 (3.10+) and make.
 #
-#   make test         lint + format check + mypy + docs (-W) + the whole pytest suite (incl. e2e)
-#                     + the oldest-supported-Airflow run (set TEST_OLDEST=0 to skip that part)
+#   make test         lint + format check + mypy + docs (-W) + the whole pytest suite (incl. e2e);
+#                     TEST_OLDEST=1 appends test-oldest (off by default: it measured ~10 extra
+#                     minutes on the 2-core CI machine, over the ~3 minute budget)
 #   make demo         the file example end to end on airflow standalone + the emulator
 #                     (DEMO_ARGS="--keep-running" keeps Airflow up for the UI)
 #   make test-oldest  hook/operator/sensor/trigger/example tests on Airflow $(OLDEST_AIRFLOW)
@@ -14,7 +15,7 @@ STAMP := $(VENV)/.installed
 UV := $(BIN)/uv
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
-TEST_OLDEST ?= 1
+TEST_OLDEST ?= 0
 
 # The oldest Airflow minor we support (pyproject: apache-airflow>=3.1.0), in its own venv.
 OLDEST_AIRFLOW := 3.1.8

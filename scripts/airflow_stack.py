@@ -119,6 +119,16 @@ class ManagedProcess:
                 f"last log lines:\n{tail(self.log_path)}"
             )
 
+    def group_alive(self) -> bool:
+        """True while any process of this child's process group still exists."""
+        if self.popen is None:
+            return False
+        try:
+            os.killpg(self.popen.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
     def stop(self, grace: float = 15.0) -> None:
         """SIGTERM the process group, SIGKILL whatever is left after ``grace`` seconds.
 
@@ -565,6 +575,13 @@ class Stack:
     api: AirflowApi
     emulator: EmulatorProcess | None
     gemini_url: str
+
+    def processes(self) -> list[ManagedProcess]:
+        """The managed processes of the stack (Airflow first)."""
+        found = [self.airflow.process]
+        if self.emulator is not None:
+            found.append(self.emulator.process)
+        return [p for p in found if p is not None]
 
     def alive(self) -> None:
         """Raise StackError if a process of the stack has exited."""

@@ -37,6 +37,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("e2e-stack")
     with running_stack(workdir, processing_seconds=PROCESSING_SECONDS, log=print) as running:
         yield running
+    # Stopping the stack leaves nothing behind: no process of any group it started survives
+    # (airflow standalone's scheduler, triggerer, dag-processor, API server and task processes).
+    survivors = [p.name for p in running.processes() if p.group_alive()]
+    assert survivors == [], f"processes still running after the stack stopped: {survivors}"
 
 
 def test_file_example_defers_succeeds_and_lands_every_key(stack: Stack, tmp_path: Path) -> None:
