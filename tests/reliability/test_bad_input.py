@@ -182,11 +182,6 @@ def test_unwritable_destination_is_refused_and_nothing_is_downloaded(
     assert not destination.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="operators/gemini_batch.py upload_idempotent validates (and hashes) the file before "
-    "checking its size: a >2 GB file is read as one huge JSONL line instead of being refused at once",
-)
 def test_file_over_2_gb_is_refused_by_the_upload_operator_before_reading_it(tmp_path: Path) -> None:
     """Run in a child process with a 1 GB address-space cap over its baseline: reading the file
     into memory fails there instead of exhausting the shared machine."""
