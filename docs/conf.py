@@ -7,8 +7,10 @@ moment it exists and a module that is not written yet cannot break the build.
 
 from __future__ import annotations
 
+import atexit
 import os
 import pkgutil
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -20,7 +22,10 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 
 # autodoc imports Airflow; keep it from creating ~/airflow or reading a user's configuration.
-os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="gemini-batch-docs-airflow-"))
+if "AIRFLOW_HOME" not in os.environ:
+    _home = tempfile.mkdtemp(prefix="gemini-batch-docs-airflow-")
+    atexit.register(shutil.rmtree, _home, True)
+    os.environ["AIRFLOW_HOME"] = _home
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 import airflow_provider_gemini_batch  # noqa: E402  (needs sys.path and AIRFLOW_HOME set first)
