@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.sdk import hookimpl
 
 from airflow_provider_gemini_batch._core.identity import TaskIdentity, tagged_display_name
 from airflow_provider_gemini_batch.emulator import EmulatorServer
@@ -73,14 +74,29 @@ class Run:
         )
 
 
-#: task_id -> (exception class name, message) of every failed task, filled by a failure callback
-#: (``dag.test()`` runs tasks and their callbacks in this process).
+#: task_id -> (exception class name, message) of every failed task, filled by a listener
+#: (``dag.test()`` runs tasks and their listeners in this process).
 ERRORS: dict[str, tuple[str, str]] = {}
 
 
-def _record_failure(context: Any) -> None:
-    exc = context.get("exception")
-    ERRORS[context["ti"].task_id] = (type(exc).__name__, str(exc))
+class _FailureRecorder:
+    """An Airflow listener (the public plugin interface) recording what each failed task raised.
+
+    A failure callback would be simpler, but Airflow 3.1's ``dag.test()`` leaves ``exception``
+    out of the callback context; the listener receives the error on every supported version.
+    """
+
+    @hookimpl
+    def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
+        ERRORS[task_instance.task_id] = (type(error).__name__, str(error))
+
+
+def _listener_manager() -> Any:
+    try:  # Airflow >= 3.2: task-side listeners live in the SDK
+        from airflow.sdk.listener import get_listener_manager
+    except ImportError:
+        from airflow.listeners.listener import get_listener_manager
+    return get_listener_manager()
 
 
 def _identity(context: Any, task_id: str) -> TaskIdentity:
@@ -101,7 +117,7 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
         dag_id,
         schedule=None,
         start_date=datetime.datetime(2026, 1, 1),
-        default_args={"trigger_rule": "all_done", "retries": 0, "on_failure_callback": _record_failure},
+        default_args={"trigger_rule": "all_done", "retries": 0},
     )
     # Operators pick up default_args (trigger_rule all_done) only inside the DAG context.
     dag.__enter__()
@@ -299,7 +315,13 @@ def run(
         }
         mp.setenv("AIRFLOW_CONN_GEMINI_BATCH_DEFAULT", json.dumps(conn))
         dag = _build_dag(unique_dag_id("ops"), tmp, emulator_server)
-        result = run_dag(dag)
+        recorder = _FailureRecorder()
+        listeners = _listener_manager()
+        listeners.add_listener(recorder)
+        try:
+            result = run_dag(dag)
+        finally:
+            listeners.pm.unregister(recorder)
         yield Run(result, tmp, emulator_server, emulator_server.control.journal())
 
 
