@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,9 @@ with DAG(
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    # Retries are safe here: a retried upload or create reattaches to what the earlier try made
+    # (tagged with the task instance), so a transient 5xx or a lost answer never bills twice.
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["example", "gemini"],
     params={
         "results_dir": Param(

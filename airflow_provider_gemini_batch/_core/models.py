@@ -40,8 +40,9 @@ def parse_time(value: str | None) -> datetime | None:
         text = text[:-1] + "+00:00"
     main, sep, rest = text.partition(".")
     if sep:
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits) :]
+        # Only the leading run of digits is the fraction; the zone (+00:00) follows it.
+        count = len(rest) - len(rest.lstrip("0123456789"))
+        digits, zone = rest[:count], rest[count:]
         text = f"{main}.{(digits + '000000')[:6]}{zone}"
     return datetime.fromisoformat(text)
 

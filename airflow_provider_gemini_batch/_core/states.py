@@ -119,7 +119,8 @@ def describe_failure(batch: Batch) -> str:
     """A one-paragraph message for a batch that ended badly: name, state, stats, error, next step."""
     parts = [f"Batch {batch.name} ended in state {batch.state.short} ({batch.stats.describe()})."]
     if batch.error is not None:
-        parts.append(f"API error: {batch.error.describe()}.")
+        # The API's own message usually ends with a full stop already.
+        parts.append(f"API error: {batch.error.describe().rstrip('.')}.")
     step = _NEXT_STEP.get(batch.state)
     if step:
         parts.append(step)
