@@ -193,3 +193,27 @@ def _header(headers: Mapping[str, str] | None, name: str) -> str | None:
             if key.lower() == name:
                 return val
     return value
+
+
+def json_object_body(
+    http_status: int, content: bytes, *, resource: str | None, method: str | None
+) -> dict[str, Any]:
+    """The JSON object of a successful answer; an empty body is ``{}`` (the API's Empty).
+
+    :raises GeminiApiError: the body is not JSON, or is JSON but not an object.
+    """
+    if not content.strip():
+        return {}
+    try:
+        data = json.loads(content)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise GeminiApiError(
+            http_status=http_status,
+            status=None,
+            message="the answer was not a JSON object",
+            resource=resource,
+            method=method,
+        )
+    return data

@@ -22,7 +22,12 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHo
 
 from airflow_provider_gemini_batch._core import retry as retry_mod
 from airflow_provider_gemini_batch._core import routes
-from airflow_provider_gemini_batch._core.errors import error_from_response, redact, transport_error
+from airflow_provider_gemini_batch._core.errors import (
+    error_from_response,
+    json_object_body,
+    redact,
+    transport_error,
+)
 from airflow_provider_gemini_batch._core.jsonl import (
     iter_inline_results,
     parse_result_line,
@@ -299,25 +304,9 @@ class GeminiBatchHook(BaseHook):
 
     def _json(self, req: routes.ApiRequest) -> dict[str, Any]:
         response = self._request(req)
-        try:
-            data = response.json() if response.content.strip() else {}
-        except ValueError:
-            raise GeminiApiError(
-                http_status=response.status_code,
-                status=None,
-                message="the answer was not JSON",
-                resource=req.resource,
-                method=req.what,
-            ) from None
-        if not isinstance(data, dict):
-            raise GeminiApiError(
-                http_status=response.status_code,
-                status=None,
-                message="the answer was not a JSON object",
-                resource=req.resource,
-                method=req.what,
-            )
-        return data
+        return json_object_body(
+            response.status_code, response.content, resource=req.resource, method=req.what
+        )
 
     # -- batches ---------------------------------------------------------------------------------
 

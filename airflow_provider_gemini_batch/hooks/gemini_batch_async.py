@@ -17,11 +17,11 @@ import httpx
 from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
 
 from airflow_provider_gemini_batch._core import routes
-from airflow_provider_gemini_batch._core.errors import error_from_response, transport_error
+from airflow_provider_gemini_batch._core.errors import error_from_response, json_object_body, transport_error
 from airflow_provider_gemini_batch._core.models import Batch, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryPolicy
 from airflow_provider_gemini_batch._core.settings import AuthMode, ConnectionSettings
-from airflow_provider_gemini_batch.exceptions import GeminiApiError, GeminiConnectionConfigError
+from airflow_provider_gemini_batch.exceptions import GeminiConnectionConfigError
 from airflow_provider_gemini_batch.hooks._auth import (
     USER_AGENT,
     GoogleCredentials,
@@ -222,19 +222,9 @@ class GeminiBatchAsyncHook(BaseHook):
             idempotent=req.idempotent, what=req.what
         )
         response: httpx.Response = await retrying(self._send_once, req)
-        try:
-            data = response.json() if response.content.strip() else {}
-        except ValueError:
-            data = None
-        if not isinstance(data, dict):
-            raise GeminiApiError(
-                http_status=response.status_code,
-                status=None,
-                message="the answer was not a JSON object",
-                resource=req.resource,
-                method=req.what,
-            )
-        return data
+        return json_object_body(
+            response.status_code, response.content, resource=req.resource, method=req.what
+        )
 
     async def get_batch(self, name: str) -> Batch:
         """The current state of ``batches/…``. :raises GeminiNotFoundError: unknown or deleted batch."""
