@@ -22,8 +22,6 @@ import gc
 import json
 import logging
 import os
-import re
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -31,28 +29,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from _emulator import start_emulator
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 API_KEY = "bench-key"
 BATCHES = 100  # the API's (and the emulator's) concurrent-batch limit; triggers share them
 MODEL = "gemini-2.5-flash"
-
-
-def start_emulator() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "airflow_provider_gemini_batch.emulator", "--port", "0"),
-            *("--processing-seconds", "3600", "--api-key", API_KEY),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    match = re.search(r"(http://\S+)", proc.stdout.readline())
-    if not match:
-        proc.terminate()
-        raise SystemExit("emulator did not start")
-    return proc, match.group(1)
 
 
 class Watchdog:
@@ -210,7 +193,7 @@ def main() -> None:
     # One info line per trigger and state change is realistic but drowns the figures.
     logging.getLogger("airflow_provider_gemini_batch").setLevel(logging.WARNING)
 
-    proc, base_url = start_emulator()
+    proc, base_url = start_emulator(api_key=API_KEY, processing_seconds=3600)
     try:
         os.environ["AIRFLOW_CONN_GEMINI_BATCH_DEFAULT"] = json.dumps(
             {"conn_type": "gemini_batch", "host": base_url, "password": API_KEY}

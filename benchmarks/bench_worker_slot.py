@@ -18,13 +18,14 @@ import argparse
 import datetime
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _emulator import start_emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -41,23 +42,6 @@ def prepare_airflow_home() -> None:
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(home, "dags")
     os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{os.path.join(home, 'airflow.db')}"
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True)
-
-
-def start_emulator(processing_seconds: float) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "airflow_provider_gemini_batch.emulator", "--port", "0"),
-            *("--processing-seconds", str(processing_seconds), "--api-key", API_KEY),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    match = re.search(r"(http://\S+)", proc.stdout.readline())
-    if not match:
-        proc.terminate()
-        raise SystemExit("emulator did not start")
-    return proc, match.group(1)
 
 
 def run_once(deferrable: bool, poll_interval: float) -> dict[str, Any]:
@@ -127,7 +111,7 @@ def main() -> None:
     args = parser.parse_args()
 
     prepare_airflow_home()
-    proc, base_url = start_emulator(args.minutes * 60)
+    proc, base_url = start_emulator(api_key=API_KEY, processing_seconds=args.minutes * 60)
     try:
         os.environ["AIRFLOW_CONN_GEMINI_BATCH_DEFAULT"] = json.dumps(
             {"conn_type": "gemini_batch", "host": base_url, "password": API_KEY}

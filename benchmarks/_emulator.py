@@ -1,0 +1,29 @@
+"""Start the emulator as a separate process for a benchmark (so its CPU and memory are not ours)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+
+def start_emulator(*, api_key: str, processing_seconds: float) -> tuple[subprocess.Popen[str], str]:
+    """Run ``python -m airflow_provider_gemini_batch.emulator`` on a free port.
+
+    Returns the process (terminate it when done) and the base URL it printed when ready.
+    :raises SystemExit: the emulator did not print its URL line.
+    """
+    proc = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "airflow_provider_gemini_batch.emulator", "--port", "0"),
+            *("--processing-seconds", str(processing_seconds), "--api-key", api_key),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    match = re.search(r"(http://\S+)", proc.stdout.readline())
+    if not match:
+        proc.terminate()
+        raise SystemExit("emulator did not start")
+    return proc, match.group(1)
