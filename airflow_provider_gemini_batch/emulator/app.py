@@ -61,6 +61,7 @@ class Ctx:
     request: Request
     entry: dict[str, Any]
     drop_after: int | None = None
+    lose_answer: bool = False
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -161,7 +162,11 @@ class Api:
             if ctx.drop_after is not None and handler != self.upload:
                 await self._read_then_drop(ctx)
                 return Response(status_code=500)  # never sent: the connection is gone
-            return await handler(ctx, **params)
+            response = await handler(ctx, **params)
+            if ctx.lose_answer:
+                await drop_connection(request.scope)
+                return Response(status_code=500)  # never sent: the connection is gone
+            return response
         except ApiError as exc:
             return error_response(exc)
 
@@ -170,6 +175,9 @@ class Api:
             await asyncio.sleep(fault.delay)
         if fault.drop_after_bytes is not None:
             ctx.drop_after = fault.drop_after_bytes
+            return None
+        if fault.lose_answer:
+            ctx.lose_answer = True
             return None
         if fault.status is None:
             return None

@@ -48,13 +48,15 @@ class EmulatorControl:
         delay: float = 0.0,
         drop_after_bytes: int | None = None,
         body: Any = None,
+        lose_answer: bool = False,
     ) -> None:
         """Script a fault for the next ``times`` requests matching ``method`` and the regex ``path``.
 
         ``path`` is searched in the URL path plus ``?query``. Each hit waits ``delay`` seconds, then
         answers ``status`` in the Google error envelope (or ``body`` verbatim) with ``Retry-After:
         retry_after`` if given, or - with ``drop_after_bytes`` - reads and persists that many body
-        bytes and closes the TCP connection without any response.
+        bytes and closes the TCP connection without any response, or - with ``lose_answer`` -
+        serves the request in full and then closes the connection before answering.
         """
         self._call(
             "POST",
@@ -68,6 +70,7 @@ class EmulatorControl:
                 "delay": delay,
                 "drop_after_bytes": drop_after_bytes,
                 "body": body,
+                "lose_answer": lose_answer,
             },
         )
 

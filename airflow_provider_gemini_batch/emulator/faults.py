@@ -21,6 +21,9 @@ class Fault:
     :param drop_after_bytes: read and persist this many body bytes, then close the TCP
         connection without any HTTP response.
     :param body: JSON body to answer with ``status`` instead of the generated envelope.
+    :param lose_answer: serve the request in full (a create really creates), then close the TCP
+        connection before the answer is written: the "lost answer" a client cannot tell from a
+        request that never arrived.
     """
 
     method: str | None = None
@@ -31,6 +34,7 @@ class Fault:
     delay: float = 0.0
     drop_after_bytes: int | None = None
     body: Any = None
+    lose_answer: bool = False
     _regex: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -59,10 +63,21 @@ class Fault:
             "delay": self.delay,
             "drop_after_bytes": self.drop_after_bytes,
             "body": self.body,
+            "lose_answer": self.lose_answer,
         }
 
 
-FAULT_KEYS = ("method", "path", "status", "retry_after", "times", "delay", "drop_after_bytes", "body")
+FAULT_KEYS = (
+    "method",
+    "path",
+    "status",
+    "retry_after",
+    "times",
+    "delay",
+    "drop_after_bytes",
+    "body",
+    "lose_answer",
+)
 
 
 def fault_from_dict(data: dict[str, Any]) -> Fault:

@@ -30,6 +30,8 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiInvalidInputError,
     GeminiNotFoundError,
     GeminiResultsThresholdError,
+    GeminiServerError,
+    GeminiTransportError,
 )
 from airflow_provider_gemini_batch.links.gemini_batch import GeminiBatchLink
 from airflow_provider_gemini_batch.operators._assets import destination_asset
@@ -358,8 +360,12 @@ class GeminiCreateBatchOperator(_GeminiOperator):
                     scan_limit=self.reattach_scan_limit,
                     log=self.log,
                 )
-            batch = self._create(tagged_display_name(self.display_name, identity, input_fp), input_file)
-            self.log.info("Created %s (%s).", batch.name, batch.state.short)
+            try:
+                batch = self._create(tagged_display_name(self.display_name, identity, input_fp), input_file)
+            except (GeminiServerError, GeminiTransportError) as exc:
+                batch = self._find_after_ambiguous_failure(identity, input_fp, exc)
+            else:
+                self.log.info("Created %s (%s).", batch.name, batch.state.short)
 
         # Pushed before any waiting: if this worker dies now, the name is already recorded.
         context["ti"].xcom_push(key="batch_name", value=batch.name)
@@ -367,6 +373,39 @@ class GeminiCreateBatchOperator(_GeminiOperator):
         if not self.wait_for_completion:
             return batch.name
         return self._wait(context, batch)
+
+    def _find_after_ambiguous_failure(
+        self, identity: TaskIdentity, input_fp: str, exc: GeminiServerError | GeminiTransportError
+    ) -> Batch:
+        """Look once for the batch a failed create may have made anyway, before failing the task.
+
+        A 5xx or a connection lost after the request was sent does not prove the service did not
+        create the batch (the hook never repeats a create for that reason). If the batch of this
+        task instance exists now, reattach; otherwise re-raise, and a retry of the task will look
+        again before creating.
+
+        :raises GeminiServerError, GeminiTransportError: ``exc``, when no such batch exists.
+        """
+        if isinstance(exc, GeminiTransportError) and not exc.sent:
+            raise exc  # the request never left this machine: nothing can exist
+        decision = find_reattachable_batch(
+            self.hook,
+            identity,
+            input_fp,
+            on_input_change=self.on_input_change,
+            limit=self.reattach_scan_limit,
+        )
+        if decision.batch is None:
+            self.log.warning(
+                "Creating the batch failed and no batch of this task instance exists (%s); a retry of "
+                "this task looks again before creating.",
+                exc,
+            )
+            raise exc
+        self.log.warning(
+            "Creating the batch failed (%s), but the service had created it: %s.", exc, decision.reason
+        )
+        return decision.batch
 
     def _create(self, display_name: str, input_file: str | None) -> Batch:
         if self.embeddings:

@@ -297,6 +297,18 @@ def test_drop_on_a_json_route_is_seen_by_httpx_as_a_protocol_error(
     assert http.get("/v1beta/batches").status_code == 200
 
 
+def test_lost_answer_fault_serves_the_request_then_drops_the_connection(
+    http: httpx.Client, emulator: EmulatorServer
+) -> None:
+    emulator.control.inject_fault(method="POST", path=r":batchGenerateContent$", lose_answer=True)
+    body = {"batch": {"displayName": "lost", "inputConfig": {"requests": {"requests": [{"request": {}}]}}}}
+
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
+        http.post("/v1beta/models/gemini-2.5-flash:batchGenerateContent", json=body)
+    listed = http.get("/v1beta/batches").json()["operations"]
+    assert [op["metadata"]["displayName"] for op in listed] == ["lost"]  # created all the same
+
+
 # ---- memory ------------------------------------------------------------------------------------
 
 

@@ -110,6 +110,34 @@ def test_create_that_failed_with_a_server_error_is_retried_by_airflow_once(
     assert batch_names(gemini_conn) == [result.xcom("create")]
 
 
+def test_create_whose_answer_was_lost_reattaches_without_an_airflow_retry(
+    airflow_db: str, gemini_conn: EmulatorServer
+) -> None:
+    """The service created the batch but the connection died before its answer arrived. With no
+    Airflow retries at all, the task looks its batch up at once and reattaches: one batch."""
+    gemini_conn.control.inject_fault(method="POST", path=r":batchGenerateContent$", lose_answer=True)
+    dag = create_dag(unique_dag_id("create_lost_answer"), keyed_requests(2), retries=0)
+    result = run(dag)
+
+    assert result.states["create"] == "success"
+    assert len(create_calls(gemini_conn)) == 1  # never sent twice
+    assert batch_names(gemini_conn) == [result.xcom("create")]
+
+
+def test_create_refused_with_a_server_error_and_no_retries_fails_without_a_batch(
+    airflow_db: str, gemini_conn: EmulatorServer
+) -> None:
+    """A 503 that really created nothing: the lookup finds no batch, so the task fails (and does
+    not submit again by itself)."""
+    gemini_conn.control.inject_fault(method="POST", path=r":batchGenerateContent$", status=503, times=1)
+    dag = create_dag(unique_dag_id("create_503_no_retry"), keyed_requests(2), retries=0)
+    result = run(dag)
+
+    assert result.states["create"] == "failed"
+    assert len(create_calls(gemini_conn)) == 1
+    assert batch_names(gemini_conn) == []
+
+
 def test_changed_input_fails_by_default_and_sends_nothing(
     airflow_db: str, gemini_conn: EmulatorServer
 ) -> None:
