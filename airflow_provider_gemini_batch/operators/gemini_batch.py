@@ -653,7 +653,41 @@ class GeminiCancelBatchOperator(_GeminiOperator):
         self.log.info("Cancel requested for %s (was %s).", batch.name, batch.state.short)
 
 
-class GeminiDeleteBatchOperator(_GeminiOperator):
+class _GeminiDeleteOperator(_GeminiOperator):
+    """Shared cleanup behaviour: an empty name is a no-op, a missing resource counts as deleted."""
+
+    #: What the subclass deletes, for log lines ("batch", "file").
+    resource_kind = "resource"
+
+    def __init__(self, *, ignore_missing: bool = True, gemini_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any):
+        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        self.ignore_missing = ignore_missing
+
+    def _target(self) -> str | None:
+        raise NotImplementedError
+
+    def _delete(self, name: str) -> None:
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> None:
+        name = self._target()
+        # An upstream that failed before producing a name renders "None" into the template.
+        if not name or name == "None":
+            self.log.info(
+                "No %s name given (upstream failed before making one); nothing to delete.", self.resource_kind
+            )
+            return
+        try:
+            self._delete(name)
+        except GeminiNotFoundError:
+            if not self.ignore_missing:
+                raise
+            self.log.info("%s does not exist (anymore); nothing to delete.", name)
+            return
+        self.log.info("Deleted %s.", name)
+
+
+class GeminiDeleteBatchOperator(_GeminiDeleteOperator):
     """Delete a batch (stops it if still running). Usable with ``trigger_rule="all_done"``.
 
     :param batch_name: ``batches/...`` (templated); empty/None is a no-op with a log line.
@@ -663,6 +697,7 @@ class GeminiDeleteBatchOperator(_GeminiOperator):
     """
 
     template_fields: Sequence[str] = ("batch_name",)
+    resource_kind = "batch"
 
     def __init__(
         self,
@@ -672,25 +707,17 @@ class GeminiDeleteBatchOperator(_GeminiOperator):
         gemini_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
-        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        super().__init__(ignore_missing=ignore_missing, gemini_conn_id=gemini_conn_id, **kwargs)
         self.batch_name = batch_name
-        self.ignore_missing = ignore_missing
 
-    def execute(self, context: Context) -> None:
-        if not self.batch_name or self.batch_name == "None":
-            self.log.info("No batch name given (upstream failed before creating one); nothing to delete.")
-            return
-        try:
-            self.hook.delete_batch(str(self.batch_name))
-        except GeminiNotFoundError:
-            if not self.ignore_missing:
-                raise
-            self.log.info("%s does not exist (anymore); nothing to delete.", self.batch_name)
-            return
-        self.log.info("Deleted %s.", self.batch_name)
+    def _target(self) -> str | None:
+        return None if self.batch_name is None else str(self.batch_name)
+
+    def _delete(self, name: str) -> None:
+        self.hook.delete_batch(name)
 
 
-class GeminiDeleteFileOperator(_GeminiOperator):
+class GeminiDeleteFileOperator(_GeminiDeleteOperator):
     """Delete an uploaded file. Usable with ``trigger_rule="all_done"``.
 
     :param file_name: ``files/...`` (templated); empty/None (failed upstream) is a no-op.
@@ -700,6 +727,7 @@ class GeminiDeleteFileOperator(_GeminiOperator):
     """
 
     template_fields: Sequence[str] = ("file_name",)
+    resource_kind = "file"
 
     def __init__(
         self,
@@ -709,19 +737,11 @@ class GeminiDeleteFileOperator(_GeminiOperator):
         gemini_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
-        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        super().__init__(ignore_missing=ignore_missing, gemini_conn_id=gemini_conn_id, **kwargs)
         self.file_name = file_name
-        self.ignore_missing = ignore_missing
 
-    def execute(self, context: Context) -> None:
-        if not self.file_name or self.file_name == "None":
-            self.log.info("No file name given (upstream failed before uploading); nothing to delete.")
-            return
-        try:
-            self.hook.delete_file(str(self.file_name))
-        except GeminiNotFoundError:
-            if not self.ignore_missing:
-                raise
-            self.log.info("%s does not exist (anymore); nothing to delete.", self.file_name)
-            return
-        self.log.info("Deleted %s.", self.file_name)
+    def _target(self) -> str | None:
+        return None if self.file_name is None else str(self.file_name)
+
+    def _delete(self, name: str) -> None:
+        self.hook.delete_file(name)
