@@ -252,31 +252,16 @@ class GeminiBatchHook(BaseHook):
                 timeout=settings.timeout,
                 stream=stream,
             )
-        except requests.exceptions.ConnectTimeout as exc:
-            raise transport_error(
-                exc,
-                resource=req.resource,
-                method=req.what,
-                sent=False,
-                timed_out=True,
-                secrets=self._secrets(),
-            ) from None
-        except requests.exceptions.Timeout as exc:
-            raise transport_error(
-                exc,
-                resource=req.resource,
-                method=req.what,
-                sent=True,
-                timed_out=True,
-                secrets=self._secrets(),
-            ) from None
         except requests.exceptions.RequestException as exc:
+            # A connect timeout proves the server never saw the request; a read timeout does not.
+            timed_out = isinstance(exc, requests.exceptions.Timeout)
+            never_sent = isinstance(exc, requests.exceptions.ConnectTimeout) or _never_connected(exc)
             raise transport_error(
                 exc,
                 resource=req.resource,
                 method=req.what,
-                sent=not _never_connected(exc),
-                timed_out=False,
+                sent=not never_sent,
+                timed_out=timed_out,
                 secrets=self._secrets(),
             ) from None
         if response.status_code != 200:
