@@ -7,8 +7,9 @@ Usage::
 Each batch goes upload -> create -> wait -> results, mixing JSONL-file and inline inputs, against an
 emulator (its own process, as in production the API is remote) with randomly injected faults:
 429 + Retry-After, 500/502/503 bursts, slow answers (some beyond the client timeout), dropped
-upload chunks, dropped downloads, batches ending FAILED / EXPIRED / CANCELLED, per-request error
-fractions, and "worker killed after create" (the create step run again for the same task-instance
+upload chunks, dropped downloads, lost create answers (the batch is created, the connection dies
+before its answer), batches ending FAILED / EXPIRED / CANCELLED, per-request error fractions, and
+"worker killed after create" (the create step run again for the same task-instance
 identity, as Airflow does after a lost worker).
 
 Execution vehicle, and why it is faithful: every step calls the operators' real ``execute()`` /
@@ -292,6 +293,9 @@ class Chaos:
             self.inject("503 burst", method="POST", path=create_path, status=503)
         if self.maybe(0.08):
             self.inject("slow answer (< timeout)", method="POST", path=create_path, delay=0.5)
+        if self.maybe(0.10):
+            # The batch is created but its answer never arrives: the operator must find it, not resubmit.
+            self.inject("lost create answer", method="POST", path=create_path, lose_answer=True)
 
         def create() -> str:
             op = GeminiCreateBatchOperator(
@@ -376,7 +380,9 @@ class Chaos:
     def _collect_unserved(self) -> None:
         pending = self.emu.control("GET", "faults") or []
         for fault in pending if isinstance(pending, list) else pending.get("faults", []):
-            if fault.get("drop_after_bytes") is not None:
+            if fault.get("lose_answer"):
+                kind = "lost create answer"
+            elif fault.get("drop_after_bytes") is not None:
                 kind = "dropped download" if "download" in str(fault.get("path")) else "dropped upload chunk"
             elif fault.get("status") == 429:
                 kind = "429+Retry-After"
