@@ -136,3 +136,18 @@ def test_unusable_service_account_key_is_a_config_error_without_the_key(
         GeminiBatchHook(gemini_conn_id="gemini_badsa").get_batch("batches/x")
     assert "secretstuff" not in str(info.value)
     assert emulator.control.journal() == []
+
+
+def test_private_key_inside_keyfile_json_is_masked_by_the_hook(
+    sa_conn: str, service_account: dict[str, str]
+) -> None:
+    """Airflow's connection lookup masks the connection's password and whole sensitive extras, but
+    not the private key as it appears alone (e.g. in a google-auth error or a debug line). The hook
+    registers it: before the hook reads the connection it is shown, afterwards it is redacted."""
+    from airflow.providers.common.compat.sdk import BaseHook, redact
+
+    pem = service_account["private_key"]
+    BaseHook.get_connection(sa_conn).extra_dejson  # noqa: B018 - Airflow's own lookup and masking
+    assert pem in str(redact(f"key: {pem}"))
+    GeminiBatchHook(gemini_conn_id=sa_conn).settings  # noqa: B018 - reading settings registers secrets
+    assert pem not in str(redact(f"key: {pem}"))

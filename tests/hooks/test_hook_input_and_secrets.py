@@ -124,6 +124,9 @@ def test_rejected_key_never_appears_in_errors_or_logs(
 
 
 def test_the_key_is_registered_with_the_secrets_masker(wrong_key_hook: GeminiBatchHook) -> None:
+    """Once the hook has read its connection, the key is redacted from any text. (Airflow's
+    connection lookup masks the password too; the private-key test in test_hook_google_auth shows
+    the hook's own registration where Airflow's does not reach.)"""
     from airflow.providers.common.compat.sdk import redact
 
     wrong_key_hook.settings  # noqa: B018 - reading the connection registers the key

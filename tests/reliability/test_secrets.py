@@ -95,6 +95,7 @@ def test_unique_key_is_nowhere_after_a_full_example_run(
     stored = _texts_in_db(dag.dag_id, result.run_id)
     assert stored["xcom"], "the run pushed XComs"
     assert stored["rendered"], "the run rendered template fields"
+    assert stored["trigger"], "the deferred sensor stored its trigger row"
     places: dict[str, list[str]] = {
         "caplog": [caplog.text],
         "stdout/stderr": [out, err],
