@@ -7,8 +7,12 @@ import subprocess
 import sys
 
 
-def start_emulator(*, api_key: str, processing_seconds: float) -> tuple[subprocess.Popen[str], str]:
+def start_emulator(
+    *, api_key: str, processing_seconds: float, data_dir: str | None = None
+) -> tuple[subprocess.Popen[str], str]:
     """Run ``python -m airflow_provider_gemini_batch.emulator`` on a free port.
+
+    ``data_dir`` is where it stores uploads and results (default: a temporary directory).
 
     Returns the process (terminate it when done) and the base URL it printed when ready.
     :raises SystemExit: the emulator did not print its URL line.
@@ -17,6 +21,7 @@ def start_emulator(*, api_key: str, processing_seconds: float) -> tuple[subproce
         [
             *(sys.executable, "-m", "airflow_provider_gemini_batch.emulator", "--port", "0"),
             *("--processing-seconds", str(processing_seconds), "--api-key", api_key),
+            *(("--data-dir", data_dir) if data_dir else ()),
         ],
         stdout=subprocess.PIPE,
         text=True,

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from _emulator import start_emulator
 
 KEY = "bench-key"
 CHUNK = 8 * 1024 * 1024
@@ -40,33 +40,6 @@ def proc_kb(pid: int, field: str) -> int:
     text = Path(f"/proc/{pid}/status").read_text()
     match = re.search(rf"^{field}:\s+(\d+) kB", text, re.M)
     return int(match.group(1)) if match else -1
-
-
-def start_emulator(data_dir: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "airflow_provider_gemini_batch.emulator",
-            "--port",
-            "0",
-            "--api-key",
-            KEY,
-            "--processing-seconds",
-            "1",
-            "--data-dir",
-            data_dir,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    url = line.strip().rsplit(" ", 1)[-1]
-    if not url.startswith("http"):
-        proc.kill()
-        raise RuntimeError(f"emulator did not start: {line!r}")
-    return proc, url
 
 
 async def poll(url: str, name: str, pollers: int, seconds: float) -> tuple[int, int]:
@@ -220,7 +193,7 @@ def main() -> int:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-emu-") as tmp:
-        proc, url = start_emulator(os.path.join(tmp, "data"))
+        proc, url = start_emulator(api_key=KEY, processing_seconds=1, data_dir=os.path.join(tmp, "data"))
         try:
             rss_start = proc_kb(proc.pid, "VmRSS")
             client = httpx.Client(base_url=url, headers={"x-goog-api-key": KEY}, timeout=600)

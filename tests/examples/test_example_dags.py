@@ -9,9 +9,7 @@ parts, cleanup that really deleted the files it created.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -20,6 +18,7 @@ import pytest
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer
 from tests.fixtures.airflow_env import serialize_dag
+from tests.fixtures.modules import import_file
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "dags_examples"
 EXAMPLE_IDS = [
@@ -32,13 +31,7 @@ EXAMPLE_IDS = [
 
 def load_example(dag_id: str) -> ModuleType:
     """Import ``dags_examples/<dag_id>.py`` as a fresh module (as the dag processor would)."""
-    spec = importlib.util.spec_from_file_location(f"_example_{dag_id}", EXAMPLES / f"{dag_id}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_file(f"_example_{dag_id}", EXAMPLES / f"{dag_id}.py")
 
 
 def run_example(dag_id: str, conf: dict[str, Any]) -> tuple[str, dict[str, str | None], dict[str, Any]]:

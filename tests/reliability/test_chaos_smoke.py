@@ -3,22 +3,16 @@ lost, no task failed wrongly. The 200-batch run is made by hand (see docs/reliab
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
+
+from tests.fixtures.modules import import_file
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "chaos_run.py"
 
 
 def load_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("chaos_run", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_file("chaos_run", SCRIPT)
 
 
 def test_small_chaos_run_loses_nothing_and_pays_once(tmp_path: Path) -> None:
