@@ -54,6 +54,11 @@ _ID = r"(?P<id>[a-z0-9][a-z0-9-]*)"
 Handler = Callable[..., Awaitable[Response]]
 
 
+def _active_session_headers(session: UploadSession) -> dict[str, str]:
+    """Headers that keep an upload session open and tell the client where to resume."""
+    return {"X-Goog-Upload-Status": "active", "X-Goog-Upload-Size-Received": str(session.received)}
+
+
 @dataclass
 class Ctx:
     """One API request in flight: the Starlette request, its journal entry and any pending drop."""
@@ -367,10 +372,7 @@ class Api:
         if "query" in commands:
             return Response(
                 status_code=200,
-                headers={
-                    "X-Goog-Upload-Status": "active",
-                    "X-Goog-Upload-Size-Received": str(session.received),
-                },
+                headers=_active_session_headers(session),
             )
         if "upload" in commands:
             raw_offset = ctx.request.headers.get("x-goog-upload-offset", "")
@@ -383,10 +385,7 @@ class Api:
                     400,
                     f"Upload offset {offset} does not match the {session.received} bytes received so far; "
                     "query the session and resume from X-Goog-Upload-Size-Received.",
-                    headers={
-                        "X-Goog-Upload-Status": "active",
-                        "X-Goog-Upload-Size-Received": str(session.received),
-                    },
+                    headers=_active_session_headers(session),
                 )
             dropped = await self._receive_chunk(ctx, session)
             if dropped:
@@ -414,10 +413,7 @@ class Api:
                 raise ApiError(
                     400,
                     f"Upload exceeds the declared size of {limit} bytes.",
-                    headers={
-                        "X-Goog-Upload-Status": "active",
-                        "X-Goog-Upload-Size-Received": str(session.received),
-                    },
+                    headers=_active_session_headers(session),
                 )
             if chunk:
                 session.write(chunk)
@@ -436,10 +432,7 @@ class Api:
             raise ApiError(
                 400,
                 f"Finalized with {session.received} bytes but {session.declared_size} were declared.",
-                headers={
-                    "X-Goog-Upload-Status": "active",
-                    "X-Goog-Upload-Size-Received": str(session.received),
-                },
+                headers=_active_session_headers(session),
             )
         session.close()
         destination = self.state.file_path(session.file_id)
