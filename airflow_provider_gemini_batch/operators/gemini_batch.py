@@ -138,8 +138,12 @@ def upload_idempotent(
     validate: bool,
     scan_limit: int,
     log: Any,
+    content_sha256: str | None = None,
 ) -> str:
     """Validate, then upload ``path`` once per task instance and content; returns ``files/...``.
+
+    ``content_sha256`` is the file's hex sha256 when the caller already computed it, so a large
+    input is not read once more just to hash it.
 
     :raises GeminiInputFileError: the file is missing, over 2 GB, or invalid JSONL (nothing is
         uploaded; the size is checked before a single byte is read).
@@ -147,7 +151,7 @@ def upload_idempotent(
     check_input_size(path)
     if validate:
         _validate_jsonl(path)
-    content_sha = sha256_of(path)
+    content_sha = content_sha256 or sha256_of(path)
     existing = find_reusable_file(hook, identity, content_sha, limit=scan_limit, log=log)
     if existing is not None:
         log.info("Reusing %s, uploaded earlier by this task instance with identical content.", existing.name)
@@ -359,6 +363,7 @@ class GeminiCreateBatchOperator(_GeminiOperator):
                     validate=False,  # validated above, before the lookup
                     scan_limit=self.reattach_scan_limit,
                     log=self.log,
+                    content_sha256=described["file_sha256"],
                 )
             try:
                 batch = self._create(tagged_display_name(self.display_name, identity, input_fp), input_file)
