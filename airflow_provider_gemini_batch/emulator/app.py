@@ -442,7 +442,7 @@ class Api:
             display_name=session.display_name,
             mime_type=session.mime_type,
             size=session.received,
-            sha256_b64=session.digest_b64(),
+            sha256_hash=session.sha256_hash(),
             create_time=self.state.clock.now(),
             source="UPLOADED",
             path=destination,

@@ -31,6 +31,7 @@ from airflow_provider_gemini_batch.emulator.files import (
     UploadSession,
     new_id,
     remove_quietly,
+    sha256_hash_field,
 )
 from airflow_provider_gemini_batch.emulator.wire import ApiError, not_found
 
@@ -40,13 +41,13 @@ JOURNAL_MAX_ENTRIES = 100_000
 RESULT_WAIT_SECONDS = 2.0
 
 
-def _sha256_b64(path: Path) -> str:
-    """Standard base64 of the raw SHA-256 of a file, streamed."""
+def _sha256_hash_of(path: Path) -> str:
+    """The ``sha256Hash`` field of a file on disk, streamed (form: see ``sha256_hash_field``)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
-    return base64.b64encode(digest.digest()).decode("ascii")
+    return sha256_hash_field(digest.hexdigest())
 
 
 @dataclass
@@ -308,7 +309,7 @@ class EmulatorState:
             file_id = record.result_file_id
             path = self.file_path(file_id)
             ok, failed = await asyncio.to_thread(write_file_results, record, count, path)
-            digest = await asyncio.to_thread(_sha256_b64, path)
+            digest = await asyncio.to_thread(_sha256_hash_of, path)
             record.successful, record.failed = ok, failed
             self.add_file(
                 FileRecord(
@@ -316,7 +317,7 @@ class EmulatorState:
                     display_name=file_id,
                     mime_type="application/jsonl",
                     size=path.stat().st_size,
-                    sha256_b64=digest,
+                    sha256_hash=digest,
                     create_time=phase.since,
                     source="GENERATED",
                     path=path,

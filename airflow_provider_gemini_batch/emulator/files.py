@@ -31,6 +31,16 @@ def new_id(length: int) -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(length))
 
 
+def sha256_hash_field(hexdigest: str) -> str:
+    """``sha256Hash`` as the real service writes it: standard base64 of the lowercase *hex* digest.
+
+    Source [LIVE]: Google's cookbook ``quickstarts/Batch_mode.ipynb`` (saved output of the run on
+    2025-09-10) shows a 202-byte file with sha256 ``597b96e5…2837fc`` answered as
+    ``sha256_hash='NTk3Yjk2…MzdmYw=='``, which is base64 of that hex string, not of the raw digest.
+    """
+    return base64.b64encode(hexdigest.encode("ascii")).decode("ascii")
+
+
 def valid_file_id(file_id: str) -> bool:
     """Whether ``file_id`` is a legal file id: ``[a-z0-9-]``, 1-40 chars, no leading/trailing dash."""
     return bool(_FILE_ID_RE.match(file_id))
@@ -44,7 +54,7 @@ class FileRecord:
     display_name: str | None
     mime_type: str
     size: int
-    sha256_b64: str
+    sha256_hash: str
     create_time: float
     source: str  # "UPLOADED" or "GENERATED"
     path: Path
@@ -69,7 +79,7 @@ class FileRecord:
                 "createTime": rfc3339(self.create_time),
                 "updateTime": rfc3339(self.create_time),
                 "expirationTime": rfc3339(self.expire_time),
-                "sha256Hash": self.sha256_b64,
+                "sha256Hash": self.sha256_hash,
                 "uri": f"{base_url}/{version}/files/{self.file_id}",
                 "state": "ACTIVE",
                 "source": self.source,
@@ -115,9 +125,9 @@ class UploadSession:
             self._handle.close()
             self._handle = None
 
-    def digest_b64(self) -> str:
-        """Standard base64 of the raw SHA-256 of every byte received."""
-        return base64.b64encode(self._hash.digest()).decode("ascii")
+    def sha256_hash(self) -> str:
+        """``sha256Hash`` of every byte received, in the service's form (``sha256_hash_field``)."""
+        return sha256_hash_field(self._hash.hexdigest())
 
 
 def remove_quietly(path: Path) -> None:

@@ -8,7 +8,6 @@ retries decided by ``_core.retry``. Only the exceptions of ``exceptions.py`` esc
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import time
@@ -22,6 +21,7 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHo
 
 from airflow_provider_gemini_batch._core import retry as retry_mod
 from airflow_provider_gemini_batch._core import routes
+from airflow_provider_gemini_batch._core.digests import sha256_hash_matches
 from airflow_provider_gemini_batch._core.errors import (
     error_from_response,
     json_object_body,
@@ -112,8 +112,11 @@ class _ConfirmedDigest:
             self._digest.update(data)
             self.hashed += len(data)
 
-    def b64(self) -> str:
-        return base64.b64encode(self._digest.digest()).decode("ascii")
+    def digest(self) -> bytes:
+        return self._digest.digest()
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
 class GeminiBatchHook(BaseHook):
@@ -485,7 +488,7 @@ class GeminiBatchHook(BaseHook):
             digest = _ConfirmedDigest(handle, self.upload_chunk_size)
             info = self._upload_chunks(session_url, handle, size, digest)
             digest.catch_up(size)
-        if info.sha256_hash and info.sha256_hash != digest.b64():
+        if sha256_hash_matches(info.sha256_hash, digest.digest()) is False:
             # The service stored other bytes than we read: never let a batch run on them.
             with contextlib.suppress(GeminiBatchError):
                 self.delete_file(info.name)
@@ -493,8 +496,8 @@ class GeminiBatchHook(BaseHook):
                 http_status=200,
                 status="DATA_LOSS",
                 message=(
-                    f"the stored file's sha256 ({info.sha256_hash}) differs from the local file's "
-                    f"({digest.b64()}); the remote copy was deleted, upload again"
+                    f"the stored file's sha256Hash ({info.sha256_hash}) names other bytes than the local "
+                    f"file's sha256 ({digest.hexdigest()}); the remote copy was deleted, upload again"
                 ),
                 resource=info.name,
                 method=start.what,

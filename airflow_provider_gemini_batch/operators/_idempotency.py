@@ -14,7 +14,6 @@ scan a bounded number of existing resources for that tag:
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import os
@@ -22,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from airflow_provider_gemini_batch._core.digests import sha256_hash_matches
 from airflow_provider_gemini_batch._core.identity import (
     FINGERPRINT_LENGTH,
     TaskIdentity,
@@ -51,15 +51,9 @@ def sha256_of(path: str | os.PathLike[str], opener: Callable[[], Any] | None = N
 
 
 def _server_sha_matches(info: FileInfo, hex_digest: str) -> bool:
-    # The API reports sha256Hash as base64 of the raw digest; absent means "cannot tell", which
-    # is not a mismatch (the fingerprint in the display name already matched).
-    if not info.sha256_hash:
-        return True
-    try:
-        raw = base64.b64decode(info.sha256_hash + "=" * (-len(info.sha256_hash) % 4))
-    except ValueError:
-        return True
-    return raw.hex() == hex_digest or info.sha256_hash.lower() == hex_digest
+    # An absent or unreadable hash means "cannot tell", which is not a mismatch (the content
+    # fingerprint in the display name already matched). Forms accepted: see _core.digests.
+    return sha256_hash_matches(info.sha256_hash, bytes.fromhex(hex_digest)) is not False
 
 
 def find_reusable_file(

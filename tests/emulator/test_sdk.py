@@ -61,7 +61,7 @@ def test_multi_chunk_upload_sends_8mib_chunks_and_stores_exact_bytes(
     assert chunks[-1]["headers"]["x-goog-upload-command"] == "upload, finalize"
     assert all("x-goog-api-key" not in c["headers"] for c in chunks)
     assert uploaded.size_bytes == len(data)
-    assert uploaded.sha256_hash == base64.b64encode(hashlib.sha256(data).digest()).decode()
+    assert uploaded.sha256_hash == base64.b64encode(hashlib.sha256(data).hexdigest().encode()).decode()
     assert uploaded.display_name == "big"
     assert uploaded.mime_type == "application/jsonl"
     assert uploaded.state == types.FileState.ACTIVE

@@ -30,7 +30,9 @@ def test_upload_get_list_delete_file(hook: GeminiBatchHook, write_jsonl: Callabl
     assert info.name.startswith("files/")
     assert info.display_name == "my input"
     assert info.size_bytes == path.stat().st_size
-    assert info.sha256_hash == base64.b64encode(hashlib.sha256(path.read_bytes()).digest()).decode()
+    assert (
+        info.sha256_hash == base64.b64encode(hashlib.sha256(path.read_bytes()).hexdigest().encode()).decode()
+    )
     assert hook.get_file(info.name).name == info.name
     assert [f.name for f in hook.list_files()] == [info.name]
     hook.delete_file(info.name)

@@ -19,11 +19,12 @@ MiB = 1024 * 1024
 
 
 def sha256_b64(path: Path) -> str:
+    """``sha256Hash`` in the real service's form: base64 of the hex digest (see _core.digests)."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         while block := fh.read(MiB):
             digest.update(block)
-    return base64.b64encode(digest.digest()).decode()
+    return base64.b64encode(digest.hexdigest().encode()).decode()
 
 
 def big_jsonl(path: Path, size: int) -> Path:
@@ -164,4 +165,4 @@ def test_confirmed_digest_rereads_only_the_resumed_gap(tmp_path: Path) -> None:
         # The next chunk broke after the server kept 1234 bytes in total; we resume from there.
         digest.confirm(1234, data[1234:2234])
         digest.catch_up(len(data))
-    assert digest.b64() == base64.b64encode(hashlib.sha256(data).digest()).decode()
+    assert digest.digest() == hashlib.sha256(data).digest()
