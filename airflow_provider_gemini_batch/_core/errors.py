@@ -34,6 +34,21 @@ _HINTS = {
     404: "Check the name; files expire 48 hours after upload and deleted batches are gone.",
     429: "A rate limit or quota was hit (e.g. 100 concurrent batches); it is retried with backoff.",
 }
+#: A 404 on a batch has more than one cause: a batch is visible only to the API key / project
+#: that created it, and reading it with another key answers 404 like a deleted batch (issue 9,
+#: kind 9; spec §3 lists 403 for other projects' resources too, so both are hinted).
+_BATCH_404_HINT = (
+    "Check the name; a batch is visible only to the API key (Google Cloud project) that created it, "
+    "so check that this connection uses the same key or project as the task that created the batch "
+    "(its connection id is in that task's XCom under 'gemini_conn_id'); deleted batches are gone."
+)
+
+
+def hint_for(status_code: int, resource: str | None) -> str | None:
+    """The next step to suggest for an error status on ``resource``."""
+    if status_code == 404 and resource and resource.startswith("batches/"):
+        return _BATCH_404_HINT
+    return _HINTS.get(status_code)
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
@@ -157,7 +172,7 @@ def error_from_response(
         reason=reason,
         retry_after=retry_after,
         details=details,
-        hint=_HINTS.get(status_code),
+        hint=hint_for(status_code, resource),
     )
 
 

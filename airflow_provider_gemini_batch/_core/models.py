@@ -110,6 +110,64 @@ class BatchStats:
         }
 
 
+#: Where an Operation may carry the batch output, in the order read. The service mirrors the
+#: output in top-level ``response`` (spec §7 live capture; the REST guide's ``jq`` reads
+#: ``.response.responsesFile``); the SDK reads only ``metadata.output`` (spec §7.6), and
+#: maximhq/bifrost's tests replay a body with the output only under ``metadata.output``.
+OUTPUT_LOCATIONS: tuple[tuple[str, ...], ...] = (("response",), ("metadata", "output"))
+#: Containers of inline results: ``inlinedResponses`` (generateContent and, on the wire,
+#: embeddings) and ``inlinedEmbedContentResponses`` (the name python-genai ``batches.py`` reads
+#: for embeddings after ``t_recv_batch_job_destination`` renames it; accepted should the service
+#: send it).
+INLINE_CONTAINERS: tuple[str, ...] = ("inlinedResponses", "inlinedEmbedContentResponses")
+
+
+def _dig(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = pick(obj, part)
+    return obj
+
+
+def inline_items_of(output: Mapping[str, Any]) -> list[Any] | None:
+    """The inline result items of one output object, or None when it has no inline container.
+
+    Accepts the documented double nesting ``{"inlinedResponses": {"inlinedResponses": [...]}}``
+    (spec §0 item 4, §9.1; cookbook Batch_mode.ipynb) and a bare list
+    ``{"inlinedResponses": [...]}`` (seen in third-party clients' replayed bodies; accepted so a
+    flatter answer never loses results).
+    """
+    for container in INLINE_CONTAINERS:
+        value = pick(output, container)
+        if isinstance(value, list):
+            return value
+        if isinstance(value, Mapping):
+            items = pick(value, "inlinedResponses")
+            if isinstance(items, list):
+                return items
+            return []
+    return None
+
+
+def output_of(op: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The first output object of an Operation that names results, else the first non-empty one.
+
+    ``response`` is read first, then ``metadata.output`` (see :data:`OUTPUT_LOCATIONS`); a
+    ``response`` that carries only its ``@type`` does not hide a full ``metadata.output``.
+    """
+    fallback: Mapping[str, Any] = {}
+    for path in OUTPUT_LOCATIONS:
+        candidate = _dig(op, path)
+        if not isinstance(candidate, Mapping) or not candidate:
+            continue
+        if pick(candidate, "responsesFile") or inline_items_of(candidate):
+            return candidate
+        if not fallback:
+            fallback = candidate
+    return fallback
+
+
 @dataclass(frozen=True)
 class Batch:
     """A batch as returned by create/get/list (the Operation wrapper, flattened).
@@ -117,6 +175,8 @@ class Batch:
     ``responses_file`` is the ``files/batch-...`` result file for file-input batches;
     ``inlined_response_count`` is how many inline results the Operation carries (0 if none).
     ``error`` is the Operation's top-level error for a batch that failed as a whole.
+    ``state_raw`` is the state as the wire spelled it (``state`` is UNKNOWN for a spelling this
+    release does not know); ``operation_done`` is the Operation's own ``done`` flag.
     """
 
     name: str
@@ -131,21 +191,20 @@ class Batch:
     inlined_response_count: int
     error: ApiStatus | None
     raw: Mapping[str, Any] = field(repr=False, compare=False)
+    state_raw: str | None = None
+    operation_done: bool = False
 
     @classmethod
     def from_operation(cls, op: Mapping[str, Any]) -> Batch:
-        """Build the view from an Operation JSON body.
-
-        :raises UnknownBatchStateError: when ``metadata.state`` is not one of the known states.
-        """
+        """Build the view from an Operation JSON body (never raises for an unknown state)."""
         meta: Mapping[str, Any] = op.get("metadata") or {}
         name = str(op.get("name") or meta.get("name") or "")
-        output = cls._output_of(op)
-        inlined = pick(output, "inlinedResponses") or {}
-        inlined_items = (pick(inlined, "inlinedResponses") or []) if isinstance(inlined, Mapping) else []
+        output = output_of(op)
+        items = inline_items_of(output) or []
+        raw_state = meta.get("state")
         return cls(
             name=name,
-            state=BatchState.parse(meta.get("state"), batch_name=name),
+            state=BatchState.parse_lenient(raw_state),
             display_name=pick(meta, "displayName"),
             model=meta.get("model"),
             stats=BatchStats.from_json(pick(meta, "batchStats")),
@@ -153,17 +212,12 @@ class Batch:
             update_time=parse_time(pick(meta, "updateTime")),
             end_time=parse_time(pick(meta, "endTime")),
             responses_file=pick(output, "responsesFile") or None,
-            inlined_response_count=len(inlined_items),
+            inlined_response_count=len(items),
             error=ApiStatus.from_json(op.get("error")),
             raw=op,
+            state_raw=str(raw_state) if raw_state else None,
+            operation_done=op.get("done") is True,
         )
-
-    @staticmethod
-    def _output_of(op: Mapping[str, Any]) -> Mapping[str, Any]:
-        # The SDK reads metadata.output; the service mirrors it in the top-level response.
-        # Accept either so a partial mirror never loses results.
-        meta = op.get("metadata") or {}
-        return meta.get("output") or op.get("response") or {}
 
     @property
     def batch_id(self) -> str:
@@ -174,9 +228,21 @@ class Batch:
         return self.state.terminal
 
     @property
+    def state_label(self) -> str:
+        """The short state for messages; an unknown state shows its raw spelling."""
+        if self.state is BatchState.UNKNOWN:
+            return f"unknown state {self.state_raw!r}"
+        return self.state.short
+
+    @property
     def output(self) -> Mapping[str, Any]:
-        """The raw output object (``responsesFile`` or ``inlinedResponses``); empty if none."""
-        return self._output_of(self.raw)
+        """The raw output object (``responsesFile`` or inline responses); empty if none."""
+        return output_of(self.raw)
+
+    @property
+    def inline_items(self) -> list[Any]:
+        """The inline result items, whatever the nesting (empty when there are none)."""
+        return inline_items_of(self.output) or []
 
     @property
     def has_results(self) -> bool:
@@ -185,7 +251,7 @@ class Batch:
 
     def summary(self) -> dict[str, Any]:
         """A small JSON-native summary for XCom, trigger events and logs."""
-        return {
+        out: dict[str, Any] = {
             "batch_name": self.name,
             "state": self.state.short,
             "display_name": self.display_name,
@@ -194,6 +260,9 @@ class Batch:
             "responses_file": self.responses_file,
             "error": self.error.to_json() if self.error else None,
         }
+        if self.state is BatchState.UNKNOWN:
+            out["state_raw"] = self.state_raw
+        return out
 
 
 @dataclass(frozen=True)

@@ -78,9 +78,28 @@ def _id_path(name: str) -> str:
 # -- batches ------------------------------------------------------------------------------------
 
 
-def get_batch(api_version: str, name: str) -> ApiRequest:
+#: The ``fields`` partial-response mask of a light poll: what a wait needs and nothing more.
+#: ``fields`` is a standard system parameter of the API (discovery document, spec §1). Inline
+#: results are selected down to their ``metadata`` (the key), so their presence is still seen
+#: while their bodies are not sent: a full GET of a huge inline image batch has answered 503 on
+#: every read (discuss.ai.google.dev thread 113603 "Persistent 503 Errors on Gemini Batch API GET
+#: Endpoint"; spec §3, §9.4).
+_OUTPUT_MASK = "responsesFile,inlinedResponses/inlinedResponses/metadata"
+POLL_FIELDS = (
+    "name,done,error,"
+    "metadata(name,state,model,displayName,batchStats,createTime,updateTime,endTime,"
+    f"output({_OUTPUT_MASK})),"
+    f"response({_OUTPUT_MASK})"
+)
+
+
+def get_batch(api_version: str, name: str, *, fields: str | None = None) -> ApiRequest:
+    """``GET batches/{id}``; ``fields`` (e.g. :data:`POLL_FIELDS`) asks for a partial response."""
     name = names.normalize_batch_name(name)
-    return ApiRequest("GET", f"/{api_version}/{_id_path(name)}", resource=name, what=f"Getting {name}")
+    params = {"fields": fields} if fields else {}
+    return ApiRequest(
+        "GET", f"/{api_version}/{_id_path(name)}", params=params, resource=name, what=f"Getting {name}"
+    )
 
 
 def list_batches(

@@ -1,48 +1,70 @@
-"""Batch states and the one pure decision every waiter makes: keep waiting, succeed, or fail.
+"""Batch states: every spelling the service and the SDKs use, and the frozen sets waiters need.
 
 The REST service speaks ``BATCH_STATE_*``; the google-genai SDK renames the same values
-``JOB_STATE_*``. Both spellings are accepted on input. An unknown state raises instead of being
-polled forever, and only an explicit ``SUCCEEDED`` counts as success.
+``JOB_STATE_*`` and its ``JobState`` enum has five more values (``QUEUED``, ``CANCELLING``,
+``PAUSED``, ``UPDATING``, ``PARTIALLY_SUCCEEDED``; python-genai ``google/genai/types.py``
+``class JobState``, commit 66807187f2123c6676175ac991f4e34eb09200d1). The Gemini API documents
+seven of them (spec §8) but states evolve, so all twelve are known here. A spelling outside them
+parses to :attr:`BatchState.UNKNOWN` with :meth:`BatchState.parse_lenient`: a waiter keeps
+waiting on it (with a warning) unless the Operation says ``done``, and it is never success.
+
+This module imports nothing from the rest of the core: ``models`` imports it, and the wait
+decision lives in ``waiting`` (no import circle).
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from airflow_provider_gemini_batch.exceptions import UnknownBatchStateError
 
-if TYPE_CHECKING:
-    from airflow_provider_gemini_batch._core.models import Batch
-
 
 class BatchState(str, enum.Enum):
-    """The seven states of a Gemini batch, valued as the REST API spells them."""
+    """The states of a Gemini batch, valued as the REST API spells them.
+
+    ``UNKNOWN`` is ours: a state this release does not know (the raw spelling is kept on the
+    :class:`~airflow_provider_gemini_batch._core.models.Batch` as ``state_raw``).
+    """
 
     UNSPECIFIED = "BATCH_STATE_UNSPECIFIED"
+    QUEUED = "BATCH_STATE_QUEUED"
     PENDING = "BATCH_STATE_PENDING"
     RUNNING = "BATCH_STATE_RUNNING"
+    PAUSED = "BATCH_STATE_PAUSED"
+    UPDATING = "BATCH_STATE_UPDATING"
+    CANCELLING = "BATCH_STATE_CANCELLING"
     SUCCEEDED = "BATCH_STATE_SUCCEEDED"
+    PARTIALLY_SUCCEEDED = "BATCH_STATE_PARTIALLY_SUCCEEDED"
     FAILED = "BATCH_STATE_FAILED"
     CANCELLED = "BATCH_STATE_CANCELLED"
     EXPIRED = "BATCH_STATE_EXPIRED"
+    UNKNOWN = "UNKNOWN"
 
     @classmethod
     def parse(cls, value: str | None, *, batch_name: str | None = None) -> BatchState:
-        """Map a wire or SDK spelling to a state.
+        """Map a wire or SDK spelling to a state, strictly.
 
         ``None`` or an empty string (proto3 omits the zero value) is ``UNSPECIFIED``.
 
-        :raises UnknownBatchStateError: for any spelling outside the seven known states.
+        :raises UnknownBatchStateError: for any spelling outside the known states.
         """
+        state = cls.parse_lenient(value)
+        if state is cls.UNKNOWN:
+            raise UnknownBatchStateError(str(value), batch_name=batch_name)
+        return state
+
+    @classmethod
+    def parse_lenient(cls, value: str | None) -> BatchState:
+        """Like :meth:`parse`, but an unknown spelling is :attr:`UNKNOWN` instead of an error."""
         if not value:
             return cls.UNSPECIFIED
-        suffix = value.removeprefix("BATCH_STATE_").removeprefix("JOB_STATE_")
-        try:
-            return cls["UNSPECIFIED" if suffix == "STATE_UNSPECIFIED" else suffix]
-        except KeyError:
-            raise UnknownBatchStateError(value, batch_name=batch_name) from None
+        suffix = str(value).strip().upper().removeprefix("BATCH_STATE_").removeprefix("JOB_STATE_")
+        if suffix == "STATE_UNSPECIFIED":
+            suffix = "UNSPECIFIED"
+        member = cls.__members__.get(suffix)
+        if member is None or member is cls.UNKNOWN:
+            return cls.UNKNOWN
+        return member
 
     @property
     def short(self) -> str:
@@ -54,74 +76,33 @@ class BatchState(str, enum.Enum):
         return self in TERMINAL_STATES
 
 
-#: States after which the batch will never change again.
-TERMINAL_STATES: frozenset[BatchState] = frozenset(
-    {BatchState.SUCCEEDED, BatchState.FAILED, BatchState.CANCELLED, BatchState.EXPIRED}
-)
-#: The only state that makes a wait succeed. Whitelisted on purpose: a new failure state must
-#: never be mistaken for success.
+#: The only state that makes a wait plainly succeed. Whitelisted on purpose: a new failure
+#: state must never be mistaken for success.
 SUCCESS_STATES: frozenset[BatchState] = frozenset({BatchState.SUCCEEDED})
+#: Ended with results, some possibly missing (SDK: "some results may be missing due to errors").
+#: A wait ends successfully *with a warning*; the results are landed like a SUCCEEDED batch's and
+#: ``max_failed_ratio`` judges the rows.
+PARTIAL_STATES: frozenset[BatchState] = frozenset({BatchState.PARTIALLY_SUCCEEDED})
 #: Terminal states that fail a wait.
-FAILURE_STATES: frozenset[BatchState] = TERMINAL_STATES - SUCCESS_STATES
-#: States in which the batch is still in flight (worth cancelling on kill).
-ACTIVE_STATES: frozenset[BatchState] = frozenset(
-    {BatchState.UNSPECIFIED, BatchState.PENDING, BatchState.RUNNING}
+FAILURE_STATES: frozenset[BatchState] = frozenset(
+    {BatchState.FAILED, BatchState.CANCELLED, BatchState.EXPIRED}
 )
-
-
-class OutcomeKind(str, enum.Enum):
-    WAIT = "wait"
-    SUCCESS = "success"
-    FAILURE = "failure"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a waiter should do next for one observation of a batch."""
-
-    kind: OutcomeKind
-    state: BatchState
-    message: str
-
-
-def interpret(batch: Batch) -> Outcome:
-    """Decide, purely from one observed batch, whether to keep waiting, succeed or fail.
-
-    The sync sensor loop and the async trigger both call this; it is the only table of states.
-    The failure message names the batch, its state, its request counts and the API's error.
-    """
-    state = batch.state
-    if state in SUCCESS_STATES:
-        return Outcome(
-            OutcomeKind.SUCCESS, state, f"Batch {batch.name} succeeded ({batch.stats.describe()})."
-        )
-    if state in FAILURE_STATES:
-        return Outcome(OutcomeKind.FAILURE, state, describe_failure(batch))
-    return Outcome(
-        OutcomeKind.WAIT, state, f"Batch {batch.name} is {state.short} ({batch.stats.describe()})."
-    )
-
-
-_NEXT_STEP = {
-    BatchState.FAILED: "Inspect the error, fix the input and submit a new batch.",
-    BatchState.CANCELLED: (
-        "The batch was cancelled; results finished before the cancel are still landed when the API "
-        "offers them."
-    ),
-    BatchState.EXPIRED: (
-        "The batch stayed pending or running for more than 48 hours; split the input into smaller batches "
-        "and resubmit."
-    ),
-}
-
-
-def describe_failure(batch: Batch) -> str:
-    """A one-paragraph message for a batch that ended badly: name, state, stats, error, next step."""
-    parts = [f"Batch {batch.name} ended in state {batch.state.short} ({batch.stats.describe()})."]
-    if batch.error is not None:
-        # The API's own message usually ends with a full stop already.
-        parts.append(f"API error: {batch.error.describe().rstrip('.')}.")
-    step = _NEXT_STEP.get(batch.state)
-    if step:
-        parts.append(step)
-    return " ".join(parts)
+#: States after which the batch will never change again.
+TERMINAL_STATES: frozenset[BatchState] = SUCCESS_STATES | PARTIAL_STATES | FAILURE_STATES
+#: States in which the batch is still in flight (worth waiting for, worth cancelling on kill).
+#: CANCELLING may still end SUCCEEDED, FAILED or CANCELLED (SDK ``JobState`` docstring).
+ACTIVE_STATES: frozenset[BatchState] = frozenset(
+    {
+        BatchState.UNSPECIFIED,
+        BatchState.QUEUED,
+        BatchState.PENDING,
+        BatchState.RUNNING,
+        BatchState.PAUSED,
+        BatchState.UPDATING,
+        BatchState.CANCELLING,
+    }
+)
+#: A state this release does not know: waited on with a warning unless the Operation is done.
+UNKNOWN_STATES: frozenset[BatchState] = frozenset({BatchState.UNKNOWN})
+#: Terminal states whose results a wait reports as usable (success, maybe with a warning).
+RESULT_STATES: frozenset[BatchState] = SUCCESS_STATES | PARTIAL_STATES

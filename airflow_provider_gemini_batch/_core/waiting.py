@@ -1,26 +1,224 @@
-"""What a wait reports back: the trigger event payload, its validation, and the transient backoff.
+"""The one wait decision, and what a wait reports back. Pure: I/O arrives as callables.
 
-The trigger builds exactly one event of primitives with :func:`make_event`; the operators'
+Every waiter (the trigger, the operators' synchronous wait, the sensor's ``poke``) feeds each
+observed batch to one :class:`WaitTracker`, which calls :func:`interpret` (the only table of
+states) and adds what needs memory across polls: the bounded re-read of a batch that reports
+success without naming its output, and the one-time warning for a state this release does not
+know. The trigger builds exactly one event of primitives with :func:`make_event`; the operators'
 ``execute_complete`` turn it back into a return value or a typed exception with
 :func:`raise_for_event`. ``dag.test()`` drops ``defer(kwargs=...)``, so everything the worker
-needs after the wait (batch name included) travels in this payload. Pure: no I/O.
+needs after the wait (batch name included) travels in this payload.
+
+After any cancel (operator, ``on_kill``, timeout) :func:`settle_after_cancel` (sync) or
+:func:`asettle_after_cancel` (async) re-read the batch for a bounded time: a cancel is a request,
+and a batch being cancelled may still end SUCCEEDED or FAILED (python-genai ``JobState``:
+"From [CANCELLING] the job may only go to either JOB_STATE_SUCCEEDED, JOB_STATE_FAILED or
+JOB_STATE_CANCELLED").
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import random
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_gemini_batch._core.models import Batch
-from airflow_provider_gemini_batch._core.states import OutcomeKind, interpret
+from airflow_provider_gemini_batch._core.models import Batch, FileInfo
+from airflow_provider_gemini_batch._core.states import (
+    FAILURE_STATES,
+    PARTIAL_STATES,
+    SUCCESS_STATES,
+    BatchState,
+)
 from airflow_provider_gemini_batch.exceptions import (
     GeminiBatchError,
     GeminiBatchFailedError,
     GeminiBatchTimeoutError,
 )
+
+#: Seconds a batch may report SUCCEEDED (or PARTIALLY_SUCCEEDED) without naming its output
+#: (neither ``response`` nor ``metadata.output`` carries ``responsesFile`` or inline responses)
+#: before the wait fails. The service has been seen to answer
+#: ``{"done": true, "metadata": {"state": "BATCH_STATE_SUCCEEDED"}}`` (issue 9, kind 3); the
+#: output is expected to appear on a later read, so it is re-read until this passes.
+DEFAULT_OUTPUT_GRACE_SECONDS = 600.0
+#: Seconds spent re-reading a batch after a cancel request, looking for the state it ends in.
+DEFAULT_CANCEL_SETTLE_SECONDS = 60.0
+#: Seconds between two reads while settling after a cancel.
+CANCEL_SETTLE_INTERVAL = 5.0
+#: Seconds to wait for an input file to leave PROCESSING before creating a batch.
+DEFAULT_FILE_ACTIVE_TIMEOUT = 600.0
+#: Seconds between two reads of a PROCESSING file.
+FILE_ACTIVE_INTERVAL = 5.0
+
+
+class OutcomeKind(str, enum.Enum):
+    WAIT = "wait"
+    SUCCESS = "success"
+    FAILURE = "failure"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a waiter should do next for one observation of a batch.
+
+    ``warning`` is set when the outcome must not pass silently (a partial success, an unknown
+    state being waited on).
+    """
+
+    kind: OutcomeKind
+    state: BatchState
+    message: str
+    warning: str | None = None
+
+
+def interpret(batch: Batch) -> Outcome:
+    """Decide, purely from one observed batch, whether to keep waiting, succeed or fail.
+
+    * SUCCEEDED: success; PARTIALLY_SUCCEEDED: success with a warning (results are landable);
+    * FAILED, CANCELLED, EXPIRED: failure, the message names batch, state, counts and error;
+    * a state this release does not know: failure when the Operation says ``done`` (it will
+      never change), otherwise keep waiting with a warning; never success;
+    * anything else (QUEUED, PENDING, RUNNING, CANCELLING, ...): keep waiting.
+
+    Whether a success names its output is the :class:`WaitTracker`'s concern (it needs time).
+    """
+    state = batch.state
+    if state in SUCCESS_STATES:
+        return Outcome(
+            OutcomeKind.SUCCESS, state, f"Batch {batch.name} succeeded ({batch.stats.describe()})."
+        )
+    if state in PARTIAL_STATES:
+        warning = (
+            f"Batch {batch.name} ended PARTIALLY_SUCCEEDED ({batch.stats.describe()}): some results "
+            "may be missing. The results that exist are landed; check the manifest's counts."
+        )
+        return Outcome(OutcomeKind.SUCCESS, state, warning, warning=warning)
+    if state in FAILURE_STATES:
+        return Outcome(OutcomeKind.FAILURE, state, describe_failure(batch))
+    if state is BatchState.UNKNOWN:
+        if batch.operation_done:
+            return Outcome(
+                OutcomeKind.FAILURE,
+                state,
+                f"Batch {batch.name} ended (done: true) in the {batch.state_label}, which this "
+                f"release does not know ({batch.stats.describe()}); it is not treated as success. "
+                "Inspect the batch, fetch its results with GeminiBatchResultsOperator if it has "
+                "any, and upgrade airflow-provider-gemini-batch.",
+            )
+        warning = (
+            f"Batch {batch.name} reports the {batch.state_label}, which this release does not "
+            "know; still waiting (done is not true). Upgrade airflow-provider-gemini-batch."
+        )
+        return Outcome(OutcomeKind.WAIT, state, warning, warning=warning)
+    return Outcome(
+        OutcomeKind.WAIT, state, f"Batch {batch.name} is {state.short} ({batch.stats.describe()})."
+    )
+
+
+_NEXT_STEP = {
+    BatchState.FAILED: "Inspect the error, fix the input and submit a new batch.",
+    BatchState.CANCELLED: (
+        "The batch was cancelled; results finished before the cancel are still landed when the API "
+        "offers them."
+    ),
+    BatchState.EXPIRED: (
+        "The batch stayed pending or running for more than 48 hours; split the input into smaller batches "
+        "and resubmit."
+    ),
+}
+
+
+def describe_failure(batch: Batch) -> str:
+    """A one-paragraph message for a batch that ended badly: name, state, stats, error, next step."""
+    parts = [f"Batch {batch.name} ended in state {batch.state_label} ({batch.stats.describe()})."]
+    if batch.error is not None:
+        # The API's own message usually ends with a full stop already.
+        parts.append(f"API error: {batch.error.describe().rstrip('.')}.")
+    step = _NEXT_STEP.get(batch.state)
+    if step:
+        parts.append(step)
+    if batch.has_results:
+        parts.append(f"Results are still offered ({batch.responses_file or 'inline responses'}).")
+    return " ".join(parts)
+
+
+class StepKind(str, enum.Enum):
+    WAIT = "wait"
+    SUCCESS = "success"
+    FAILURE = "failure"  # the batch ended badly
+    ERROR = "error"  # the batch cannot be used although it did not fail (no output reference)
+
+
+@dataclass(frozen=True)
+class Step:
+    """The tracker's verdict for one observation.
+
+    ``warning`` is to be logged (once per distinct text, the tracker already de-duplicates);
+    ``full_read`` asks the waiter to make its next read a full GET (no ``fields`` mask): a
+    success without an output reference in a light read must be confirmed on the whole body.
+    """
+
+    kind: StepKind
+    message: str
+    warning: str | None = None
+    full_read: bool = False
+
+
+@dataclass
+class WaitTracker:
+    """Memory a waiter keeps across polls of one batch (use one per wait).
+
+    :param batch_name: the batch watched (for messages).
+    :param output_grace: seconds a success without an output reference is re-read before the
+        wait fails (default :data:`DEFAULT_OUTPUT_GRACE_SECONDS`).
+    """
+
+    batch_name: str
+    output_grace: float = DEFAULT_OUTPUT_GRACE_SECONDS
+    _missing_since: float | None = None
+    _warned: set[str] = field(default_factory=set)
+
+    def observe(self, batch: Batch, now: float) -> Step:
+        """Judge one observed batch at ``now`` (seconds, any monotonic or wall clock)."""
+        outcome = interpret(batch)
+        warning = None
+        if outcome.warning and outcome.warning not in self._warned:
+            self._warned.add(outcome.warning)
+            warning = outcome.warning
+        if outcome.kind is OutcomeKind.WAIT:
+            self._missing_since = None
+            return Step(StepKind.WAIT, outcome.message, warning)
+        if outcome.kind is OutcomeKind.FAILURE:
+            return Step(StepKind.FAILURE, outcome.message, warning)
+        if batch.has_results:
+            return Step(StepKind.SUCCESS, outcome.message, warning)
+        # Success without an output reference: re-read (fully) for a bounded time.
+        if self._missing_since is None:
+            self._missing_since = now
+        waited = now - self._missing_since
+        if waited >= self.output_grace:
+            return Step(
+                StepKind.ERROR,
+                f"Batch {batch.name} reports {batch.state.short} but names no output (neither "
+                "response nor metadata.output carries responsesFile or inline responses), still "
+                f"after re-reading it for {waited:.0f} s (output_grace_period "
+                f"{self.output_grace:.0f} s). Its results cannot be located; read the batch again "
+                "later (GeminiBatchResultsOperator) or raise output_grace_period.",
+                warning,
+            )
+        return Step(
+            StepKind.WAIT,
+            f"Batch {batch.name} reports {batch.state.short} but names no output yet; re-reading "
+            f"it (for up to {self.output_grace:.0f} s).",
+            warning
+            or (
+                f"Batch {batch.name} reports {batch.state.short} without an output reference; re-reading it."
+            ),
+            full_read=True,
+        )
 
 
 class EventStatus(str, enum.Enum):
@@ -58,13 +256,140 @@ def make_event(
     }
 
 
-def event_for_batch(batch: Batch) -> dict[str, Any] | None:
-    """The final event for an observed batch, or None while it is still in flight."""
-    outcome = interpret(batch)
-    if outcome.kind is OutcomeKind.WAIT:
+_EVENT_OF_STEP = {
+    StepKind.SUCCESS: EventStatus.SUCCESS,
+    StepKind.FAILURE: EventStatus.FAILURE,
+    StepKind.ERROR: EventStatus.ERROR,
+}
+
+
+def event_for_step(step: Step, batch: Batch) -> dict[str, Any] | None:
+    """The final event for a tracker verdict, or None while the wait goes on."""
+    status = _EVENT_OF_STEP.get(step.kind)
+    if status is None:
         return None
-    status = EventStatus.SUCCESS if outcome.kind is OutcomeKind.SUCCESS else EventStatus.FAILURE
-    return make_event(status, batch.name, outcome.message, batch.summary())
+    return make_event(status, batch.name, step.message, batch.summary())
+
+
+def event_for_batch(batch: Batch) -> dict[str, Any] | None:
+    """The final event for one observed batch with a fresh tracker (no grace memory)."""
+    return event_for_step(WaitTracker(batch.name, output_grace=0.0).observe(batch, 0.0), batch)
+
+
+def raise_for_step(step: Step, batch: Batch) -> None:
+    """Raise the typed error of a final, unsuccessful verdict (nothing for WAIT or SUCCESS).
+
+    :raises GeminiBatchFailedError: the batch ended FAILED, CANCELLED, EXPIRED or done in an
+        unknown state.
+    :raises GeminiBatchError: the batch reports success but its output cannot be located.
+    """
+    if step.kind is StepKind.FAILURE:
+        raise GeminiBatchFailedError(
+            step.message, batch_name=batch.name, state=batch.state.short, summary=batch.summary()
+        )
+    if step.kind is StepKind.ERROR:
+        raise GeminiBatchError(step.message)
+
+
+def settle_after_cancel(
+    read: Callable[[], Batch],
+    *,
+    timeout: float = DEFAULT_CANCEL_SETTLE_SECONDS,
+    interval: float = CANCEL_SETTLE_INTERVAL,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> Batch | None:
+    """Re-read a batch after a cancel request until it is terminal or ``timeout`` seconds pass.
+
+    Returns the last batch read (terminal, or still in flight when the time ran out), or None
+    when no read succeeded. Errors of single reads are swallowed (the caller logs the result):
+    settling is a report, never a reason to fail differently.
+    """
+    deadline = clock() + max(0.0, timeout)
+    last: Batch | None = None
+    while True:
+        with contextlib.suppress(GeminiBatchError):
+            last = read()
+        if last is not None and last.done:
+            return last
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return last
+        sleep(min(interval, remaining))
+
+
+async def asettle_after_cancel(
+    read: Callable[[], Awaitable[Batch]],
+    *,
+    timeout: float = DEFAULT_CANCEL_SETTLE_SECONDS,
+    interval: float = CANCEL_SETTLE_INTERVAL,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+) -> Batch | None:
+    """The async twin of :func:`settle_after_cancel` (same contract)."""
+    deadline = clock() + max(0.0, timeout)
+    last: Batch | None = None
+    while True:
+        with contextlib.suppress(GeminiBatchError):
+            last = await read()
+        if last is not None and last.done:
+            return last
+        remaining = deadline - clock()
+        if remaining <= 0:
+            return last
+        await sleep(min(interval, remaining))
+
+
+def describe_settled(batch_name: str, settled: Batch | None) -> str:
+    """One sentence on how a batch ended after a cancel request (for logs and events)."""
+    if settled is None:
+        return f"Cancel requested for {batch_name}; it could not be read back afterwards."
+    where = (
+        f" Results are offered ({settled.responses_file or 'inline responses'})."
+        if settled.has_results
+        else ""
+    )
+    if not settled.done:
+        return (
+            f"Cancel requested for {batch_name}; it is still {settled.state_label} "
+            f"({settled.stats.describe()}); it may yet end SUCCEEDED, FAILED or CANCELLED.{where}"
+        )
+    return (
+        f"Cancel requested for {batch_name}; it ended {settled.state_label} "
+        f"({settled.stats.describe()}).{where}"
+    )
+
+
+class FileReadiness(str, enum.Enum):
+    READY = "ready"
+    WAIT = "wait"
+    FAILED = "failed"
+
+
+def file_readiness(info: FileInfo) -> FileReadiness:
+    """Whether an uploaded input file can feed a batch.
+
+    A file is ``PROCESSING`` for a while after upload and the service refuses a batch on it
+    (400 FAILED_PRECONDITION: Embassy-of-the-Free-Mind/sourcelibrary-v2 pull request #2186);
+    ``FAILED`` carries the file's ``error`` (Files API ``File.state``/``File.error``, REST
+    reference). An absent state (proto3 zero value) or ``ACTIVE`` is ready.
+    """
+    state = (info.state or "").upper().removeprefix("STATE_")
+    if state == "PROCESSING":
+        return FileReadiness.WAIT
+    if state == "FAILED":
+        return FileReadiness.FAILED
+    return FileReadiness.READY
+
+
+def describe_file_error(info: FileInfo) -> str:
+    """The file's own ``error`` status as text (or a plain note when it carries none)."""
+    error = info.raw.get("error") if isinstance(info.raw, Mapping) else None
+    if isinstance(error, Mapping):
+        code = error.get("code")
+        message = error.get("message") or ""
+        return f"code {code}: {message}".strip().rstrip(":")
+    return "the service gave no error details"
 
 
 def parse_event(event: Any) -> WaitEvent:

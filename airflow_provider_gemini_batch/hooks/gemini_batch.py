@@ -34,13 +34,21 @@ from airflow_provider_gemini_batch._core.jsonl import (
     split_lines,
     validate_input_file,
 )
-from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileInfo, pick
+from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryPolicy, is_retryable
 from airflow_provider_gemini_batch._core.settings import AuthMode, ConnectionSettings
+from airflow_provider_gemini_batch._core.waiting import (
+    DEFAULT_FILE_ACTIVE_TIMEOUT,
+    FILE_ACTIVE_INTERVAL,
+    FileReadiness,
+    describe_file_error,
+    file_readiness,
+)
 from airflow_provider_gemini_batch.connection_fields import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
     GeminiBatchError,
+    GeminiClientError,
     GeminiConnectionConfigError,
     GeminiInvalidInputError,
     GeminiNotFoundError,
@@ -143,6 +151,7 @@ class GeminiBatchHook(BaseHook):
         super().__init__(**kwargs)
         self.gemini_conn_id = gemini_conn_id
         self._upload_chunk_size = upload_chunk_size
+        self._fields_refused = False
 
     # -- connection form (Airflow 3.0/3.1; >= 3.2 reads the provider info) --------------------------
 
@@ -353,9 +362,30 @@ class GeminiBatchHook(BaseHook):
         )
         return Batch.from_operation(self._json(req))
 
-    def get_batch(self, name: str) -> Batch:
-        """The current state of ``batches/…``. :raises GeminiNotFoundError: unknown or deleted batch."""
-        return Batch.from_operation(self._json(routes.get_batch(self.settings.api_version, name)))
+    def get_batch(self, name: str, *, light: bool = False) -> Batch:
+        """The current state of ``batches/…``.
+
+        :param light: ask only for what a wait needs (``fields`` = :data:`routes.POLL_FIELDS`: no
+            inline response bodies). If the service refuses the mask (400), this hook logs it once
+            and reads the full body from then on.
+        :raises GeminiNotFoundError: unknown or deleted batch, or one created with another key.
+        """
+        version = self.settings.api_version
+        if light and not self._fields_refused:
+            try:
+                return Batch.from_operation(
+                    self._json(routes.get_batch(version, name, fields=routes.POLL_FIELDS))
+                )
+            except GeminiClientError as exc:
+                if exc.http_status != 400:
+                    raise
+                self._fields_refused = True
+                self.log.warning(
+                    "The service refused the partial-response mask on %s (%s); polling with full reads.",
+                    name,
+                    exc,
+                )
+        return Batch.from_operation(self._json(routes.get_batch(version, name)))
 
     def list_batches(self) -> Iterator[Batch]:
         """Every batch of the project, following ``nextPageToken`` through all pages (lazily)."""
@@ -397,6 +427,40 @@ class GeminiBatchHook(BaseHook):
     def get_file(self, name: str) -> FileInfo:
         """Metadata of ``files/…``. :raises GeminiNotFoundError: unknown or expired file."""
         return FileInfo.from_json(self._json(routes.get_file(self.settings.api_version, name)))
+
+    def wait_for_file_active(
+        self,
+        name: str,
+        *,
+        timeout: float = DEFAULT_FILE_ACTIVE_TIMEOUT,
+        interval: float = FILE_ACTIVE_INTERVAL,
+    ) -> FileInfo:
+        """Read ``files/…`` until it is ACTIVE (a batch on a PROCESSING file is refused).
+
+        :param timeout: seconds to wait at most (default 600).
+        :param interval: seconds between reads (default 5).
+        :raises GeminiInvalidInputError: the file is FAILED (with the file's error) or still
+            PROCESSING after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.get_file(name)
+            readiness = file_readiness(info)
+            if readiness is FileReadiness.READY:
+                return info
+            if readiness is FileReadiness.FAILED:
+                raise GeminiInvalidInputError(
+                    f"The input file {name} is FAILED on the service ({describe_file_error(info)}); "
+                    "no batch was created. Check the file's content and upload it again."
+                )
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise GeminiInvalidInputError(
+                    f"The input file {name} was still {info.state} after {timeout:.0f} s; no batch was "
+                    "created. Retry the task later or raise file_active_timeout."
+                )
+            self.log.info("Input file %s is %s; checking again in %.0f s.", name, info.state, interval)
+            retry_mod.sleep(min(interval, remaining))
 
     def list_files(self) -> Iterator[FileInfo]:
         """Every file of the project, following ``nextPageToken`` through all pages (lazily)."""
@@ -654,8 +718,7 @@ class GeminiBatchHook(BaseHook):
         if batch.responses_file:
             yield from self._iter_file_results(batch.responses_file)
             return
-        inlined = pick(batch.output, "inlinedResponses") or {}
-        items = pick(inlined, "inlinedResponses") if isinstance(inlined, Mapping) else None
+        items = batch.inline_items
         if items:
             yield from iter_inline_results(items)
             return

@@ -21,7 +21,7 @@ from airflow_provider_gemini_batch._core.errors import error_from_response, json
 from airflow_provider_gemini_batch._core.models import Batch, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryPolicy
 from airflow_provider_gemini_batch._core.settings import AuthMode, ConnectionSettings
-from airflow_provider_gemini_batch.exceptions import GeminiConnectionConfigError
+from airflow_provider_gemini_batch.exceptions import GeminiClientError, GeminiConnectionConfigError
 from airflow_provider_gemini_batch.hooks._auth import (
     USER_AGENT,
     GoogleCredentials,
@@ -137,6 +137,7 @@ class GeminiBatchAsyncHook(BaseHook):
         self.gemini_conn_id = gemini_conn_id
         self._settings: ConnectionSettings | None = None
         self._credentials: GoogleCredentials | None = None
+        self._fields_refused = False
 
     async def get_settings(self) -> ConnectionSettings:
         """Read and parse the connection without blocking the loop (cached per hook).
@@ -226,10 +227,30 @@ class GeminiBatchAsyncHook(BaseHook):
             response.status_code, response.content, resource=req.resource, method=req.what
         )
 
-    async def get_batch(self, name: str) -> Batch:
-        """The current state of ``batches/…``. :raises GeminiNotFoundError: unknown or deleted batch."""
+    async def get_batch(self, name: str, *, light: bool = False) -> Batch:
+        """The current state of ``batches/…``.
+
+        :param light: ask only for what a wait needs (``fields`` = :data:`routes.POLL_FIELDS`); if
+            the service refuses the mask (400) it is logged once and full reads are used from then on.
+        :raises GeminiNotFoundError: unknown or deleted batch, or one created with another key.
+        """
         settings = await self.get_settings()
-        return Batch.from_operation(await self._json(routes.get_batch(settings.api_version, name)))
+        version = settings.api_version
+        if light and not self._fields_refused:
+            try:
+                return Batch.from_operation(
+                    await self._json(routes.get_batch(version, name, fields=routes.POLL_FIELDS))
+                )
+            except GeminiClientError as exc:
+                if exc.http_status != 400:
+                    raise
+                self._fields_refused = True
+                self.log.warning(
+                    "The service refused the partial-response mask on %s (%s); polling with full reads.",
+                    name,
+                    exc,
+                )
+        return Batch.from_operation(await self._json(routes.get_batch(version, name)))
 
     async def cancel_batch(self, name: str) -> None:
         """Ask the service to cancel ``batches/…``."""

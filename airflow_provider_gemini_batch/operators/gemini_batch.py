@@ -20,8 +20,22 @@ from airflow.providers.common.compat.sdk import BaseOperator, conf
 from airflow_provider_gemini_batch._core.identity import TaskIdentity, fingerprint, tagged_display_name
 from airflow_provider_gemini_batch._core.manifest import ResultsTally, build_manifest
 from airflow_provider_gemini_batch._core.models import Batch
-from airflow_provider_gemini_batch._core.states import FAILURE_STATES, OutcomeKind, interpret
-from airflow_provider_gemini_batch._core.waiting import parse_event, raise_for_event
+from airflow_provider_gemini_batch._core.states import FAILURE_STATES, PARTIAL_STATES
+from airflow_provider_gemini_batch._core.waiting import (
+    CANCEL_SETTLE_INTERVAL,
+    DEFAULT_CANCEL_SETTLE_SECONDS,
+    DEFAULT_FILE_ACTIVE_TIMEOUT,
+    DEFAULT_OUTPUT_GRACE_SECONDS,
+    OutcomeKind,
+    StepKind,
+    WaitTracker,
+    describe_settled,
+    interpret,
+    parse_event,
+    raise_for_event,
+    raise_for_step,
+    settle_after_cancel,
+)
 from airflow_provider_gemini_batch.exceptions import (
     GeminiBatchError,
     GeminiBatchFailedError,
@@ -51,6 +65,10 @@ if TYPE_CHECKING:
     from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 
 DEFAULT_CONN_ID = "gemini_batch_default"
+#: XCom key under which create and sensor tasks record the connection id beside the batch name:
+#: a batch is visible only to the key/project that created it, so downstream tasks must use the
+#: same connection (a 404 otherwise).
+CONN_ID_XCOM_KEY = "gemini_conn_id"
 #: How many existing files/batches a reattach lookup scans at most.
 DEFAULT_REATTACH_SCAN_LIMIT = 500
 
@@ -250,16 +268,35 @@ class GeminiCreateBatchOperator(_GeminiOperator):
     :param timeout: longest wait (timedelta or seconds). Default 48 h. Counted from the moment
         the wait starts in this try; the batch is left running when it passes.
     :param cancel_on_kill: cancel the batch when the task is killed while waiting. Default True.
+        After the cancel the batch is re-read (bounded) and the state it ended in is logged.
+    :param cancel_on_timeout: when ``timeout`` passes, cancel the batch, re-read it for up to 60 s
+        and report the state it really ended in (a batch that still ended SUCCEEDED makes the task
+        succeed). Default False (the batch is left running and the task fails with a timeout).
+    :param output_grace_period: seconds a batch reporting SUCCEEDED without naming its output is
+        re-read before the wait fails. Default 600.
+    :param input_mime_type: MIME type declared when uploading ``input_path`` (templated). Default
+        ``application/jsonl``; the cookbook declares ``jsonl``.
+    :param file_active_timeout: seconds to wait for the input file to become ACTIVE before
+        creating (a PROCESSING file is refused by the service). Default 600. A FAILED file fails
+        the task with the file's error.
     :param on_input_change: ``"fail"`` or ``"create_new"`` (see above).
     :param reattach_scan_limit: existing batches scanned for a reattach. Default 500.
     :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
-    :returns: the batch name ``batches/...`` (also pushed at once under XCom key ``batch_name``).
+    :returns: the batch name ``batches/...`` (also pushed at once under XCom key ``batch_name``,
+        with the connection id under XCom key ``gemini_conn_id``).
     :raises GeminiInvalidInputError: not exactly one input, or the input changed under ``"fail"``.
     :raises GeminiBatchFailedError: (when waiting) the batch ended FAILED, CANCELLED or EXPIRED.
     :raises GeminiBatchTimeoutError: (when waiting) the timeout passed.
     """
 
-    template_fields: Sequence[str] = ("model", "requests", "input_file", "input_path", "display_name")
+    template_fields: Sequence[str] = (
+        "model",
+        "requests",
+        "input_file",
+        "input_path",
+        "input_mime_type",
+        "display_name",
+    )
     template_ext: Sequence[str] = ()
     operator_extra_links = (GeminiBatchLink(),)
     ui_color = "#d2e3fc"
@@ -279,6 +316,10 @@ class GeminiCreateBatchOperator(_GeminiOperator):
         poll_interval: float = 60,
         timeout: timedelta | float = timedelta(hours=48),
         cancel_on_kill: bool = True,
+        cancel_on_timeout: bool = False,
+        output_grace_period: float = DEFAULT_OUTPUT_GRACE_SECONDS,
+        input_mime_type: str = "application/jsonl",
+        file_active_timeout: float = DEFAULT_FILE_ACTIVE_TIMEOUT,
         on_input_change: InputChangePolicy = "fail",
         reattach_scan_limit: int = DEFAULT_REATTACH_SCAN_LIMIT,
         gemini_conn_id: str = DEFAULT_CONN_ID,
@@ -297,6 +338,10 @@ class GeminiCreateBatchOperator(_GeminiOperator):
         self.poll_interval = poll_interval
         self.wait_timeout = timeout
         self.cancel_on_kill = cancel_on_kill
+        self.cancel_on_timeout = cancel_on_timeout
+        self.output_grace_period = output_grace_period
+        self.input_mime_type = input_mime_type
+        self.file_active_timeout = file_active_timeout
         self.on_input_change = on_input_change
         self.reattach_scan_limit = reattach_scan_limit
         self._in_flight: str | None = None
@@ -359,12 +404,15 @@ class GeminiCreateBatchOperator(_GeminiOperator):
                     path=str(self.input_path),
                     identity=identity,
                     display_name=self.display_name,
-                    mime_type="application/jsonl",
+                    mime_type=str(self.input_mime_type or "application/jsonl"),
                     validate=False,  # validated above, before the lookup
                     scan_limit=self.reattach_scan_limit,
                     log=self.log,
                     content_sha256=described["file_sha256"],
                 )
+            if input_file:
+                # A file is PROCESSING for a while after upload; a batch on it is refused.
+                self.hook.wait_for_file_active(str(input_file), timeout=float(self.file_active_timeout))
             try:
                 batch = self._create(tagged_display_name(self.display_name, identity, input_fp), input_file)
             except (GeminiServerError, GeminiTransportError) as exc:
@@ -374,6 +422,7 @@ class GeminiCreateBatchOperator(_GeminiOperator):
 
         # Pushed before any waiting: if this worker dies now, the name is already recorded.
         context["ti"].xcom_push(key="batch_name", value=batch.name)
+        context["ti"].xcom_push(key=CONN_ID_XCOM_KEY, value=self.gemini_conn_id)
         GeminiBatchLink.persist(context, batch.name, api_root_of(self.hook))
         if not self.wait_for_completion:
             return batch.name
@@ -427,12 +476,8 @@ class GeminiCreateBatchOperator(_GeminiOperator):
 
     def _wait(self, context: Context, batch: Batch) -> str:
         end_time = time.time() + _seconds(self.wait_timeout)
-        if batch.done:
-            # Reattached to a batch that already ended: no need to defer or poll.
-            raise_for_outcome(batch)
-            return batch.name
         self._in_flight = batch.name
-        if self.deferrable:
+        if self.deferrable and not batch.done:
             self.defer(
                 trigger=GeminiBatchTrigger(
                     batch_name=batch.name,
@@ -440,12 +485,22 @@ class GeminiCreateBatchOperator(_GeminiOperator):
                     poll_interval=float(self.poll_interval),
                     end_time=end_time,
                     cancel_on_kill=self.cancel_on_kill,
+                    output_grace_period=float(self.output_grace_period),
+                    cancel_on_timeout=self.cancel_on_timeout,
                 ),
                 method_name="execute_complete",
             )
-        final = poll_until_done(self.hook, batch.name, float(self.poll_interval), end_time, self.log)
+        # Also for a reattached batch that already ended: the same decision, no deferral.
+        final = poll_until_done(
+            self.hook,
+            batch.name,
+            float(self.poll_interval),
+            end_time,
+            self.log,
+            output_grace=float(self.output_grace_period),
+            cancel_on_timeout=self.cancel_on_timeout,
+        )
         self._in_flight = None
-        raise_for_outcome(final)
         return final.name
 
     def execute_complete(self, context: Context, event: Any = None) -> str:
@@ -464,19 +519,45 @@ class GeminiCreateBatchOperator(_GeminiOperator):
         cancel_in_flight(self, self._in_flight, self.cancel_on_kill)
 
 
+def cancel_and_settle(
+    hook: Any, batch_name: str, log: Any, *, settle_timeout: float = DEFAULT_CANCEL_SETTLE_SECONDS
+) -> Batch | None:
+    """Request a cancel, then re-read the batch (bounded) and log the state it really ended in.
+
+    A cancel is a request, not an outcome: a batch being cancelled may still end SUCCEEDED or
+    FAILED (python-genai ``JobState.JOB_STATE_CANCELLING``). Returns the last batch read (None if
+    none could be read); never raises for the cancel itself.
+    """
+    try:
+        hook.cancel_batch(batch_name)
+    except GeminiBatchError as exc:
+        log.warning("Could not cancel %s: %s", batch_name, exc)
+    settled = settle_after_cancel(
+        lambda: hook.get_batch(batch_name, light=True),
+        timeout=settle_timeout,
+        interval=CANCEL_SETTLE_INTERVAL,
+        clock=time.monotonic,
+        sleep=time.sleep,
+    )
+    log.info("%s", describe_settled(batch_name, settled))
+    return settled
+
+
+#: Seconds ``on_kill`` spends re-reading after its cancel (Airflow bounds ``on_kill`` too).
+ON_KILL_SETTLE_SECONDS = 10.0
+
+
 def cancel_in_flight(op: Any, batch_name: str | None, enabled: bool) -> None:
-    """Best-effort cancel of a batch a killed task was waiting for."""
+    """Best-effort cancel of a batch a killed task was waiting for, then a bounded re-read."""
     if not batch_name or not enabled:
         return
     op.log.info("Task killed; cancelling %s.", batch_name)
-    try:
-        op.hook.cancel_batch(batch_name)
-    except GeminiBatchError as exc:
-        op.log.warning("Could not cancel %s: %s", batch_name, exc)
+    cancel_and_settle(op.hook, batch_name, op.log, settle_timeout=ON_KILL_SETTLE_SECONDS)
 
 
 def raise_for_outcome(batch: Batch) -> None:
-    """Raise :class:`GeminiBatchFailedError` for a batch that ended FAILED, CANCELLED or EXPIRED."""
+    """Raise :class:`GeminiBatchFailedError` for a batch that ended FAILED, CANCELLED, EXPIRED
+    or done in an unknown state."""
     outcome = interpret(batch)
     if outcome.kind is OutcomeKind.FAILURE:
         raise GeminiBatchFailedError(
@@ -484,29 +565,58 @@ def raise_for_outcome(batch: Batch) -> None:
         )
 
 
-def poll_until_done(hook: Any, batch_name: str, poll_interval: float, end_time: float, log: Any) -> Batch:
-    """Synchronous wait with the same pure decision as the trigger; returns the terminal batch.
+def poll_until_done(
+    hook: Any,
+    batch_name: str,
+    poll_interval: float,
+    end_time: float,
+    log: Any,
+    *,
+    output_grace: float = DEFAULT_OUTPUT_GRACE_SECONDS,
+    cancel_on_timeout: bool = False,
+    settle_timeout: float = DEFAULT_CANCEL_SETTLE_SECONDS,
+) -> Batch:
+    """Synchronous wait with the same decision as the trigger (one :class:`WaitTracker`).
 
-    Transient errors are already retried inside the sync hook. ``time.sleep`` is the only clock
-    boundary (tests may patch it).
+    Polls are light (``fields`` mask); a success without an output reference is re-read in full
+    for up to ``output_grace`` seconds. Transient errors are already retried inside the sync
+    hook. ``time.sleep`` is the only clock boundary (tests may patch it).
 
-    :raises GeminiBatchTimeoutError: ``end_time`` (epoch seconds) passed first.
+    :returns: the batch that ended SUCCEEDED or PARTIALLY_SUCCEEDED (the latter logged as a warning).
+    :raises GeminiBatchFailedError: the batch ended FAILED, CANCELLED, EXPIRED or done in an
+        unknown state.
+    :raises GeminiBatchError: the batch reports success but names no output after the grace.
+    :raises GeminiBatchTimeoutError: ``end_time`` (epoch seconds) passed first (with
+        ``cancel_on_timeout``: after the cancel, when the batch did not end SUCCEEDED).
     """
+    tracker = WaitTracker(batch_name, output_grace=output_grace)
     last_state: str | None = None
+    full_read = False
     while True:
-        batch = hook.get_batch(batch_name)
-        outcome = interpret(batch)
-        if batch.state.short != last_state:
-            last_state = batch.state.short
-            log.info("%s", outcome.message)
-        if outcome.kind is not OutcomeKind.WAIT:
+        batch = hook.get_batch(batch_name, light=not full_read)
+        step = tracker.observe(batch, time.monotonic())
+        if batch.state_label != last_state:
+            last_state = batch.state_label
+            log.info("%s", step.message)
+        if step.warning:
+            log.warning("%s", step.warning)
+        if step.kind is StepKind.SUCCESS:
             return batch
+        raise_for_step(step, batch)
+        full_read = step.full_read
         remaining = end_time - time.time()
         if remaining <= 0:
-            raise GeminiBatchTimeoutError(
-                f"Stopped waiting for {batch_name}: the timeout passed while it was {last_state}. "
-                "The batch was left running."
-            )
+            message = f"Stopped waiting for {batch_name}: the timeout passed while it was {last_state}."
+            if not cancel_on_timeout:
+                raise GeminiBatchTimeoutError(message + " The batch was left running.")
+            settled = cancel_and_settle(hook, batch_name, log, settle_timeout=settle_timeout)
+            if settled is not None and settled.done:
+                final = WaitTracker(batch_name, output_grace=0.0).observe(settled, 0.0)
+                if final.kind is StepKind.SUCCESS:
+                    log.warning("%s %s", message, describe_settled(batch_name, settled))
+                    return settled
+                raise_for_step(final, settled)
+            raise GeminiBatchTimeoutError(f"{message} {describe_settled(batch_name, settled)}")
         time.sleep(min(poll_interval, remaining))
 
 
@@ -598,6 +708,13 @@ class GeminiBatchResultsOperator(_GeminiOperator):
             tally.succeeded,
             tally.failed,
         )
+        if batch.state in PARTIAL_STATES:
+            self.log.warning(
+                "%s ended PARTIALLY_SUCCEEDED: some results may be missing (%d landed, %d expected).",
+                batch.name,
+                tally.total,
+                batch.stats.request_count,
+            )
         if batch.state in FAILURE_STATES and self.fail_on_unsuccessful_batch:
             context["ti"].xcom_push(key="manifest", value=manifest)
             raise_for_outcome(batch)
@@ -626,36 +743,57 @@ class GeminiBatchResultsOperator(_GeminiOperator):
 
 
 class GeminiCancelBatchOperator(_GeminiOperator):
-    """Cancel a batch that is still pending or running (a no-op for an ended or missing batch).
+    """Cancel a batch that is still in flight (a no-op for an ended or missing batch).
+
+    A cancel is a request, not an outcome: the batch may still end SUCCEEDED or FAILED. After the
+    request the batch is re-read for up to ``settle_timeout`` seconds and the state it really
+    ended in is logged and returned, with its output reference (results of a cancelled batch are
+    still landable by :class:`GeminiBatchResultsOperator`).
 
     Usable with ``trigger_rule="all_done"``; an empty ``batch_name`` (failed upstream) is a no-op.
 
     :param batch_name: ``batches/...`` (templated).
+    :param settle_timeout: seconds to re-read the batch after the cancel. Default 60; 0 reads once.
     :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
+    :returns: the batch summary as last read (``state`` is the state it ended in, or the in-flight
+        state if it had not ended yet), or None when there was nothing to cancel.
     """
 
     template_fields: Sequence[str] = ("batch_name",)
 
     def __init__(
-        self, *, batch_name: str | None, gemini_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any
+        self,
+        *,
+        batch_name: str | None,
+        settle_timeout: float = DEFAULT_CANCEL_SETTLE_SECONDS,
+        gemini_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
     ) -> None:
         super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
         self.batch_name = batch_name
+        self.settle_timeout = settle_timeout
 
-    def execute(self, context: Context) -> None:
+    def execute(self, context: Context) -> dict[str, Any] | None:
         if not self.batch_name or self.batch_name == "None":
             self.log.info("No batch name given (upstream failed before creating one); nothing to cancel.")
-            return
+            return None
         try:
-            batch = self.hook.get_batch(str(self.batch_name))
+            batch = self.hook.get_batch(str(self.batch_name), light=True)
         except GeminiNotFoundError:
-            self.log.info("%s does not exist (anymore); nothing to cancel.", self.batch_name)
-            return
+            self.log.info(
+                "%s does not exist (anymore) for connection %r; nothing to cancel.",
+                self.batch_name,
+                self.gemini_conn_id,
+            )
+            return None
         if batch.done:
             self.log.info("%s already ended %s; nothing to cancel.", batch.name, batch.state.short)
-            return
-        self.hook.cancel_batch(batch.name)
-        self.log.info("Cancel requested for %s (was %s).", batch.name, batch.state.short)
+            return batch.summary()
+        self.log.info("Requesting a cancel of %s (was %s).", batch.name, batch.state_label)
+        settled = cancel_and_settle(
+            self.hook, batch.name, self.log, settle_timeout=float(self.settle_timeout)
+        )
+        return (settled or batch).summary()
 
 
 class _GeminiDeleteOperator(_GeminiOperator):

@@ -8,11 +8,21 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.compat.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.providers.common.compat.sdk import (
+    AirflowSensorTimeout,
+    BaseSensorOperator,
+    PokeReturnValue,
+    conf,
+)
 
-from airflow_provider_gemini_batch._core.states import OutcomeKind, interpret
-from airflow_provider_gemini_batch._core.waiting import parse_event, raise_for_event
-from airflow_provider_gemini_batch.exceptions import GeminiBatchFailedError
+from airflow_provider_gemini_batch._core.waiting import (
+    DEFAULT_OUTPUT_GRACE_SECONDS,
+    StepKind,
+    WaitTracker,
+    parse_event,
+    raise_for_event,
+    raise_for_step,
+)
 from airflow_provider_gemini_batch.links.gemini_batch import GeminiBatchLink
 from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
 
@@ -27,7 +37,8 @@ class GeminiBatchSensor(BaseSensorOperator):
 
     Deferrable mode hands the wait to :class:`GeminiBatchTrigger` at once (no worker slot is held
     while the batch runs). Non-deferrable mode polls on the worker with the same pure decision
-    (:func:`~airflow_provider_gemini_batch._core.states.interpret`).
+    (one :class:`~airflow_provider_gemini_batch._core.waiting.WaitTracker` per sensor instance).
+    Polls are light (``fields`` partial response, no inline result bodies).
 
     :param batch_name: ``batches/...`` (templated), usually the create task's XCom.
     :param poll_interval: seconds between polls. Default 60.
@@ -36,11 +47,19 @@ class GeminiBatchSensor(BaseSensorOperator):
     :param deferrable: wait in the triggerer. Default ``[operators] default_deferrable``.
     :param cancel_on_kill: cancel the batch when a user kills the waiting task. Default False: the
         sensor only watches a batch another task owns.
-    :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
+    :param cancel_on_timeout: when ``timeout`` passes, cancel the batch, re-read it (bounded) and
+        report the state it really ended in (a batch that still ended SUCCEEDED succeeds).
+        Default False.
+    :param output_grace_period: seconds a batch reporting SUCCEEDED without naming its output is
+        re-read before the sensor fails. Default 600 (in ``reschedule`` mode the memory is per
+        poke, so the sensor's own timeout bounds it instead).
+    :param gemini_conn_id: connection id. Default ``gemini_batch_default``; pushed to XCom under
+        ``gemini_conn_id`` beside the summary.
     :returns: the batch summary ``{"batch_name", "state", "stats", "display_name", "model",
         "responses_file", "error"}`` (small, JSON-native).
-    :raises GeminiBatchFailedError: the batch ended FAILED, CANCELLED or EXPIRED (message names the
-        batch, state, request counts and the API's error).
+    :raises GeminiBatchFailedError: the batch ended FAILED, CANCELLED or EXPIRED, or done in a state
+        this release does not know (message names the batch, state, request counts and the API's
+        error). PARTIALLY_SUCCEEDED succeeds with a warning.
     :raises GeminiBatchTimeoutError: (deferrable) the deadline passed; non-deferrable mode raises
         Airflow's sensor timeout.
     """
@@ -58,6 +77,8 @@ class GeminiBatchSensor(BaseSensorOperator):
         timeout: timedelta | float = timedelta(hours=48),
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = False,
+        cancel_on_timeout: bool = False,
+        output_grace_period: float = DEFAULT_OUTPUT_GRACE_SECONDS,
         gemini_conn_id: str = "gemini_batch_default",
         **kwargs: Any,
     ) -> None:
@@ -66,8 +87,12 @@ class GeminiBatchSensor(BaseSensorOperator):
         self.poll_interval = poll_interval
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
+        self.cancel_on_timeout = cancel_on_timeout
+        self.output_grace_period = output_grace_period
         self.gemini_conn_id = gemini_conn_id
         self._last_state: str | None = None
+        self._tracker: WaitTracker | None = None
+        self._full_read = False
 
     @cached_property
     def hook(self) -> GeminiBatchHook:
@@ -83,8 +108,14 @@ class GeminiBatchSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         self._persist_link(context)
+        context["ti"].xcom_push(key="gemini_conn_id", value=self.gemini_conn_id)
         if not self.deferrable:
-            return super().execute(context)
+            try:
+                return super().execute(context)
+            except AirflowSensorTimeout:
+                if not self.cancel_on_timeout:
+                    raise
+                return self._cancel_after_timeout()
         # self.timeout is seconds (BaseSensorOperator normalises it).
         self.defer(
             trigger=GeminiBatchTrigger(
@@ -93,21 +124,42 @@ class GeminiBatchSensor(BaseSensorOperator):
                 poll_interval=float(self.poll_interval),
                 end_time=time.time() + float(self.timeout),
                 cancel_on_kill=self.cancel_on_kill,
+                output_grace_period=float(self.output_grace_period),
+                cancel_on_timeout=self.cancel_on_timeout,
             ),
             method_name="execute_complete",
         )
 
+    def _cancel_after_timeout(self) -> dict[str, Any]:
+        """Cancel after a non-deferrable timeout; succeed only if the batch still ended SUCCEEDED."""
+        from airflow_provider_gemini_batch.operators.gemini_batch import cancel_and_settle
+
+        name = str(self.batch_name)
+        settled = cancel_and_settle(self.hook, name, self.log)
+        if settled is not None and settled.done:
+            step = WaitTracker(name, output_grace=0.0).observe(settled, 0.0)
+            if step.kind is StepKind.SUCCESS:
+                return settled.summary()
+            raise_for_step(step, settled)
+        raise AirflowSensorTimeout(
+            f"Sensor timed out on {name}; cancel requested, last seen "
+            f"{settled.state_label if settled is not None else 'not at all'}."
+        )
+
     def poke(self, context: Context) -> PokeReturnValue:
-        batch = self.hook.get_batch(str(self.batch_name))
-        outcome = interpret(batch)
-        if batch.state.short != self._last_state:
-            self._last_state = batch.state.short
-            self.log.info("%s", outcome.message)
-        if outcome.kind is OutcomeKind.FAILURE:
-            raise GeminiBatchFailedError(
-                outcome.message, batch_name=batch.name, state=batch.state.short, summary=batch.summary()
-            )
-        return PokeReturnValue(is_done=outcome.kind is OutcomeKind.SUCCESS, xcom_value=batch.summary())
+        name = str(self.batch_name)
+        if self._tracker is None:
+            self._tracker = WaitTracker(name, output_grace=float(self.output_grace_period))
+        batch = self.hook.get_batch(name, light=not self._full_read)
+        step = self._tracker.observe(batch, time.monotonic())
+        if batch.state_label != self._last_state:
+            self._last_state = batch.state_label
+            self.log.info("%s", step.message)
+        if step.warning:
+            self.log.warning("%s", step.warning)
+        raise_for_step(step, batch)
+        self._full_read = step.full_read
+        return PokeReturnValue(is_done=step.kind is StepKind.SUCCESS, xcom_value=batch.summary())
 
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
         """Resume after the deferred wait; everything comes from the event payload.

@@ -29,8 +29,14 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.waiting import (
+    DEFAULT_CANCEL_SETTLE_SECONDS,
+    DEFAULT_OUTPUT_GRACE_SECONDS,
     EventStatus,
+    WaitTracker,
+    asettle_after_cancel,
+    describe_settled,
     event_for_batch,
+    event_for_step,
     make_event,
     transient_backoff,
 )
@@ -54,6 +60,8 @@ TRANSIENT_ERRORS: tuple[type[GeminiBatchError], ...] = (
 
 #: Seconds ``on_kill`` allows the cancel call (Airflow bounds it too, 30 s by default).
 ON_KILL_CANCEL_TIMEOUT = 20.0
+#: Seconds ``on_kill`` spends re-reading the batch after the cancel, to log the state it ended in.
+ON_KILL_SETTLE_TIMEOUT = 8.0
 
 #: Polls in flight at once per event loop, across all Gemini triggers (Airflow config
 #: ``[gemini_batch] max_concurrent_polls``, default 8). httpcore's pool checks every pooled
@@ -91,6 +99,16 @@ class GeminiBatchTrigger(BaseTrigger):
         with an ``error`` event. Default 10.
     :param backoff_base: first backoff after a transient failure, seconds (doubles each time).
     :param backoff_cap: longest backoff, seconds.
+    :param output_grace_period: seconds a batch reporting SUCCEEDED without naming its output is
+        re-read (with full reads) before an ``error`` event. Default 600.
+    :param cancel_on_timeout: when the deadline passes, cancel the batch, re-read it for up to
+        ``cancel_settle_timeout`` seconds and report the state it really ended in (a cancelled
+        batch may still end SUCCEEDED: then the event is ``success``). Default False (the batch
+        is left running).
+    :param cancel_settle_timeout: seconds spent re-reading after that cancel. Default 60.
+
+    Polls are light: they ask the service only for what the wait needs (``fields`` partial
+    response, no inline result bodies) and fall back to full reads if it refuses the mask.
 
     The single event's payload is ``{"status", "batch_name", "message", "summary"}`` where status
     is ``success``, ``failure``, ``timeout`` or ``error`` and summary is the batch's small
@@ -107,6 +125,9 @@ class GeminiBatchTrigger(BaseTrigger):
         max_consecutive_errors: int = 10,
         backoff_base: float = 2.0,
         backoff_cap: float = 300.0,
+        output_grace_period: float = DEFAULT_OUTPUT_GRACE_SECONDS,
+        cancel_on_timeout: bool = False,
+        cancel_settle_timeout: float = DEFAULT_CANCEL_SETTLE_SECONDS,
     ) -> None:
         super().__init__()
         self.batch_name = batch_name
@@ -118,6 +139,9 @@ class GeminiBatchTrigger(BaseTrigger):
         self.max_consecutive_errors = int(max_consecutive_errors)
         self.backoff_base = float(backoff_base)
         self.backoff_cap = float(backoff_cap)
+        self.output_grace_period = float(output_grace_period)
+        self.cancel_on_timeout = bool(cancel_on_timeout)
+        self.cancel_settle_timeout = float(cancel_settle_timeout)
         self._hook: Any = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -133,6 +157,9 @@ class GeminiBatchTrigger(BaseTrigger):
                 "max_consecutive_errors": self.max_consecutive_errors,
                 "backoff_base": self.backoff_base,
                 "backoff_cap": self.backoff_cap,
+                "output_grace_period": self.output_grace_period,
+                "cancel_on_timeout": self.cancel_on_timeout,
+                "cancel_settle_timeout": self.cancel_settle_timeout,
             },
         )
 
@@ -152,10 +179,12 @@ class GeminiBatchTrigger(BaseTrigger):
         failures = 0
         last_state: str | None = None
         last_summary: dict[str, Any] | None = None
+        tracker = WaitTracker(self.batch_name, output_grace=self.output_grace_period)
+        full_read = False
         while True:
             try:
                 async with _poll_limit():
-                    batch: Batch = await self.hook.get_batch(self.batch_name)
+                    batch: Batch = await self.hook.get_batch(self.batch_name, light=not full_read)
             except TRANSIENT_ERRORS as exc:
                 failures += 1
                 if failures >= self.max_consecutive_errors:
@@ -168,7 +197,7 @@ class GeminiBatchTrigger(BaseTrigger):
                     )
                 remaining = self.end_time - time.time()
                 if remaining <= 0:
-                    return self._timeout_event(last_state, last_summary)
+                    return await self._timeout_event(last_state, last_summary)
                 delay = transient_backoff(
                     failures,
                     base=self.backoff_base,
@@ -186,35 +215,72 @@ class GeminiBatchTrigger(BaseTrigger):
                 await asyncio.sleep(min(delay, remaining))
                 continue
             except GeminiBatchError as exc:
-                # 4xx (404 after a delete, bad key), an unknown state, a broken connection: waiting
-                # longer cannot fix any of these.
+                # 4xx (404 after a delete or under another key, bad key), a broken connection:
+                # waiting longer cannot fix any of these.
                 return make_event(
                     EventStatus.ERROR,
                     self.batch_name,
-                    f"Cannot watch {self.batch_name}: {exc}",
+                    f"Cannot watch {self.batch_name} with connection {self.gemini_conn_id!r}: {exc}",
                     last_summary,
                 )
             failures = 0
             last_summary = batch.summary()
-            if batch.state.short != last_state:
-                last_state = batch.state.short
+            if batch.state_label != last_state:
+                last_state = batch.state_label
                 self.log.info("Batch %s is %s (%s).", self.batch_name, last_state, batch.stats.describe())
-            final = event_for_batch(batch)
+            step = tracker.observe(batch, time.monotonic())
+            if step.warning:
+                self.log.warning("%s", step.warning)
+            final = event_for_step(step, batch)
             if final is not None:
                 return final
+            full_read = step.full_read
             remaining = self.end_time - time.time()
             if remaining <= 0:
-                return self._timeout_event(last_state, last_summary)
+                return await self._timeout_event(last_state, last_summary)
             await asyncio.sleep(min(self.poll_interval, remaining))
 
-    def _timeout_event(self, last_state: str | None, last_summary: dict[str, Any] | None) -> dict[str, Any]:
+    async def _timeout_event(
+        self, last_state: str | None, last_summary: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        if not self.cancel_on_timeout:
+            return make_event(
+                EventStatus.TIMEOUT,
+                self.batch_name,
+                f"Stopped waiting for {self.batch_name}: the deadline passed while it was "
+                f"{last_state or 'not yet observed'}. The batch was left running; raise the timeout or "
+                "wait for it with a GeminiBatchSensor.",
+                last_summary,
+            )
+        settled = await self._cancel_and_settle(self.cancel_settle_timeout)
+        report = describe_settled(self.batch_name, settled)
+        self.log.warning("The deadline passed; %s", report)
+        if settled is not None and settled.done:
+            # Report what really happened: a batch that finished before the cancel took is a success.
+            event = event_for_batch(settled)
+            if event is not None:
+                event["message"] = f"The wait deadline passed. {report} {event['message']}"
+                return event
         return make_event(
             EventStatus.TIMEOUT,
             self.batch_name,
             f"Stopped waiting for {self.batch_name}: the deadline passed while it was "
-            f"{last_state or 'not yet observed'}. The batch was left running; raise the timeout or "
-            "wait for it with a GeminiBatchSensor.",
-            last_summary,
+            f"{last_state or 'not yet observed'}. {report}",
+            settled.summary() if settled is not None else last_summary,
+        )
+
+    async def _cancel_and_settle(self, settle_timeout: float) -> Batch | None:
+        """Request a cancel, then re-read the batch (bounded) for the state it really ends in."""
+        try:
+            await asyncio.wait_for(self.hook.cancel_batch(self.batch_name), timeout=ON_KILL_CANCEL_TIMEOUT)
+        except (GeminiBatchError, TimeoutError) as exc:
+            self.log.warning("Could not cancel %s: %s", self.batch_name, exc)
+        return await asettle_after_cancel(
+            lambda: self.hook.get_batch(self.batch_name, light=True),
+            timeout=settle_timeout,
+            interval=min(5.0, max(0.05, self.poll_interval)),
+            clock=time.monotonic,
+            sleep=asyncio.sleep,
         )
 
     async def on_kill(self) -> None:
@@ -223,10 +289,8 @@ class GeminiBatchTrigger(BaseTrigger):
             self.log.info("Task killed; leaving %s running (cancel_on_kill is False).", self.batch_name)
             return
         self.log.info("Task killed; cancelling %s.", self.batch_name)
-        try:
-            await asyncio.wait_for(self.hook.cancel_batch(self.batch_name), timeout=ON_KILL_CANCEL_TIMEOUT)
-        except GeminiBatchError as exc:
-            self.log.warning("Could not cancel %s: %s", self.batch_name, exc)
+        settled = await self._cancel_and_settle(ON_KILL_SETTLE_TIMEOUT)
+        self.log.info("%s", describe_settled(self.batch_name, settled))
 
     async def cleanup(self) -> None:
         """Release this trigger's client handle; never touches the remote batch."""
