@@ -263,17 +263,25 @@ _EVENT_OF_STEP = {
 }
 
 
-def event_for_step(step: Step, batch: Batch) -> dict[str, Any] | None:
-    """The final event for a tracker verdict, or None while the wait goes on."""
+def event_for_step(step: Step, batch: Batch, batch_name: str | None = None) -> dict[str, Any] | None:
+    """The final event for a tracker verdict, or None while the wait goes on.
+
+    ``batch_name`` names the event when the Operation itself carried no name (a bare
+    ``{"done": true, "metadata": {...}}`` answer).
+    """
     status = _EVENT_OF_STEP.get(step.kind)
     if status is None:
         return None
-    return make_event(status, batch.name, step.message, batch.summary())
+    name = batch.name or batch_name or ""
+    summary = batch.summary()
+    summary["batch_name"] = name
+    return make_event(status, name, step.message, summary)
 
 
-def event_for_batch(batch: Batch) -> dict[str, Any] | None:
+def event_for_batch(batch: Batch, batch_name: str | None = None) -> dict[str, Any] | None:
     """The final event for one observed batch with a fresh tracker (no grace memory)."""
-    return event_for_step(WaitTracker(batch.name, output_grace=0.0).observe(batch, 0.0), batch)
+    name = batch.name or batch_name or ""
+    return event_for_step(WaitTracker(name, output_grace=0.0).observe(batch, 0.0), batch, name)
 
 
 def raise_for_step(step: Step, batch: Batch) -> None:

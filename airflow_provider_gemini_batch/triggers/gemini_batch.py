@@ -231,7 +231,7 @@ class GeminiBatchTrigger(BaseTrigger):
             step = tracker.observe(batch, time.monotonic())
             if step.warning:
                 self.log.warning("%s", step.warning)
-            final = event_for_step(step, batch)
+            final = event_for_step(step, batch, self.batch_name)
             if final is not None:
                 return final
             full_read = step.full_read
@@ -257,7 +257,7 @@ class GeminiBatchTrigger(BaseTrigger):
         self.log.warning("The deadline passed; %s", report)
         if settled is not None and settled.done:
             # Report what really happened: a batch that finished before the cancel took is a success.
-            event = event_for_batch(settled)
+            event = event_for_batch(settled, self.batch_name)
             if event is not None:
                 event["message"] = f"The wait deadline passed. {report} {event['message']}"
                 return event

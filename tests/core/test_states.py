@@ -10,12 +10,13 @@ from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.states import (
     ACTIVE_STATES,
     FAILURE_STATES,
+    PARTIAL_STATES,
     SUCCESS_STATES,
     TERMINAL_STATES,
+    UNKNOWN_STATES,
     BatchState,
-    OutcomeKind,
-    interpret,
 )
+from airflow_provider_gemini_batch._core.waiting import OutcomeKind, StepKind, WaitTracker, interpret
 from airflow_provider_gemini_batch.exceptions import UnknownBatchStateError
 
 
@@ -27,18 +28,35 @@ def _batch(state: str, **meta: Any) -> Batch:
     return Batch.from_operation(op)
 
 
-def test_every_state_is_exactly_one_of_active_success_or_failure() -> None:
+def test_every_state_is_exactly_one_of_active_success_partial_failure_or_unknown() -> None:
     for state in BatchState:
-        memberships = [state in ACTIVE_STATES, state in SUCCESS_STATES, state in FAILURE_STATES]
+        memberships = [
+            state in ACTIVE_STATES,
+            state in SUCCESS_STATES,
+            state in PARTIAL_STATES,
+            state in FAILURE_STATES,
+            state in UNKNOWN_STATES,
+        ]
         assert memberships.count(True) == 1, state
 
 
-def test_terminal_states_are_success_plus_failure() -> None:
-    assert TERMINAL_STATES == SUCCESS_STATES | FAILURE_STATES
+def test_terminal_states_are_success_partial_and_failure() -> None:
+    assert TERMINAL_STATES == SUCCESS_STATES | PARTIAL_STATES | FAILURE_STATES
     assert {BatchState.SUCCEEDED} == SUCCESS_STATES
+    assert BatchState.UNKNOWN not in TERMINAL_STATES
 
 
-@pytest.mark.parametrize("state", list(BatchState))
+def test_every_sdk_job_state_is_known() -> None:
+    """python-genai ``types.JobState`` (commit 66807187f212): all twelve values parse strictly."""
+    sdk = [
+        "UNSPECIFIED", "QUEUED", "PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLING",
+        "CANCELLED", "PAUSED", "EXPIRED", "UPDATING", "PARTIALLY_SUCCEEDED",
+    ]  # fmt: skip
+    for name in sdk:
+        assert BatchState.parse("JOB_STATE_" + name) is BatchState[name]
+
+
+@pytest.mark.parametrize("state", [s for s in BatchState if s is not BatchState.UNKNOWN])
 def test_rest_and_sdk_spellings_parse_to_the_same_state(state: BatchState) -> None:
     assert BatchState.parse(state.value) is state
     assert BatchState.parse("JOB_STATE_" + state.name) is state
@@ -50,14 +68,13 @@ def test_missing_state_is_unspecified_not_an_error() -> None:
     assert BatchState.parse("") is BatchState.UNSPECIFIED
 
 
-@pytest.mark.parametrize(
-    "spelling", ["JOB_STATE_PARTIALLY_SUCCEEDED", "BATCH_STATE_PAUSED", "SUCCEEDED?", "done"]
-)
-def test_unknown_state_raises_naming_the_batch(spelling: str) -> None:
+@pytest.mark.parametrize("spelling", ["BATCH_STATE_HIBERNATING", "SUCCEEDED?", "done", "UNKNOWN"])
+def test_unknown_state_raises_naming_the_batch_when_parsed_strictly(spelling: str) -> None:
     with pytest.raises(UnknownBatchStateError) as info:
         BatchState.parse(spelling, batch_name="batches/xyz")
     assert spelling in str(info.value)
     assert "batches/xyz" in str(info.value)
+    assert BatchState.parse_lenient(spelling) is BatchState.UNKNOWN
 
 
 @pytest.mark.parametrize(
@@ -72,6 +89,12 @@ def test_unknown_state_raises_naming_the_batch(spelling: str) -> None:
         ("BATCH_STATE_EXPIRED", OutcomeKind.FAILURE),
         ("JOB_STATE_SUCCEEDED", OutcomeKind.SUCCESS),
         ("JOB_STATE_CANCELLED", OutcomeKind.FAILURE),
+        ("JOB_STATE_QUEUED", OutcomeKind.WAIT),
+        ("JOB_STATE_CANCELLING", OutcomeKind.WAIT),
+        ("JOB_STATE_PAUSED", OutcomeKind.WAIT),
+        ("JOB_STATE_UPDATING", OutcomeKind.WAIT),
+        ("JOB_STATE_PARTIALLY_SUCCEEDED", OutcomeKind.SUCCESS),
+        ("BATCH_STATE_HIBERNATING", OutcomeKind.WAIT),
     ],
 )
 def test_interpret_waits_succeeds_only_on_succeeded_and_fails_otherwise(
@@ -103,3 +126,52 @@ def test_failure_message_names_batch_state_counts_error_and_next_step() -> None:
 
 def test_expired_message_says_to_split_and_resubmit() -> None:
     assert "split" in interpret(_batch("BATCH_STATE_EXPIRED")).message
+
+
+def test_partial_success_is_success_with_a_warning_never_silent() -> None:
+    outcome = interpret(_batch("JOB_STATE_PARTIALLY_SUCCEEDED"))
+    assert outcome.kind is OutcomeKind.SUCCESS
+    assert outcome.warning and "PARTIALLY_SUCCEEDED" in outcome.warning
+
+
+def test_unknown_state_waits_with_a_warning_unless_done() -> None:
+    waiting = interpret(_batch("BATCH_STATE_HIBERNATING"))
+    assert waiting.kind is OutcomeKind.WAIT
+    assert waiting.warning and "BATCH_STATE_HIBERNATING" in waiting.warning
+    done = Batch.from_operation(
+        {"name": "batches/abc", "done": True, "metadata": {"state": "BATCH_STATE_HIBERNATING"}}
+    )
+    ended = interpret(done)
+    assert ended.kind is OutcomeKind.FAILURE
+    assert "BATCH_STATE_HIBERNATING" in ended.message and "not treated as success" in ended.message
+
+
+def test_tracker_warns_once_per_unknown_state() -> None:
+    tracker = WaitTracker("batches/abc")
+    first = tracker.observe(_batch("BATCH_STATE_HIBERNATING"), 0.0)
+    second = tracker.observe(_batch("BATCH_STATE_HIBERNATING"), 1.0)
+    assert first.warning and second.warning is None
+
+
+def test_success_without_output_reference_is_reread_then_fails_clearly() -> None:
+    bare = Batch.from_operation(
+        {"name": "batches/abc", "done": True, "metadata": {"state": "BATCH_STATE_SUCCEEDED"}}
+    )
+    tracker = WaitTracker("batches/abc", output_grace=30.0)
+    step = tracker.observe(bare, 100.0)
+    assert step.kind is StepKind.WAIT and step.full_read
+    assert tracker.observe(bare, 129.0).kind is StepKind.WAIT
+    final = tracker.observe(bare, 130.0)
+    assert final.kind is StepKind.ERROR
+    assert "names no output" in final.message and "batches/abc" in final.message
+
+
+def test_success_with_output_reference_succeeds_at_once() -> None:
+    batch = Batch.from_operation(
+        {
+            "name": "batches/abc",
+            "done": True,
+            "metadata": {"state": "BATCH_STATE_SUCCEEDED", "output": {"responsesFile": "files/batch-abc"}},
+        }
+    )
+    assert WaitTracker("batches/abc").observe(batch, 0.0).kind is StepKind.SUCCESS
