@@ -131,26 +131,30 @@ def test_expired_message_says_to_split_and_resubmit() -> None:
 def test_partial_success_is_success_with_a_warning_never_silent() -> None:
     outcome = interpret(_batch("JOB_STATE_PARTIALLY_SUCCEEDED"))
     assert outcome.kind is OutcomeKind.SUCCESS
-    assert outcome.warning and "PARTIALLY_SUCCEEDED" in outcome.warning
+    assert outcome.warning
+    assert "PARTIALLY_SUCCEEDED" in outcome.warning
 
 
 def test_unknown_state_waits_with_a_warning_unless_done() -> None:
     waiting = interpret(_batch("BATCH_STATE_HIBERNATING"))
     assert waiting.kind is OutcomeKind.WAIT
-    assert waiting.warning and "BATCH_STATE_HIBERNATING" in waiting.warning
+    assert waiting.warning
+    assert "BATCH_STATE_HIBERNATING" in waiting.warning
     done = Batch.from_operation(
         {"name": "batches/abc", "done": True, "metadata": {"state": "BATCH_STATE_HIBERNATING"}}
     )
     ended = interpret(done)
     assert ended.kind is OutcomeKind.FAILURE
-    assert "BATCH_STATE_HIBERNATING" in ended.message and "not treated as success" in ended.message
+    assert "BATCH_STATE_HIBERNATING" in ended.message
+    assert "not treated as success" in ended.message
 
 
 def test_tracker_warns_once_per_unknown_state() -> None:
     tracker = WaitTracker("batches/abc")
     first = tracker.observe(_batch("BATCH_STATE_HIBERNATING"), 0.0)
     second = tracker.observe(_batch("BATCH_STATE_HIBERNATING"), 1.0)
-    assert first.warning and second.warning is None
+    assert first.warning
+    assert second.warning is None
 
 
 def test_success_without_output_reference_is_reread_then_fails_clearly() -> None:
@@ -159,11 +163,13 @@ def test_success_without_output_reference_is_reread_then_fails_clearly() -> None
     )
     tracker = WaitTracker("batches/abc", output_grace=30.0)
     step = tracker.observe(bare, 100.0)
-    assert step.kind is StepKind.WAIT and step.full_read
+    assert step.kind is StepKind.WAIT
+    assert step.full_read
     assert tracker.observe(bare, 129.0).kind is StepKind.WAIT
     final = tracker.observe(bare, 130.0)
     assert final.kind is StepKind.ERROR
-    assert "names no output" in final.message and "batches/abc" in final.message
+    assert "names no output" in final.message
+    assert "batches/abc" in final.message
 
 
 def test_success_with_output_reference_succeeds_at_once() -> None:

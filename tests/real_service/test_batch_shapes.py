@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 
 from airflow_provider_gemini_batch._core.models import Batch
-from airflow_provider_gemini_batch._core.waiting import WaitTracker, raise_for_step
 from airflow_provider_gemini_batch.exceptions import (
     GeminiBatchError,
     GeminiInvalidInputError,
     GeminiNotFoundError,
 )
 from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
-from airflow_provider_gemini_batch.operators.gemini_batch import cancel_and_settle, poll_until_done
+from airflow_provider_gemini_batch.operators.gemini_batch import poll_until_done
 from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
 from tests.real_service import captures
 from tests.real_service import captures_batches as cb
@@ -205,6 +204,8 @@ async def test_cancel_on_timeout_reports_the_success_the_batch_really_ended_in(
 
 def test_cancel_then_settle_keeps_the_output_of_a_cancelled_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     """A cancel answered ``{}`` (spec §7.3), then CANCELLING, then CANCELLED with its output."""
+    from airflow_provider_gemini_batch.operators.gemini_batch import cancel_and_settle
+
     cancelled = cb.live_in_state("BATCH_STATE_CANCELLED", done=True, output=True)
     script = [
         Reply("POST", CANCEL, body={}),
@@ -333,6 +334,8 @@ def test_sync_hook_falls_back_once_too(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_errors_never_include_a_bare_success_as_success() -> None:
     """ISSUE9_BARE read once by the pure decision with no grace left: never a plain success."""
+    from airflow_provider_gemini_batch._core.waiting import WaitTracker, raise_for_step
+
     bare = Batch.from_operation(cb.BARE_SUCCEEDED)
     step = WaitTracker("batches/x", output_grace=0.0).observe(bare, 0.0)
     with pytest.raises(GeminiBatchError):
