@@ -4,8 +4,8 @@ Input lines have the documented shape ``{"key": "k1", "request": {...}}`` (``key
 if used, on every line and unique). Validation streams: one line in memory at a time, with
 1-based line numbers in every error.
 
-Results arrive either as lines of a result file (``{"key", "response" | "error"}``) or as inline
-responses (``{"response" | "error", "metadata": {"key"}}``). Both become :class:`BatchResult`;
+Results arrive either as lines of a result file (``{"key", "response" | "error" | "status"}``) or
+as inline responses (``{"response" | "error", "metadata": {"key"}}``). Both become :class:`BatchResult`;
 the key always comes from the result itself (results may come back out of order), and the
 position is only a fallback identity when no keys were given.
 """
@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from airflow_provider_gemini_batch._core import rows
 from airflow_provider_gemini_batch._core.models import BatchResult
 from airflow_provider_gemini_batch.exceptions import GeminiInputFileError, GeminiInvalidInputError
 
@@ -165,15 +166,37 @@ def _key_of(obj: Mapping[str, Any]) -> str | None:
 
 
 def result_from_json(obj: Mapping[str, Any], index: int) -> BatchResult:
-    """Normalise one result object (file line or inline response) at output position ``index``."""
-    response = obj.get("response")
-    error = obj.get("error")
+    """Normalise one result object (file line or inline response) at output position ``index``.
+
+    The per-row error is read from ``error`` or ``status`` (both seen on the wire, see
+    ``_core/rows.py``) and kept whole; the row is classified by :func:`rows.classify`.
+    """
+    raw_response = obj.get("response")
+    response = raw_response if isinstance(raw_response, Mapping) else None
+    error = rows.row_error(obj)
+    verdict = rows.classify(response, error)
     return BatchResult(
         key=_key_of(obj),
         index=index,
-        response=response if isinstance(response, Mapping) else None,
-        error=error if isinstance(error, Mapping) else None,
+        response=response,
+        error=error,
+        outcome=verdict.outcome,
+        reason=verdict.reason,
+        retryable=verdict.retryable,
     )
+
+
+def with_position_key(result: BatchResult) -> BatchResult:
+    """``result`` with the key of its request's position (``request-<index>``), marked inferred.
+
+    Only sound when the results are exactly the batch's requests (the caller checks that the landed
+    count equals ``batchStats.requestCount``) and come back in request order, which the API
+    documents for inline responses (REST reference ``GenerateContentBatchOutput``; python-genai
+    issue #1909 reports a batch where it did not hold, hence the ``key_inferred`` mark).
+    """
+    if result.key is not None:
+        return result
+    return replace(result, key=rows.position_key(result.index), key_inferred=True)
 
 
 def parse_result_line(line: bytes | str, index: int) -> BatchResult:

@@ -10,47 +10,92 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_provider_gemini_batch._core.models import pick
+from airflow_provider_gemini_batch._core import rows
+from airflow_provider_gemini_batch._core.models import BatchResult, pick
+
+#: How many distinct keys the tally remembers to find duplicates (about 100 bytes each in a Python
+#: set, so ~25 MB at the limit). Past it, new keys are no longer checked and the manifest says so;
+#: memory stays bounded whatever the batch size.
+DUPLICATE_CHECK_LIMIT = 250_000
 
 
 @dataclass
 class ResultsTally:
-    """Running counts of landed results and summed token usage.
+    """Running counts of landed results and summed token usage, fed one row at a time.
 
-    ``usage`` sums every integer counter found in a response's ``usageMetadata`` (for example
-    ``promptTokenCount``, ``candidatesTokenCount``, ``totalTokenCount``, ``thoughtsTokenCount``),
-    keyed by the lowerCamelCase field name. Nested detail lists are ignored on purpose: they are
-    per-modality breakdowns whose sum is already in the top-level counters.
+    ``usage`` sums every integer counter of a response's ``usageMetadata`` (``promptTokenCount``,
+    ``candidatesTokenCount``, ``totalTokenCount``, ``thoughtsTokenCount`` ...) and the top-level
+    ``tokenCount`` of embedding responses (``{"tokenCount": "1", "embedding": ...}``, [LIVE]
+    cookbook ``Batch_mode.ipynb`` cell 48), keyed by the lowerCamelCase field name; int64 counters
+    may be decimal strings. Rows that failed with a response (blocked, stopped ...) count too:
+    they were billed. Nested detail lists are ignored on purpose: they are per-modality
+    breakdowns whose sum is already in the top-level counters.
+
+    ``by_outcome`` counts rows per outcome (``_core/rows.OUTCOMES``); ``failed`` is every row that
+    is not ``succeeded``. ``duplicate_keys`` counts rows whose key was already seen (among the
+    first ``key_limit`` distinct keys), ``keyless`` rows that arrived without a key.
     """
 
     total: int = 0
     succeeded: int = 0
-    failed: int = 0
+    by_outcome: dict[str, int] = field(default_factory=lambda: dict.fromkeys(rows.OUTCOMES, 0))
+    retryable: int = 0
+    duplicate_keys: int = 0
+    keyless: int = 0
+    key_inferred: int = 0
     usage: dict[str, int] = field(default_factory=dict)
+    key_limit: int = DUPLICATE_CHECK_LIMIT
+    keys_unchecked: int = 0
+    _seen: set[str] = field(default_factory=set, repr=False)
 
-    def add(self, *, ok: bool, response: Mapping[str, Any] | None) -> None:
-        """Count one result; ``response`` is the GenerateContentResponse (None for a failed row)."""
+    @property
+    def failed(self) -> int:
+        """Rows without a usable answer (every outcome but ``succeeded``)."""
+        return self.total - self.succeeded
+
+    def add(self, result: BatchResult) -> bool:
+        """Count one landed row; returns True when its key duplicates an earlier row's."""
         self.total += 1
-        if ok:
+        if result.ok:
             self.succeeded += 1
+        elif result.retryable:
+            self.retryable += 1
+        self.by_outcome[result.outcome] = self.by_outcome.get(result.outcome, 0) + 1
+        if result.key_inferred:
+            self.key_inferred += 1
+        if result.response:
+            self._add_usage(pick(result.response, "usageMetadata"))
+            self._add_counter("tokenCount", pick(result.response, "tokenCount"))
+        if result.key is None or result.key_inferred:
+            self.keyless += 1
+            return False
+        return self._check_key(result.key)
+
+    def _check_key(self, key: str) -> bool:
+        if key in self._seen:
+            self.duplicate_keys += 1
+            return True
+        if len(self._seen) < self.key_limit:
+            self._seen.add(key)
         else:
-            self.failed += 1
-        if response:
-            self._add_usage(pick(response, "usageMetadata"))
+            self.keys_unchecked += 1
+        return False
 
     def _add_usage(self, usage: Any) -> None:
         if not isinstance(usage, Mapping):
             return
         for raw_key, value in usage.items():
-            # int64 counters may arrive as decimal strings (proto-JSON); bools are not counters.
-            if isinstance(value, bool):
-                continue
-            if isinstance(value, str) and value.isdigit():
-                value = int(value)
-            if not isinstance(value, int):
-                continue
-            key = _camel(raw_key)
-            self.usage[key] = self.usage.get(key, 0) + value
+            self._add_counter(_camel(raw_key), value)
+
+    def _add_counter(self, key: str, value: Any) -> None:
+        # int64 counters may arrive as decimal strings (proto-JSON); bools are not counters.
+        if isinstance(value, bool):
+            return
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if not isinstance(value, int):
+            return
+        self.usage[key] = self.usage.get(key, 0) + value
 
     @property
     def failed_ratio(self) -> float:
@@ -60,6 +105,18 @@ class ResultsTally:
     def exceeds(self, max_failed_ratio: float) -> bool:
         """True when the failed ratio is strictly above ``max_failed_ratio`` (a fraction, 0 to 1)."""
         return self.failed_ratio > max_failed_ratio
+
+    def counts(self) -> dict[str, Any]:
+        """The manifest's ``counts`` object (JSON-native)."""
+        return {
+            "total": self.total,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "by_outcome": dict(self.by_outcome),
+            "retryable": self.retryable,
+            "duplicate_keys": self.duplicate_keys,
+            "keyless": self.keyless,
+        }
 
 
 def _camel(name: str) -> str:
@@ -73,21 +130,71 @@ def build_manifest(
     state: str,
     destination: str | None,
     tally: ResultsTally,
+    expected_requests: int | None = None,
     note: str | None = None,
+    warnings: list[str] | None = None,
 ) -> dict[str, Any]:
     """The JSON-native manifest pushed to XCom.
 
+    Shape: ``{"batch_name", "state", "destination", "expected_requests", "counts": {"total",
+    "succeeded", "failed", "by_outcome": {outcome: n}, "retryable", "duplicate_keys", "keyless"},
+    "usage": {counter: n}}`` plus ``"note"`` and ``"warnings"`` when there is something to say.
+
     :param state: the short final state (``"SUCCEEDED"``, ``"CANCELLED"`` ...).
     :param destination: where the rows were written, or None when nothing was written.
+    :param expected_requests: the batch's ``batchStats.requestCount`` (None when not reported).
     :param note: a plain sentence for the reader (e.g. why there are no results), or None.
+    :param warnings: plain sentences about the rows (count mismatch, duplicate keys ...).
     """
     manifest: dict[str, Any] = {
         "batch_name": batch_name,
         "state": state,
         "destination": destination,
-        "counts": {"total": tally.total, "succeeded": tally.succeeded, "failed": tally.failed},
+        "expected_requests": expected_requests,
+        "counts": tally.counts(),
         "usage": dict(sorted(tally.usage.items())),
     }
     if note:
         manifest["note"] = note
+    if warnings:
+        manifest["warnings"] = list(warnings)
     return manifest
+
+
+def row_warnings(tally: ResultsTally, *, expected_requests: int | None, batch_name: str) -> list[str]:
+    """Plain sentences for what the keys and counts of the landed rows put in doubt.
+
+    * landed count differs from ``batchStats.requestCount`` (results missing or extra; keys were
+      then not inferred for key-less rows);
+    * rows sharing a key (a join on the key would pick one at random);
+    * key-less rows (joined by position only when the counts matched, marked ``key_inferred``);
+    * keys past :data:`DUPLICATE_CHECK_LIMIT` that were not checked for duplicates.
+    """
+    out: list[str] = []
+    if expected_requests and tally.total != expected_requests:
+        out.append(
+            f"{batch_name} reports {expected_requests} requests but {tally.total} results were landed; "
+            "join the rows on their keys and resubmit the requests whose key is missing."
+        )
+    if tally.duplicate_keys:
+        out.append(
+            f"{tally.duplicate_keys} result rows repeat a key already landed; every copy was written, "
+            "so dedupe on 'key' before joining."
+        )
+    if tally.keyless:
+        if tally.key_inferred:
+            out.append(
+                f"{tally.keyless} result rows carried no key; they were given their request's position "
+                "('request-<n>', marked key_inferred) because the counts match."
+            )
+        else:
+            out.append(
+                f"{tally.keyless} result rows carried no key and the counts do not allow inferring one; "
+                "their 'key' is null. Give every request a key."
+            )
+    if tally.keys_unchecked:
+        out.append(
+            f"Duplicate keys were checked among the first {tally.key_limit} distinct keys only; "
+            f"{tally.keys_unchecked} later rows were not checked."
+        )
+    return out

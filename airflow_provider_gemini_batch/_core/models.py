@@ -302,21 +302,55 @@ class FileInfo:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """One normalised result: the request's key (or None), its 0-based input position, and
-    either the ``response`` (GenerateContentResponse / embedding) or the ``error`` status."""
+    """One normalised result row.
+
+    ``key`` is the request's key as the service echoed it (None when the row carried none);
+    ``index`` the 0-based output position; ``response`` the GenerateContentResponse or embedding
+    response; ``error`` the per-row ``google.rpc.Status`` (from ``error`` or ``status``).
+    ``outcome``/``reason``/``retryable`` are the row's classification (``_core/rows.py``: a
+    response is not proof of success). ``key_inferred`` is true when the key was not on the row
+    but given from the request's position (``request-<index>``), which is done only when the
+    landed count equals the batch's request count.
+    """
 
     key: str | None
     index: int
     response: Mapping[str, Any] | None
     error: Mapping[str, Any] | None
+    outcome: str
+    reason: str | None = None
+    retryable: bool = False
+    key_inferred: bool = False
 
     @property
     def ok(self) -> bool:
-        return self.error is None and self.response is not None
+        """True only for a usable answer (outcome ``succeeded``)."""
+        return self.outcome == "succeeded"
 
     def to_row(self) -> dict[str, Any]:
-        """The landed JSONL row: ``{key, status, response | error}``."""
-        if self.ok:
-            return {"key": self.key, "status": "succeeded", "response": self.response}
-        error = self.error or {"code": 2, "message": "The result carried neither a response nor an error."}
-        return {"key": self.key, "status": "failed", "error": error}
+        """The landed JSONL row.
+
+        ``{"key", "status": "succeeded"|"failed", "outcome", "reason"?, "retryable"? (failed rows
+        only), "key_inferred"? (only when true), "response" | "error"}``. A row that failed with a
+        response (blocked, stopped, cut off, no output) keeps the response: it carries the
+        service's safety ratings and the billed usage.
+        """
+        row: dict[str, Any] = {
+            "key": self.key,
+            "status": "succeeded" if self.ok else "failed",
+            "outcome": self.outcome,
+        }
+        if self.reason:
+            row["reason"] = self.reason
+        if not self.ok:
+            row["retryable"] = self.retryable
+        if self.key_inferred:
+            row["key_inferred"] = True
+        if self.response is not None and self.error is None:
+            row["response"] = self.response
+        else:
+            row["error"] = self.error or {
+                "code": 2,
+                "message": "The result carried neither a response nor an error.",
+            }
+        return row

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
 from airflow_provider_gemini_batch._core.identity import TaskIdentity, fingerprint, tagged_display_name
-from airflow_provider_gemini_batch._core.manifest import ResultsTally, build_manifest
+from airflow_provider_gemini_batch._core.jsonl import with_position_key
+from airflow_provider_gemini_batch._core.manifest import ResultsTally, build_manifest, row_warnings
 from airflow_provider_gemini_batch._core.models import Batch
+from airflow_provider_gemini_batch._core.rows import SUCCEEDED
 from airflow_provider_gemini_batch._core.states import FAILURE_STATES, PARTIAL_STATES
 from airflow_provider_gemini_batch._core.waiting import (
     CANCEL_SETTLE_INTERVAL,
@@ -628,9 +630,22 @@ def poll_until_done(
 class GeminiBatchResultsOperator(_GeminiOperator):
     """Stream every result of a finished batch to ``destination`` as JSONL; return a small manifest.
 
-    Rows are ``{"key", "status": "succeeded"|"failed", "response"|"error"}``, written one at a time
-    into a temporary sibling of ``destination`` and published only when complete (a cut-off
-    download never leaves a file that looks complete). Memory stays flat whatever the size.
+    Rows are ``{"key", "status": "succeeded"|"failed", "outcome", "reason"?, "retryable"?,
+    "key_inferred"?, "response"|"error"}``, written one at a time into a temporary sibling of
+    ``destination`` and published only when complete (a cut-off download never leaves a file that
+    looks complete). Memory stays flat whatever the size.
+
+    A response is not proof of success: each row is classified (``_core/rows.py``) as
+    ``succeeded`` (a usable answer), ``error`` (the row carried ``error`` or ``status``; ``retryable``
+    for codes 429/500/503/504 and their gRPC equivalents), ``blocked`` (``promptFeedback.blockReason``),
+    ``stopped`` (finishReason SAFETY, RECITATION ...), ``max_tokens`` or ``no_output`` (no visible,
+    non-thought output). Only ``succeeded`` rows have ``status: "succeeded"``.
+
+    Keys are the only safe join. Rows repeating a key are all written, counted in
+    ``counts.duplicate_keys`` and logged. The landed count is checked against the batch's
+    ``batchStats.requestCount`` (``expected_requests``; a warning when they differ). Rows without a
+    key get their request's identity ``request-<position>`` (marked ``key_inferred``) only when the
+    counts match; that rewrites the destination once more (a second read of the results).
 
     Batches that ended CANCELLED, EXPIRED or FAILED: whatever results the API still offers are
     landed (they were billed); when it offers none, the manifest says so in ``note`` and nothing is
@@ -640,11 +655,14 @@ class GeminiBatchResultsOperator(_GeminiOperator):
     :param batch_name: ``batches/...`` (templated), usually the create task's XCom.
     :param destination: local path or object-storage URI (``gs://``, ``s3://`` ...) (templated).
         Declared as an Asset outlet when it is a literal (not templated) value.
-    :param max_failed_ratio: largest tolerated ``failed / total`` (0.0 to 1.0). Default 0.0.
+    :param max_failed_ratio: largest tolerated ``failed / total`` (0.0 to 1.0), where ``failed``
+        counts every row without a usable answer (any outcome but ``succeeded``). Default 0.0.
     :param fail_on_unsuccessful_batch: raise for a batch that did not SUCCEED. Default True.
     :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
-    :returns: ``{"batch_name", "state", "destination", "counts": {"total", "succeeded", "failed"},
-        "usage": {<summed usageMetadata counters>}}`` (+ ``"note"`` when there was nothing to land).
+    :returns: ``{"batch_name", "state", "destination", "expected_requests", "counts": {"total",
+        "succeeded", "failed", "by_outcome": {outcome: n}, "retryable", "duplicate_keys",
+        "keyless"}, "usage": {<summed usageMetadata counters and embedding tokenCount>}}``
+        (+ ``"note"`` when there was nothing to land, ``"warnings"`` about counts and keys).
     :raises GeminiResultsThresholdError: failed ratio above ``max_failed_ratio`` (after writing).
     :raises GeminiBatchFailedError: the batch ended badly (after landing what exists).
     :raises GeminiBatchError: the batch is still in flight.
@@ -685,11 +703,12 @@ class GeminiBatchResultsOperator(_GeminiOperator):
                 f"Batch {batch.name} is still {batch.state.short} ({batch.stats.describe()}); "
                 "wait for it (GeminiBatchSensor) before fetching results."
             )
+        expected = batch.stats.request_count or None
         tally = ResultsTally()
         destination: str | None = str(self.destination)
         note: str | None = None
         if batch.has_results:
-            self._land(batch, tally)
+            tally = self._land(batch, expected)
         else:
             destination = None
             note = (
@@ -697,16 +716,32 @@ class GeminiBatchResultsOperator(_GeminiOperator):
                 "nothing was written."
             )
             self.log.warning("%s", note)
-        manifest = build_manifest(
-            batch_name=batch.name, state=batch.state.short, destination=destination, tally=tally, note=note
+        warnings = (
+            row_warnings(tally, expected_requests=expected, batch_name=batch.name) if tally.total else []
         )
+        for warning in warnings:
+            self.log.warning("%s", warning)
+        manifest = build_manifest(
+            batch_name=batch.name,
+            state=batch.state.short,
+            destination=destination,
+            tally=tally,
+            expected_requests=expected,
+            note=note,
+            warnings=warnings,
+        )
+        outcomes = ", ".join(f"{n} {o}" for o, n in tally.by_outcome.items() if n and o != SUCCEEDED)
         self.log.info(
-            "Landed %d results of %s in %s: %d succeeded, %d failed.",
+            "Landed %d results of %s (expected %s) in %s: %d succeeded, %d without a usable answer%s; "
+            "%d retryable.",
             tally.total,
             batch.name,
+            expected if expected is not None else "?",
             destination,
             tally.succeeded,
             tally.failed,
+            f" ({outcomes})" if outcomes else "",
+            tally.retryable,
         )
         if batch.state in PARTIAL_STATES:
             self.log.warning(
@@ -721,20 +756,55 @@ class GeminiBatchResultsOperator(_GeminiOperator):
         if tally.exceeds(float(self.max_failed_ratio)):
             context["ti"].xcom_push(key="manifest", value=manifest)
             raise GeminiResultsThresholdError(
-                f"{tally.failed} of {tally.total} requests of {batch.name} failed "
-                f"({tally.failed_ratio:.1%} > max_failed_ratio {float(self.max_failed_ratio):.1%}). "
-                f"All rows, failed ones included, were written to {destination}; inspect the "
-                "'error' rows, fix the inputs and resubmit them, or raise max_failed_ratio."
+                f"{tally.failed} of {tally.total} requests of {batch.name} gave no usable answer "
+                f"({tally.failed_ratio:.1%} > max_failed_ratio {float(self.max_failed_ratio):.1%}; "
+                f"by outcome: {outcomes}; {tally.retryable} retryable). "
+                f"All rows, failed ones included, were written to {destination}; inspect the rows "
+                "with status 'failed' (their 'outcome' and 'reason' say why), resubmit the retryable "
+                "ones, fix the others, or raise max_failed_ratio."
             )
         return manifest
 
-    def _land(self, batch: Batch, tally: ResultsTally) -> None:
+    def _land(self, batch: Batch, expected: int | None) -> ResultsTally:
+        """Write every row; if some rows had no key and the landed count equals ``expected``,
+        write them all again with keys inferred from their position (bounded memory: the
+        results are streamed twice rather than held)."""
+        tally = self._land_once(batch, infer_keys=False)
+        if tally.keyless and expected and tally.total == expected:
+            self.log.info(
+                "%d of %d results of %s carry no key and the count matches the batch's %d requests; "
+                "writing them again keyed by their request's position (request-<n>).",
+                tally.keyless,
+                tally.total,
+                batch.name,
+                expected,
+            )
+            tally = self._land_once(batch, infer_keys=True)
+        return tally
+
+    def _land_once(self, batch: Batch, *, infer_keys: bool) -> ResultsTally:
         from airflow_provider_gemini_batch.storage import atomic_destination
 
+        tally = ResultsTally()
+        logged = 0
         with atomic_destination(str(self.destination)) as out:
             for result in self.hook.iter_results(batch):
+                if infer_keys:
+                    result = with_position_key(result)
                 out.write(json.dumps(result.to_row(), ensure_ascii=False).encode("utf-8") + b"\n")
-                tally.add(ok=result.ok, response=result.response)
+                # Only the first few duplicates are named, so a pathological file cannot flood the log.
+                if tally.add(result) and logged < _DUPLICATES_LOGGED:
+                    logged += 1
+                    self.log.warning(
+                        "Result row %d of %s repeats key %r; both rows were written.",
+                        result.index + 1,
+                        batch.name,
+                        result.key,
+                    )
+        return tally
+
+
+_DUPLICATES_LOGGED = 5
 
 
 # --------------------------------------------------------------------------------------------

@@ -70,12 +70,23 @@ def test_result_lines_take_the_key_from_the_line_not_the_position() -> None:
         parse_result_line(json.dumps({"response": {"r": 2}, "key": "b"}), 0),
         parse_result_line(json.dumps({"key": "a", "error": {"code": 3, "message": "bad"}}), 1),
     ]
-    assert [(r.key, r.index, r.ok) for r in results] == [("b", 0, True), ("a", 1, False)]
-    assert results[1].to_row() == {"key": "a", "status": "failed", "error": {"code": 3, "message": "bad"}}
+    assert [(r.key, r.index, r.ok) for r in results] == [("b", 0, False), ("a", 1, False)]
+    assert [r.outcome for r in results] == ["no_output", "error"]
+    assert results[1].to_row() == {
+        "key": "a",
+        "status": "failed",
+        "outcome": "error",
+        "reason": "INVALID_ARGUMENT",
+        "retryable": False,
+        "error": {"code": 3, "message": "bad"},
+    }
 
 
 def test_inline_results_read_the_key_from_metadata() -> None:
-    items = [{"response": {"x": 1}, "metadata": {"key": "k2"}}, {"error": {"code": 3, "message": "m"}}]
+    items = [
+        {"response": {"embedding": {"values": [0.1]}}, "metadata": {"key": "k2"}},
+        {"error": {"code": 3}},
+    ]
     out = list(iter_inline_results(items))
     assert [(r.key, r.index, r.ok) for r in out] == [("k2", 0, True), (None, 1, False)]
 

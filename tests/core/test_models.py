@@ -119,10 +119,46 @@ def test_file_resource_parses_sizes_and_times() -> None:
     assert info.expiration_time == datetime(2026, 8, 22, 20, 0, tzinfo=timezone.utc)
 
 
-def test_result_rows_carry_status_and_one_of_response_or_error() -> None:
-    ok = BatchResult(key="k1", index=0, response={"candidates": []}, error=None)
-    bad = BatchResult(key="k2", index=1, response=None, error={"code": 3, "message": "bad"})
-    empty = BatchResult(key=None, index=2, response=None, error=None)
-    assert ok.to_row() == {"key": "k1", "status": "succeeded", "response": {"candidates": []}}
-    assert bad.to_row() == {"key": "k2", "status": "failed", "error": {"code": 3, "message": "bad"}}
+def test_result_rows_carry_status_outcome_and_one_of_response_or_error() -> None:
+    ok = BatchResult(key="k1", index=0, response={"candidates": []}, error=None, outcome="succeeded")
+    bad = BatchResult(
+        key="k2",
+        index=1,
+        response=None,
+        error={"code": 3, "message": "bad"},
+        outcome="error",
+        reason="INVALID_ARGUMENT",
+    )
+    stopped = BatchResult(
+        key="k3", index=2, response={"c": 1}, error=None, outcome="stopped", reason="SAFETY"
+    )
+    empty = BatchResult(key=None, index=3, response=None, error=None, outcome="no_output")
+    inferred = BatchResult(
+        key="request-4", index=4, response={"c": 2}, error=None, outcome="succeeded", key_inferred=True
+    )
+    assert ok.to_row() == {
+        "key": "k1",
+        "status": "succeeded",
+        "outcome": "succeeded",
+        "response": {"candidates": []},
+    }
+    assert bad.to_row() == {
+        "key": "k2",
+        "status": "failed",
+        "outcome": "error",
+        "reason": "INVALID_ARGUMENT",
+        "retryable": False,
+        "error": {"code": 3, "message": "bad"},
+    }
+    assert stopped.to_row() == {
+        "key": "k3",
+        "status": "failed",
+        "outcome": "stopped",
+        "reason": "SAFETY",
+        "retryable": False,
+        "response": {"c": 1},
+    }
     assert empty.to_row()["status"] == "failed"
+    assert empty.to_row()["error"]["code"] == 2
+    assert inferred.to_row()["key_inferred"] is True
+    assert "key_inferred" not in ok.to_row()

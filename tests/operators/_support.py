@@ -64,3 +64,18 @@ def uploads_started(emulator: EmulatorServer) -> int:
         and e["path"].startswith("/upload/")
         and "upload_id" not in (e["query"] or "")
     )
+
+
+def counts_all_succeeded(n: int) -> dict[str, Any]:
+    """The manifest ``counts`` of ``n`` rows that all gave a usable answer, with unique keys."""
+    by_outcome = dict.fromkeys(("succeeded", "error", "blocked", "stopped", "max_tokens", "no_output"), 0)
+    by_outcome["succeeded"] = n
+    return {
+        "total": n,
+        "succeeded": n,
+        "failed": 0,
+        "by_outcome": by_outcome,
+        "retryable": 0,
+        "duplicate_keys": 0,
+        "keyless": 0,
+    }

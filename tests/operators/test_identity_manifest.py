@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from airflow_provider_gemini_batch._core.identity import (
@@ -12,7 +14,8 @@ from airflow_provider_gemini_batch._core.identity import (
     parse_marker,
     tagged_display_name,
 )
-from airflow_provider_gemini_batch._core.manifest import ResultsTally, build_manifest
+from airflow_provider_gemini_batch._core.jsonl import result_from_json
+from airflow_provider_gemini_batch._core.manifest import ResultsTally, build_manifest, row_warnings
 from airflow_provider_gemini_batch._core.waiting import (
     EventStatus,
     make_event,
@@ -81,32 +84,106 @@ def test_find_tagged_scan_is_bounded() -> None:
     assert find_tagged(items, IDENT.tag, limit=6, display_name=lambda s: s) == [mine]
 
 
+def _stop(usage: dict[str, object]) -> dict[str, object]:
+    return {"candidates": [{"content": {"parts": [{"text": "a"}]}, "finishReason": "STOP"}], **usage}
+
+
 def test_tally_counts_and_sums_usage_including_string_int64() -> None:
     tally = ResultsTally()
-    tally.add(ok=True, response={"usageMetadata": {"promptTokenCount": 4, "totalTokenCount": "5"}})
-    tally.add(ok=True, response={"usage_metadata": {"prompt_token_count": 6, "promptTokensDetails": [{}]}})
-    tally.add(ok=False, response=None)
+    tally.add(
+        result_from_json(
+            {
+                "key": "a",
+                "response": _stop({"usageMetadata": {"promptTokenCount": 4, "totalTokenCount": "5"}}),
+            },
+            0,
+        )
+    )
+    tally.add(
+        result_from_json(
+            {
+                "key": "b",
+                "response": _stop({"usage_metadata": {"prompt_token_count": 6, "promptTokensDetails": [{}]}}),
+            },
+            1,
+        )
+    )
+    tally.add(result_from_json({"key": "c", "error": {"code": 3}}, 2))
     assert (tally.total, tally.succeeded, tally.failed) == (3, 2, 1)
     assert tally.usage == {"promptTokenCount": 10, "totalTokenCount": 5}
 
 
+def test_tally_counts_every_row_without_a_usable_answer_as_failed() -> None:
+    tally = ResultsTally()
+    tally.add(result_from_json({"key": "a", "response": _stop({})}, 0))
+    tally.add(result_from_json({"key": "b", "response": {"candidates": [{"finishReason": "SAFETY"}]}}, 1))
+    tally.add(result_from_json({"key": "c", "status": {"code": 14, "message": "try later"}}, 2))
+    assert tally.counts() == {
+        "total": 3,
+        "succeeded": 1,
+        "failed": 2,
+        "by_outcome": {
+            "succeeded": 1,
+            "error": 1,
+            "blocked": 0,
+            "stopped": 1,
+            "max_tokens": 0,
+            "no_output": 0,
+        },
+        "retryable": 1,
+        "duplicate_keys": 0,
+        "keyless": 0,
+    }
+    assert tally.exceeds(0.5)
+
+
+def test_tally_finds_duplicate_keys_within_its_bounded_memory() -> None:
+    tally = ResultsTally(key_limit=2)
+    rows = [{"key": k, "response": _stop({})} for k in ("a", "b", "a", "c", "c", "b")]
+    duplicates = [tally.add(result_from_json(row, i)) for i, row in enumerate(rows)]
+    # "a" and "b" are remembered; "c" arrives past the limit and is not checked.
+    assert duplicates == [False, False, True, False, False, True]
+    assert (tally.duplicate_keys, tally.keys_unchecked) == (2, 2)
+    assert any("first 2 distinct keys" in w for w in row_warnings(tally, expected_requests=6, batch_name="b"))
+
+
 def test_threshold_is_strictly_greater_than() -> None:
-    tally = ResultsTally(total=4, succeeded=3, failed=1)
+    tally = ResultsTally(total=4, succeeded=3)
     assert not tally.exceeds(0.25)
     assert tally.exceeds(0.2)
     assert not ResultsTally().exceeds(0.0)
 
 
 def test_manifest_shape_is_small_and_json_native() -> None:
-    tally = ResultsTally(total=2, succeeded=2, failed=0, usage={"totalTokenCount": 9})
-    manifest = build_manifest(batch_name="batches/x", state="SUCCEEDED", destination="/tmp/o", tally=tally)
+    tally = ResultsTally(total=2, succeeded=2, usage={"totalTokenCount": 9})
+    tally.by_outcome["succeeded"] = 2
+    manifest = build_manifest(
+        batch_name="batches/x", state="SUCCEEDED", destination="/tmp/o", tally=tally, expected_requests=2
+    )
     assert manifest == {
         "batch_name": "batches/x",
         "state": "SUCCEEDED",
         "destination": "/tmp/o",
-        "counts": {"total": 2, "succeeded": 2, "failed": 0},
+        "expected_requests": 2,
+        "counts": {
+            "total": 2,
+            "succeeded": 2,
+            "failed": 0,
+            "by_outcome": {
+                "succeeded": 2,
+                "error": 0,
+                "blocked": 0,
+                "stopped": 0,
+                "max_tokens": 0,
+                "no_output": 0,
+            },
+            "retryable": 0,
+            "duplicate_keys": 0,
+            "keyless": 0,
+        },
         "usage": {"totalTokenCount": 9},
     }
+    assert json.loads(json.dumps(manifest)) == manifest
 
 
 def test_event_round_trip_and_errors() -> None:
