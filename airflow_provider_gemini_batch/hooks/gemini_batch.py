@@ -573,6 +573,8 @@ class GeminiBatchHook(BaseHook):
                 self.log.info(
                     "The upload session holds %d of %d bytes; continuing from there.", received, size
                 )
+                if received > offset:
+                    budget.renew()  # the cut chunk still moved the session forward: progress
                 offset = received
             resuming = True  # whatever fails from here on, the next attempt asks for the offset
             while True:
@@ -684,11 +686,11 @@ class GeminiBatchHook(BaseHook):
         def attempt() -> Iterator[bytes]:
             if position.total is not None and position.offset >= position.total:
                 return
-            ranged = req
+            # identity: offsets, Range and Content-Length must all count the same (undecoded) bytes.
+            headers = {**req.headers, "Accept-Encoding": "identity"}
             if position.offset:
-                ranged = dataclasses.replace(
-                    req, headers={**req.headers, "Range": f"bytes={position.offset}-"}
-                )
+                headers["Range"] = f"bytes={position.offset}-"
+            ranged = dataclasses.replace(req, headers=headers)
             response = self._send_once(ranged, stream=True, accept=(200, 206, 416))
             with response:
                 if response.status_code == 416:  # nothing at or past the offset: all was read
@@ -724,15 +726,23 @@ class GeminiBatchHook(BaseHook):
                 yield from attempt()
 
     def _iter_body(self, response: requests.Response, req: routes.ApiRequest) -> Iterator[bytes]:
+        """The body's bytes as they arrive (``read1``: up to :data:`STREAM_CHUNK_BYTES` per block).
+
+        ``read1`` returns what the socket has instead of waiting to fill the block, so the bytes
+        that arrived before a cut are handed over (and count as progress) rather than lost with
+        the exception a full-block read raises.
+        """
+        raw = response.raw
         try:
-            yield from response.iter_content(chunk_size=STREAM_CHUNK_BYTES)
-        except requests.exceptions.RequestException as exc:
+            while block := raw.read1(STREAM_CHUNK_BYTES, decode_content=True):
+                yield block
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise transport_error(
                 exc,
                 resource=req.resource,
                 method=req.what,
                 sent=True,
-                timed_out=False,
+                timed_out=isinstance(exc, (urllib3.exceptions.ReadTimeoutError, TimeoutError)),
                 secrets=self._secrets(),
             ) from None
 
