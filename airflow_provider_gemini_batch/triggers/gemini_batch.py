@@ -227,6 +227,12 @@ class GeminiBatchTrigger(BaseTrigger):
             await asyncio.wait_for(self.hook.cancel_batch(self.batch_name), timeout=ON_KILL_CANCEL_TIMEOUT)
         except GeminiBatchError as exc:
             self.log.warning("Could not cancel %s: %s", self.batch_name, exc)
+        except asyncio.TimeoutError:  # wait_for's timeout is not a GeminiBatchError
+            self.log.warning(
+                "Could not cancel %s: no answer within %.0f s; cancel it by hand if it must stop.",
+                self.batch_name,
+                ON_KILL_CANCEL_TIMEOUT,
+            )
 
     async def cleanup(self) -> None:
         """Release this trigger's client handle; never touches the remote batch."""
