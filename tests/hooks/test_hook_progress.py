@@ -221,3 +221,15 @@ def test_download_cut_repeatedly_resumes_to_a_complete_file(
         written = proxied_hook(prod_conn, monkeypatch, proxy).download_file(str(batch.responses_file), out)
     assert written == size
     assert out.read_bytes() == clean.read_bytes()
+
+
+def test_consumer_that_stops_early_closes_the_stream_without_retrying(
+    prod_conn: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hook = GeminiBatchHook(gemini_conn_id=PROD_CONN_ID)
+    batch = finished_batch(hook, jsonl(tmp_path / "in.jsonl", 50))
+    clock = install_clock(monkeypatch, FakeClock())
+    results = hook.iter_results(batch)
+    assert next(results).key == "k00000"
+    results.close()  # GeneratorExit passes through the retry loop untouched
+    assert clock.sleeps == []
