@@ -22,20 +22,45 @@ Destination = Any  # str | os.PathLike | ObjectStoragePath
 
 
 def resolve_path(target: Destination) -> Any:
-    """A ``pathlib.Path`` for local targets, an ``ObjectStoragePath`` for URIs and storage paths."""
+    """A ``pathlib.Path`` for local targets (``file://`` included), an ``ObjectStoragePath`` for
+    other URIs and storage paths.
+
+    :raises GeminiInvalidInputError: a URI whose scheme has no registered filesystem.
+    """
     if isinstance(target, Path):
         return target
     if isinstance(target, str):
         if target.startswith("file://"):
             return Path(target[len("file://") :])
         if "://" in target:
-            from airflow.providers.common.compat.sdk import ObjectStoragePath
-
-            return ObjectStoragePath(target)
+            return _object_storage_path(target)
         return Path(target)
     if isinstance(target, os.PathLike) and not hasattr(target, "fs"):
         return Path(os.fspath(target))
     return target  # already an ObjectStoragePath (or another UPath-like)
+
+
+def _object_storage_path(uri: str) -> Any:
+    """``ObjectStoragePath(uri)`` with its filesystem resolved now rather than at first use.
+
+    :raises GeminiInvalidInputError: no filesystem is registered for the URI's scheme (Airflow
+        raises a bare ``ValueError`` for that, on first access).
+    """
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    scheme = uri.split("://", 1)[0]
+    try:
+        path = ObjectStoragePath(uri)
+        path.fs  # noqa: B018 - resolving the filesystem is the check
+    except (ValueError, ImportError) as exc:
+        raise GeminiInvalidInputError(
+            f"Cannot open {uri}: no object-storage filesystem is registered for the scheme "
+            f"'{scheme}://' ({exc}). Install the Airflow provider that brings it (for example "
+            "apache-airflow-providers-amazon for s3://, apache-airflow-providers-google for gs://, "
+            "apache-airflow-providers-microsoft-azure for abfs://), or attach an fsspec filesystem "
+            "with airflow.sdk.io.attach(), or pass a local path."
+        ) from None
+    return path
 
 
 def is_local(path: Any) -> bool:

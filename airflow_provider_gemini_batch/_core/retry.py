@@ -17,8 +17,17 @@ How long
     ``max_retries`` retries, and never beyond ``deadline`` seconds in total: a retry whose wait
     would cross the deadline is not made and the last error is raised.
 
+Progress renews the budget
+    Calls that move data in many steps (an upload's chunks, a result file's stream) carry a
+    :class:`RetryBudget`. Each step that moves data forward calls :meth:`RetryBudget.renew`: the
+    retry count and the deadline then count again from that moment, so a 2 GB upload that has
+    been running for an hour still gets ``max_retries`` retries within ``deadline`` seconds when
+    a chunk fails, and a result stream does not charge the consumer's time between rows to the
+    network (the stream renews the budget when the consumer asks for more).
+
 Built on tenacity (installed with Airflow). Sleeping goes through :func:`sleep` /
-:func:`async_sleep` in this module, the only boundary tests patch.
+:func:`async_sleep` and the deadline is read from :func:`monotonic`, both in this module: the
+only clock and sleep boundaries tests patch.
 """
 
 from __future__ import annotations
@@ -48,6 +57,11 @@ log = logging.getLogger(__name__)
 RETRYABLE_STATUS: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504})
 
 
+def monotonic() -> float:
+    """Seconds on a monotonic clock (the clock the deadline is measured with)."""
+    return time.monotonic()
+
+
 def sleep(seconds: float) -> None:
     """Block for ``seconds`` (the sync sleep boundary)."""
     time.sleep(seconds)
@@ -67,6 +81,39 @@ def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
     if isinstance(exc, GeminiApiError):
         return idempotent and exc.http_status in RETRYABLE_STATUS
     return False
+
+
+class RetryBudget:
+    """Failures and time spent on one call path since it last made progress.
+
+    Fresh when a retry loop starts. :meth:`renew` is called by the call path when data moved
+    forward (a chunk confirmed, a block of a body read): the failures counted so far are
+    forgotten and the deadline counts from now. A budget that is never renewed behaves exactly
+    like a plain ``max_retries``/``deadline`` bound on the whole call.
+    """
+
+    def __init__(self) -> None:
+        self._attempt = 0  # the tenacity attempt running now (1-based)
+        self._renewed_at_attempt = 0  # failures are counted from the attempt after this one
+        self._since = monotonic()
+
+    def _starting(self, attempt_number: int) -> None:
+        if attempt_number == 1:
+            self._renewed_at_attempt, self._since = 0, monotonic()
+        self._attempt = attempt_number
+
+    def renew(self) -> None:
+        """Progress was made: retries and deadline start over (call from inside an attempt)."""
+        self._renewed_at_attempt = max(0, self._attempt - 1)
+        self._since = monotonic()
+
+    def failures(self, attempt_number: int) -> int:
+        """Failed attempts since the last progress, counting the attempt ``attempt_number``."""
+        return attempt_number - self._renewed_at_attempt
+
+    def elapsed(self) -> float:
+        """Seconds since the loop started or last made progress."""
+        return monotonic() - self._since
 
 
 @dataclass(frozen=True)
@@ -106,7 +153,7 @@ class RetryPolicy:
             delay = max(delay, float(retry_after))
         return delay
 
-    def _tenacity_kwargs(self, idempotent: bool, what: str) -> dict[str, Any]:
+    def _tenacity_kwargs(self, idempotent: bool, what: str, budget: RetryBudget) -> dict[str, Any]:
         def retry_if(state: tenacity.RetryCallState) -> bool:
             outcome = state.outcome
             if outcome is None or not outcome.failed:
@@ -114,30 +161,33 @@ class RetryPolicy:
             exc = outcome.exception()
             return exc is not None and is_retryable(exc, idempotent=idempotent)
 
+        def before(state: tenacity.RetryCallState) -> None:
+            budget._starting(state.attempt_number)
+
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome is not None else None
-            return self.delay_for(exc, state.attempt_number)
+            return self.delay_for(exc, budget.failures(state.attempt_number))
 
         def stop(state: tenacity.RetryCallState) -> bool:
-            if state.attempt_number > self.max_retries:
+            if budget.failures(state.attempt_number) > self.max_retries:
                 return True
             # upcoming_sleep is computed before stop is consulted (tenacity >= 8.3).
-            elapsed = state.seconds_since_start or 0.0
-            return elapsed + (state.upcoming_sleep or 0.0) > self.deadline
+            return budget.elapsed() + (state.upcoming_sleep or 0.0) > self.deadline
 
         def before_sleep(state: tenacity.RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome is not None else None
             # Exception texts are built without secrets (see _core.errors), so logging them is safe.
             log.warning(
-                "%s failed (attempt %d of at most %d), retrying in %.2f s: %s",
+                "%s failed (attempt %d of at most %d since the last progress), retrying in %.2f s: %s",
                 what,
-                state.attempt_number,
+                budget.failures(state.attempt_number),
                 self.max_retries + 1,
                 state.upcoming_sleep,
                 exc,
             )
 
         return {
+            "before": before,
             "retry": retry_if,
             "wait": wait,
             "stop": stop,
@@ -145,15 +195,27 @@ class RetryPolicy:
             "reraise": True,
         }
 
-    def retrying(self, *, idempotent: bool, what: str = "Request") -> tenacity.Retrying:
-        """A tenacity ``Retrying`` for a sync call: ``policy.retrying(idempotent=True)(fn, *args)``."""
-        # Resolve the module-level sleep at call time so tests can patch it.
-        return tenacity.Retrying(sleep=lambda s: sleep(s), **self._tenacity_kwargs(idempotent, what))
+    def retrying(
+        self, *, idempotent: bool, what: str = "Request", budget: RetryBudget | None = None
+    ) -> tenacity.Retrying:
+        """A tenacity ``Retrying`` for a sync call: ``policy.retrying(idempotent=True)(fn, *args)``.
 
-    def async_retrying(self, *, idempotent: bool, what: str = "Request") -> tenacity.AsyncRetrying:
+        :param budget: renewed by the caller on progress (see :class:`RetryBudget`); default a
+            fresh budget nobody renews, i.e. ``max_retries``/``deadline`` bound the whole call.
+        """
+        # Resolve the module-level sleep at call time so tests can patch it.
+        return tenacity.Retrying(
+            sleep=lambda s: sleep(s), **self._tenacity_kwargs(idempotent, what, budget or RetryBudget())
+        )
+
+    def async_retrying(
+        self, *, idempotent: bool, what: str = "Request", budget: RetryBudget | None = None
+    ) -> tenacity.AsyncRetrying:
         """A tenacity ``AsyncRetrying`` for a coroutine function (waits with ``asyncio.sleep``)."""
 
         async def _sleep(seconds: float) -> None:
             await async_sleep(seconds)
 
-        return tenacity.AsyncRetrying(sleep=_sleep, **self._tenacity_kwargs(idempotent, what))
+        return tenacity.AsyncRetrying(
+            sleep=_sleep, **self._tenacity_kwargs(idempotent, what, budget or RetryBudget())
+        )

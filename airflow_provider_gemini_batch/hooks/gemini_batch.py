@@ -9,9 +9,10 @@ retries decided by ``_core.retry``. Only the exceptions of ``exceptions.py`` esc
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import re
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import IO, Any
 
@@ -35,7 +36,7 @@ from airflow_provider_gemini_batch._core.jsonl import (
     validate_input_file,
 )
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileInfo
-from airflow_provider_gemini_batch._core.retry import RetryPolicy, is_retryable
+from airflow_provider_gemini_batch._core.retry import RetryBudget, RetryPolicy
 from airflow_provider_gemini_batch._core.settings import AuthMode, ConnectionSettings
 from airflow_provider_gemini_batch._core.waiting import (
     DEFAULT_FILE_ACTIVE_TIMEOUT,
@@ -125,6 +126,44 @@ class _ConfirmedDigest:
 
     def hexdigest(self) -> str:
         return self._digest.hexdigest()
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
+
+
+@dataclasses.dataclass
+class _BodyPosition:
+    """How far a resumable body stream got: ``offset`` bytes yielded of ``total`` (if announced)."""
+
+    offset: int = 0
+    total: int | None = None
+
+    def resume_point(self, response: requests.Response, req: routes.ApiRequest) -> int:
+        """Bytes to skip at the start of ``response``'s body to continue at :attr:`offset`.
+
+        A 206 starts where its ``Content-Range`` says (RFC 9110 section 14.4); a 200 is the
+        whole body again. Also records the body's total size when the answer announces it.
+        """
+        if response.status_code == 206:
+            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+            if match is None or int(match.group(1)) > self.offset:
+                raise GeminiApiError(
+                    http_status=206,
+                    status=None,
+                    message=(
+                        f"a resumed download answered Content-Range "
+                        f"{response.headers.get('Content-Range')!r} for bytes from {self.offset}"
+                    ),
+                    resource=req.resource,
+                    method=req.what,
+                )
+            if match.group(3).isdigit():
+                self.total = int(match.group(3))
+            return self.offset - int(match.group(1))
+        length = response.headers.get("Content-Length", "")
+        if length.isdigit():
+            self.total = int(length)
+        return self.offset
 
 
 class GeminiBatchHook(BaseHook):
@@ -246,9 +285,15 @@ class GeminiBatchHook(BaseHook):
         return cached.secrets() if cached is not None else ()
 
     def _send_once(
-        self, req: routes.ApiRequest, *, data: bytes | None = None, stream: bool = False
+        self,
+        req: routes.ApiRequest,
+        *,
+        data: bytes | None = None,
+        stream: bool = False,
+        accept: Collection[int] = (200,),
     ) -> requests.Response:
-        """Send one request; return a 200 response or raise a typed error (no retry here)."""
+        """Send one request; return a response whose status is in ``accept`` (default 200) or
+        raise a typed error (no retry here)."""
         settings = self.settings
         headers = dict(req.headers)
         if req.authenticated:
@@ -276,7 +321,7 @@ class GeminiBatchHook(BaseHook):
                 timed_out=timed_out,
                 secrets=self._secrets(),
             ) from None
-        if response.status_code != 200:
+        if response.status_code not in accept:
             try:
                 content = response.content
             except requests.exceptions.RequestException:
@@ -442,7 +487,7 @@ class GeminiBatchHook(BaseHook):
         :raises GeminiInvalidInputError: the file is FAILED (with the file's error) or still
             PROCESSING after ``timeout`` seconds.
         """
-        deadline = time.monotonic() + timeout
+        deadline = retry_mod.monotonic() + timeout
         while True:
             info = self.get_file(name)
             readiness = file_readiness(info)
@@ -453,7 +498,7 @@ class GeminiBatchHook(BaseHook):
                     f"The input file {name} is FAILED on the service ({describe_file_error(info)}); "
                     "no batch was created. Check the file's content and upload it again."
                 )
-            remaining = deadline - time.monotonic()
+            remaining = deadline - retry_mod.monotonic()
             if remaining <= 0:
                 raise GeminiInvalidInputError(
                     f"The input file {name} was still {info.state} after {timeout:.0f} s; no batch was "
@@ -571,61 +616,66 @@ class GeminiBatchHook(BaseHook):
     def _upload_chunks(
         self, session_url: str, handle: IO[bytes], size: int, digest: _ConfirmedDigest
     ) -> FileInfo:
+        """Send the file in chunks under ONE retry loop whose budget every confirmed chunk renews.
+
+        An attempt sends chunks from ``offset`` until the session answers ``final``. Every attempt
+        after a failure first asks the session how many bytes it holds (a failed query is just
+        another failed attempt) and continues from there, so a 2 GB upload resumes however long
+        it has been running: only failures since the last confirmed chunk count.
+        """
         chunk_size = self.upload_chunk_size
-        policy = self.policy
+        budget = RetryBudget()
         offset = 0
-        failures = 0
-        started = time.monotonic()
-        while True:
-            length = min(chunk_size, size - offset)
-            final = offset + length >= size
-            handle.seek(offset)
-            data = handle.read(length)
-            if len(data) != length:
-                raise GeminiInvalidInputError(
-                    "The input file changed size during the upload; upload it again."
-                )
-            req = routes.upload_chunk(session_url, offset=offset, length=length, final=final)
-            try:
-                response = self._send_once(req, data=data)
-            except (GeminiTransportError, GeminiApiError) as exc:
-                if not is_retryable(exc, idempotent=True):
-                    raise
-                failures += 1
-                wait = policy.delay_for(exc, failures)
-                if failures > policy.max_retries or time.monotonic() - started + wait > policy.deadline:
-                    raise
-                self.log.warning(
-                    "Upload chunk at offset %d failed (%s); resuming in %.2f s.", offset, exc, wait
-                )
-                retry_mod.sleep(wait)
+        resuming = False
+
+        def attempt() -> FileInfo:
+            nonlocal offset, resuming
+            if resuming:
                 status, received, answer = self._query_upload(session_url)
                 if status == "final":
-                    return self._final_file(answer, req)
+                    return self._final_file(answer, routes.upload_query(session_url))
+                answer.close()
                 self.log.info(
                     "The upload session holds %d of %d bytes; continuing from there.", received, size
                 )
+                if received > offset:
+                    budget.renew()  # the cut chunk still moved the session forward: progress
                 offset = received
-                continue
-            status = response.headers.get("X-Goog-Upload-Status", "").lower()
-            if status in ("final", "active"):
-                digest.confirm(offset, data)
-            if status == "final":
-                return self._final_file(response, req)
-            response.close()
-            if status != "active" or final:
-                raise GeminiApiError(
-                    http_status=response.status_code,
-                    status=None,
-                    message=f"the upload session answered status {status or 'none'!r} at offset {offset}",
-                    resource="upload session",
-                    method=req.what,
-                )
-            offset += length
-            failures = 0  # progress was made; the budget is for consecutive failures
+            resuming = True  # whatever fails from here on, the next attempt asks for the offset
+            while True:
+                length = min(chunk_size, size - offset)
+                final = offset + length >= size
+                handle.seek(offset)
+                data = handle.read(length)
+                if len(data) != length:
+                    raise GeminiInvalidInputError(
+                        "The input file changed size during the upload; upload it again."
+                    )
+                req = routes.upload_chunk(session_url, offset=offset, length=length, final=final)
+                response = self._send_once(req, data=data)
+                status = response.headers.get("X-Goog-Upload-Status", "").lower()
+                if status in ("final", "active"):
+                    digest.confirm(offset, data)
+                if status == "final":
+                    return self._final_file(response, req)
+                response.close()
+                if status != "active" or final:
+                    raise GeminiApiError(
+                        http_status=response.status_code,
+                        status=None,
+                        message=f"the upload session answered status {status or 'none'!r} at offset {offset}",
+                        resource="upload session",
+                        method=req.what,
+                    )
+                offset += length
+                budget.renew()  # the session confirmed the chunk: progress
+
+        retrying = self.policy.retrying(idempotent=True, what="Uploading chunks", budget=budget)
+        return retrying(attempt)
 
     def _query_upload(self, session_url: str) -> tuple[str, int, requests.Response]:
-        response = self._request(routes.upload_query(session_url))
+        """Ask the session for its offset once (the chunk loop's retry covers a failed query)."""
+        response = self._send_once(routes.upload_query(session_url))
         status = response.headers.get("X-Goog-Upload-Status", "").lower()
         try:
             received = int(response.headers.get("X-Goog-Upload-Size-Received", "0"))
@@ -664,40 +714,100 @@ class GeminiBatchHook(BaseHook):
         """Stream ``files/…`` to a local path or ``ObjectStoragePath``/URI; return bytes written.
 
         The bytes go to a temporary sibling that is renamed onto ``destination`` only when the
-        whole body arrived (checked against ``Content-Length``); a cut-off download leaves nothing
-        at ``destination`` and is retried from the start under the retry policy.
+        whole body arrived (checked against the announced size); a cut connection is resumed from
+        the byte reached (see :meth:`_stream_body`), and a download that cannot be completed
+        leaves nothing at ``destination``.
 
         :raises GeminiInvalidInputError: the destination cannot be written (before any request).
         """
         req = routes.download_file(self.settings.api_version, name)
+        written = 0
+        with atomic_destination(destination) as out:
+            for chunk in self._stream_body(req):
+                out.write(chunk)
+                written += len(chunk)
+        return written
 
-        def attempt() -> int:
-            with atomic_destination(destination) as out:
-                response = self._send_once(req, stream=True)
-                with response:
-                    expected = response.headers.get("Content-Length")
-                    written = 0
-                    for chunk in self._iter_body(response, req):
-                        out.write(chunk)
-                        written += len(chunk)
-                    if expected is not None and expected.isdigit() and written != int(expected):
-                        raise GeminiTransportError(
-                            f"{req.what} was cut off after {written} of {expected} bytes.", sent=True
-                        )
-                return written
+    def _stream_body(self, req: routes.ApiRequest) -> Iterator[bytes]:
+        """The body of a GET as one seamless byte stream, resumed across cut connections.
 
-        return self.policy.retrying(idempotent=True, what=req.what)(attempt)
+        One retry loop (the connection's policy) covers opening and reading. After a failure the
+        request is sent again with ``Range: bytes=<offset>-`` for the bytes not yet yielded; a
+        ``206`` continues there, a ``200`` (Range ignored) is read from the start and the bytes
+        already yielded are skipped. Each yielded block renews the retry budget *when the caller
+        asks for the next one*, so the caller's time between blocks (a slow consumer) never
+        counts against the deadline, and only failures without new bytes count as retries.
+
+        Range on ``alt=media`` downloads: Google's media-download front end answers it with 206
+        and ``Content-Range`` (google-api-python-client ``MediaIoBaseDownload`` resumes that way);
+        not verified for generativelanguage, whose emulator ignores Range, hence both paths.
+
+        :raises GeminiTransportError: the body could not be completed within the retry budget.
+        :raises GeminiApiError: a resumed body is shorter than what was already read (the file changed).
+        """
+        budget = RetryBudget()
+        position = _BodyPosition()
+
+        def attempt() -> Iterator[bytes]:
+            if position.total is not None and position.offset >= position.total:
+                return
+            # identity: offsets, Range and Content-Length must all count the same (undecoded) bytes.
+            headers = {**req.headers, "Accept-Encoding": "identity"}
+            if position.offset:
+                headers["Range"] = f"bytes={position.offset}-"
+            ranged = dataclasses.replace(req, headers=headers)
+            response = self._send_once(ranged, stream=True, accept=(200, 206, 416))
+            with response:
+                if response.status_code == 416:  # nothing at or past the offset: all was read
+                    return
+                skip = position.resume_point(response, req)
+                for block in self._iter_body(response, req):
+                    if skip:
+                        dropped = min(skip, len(block))
+                        block, skip = block[dropped:], skip - dropped
+                        if not block:
+                            continue
+                    position.offset += len(block)
+                    yield block
+                    budget.renew()  # new bytes were taken by the caller: progress
+                if skip:
+                    raise GeminiApiError(
+                        http_status=response.status_code,
+                        status=None,
+                        message=(
+                            f"the body read again is shorter than the {position.offset} bytes read before; "
+                            "the file changed on the server"
+                        ),
+                        resource=req.resource,
+                        method=req.what,
+                    )
+            if position.total is not None and position.offset < position.total:
+                raise GeminiTransportError(
+                    f"{req.what} was cut off after {position.offset} of {position.total} bytes.", sent=True
+                )
+
+        for retry_attempt in self.policy.retrying(idempotent=True, what=req.what, budget=budget):
+            with retry_attempt:
+                yield from attempt()
 
     def _iter_body(self, response: requests.Response, req: routes.ApiRequest) -> Iterator[bytes]:
+        """The body's bytes as they arrive (``read1``: up to :data:`STREAM_CHUNK_BYTES` per block).
+
+        ``read1`` returns what the socket has instead of waiting to fill the block, so the bytes
+        that arrived before a cut are handed over (and count as progress) rather than lost with
+        the exception a full-block read raises.
+        """
+        raw = response.raw
         try:
-            yield from response.iter_content(chunk_size=STREAM_CHUNK_BYTES)
-        except requests.exceptions.RequestException as exc:
+            while block := raw.read1(STREAM_CHUNK_BYTES, decode_content=True):
+                yield block
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise transport_error(
                 exc,
                 resource=req.resource,
                 method=req.what,
                 sent=True,
-                timed_out=False,
+                timed_out=isinstance(exc, (urllib3.exceptions.ReadTimeoutError, TimeoutError)),
                 secrets=self._secrets(),
             ) from None
 
@@ -728,38 +838,12 @@ class GeminiBatchHook(BaseHook):
             )
 
     def _iter_file_results(self, name: str) -> Iterator[BatchResult]:
-        """Stream a result file; if the connection breaks midway, fetch it again and skip the lines
-        already yielded (the file is immutable), so no result is lost or repeated."""
+        """Stream a result file line by line. A broken connection is resumed from the byte reached
+        (:meth:`_stream_body`), so no result is lost or repeated, and the time the consumer spends
+        on each row does not count against the retry deadline."""
         req = routes.download_file(self.settings.api_version, name)
-        policy = self.policy
-        yielded = 0
-        failures = 0
-        started = time.monotonic()
-        while True:
-            response = self._request(req, stream=True)
-            skip = yielded
-            try:
-                with response:
-                    for index, line in enumerate(split_lines(self._iter_body(response, req))):
-                        if index < skip:
-                            continue
-                        result = parse_result_line(line, index)
-                        yielded += 1
-                        yield result
-                return
-            except GeminiTransportError as exc:
-                failures += 1
-                wait = policy.delay_for(exc, failures)
-                if failures > policy.max_retries or time.monotonic() - started + wait > policy.deadline:
-                    raise
-                self.log.warning(
-                    "Reading %s broke after %d results (%s); reading it again in %.2f s.",
-                    name,
-                    yielded,
-                    exc,
-                    wait,
-                )
-                retry_mod.sleep(wait)
+        for index, line in enumerate(split_lines(self._stream_body(req))):
+            yield parse_result_line(line, index)
 
     # -- connection test -------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 
 Google AI Studio has no documented page for a single Gemini API batch job (batches are an
 API-only resource), so the link targets the REST resource itself:
-``<api host>/v1beta/batches/<id>``. Opening it in a browser signed in with an API key extension,
+``<api host>/<api_version>/batches/<id>`` (the connection's ``api_version``, default
+``v1beta``). Opening it in a browser signed in with an API key extension,
 or with ``curl -H "x-goog-api-key: ..."``, shows the job's state, stats and output. The URL never
 contains the key: it is built from the connection's host and the batch name only.
 
@@ -23,11 +24,16 @@ if TYPE_CHECKING:
 
 #: Host used when the connection has none (the public endpoint).
 DEFAULT_API_ROOT = "https://generativelanguage.googleapis.com"
+#: Version used when ``api_root`` carries none.
 API_VERSION = "v1beta"
 
 
 def batch_url(batch_name: str, api_root: str | None = None) -> str:
-    """The REST URL of ``batch_name`` (``batches/...``) under ``api_root`` (no key, no query)."""
+    """The REST URL of ``batch_name`` (``batches/...``) under ``api_root`` (no key, no query).
+
+    ``api_root`` is the host (with optional prefix), ideally ending in the API version the
+    connection uses (``.../v1``); a root without a version gets :data:`API_VERSION`.
+    """
     root = (api_root or DEFAULT_API_ROOT).rstrip("/")
     # A connection host may already carry the version path; do not repeat it.
     if root.endswith(("/v1beta", "/v1", "/v1alpha")):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,6 +38,35 @@ INPUT_CHANGE_POLICIES: tuple[str, ...] = ("fail", "create_new")
 
 #: Read size for hashing local files, bytes.
 _CHUNK = 1024 * 1024
+
+_log = logging.getLogger(__name__)
+
+
+class _BoundedScan:
+    """The items a lookup scans, remembering whether the scan stopped before the listing ended."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self._items = iter(items)
+
+    def __iter__(self) -> Iterator[Any]:
+        return self._items
+
+    def cut_short(self) -> bool:
+        """Whether items remain after the scan stopped (asks for at most one more page)."""
+        return next(self._items, None) is not None
+
+
+def _warn_cut_short(log: logging.Logger, what: str, limit: int, consequence: str) -> None:
+    log.warning(
+        "Scanned the first %d %s of the project (reattach_scan_limit=%d) and stopped; more exist, "
+        "so one made earlier by this task instance may have been missed and %s. Raise "
+        "reattach_scan_limit on the operator, or delete old %s.",
+        limit,
+        what,
+        limit,
+        consequence,
+        what,
+    )
 
 
 def sha256_of(path: str | os.PathLike[str], opener: Callable[[], Any] | None = None) -> str:
@@ -66,9 +95,11 @@ def find_reusable_file(
 ) -> FileInfo | None:
     """An ACTIVE file uploaded earlier by this task instance with exactly this content, or None."""
     fingerprint = content_sha256[:FINGERPRINT_LENGTH]
-    for info in find_tagged(
-        hook.list_files(), identity.tag, limit=limit, display_name=lambda f: f.display_name
-    ):
+    scan = _BoundedScan(hook.list_files())
+    tagged = find_tagged(scan, identity.tag, limit=limit, display_name=lambda f: f.display_name)
+    if not tagged and scan.cut_short():
+        _warn_cut_short(log, "files", limit, "the file will be uploaded again")
+    for info in tagged:
         marker = parse_marker(info.display_name)
         if marker is None or marker.fingerprint != fingerprint:
             log.info("File %s was uploaded by an earlier try with different content; not reused.", info.name)
@@ -98,15 +129,21 @@ def find_reattachable_batch(
     *,
     on_input_change: InputChangePolicy,
     limit: int,
+    log: Any = None,
 ) -> Reattach:
     """Decide whether this task instance already created its batch.
+
+    Scans at most ``limit`` batches (the real service lists newest first); when that many were
+    scanned without a match and more exist, a warning names the limit (a batch of this task
+    instance may lie beyond it and a second, billable one would be created).
 
     :raises GeminiInvalidInputError: a batch of this task instance exists for a different input
         and ``on_input_change`` is ``"fail"``.
     """
-    matches = find_tagged(
-        hook.list_batches(), identity.tag, limit=limit, display_name=lambda b: b.display_name
-    )
+    scan = _BoundedScan(hook.list_batches())
+    matches = find_tagged(scan, identity.tag, limit=limit, display_name=lambda b: b.display_name)
+    if not matches and scan.cut_short():
+        _warn_cut_short(log or _log, "batches", limit, "a new (billable) batch will be created")
     # Newest first: if several tries left batches, the latest is the one a retry cares about.
     matches.sort(key=lambda b: b.create_time.timestamp() if b.create_time else 0.0, reverse=True)
     for batch in matches:

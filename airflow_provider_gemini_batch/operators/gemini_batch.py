@@ -8,7 +8,6 @@ log line carries it.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -86,9 +85,17 @@ def _make_hook(conn_id: str) -> GeminiBatchHook:
 
 
 def api_root_of(hook: Any) -> str | None:
-    """The connection's API root (scheme, host, optional prefix) for links; never the key."""
+    """The connection's versioned API root for links (``<base url>/<api_version>``); never the key.
+
+    The version is the connection's ``api_version`` extra (default ``v1beta``), so the link
+    names the same REST resource the hook talks to.
+    """
     settings = getattr(hook, "settings", None)
-    return getattr(settings, "base_url", None)
+    base_url = getattr(settings, "base_url", None)
+    if base_url is None:
+        return None
+    version = getattr(settings, "api_version", None)
+    return f"{base_url.rstrip('/')}/{version}" if version else base_url
 
 
 def batch_input_fingerprint(
@@ -123,27 +130,54 @@ class _GeminiOperator(BaseOperator):
 
 
 def _validate_jsonl(path: str) -> None:
+    """Validate the JSONL at ``path`` (local path, ``file://`` or object-storage URI)."""
     from airflow_provider_gemini_batch._core import jsonl
+    from airflow_provider_gemini_batch.storage import resolve_path
 
-    jsonl.validate_input_file(path)
+    try:
+        jsonl.validate_input_file(path, opener=resolve_path(path))
+    except OSError as exc:
+        raise GeminiInputFileError(f"cannot read the input file ({exc}).", path=path) from None
+
+
+def _content_sha256(path: str) -> str:
+    """Hex sha256 of the input at ``path`` (any form :func:`storage.resolve_path` accepts)."""
+    from airflow_provider_gemini_batch.storage import resolve_path
+
+    source = resolve_path(path)
+    try:
+        return sha256_of(path, opener=lambda: source.open("rb"))
+    except OSError as exc:
+        raise GeminiInputFileError(f"cannot read the input file ({exc}).", path=path) from None
 
 
 def check_input_size(path: str) -> int:
-    """Size of a local input file in bytes, refused before reading when over the API's 2 GB.
+    """Size of the input file in bytes, refused before reading when over the API's 2 GB.
 
-    :raises GeminiInputFileError: the file does not exist or is larger than 2 GB.
+    ``path`` is a local path, a ``file://`` URI or an object-storage URI/``ObjectStoragePath``
+    (whatever :func:`storage.resolve_path` accepts, like the hook's ``upload_file``).
+
+    :raises GeminiInputFileError: the file does not exist, is a directory or is larger than 2 GB.
+    :raises GeminiInvalidInputError: a URI whose scheme has no registered filesystem.
     """
     from airflow_provider_gemini_batch._core.routes import MAX_UPLOAD_BYTES
+    from airflow_provider_gemini_batch.storage import resolve_path
 
+    source = resolve_path(path)
     try:
-        size = os.path.getsize(path)
+        size = int(source.stat().st_size)
+        is_dir = source.is_dir()
     except OSError as exc:
-        raise GeminiInputFileError(f"cannot read the input file ({exc.strerror}).", path=path) from None
+        raise GeminiInputFileError(
+            f"cannot read the input file ({exc.strerror or exc}).", path=str(path)
+        ) from None
+    if is_dir:
+        raise GeminiInputFileError("the input path is a directory; pass a file.", path=str(path))
     if size > MAX_UPLOAD_BYTES:
         raise GeminiInputFileError(
             f"the file is {size} bytes; the Batch API accepts input files of at most "
             f"{MAX_UPLOAD_BYTES} bytes (2 GB). Split it into several batches.",
-            path=path,
+            path=str(path),
         )
     return size
 
@@ -171,13 +205,16 @@ def upload_idempotent(
     check_input_size(path)
     if validate:
         _validate_jsonl(path)
-    content_sha = content_sha256 or sha256_of(path)
+    content_sha = content_sha256 or _content_sha256(path)
     existing = find_reusable_file(hook, identity, content_sha, limit=scan_limit, log=log)
     if existing is not None:
         log.info("Reusing %s, uploaded earlier by this task instance with identical content.", existing.name)
         return existing.name
     info = hook.upload_file(
-        path, display_name=upload_display_name(display_name, identity, content_sha), mime_type=mime_type
+        path,
+        display_name=upload_display_name(display_name, identity, content_sha),
+        mime_type=mime_type,
+        validate=False,  # validated above when asked; validate=False must mean not at all
     )
     log.info("Uploaded %s as %s (%d bytes).", path, info.name, info.size_bytes)
     return str(info.name)
@@ -189,8 +226,9 @@ class GeminiUploadFileOperator(_GeminiOperator):
     Re-running the task for unchanged content reuses the file uploaded before (the display name
     carries a tag of the task instance and the content's sha256), so retries leave no orphans.
 
-    :param path: local path of the JSONL file (templated). Object-storage URIs are accepted where
-        the hook's ``upload_file`` supports them.
+    :param path: the JSONL file (templated): a local path, a ``file://`` URI or an object-storage
+        URI (``gs://``, ``s3://`` ..., any scheme with a registered Airflow ObjectStoragePath
+        filesystem), exactly what the hook's ``upload_file`` accepts.
     :param display_name: display name of the file (templated); the identity marker is appended.
     :param mime_type: declared MIME type. Default ``application/jsonl``.
     :param validate: validate the JSONL line by line before uploading (every line an object with a
@@ -259,7 +297,8 @@ class GeminiCreateBatchOperator(_GeminiOperator):
     :param model: model name, e.g. ``gemini-2.5-flash`` (templated).
     :param requests: inline requests (templated).
     :param input_file: uploaded input file name (templated).
-    :param input_path: local JSONL path to upload first (templated).
+    :param input_path: JSONL to upload first (templated): a local path, ``file://`` or
+        object-storage URI, as for :class:`GeminiUploadFileOperator`.
     :param display_name: batch display name (templated); the identity marker is appended.
     :param embeddings: create an embeddings batch (``asyncBatchEmbedContent``). Default False.
     :param priority: batch priority (higher runs first), or None for the API default.
@@ -385,7 +424,7 @@ class GeminiCreateBatchOperator(_GeminiOperator):
             check_input_size(path)
             _validate_jsonl(path)
             # Fingerprint the content, not the uploaded name: a re-upload gets a new name.
-            described = {"file_sha256": sha256_of(path)}
+            described = {"file_sha256": _content_sha256(path)}
         else:
             described = {"file": input_file}
         input_fp = self._input_fingerprint(described)
@@ -396,6 +435,7 @@ class GeminiCreateBatchOperator(_GeminiOperator):
             input_fp,
             on_input_change=self.on_input_change,
             limit=self.reattach_scan_limit,
+            log=self.log,
         )
         self.log.info("Idempotency check: %s.", decision.reason)
         batch = decision.batch
@@ -450,6 +490,7 @@ class GeminiCreateBatchOperator(_GeminiOperator):
             input_fp,
             on_input_change=self.on_input_change,
             limit=self.reattach_scan_limit,
+            log=self.log,
         )
         if decision.batch is None:
             self.log.warning(

@@ -123,3 +123,39 @@ def test_async_retrying_uses_the_async_sleep_boundary(monkeypatch: pytest.Monkey
     assert result == "ok"
     assert len(waits) == 1
     assert 0.25 <= waits[0] <= 0.5
+
+
+def test_progress_renews_attempts_and_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seven failures in all (max_retries is 5) over 700 s (deadline 300 s), each after progress."""
+    now = [0.0]
+    waits: list[float] = []
+    monkeypatch.setattr(retry, "monotonic", lambda: now[0])
+    monkeypatch.setattr(retry, "sleep", waits.append)
+    budget = retry.RetryBudget()
+    failures = [_api(GeminiServerError, 503) for _ in range(7)]
+
+    def step() -> str:
+        now[0] += 100.0  # each attempt moves data for 100 s, then (mostly) fails
+        budget.renew()
+        if failures:
+            raise failures.pop(0)
+        return "done"
+
+    assert RetryPolicy().retrying(idempotent=True, budget=budget)(step) == "done"
+    assert len(waits) == 7
+
+
+def test_without_progress_the_budget_is_the_whole_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    monkeypatch.setattr(retry, "monotonic", lambda: now[0])
+    monkeypatch.setattr(retry, "sleep", lambda s: None)
+    calls = []
+
+    def step() -> str:
+        calls.append(1)
+        now[0] += 100.0
+        raise _api(GeminiServerError, 503)
+
+    with pytest.raises(GeminiServerError):
+        RetryPolicy().retrying(idempotent=True, budget=retry.RetryBudget())(step)
+    assert len(calls) == 3  # the third failure ends at 300 s: no wait fits in the deadline

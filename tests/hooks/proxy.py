@@ -12,13 +12,22 @@ class CuttingProxy:
     """Relay 127.0.0.1:<port> → upstream; forward only ``cut_after`` bytes of an answer, then close.
 
     Used to cut a download midway: no mocking, the client sees a genuine short read.
+    ``cut_after`` may also be a list: connection *n* is cut after ``cut_after[n - 1]`` bytes and
+    connections past the list are relayed whole (a stream that is cut again and again, each time
+    a little further on).
     """
 
     def __init__(
-        self, upstream_host: str, upstream_port: int, cut_after: int, cut_connections: int = 1_000_000
+        self,
+        upstream_host: str,
+        upstream_port: int,
+        cut_after: int | list[int],
+        cut_connections: int = 1_000_000,
     ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.cut_after = cut_after
+        if isinstance(cut_after, list):
+            cut_connections = len(cut_after)
         #: only the first ``cut_connections`` connections are cut; later ones are relayed whole
         self.cut_connections = cut_connections
         self.connections = 0
@@ -49,7 +58,10 @@ class CuttingProxy:
             except OSError:
                 return
             self.connections += 1
-            limit = self.cut_after if self.connections <= self.cut_connections else None
+            limit: int | None = None
+            if self.connections <= self.cut_connections:
+                cut = self.cut_after
+                limit = cut[self.connections - 1] if isinstance(cut, list) else cut
             threading.Thread(target=self._relay, args=(client, limit), daemon=True).start()
 
     def _relay(self, client: socket.socket, limit: int | None) -> None:
