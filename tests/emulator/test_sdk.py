@@ -124,7 +124,9 @@ def test_inline_batch_results_are_in_dest_with_metadata_echoed(
         "joke": fake_model.expected_text(_request("Tell me a joke")),
     }
     usage = done.dest.inlined_responses[0].response.usage_metadata
-    assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
+    assert usage.total_token_count == (
+        usage.prompt_token_count + usage.candidates_token_count + usage.thoughts_token_count
+    )
 
 
 def test_inline_embeddings_batch_returns_vectors_of_requested_dimensionality(
@@ -176,14 +178,17 @@ def test_file_embeddings_batch_writes_embedding_lines(
     ]
 
 
-def test_list_batches_pages_through_every_job(client: genai.Client, emulator: EmulatorServer) -> None:
+def test_list_batches_pages_through_every_job_newest_first(
+    client: genai.Client, emulator: EmulatorServer
+) -> None:
+    """Newest first, like the live list (cookbook Batch_mode.ipynb cell 34 output)."""
     names = [
         client.batches.create(model="gemini-2.5-flash", src=[{"contents": f"q{i}"}]).name for i in range(3)
     ]
 
     listed = [job.name for job in client.batches.list(config={"page_size": 1})]
 
-    assert listed == names
+    assert listed == names[::-1]
     assert sum(1 for e in emulator.control.journal() if e["path"] == "/v1beta/batches") == 3
 
 
