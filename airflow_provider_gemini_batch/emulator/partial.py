@@ -3,7 +3,8 @@
 Syntax subset implemented (Google API "partial response" system parameter, listed in the
 ``generativelanguage`` discovery document's ``parameters``): a comma-separated list of paths;
 ``a/b`` selects ``b`` inside ``a``; ``a(b,c/d)`` selects several fields inside ``a``; a selection
-applied to an array applies to each element. Unknown names select nothing. Example::
+applied to an array applies to each element. Unknown names select nothing, and a message of which
+nothing was selected is left out. Example::
 
     name,done,error,metadata(state,batchStats,createTime,updateTime,endTime,output/responsesFile)
 """
@@ -86,5 +87,11 @@ def apply_fields(data: Any, mask: Mask) -> Any:
         if key not in mask:
             continue
         sub = mask[key]
-        out[key] = value if sub is None else apply_fields(value, sub)
+        if sub is None:
+            out[key] = value
+            continue
+        reduced = apply_fields(value, sub)
+        if reduced == {} and isinstance(value, dict):
+            continue  # nothing selected inside this message: proto3 JSON leaves it out
+        out[key] = reduced
     return out
