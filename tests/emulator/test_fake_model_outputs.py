@@ -63,10 +63,12 @@ def test_json_mode_answers_schema_valid_deterministic_json(
 
     assert answer["sentiment"] in {"positive", "neutral", "negative"}
     assert isinstance(answer["summary"], str)
-    assert isinstance(answer["score"], int) and not isinstance(answer["score"], bool)
+    assert isinstance(answer["score"], int)
+    assert not isinstance(answer["score"], bool)
     assert isinstance(answer["confidence"], float)
     assert isinstance(answer["spam"], bool)
-    assert len(answer["tags"]) == 2 and all(isinstance(t, str) for t in answer["tags"])
+    assert len(answer["tags"]) == 2
+    assert all(isinstance(t, str) for t in answer["tags"])
     assert text_of(answer_of(http, emulator, request)) == fake_model.expected_text(request)
 
 
@@ -138,7 +140,12 @@ def test_embedding_results_carry_token_count_as_int64_string(
                 "inputConfig": {
                     "requests": {
                         "requests": [
-                            {"request": {"content": {"parts": [{"text": "one two"}]}, "outputDimensionality": 3}}
+                            {
+                                "request": {
+                                    "content": {"parts": [{"text": "one two"}]},
+                                    "outputDimensionality": 3,
+                                }
+                            }
                         ]
                     }
                 }

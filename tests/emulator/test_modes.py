@@ -84,9 +84,7 @@ def test_per_key_visibility_hides_batches_and_files_from_other_keys(
     assert http.get(f"/v1beta/{file_name}", headers=other).status_code == 404
     assert http.get("/v1beta/batches", headers=other).json() == {}
     assert http.get("/v1beta/files", headers=other).json() == {}
-    refused = http.post(
-        MODEL_PATH, json={"batch": {"inputConfig": {"fileName": file_name}}}, headers=other
-    )
+    refused = http.post(MODEL_PATH, json={"batch": {"inputConfig": {"fileName": file_name}}}, headers=other)
     assert refused.status_code == 404
     # The creating key still sees both.
     assert get(http, op["name"])["name"] == op["name"]
@@ -222,7 +220,9 @@ def test_row_status_writes_per_row_errors_as_status(http: httpx.Client, emulator
 # ---- state spellings ---------------------------------------------------------------------------
 
 
-def test_state_names_give_sdk_spellings_or_unknown_states(http: httpx.Client, emulator: EmulatorServer) -> None:
+def test_state_names_give_sdk_spellings_or_unknown_states(
+    http: httpx.Client, emulator: EmulatorServer
+) -> None:
     """Issue 9 §3.6: JOB_STATE_QUEUED (SDK/Vertex spelling) and states a client does not know."""
     emulator.control.configure(
         processing_seconds=10, state_names={"PENDING": "JOB_STATE_QUEUED", "RUNNING": "BATCH_STATE_PAUSED"}

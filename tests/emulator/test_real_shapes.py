@@ -71,7 +71,9 @@ def upload(http: httpx.Client, data: bytes, mime: str) -> dict:
     return final.json()["file"]
 
 
-def run_file_batch(http: httpx.Client, emulator: EmulatorServer, path: str, file_name: str) -> tuple[dict, list]:
+def run_file_batch(
+    http: httpx.Client, emulator: EmulatorServer, path: str, file_name: str
+) -> tuple[dict, list]:
     op = http.post(path, json={"batch": {"inputConfig": {"fileName": file_name}}}).json()
     emulator.control.advance_clock(10)
     done = get(http, op["name"])
@@ -88,7 +90,8 @@ def test_uploaded_file_resource_matches_the_cookbook_file(http: httpx.Client) ->
     assert shape(emulated) == shape(real)
     assert emulated["sha256Hash"] == real["sha256Hash"]
     assert emulated["sizeBytes"] == real["sizeBytes"] == "202"
-    assert FILE_NAME.match(emulated["name"]) and FILE_NAME.match(real["name"])
+    assert FILE_NAME.match(emulated["name"])
+    assert FILE_NAME.match(real["name"])
 
 
 def test_created_batch_has_the_cookbook_operation_shape(http: httpx.Client) -> None:
@@ -111,7 +114,7 @@ def test_ids_have_the_real_lengths_and_the_output_file_is_named_after_the_batch(
     assert all(BATCH_NAME.match(name) for name in captures_emulator.COOKBOOK_BATCH_NAMES)
     assert all(FILE_NAME.match(name) for name in captures_emulator.COOKBOOK_FILE_NAMES)
     real_id = captures_emulator.COOKBOOK_BATCH_NAMES[0].split("/")[1]
-    assert captures_emulator.COOKBOOK_OUTPUT_FILE == f"files/batch-{real_id}"
+    assert f"files/batch-{real_id}" == captures_emulator.COOKBOOK_OUTPUT_FILE
 
     line = b'{"key": "request_1", "request": {"contents": [{"parts": [{"text": "x"}]}]}}\n'
     file_name = upload(http, line, "application/jsonl")["name"]
@@ -140,10 +143,14 @@ def test_text_result_line_matches_the_cookbook_line(http: httpx.Client, emulator
     assert keysets(emulated) == keysets(real)
 
 
-def test_embedding_result_lines_match_the_cookbook_lines(http: httpx.Client, emulator: EmulatorServer) -> None:
+def test_embedding_result_lines_match_the_cookbook_lines(
+    http: httpx.Client, emulator: EmulatorServer
+) -> None:
     """captures_emulator.COOKBOOK_EMBEDDING_LINES (cell 48) from the same 202-byte input."""
     file_name = upload(http, captures.COOKBOOK_EMBEDDINGS_INPUT, "jsonl")["name"]
-    _, lines = run_file_batch(http, emulator, "/v1beta/models/gemini-embedding-001:asyncBatchEmbedContent", file_name)
+    _, lines = run_file_batch(
+        http, emulator, "/v1beta/models/gemini-embedding-001:asyncBatchEmbedContent", file_name
+    )
 
     real = [json.loads(line) for line in captures_emulator.COOKBOOK_EMBEDDING_LINES]
     emulated = [json.loads(line) for line in lines]

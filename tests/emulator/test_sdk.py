@@ -272,7 +272,8 @@ def test_structured_output_parses_for_every_answer(client: genai.Client, emulato
     _finish(emulator)
     done = client.batches.get(name=job.name)
 
-    assert done.dest is not None and done.dest.inlined_responses is not None
+    assert done.dest is not None
+    assert done.dest.inlined_responses is not None
     answers = [json.loads(r.response.text) for r in done.dest.inlined_responses]
     assert all(a["sentiment"] in {"pos", "neg"} and isinstance(a["n"], int) for a in answers)
     assert all(r.response.usage_metadata.thoughts_token_count for r in done.dest.inlined_responses)
@@ -291,7 +292,8 @@ def test_sdk_reads_a_shuffled_inline_batch_and_the_keys_still_join(
     rows = client.batches.get(name=job.name).dest.inlined_responses
 
     got = [r.metadata["key"] for r in rows]
-    assert got != keys and sorted(got) == keys
+    assert got != keys
+    assert sorted(got) == keys
     assert all(r.response.text == fake_model.expected_text(_request(r.metadata["key"])) for r in rows)
 
 
