@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from airflow_provider_gemini_batch.emulator.faults import Fault, faults_from_json
+from airflow_provider_gemini_batch.emulator.modes import MODES
 from airflow_provider_gemini_batch.emulator.server import EmulatorServer
 
 FAULTS_ENV = "GEMINI_EMULATOR_FAULTS"
@@ -41,6 +42,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="the only API key accepted (default: env GEMINI_EMULATOR_API_KEY; unset = any key)",
     )
     parser.add_argument("--data-dir", default=None, help="where file bytes are stored (default: a temp dir)")
+    parser.add_argument(
+        "--mode",
+        action="append",
+        default=[],
+        choices=sorted(MODES),
+        help="a named mode to switch on at start (repeatable); see docs/emulator.md",
+    )
     parser.add_argument(
         "--fault",
         action="append",
@@ -82,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         faults=faults,
     )
+    server.state.configure(modes=args.mode)
+    server.state.initial.modes = list(server.state.settings.modes)
     with server:
         print(f"Gemini Batch emulator listening on {server.base_url}", flush=True)
         while not stop.wait(0.5):

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from airflow_provider_gemini_batch.emulator.backend import EmulatorState
+from airflow_provider_gemini_batch.emulator.backend import FILE_ID_LENGTH, EmulatorState
 from airflow_provider_gemini_batch.emulator.faults import Fault
 from airflow_provider_gemini_batch.emulator.files import (
     CHUNK_GRANULARITY,
@@ -31,12 +31,15 @@ from airflow_provider_gemini_batch.emulator.files import (
     remove_quietly,
     valid_file_id,
 )
+from airflow_provider_gemini_batch.emulator.partial import FieldsError, Mask, apply_fields, parse_fields
+from airflow_provider_gemini_batch.emulator.request_fields import unknown_field_errors
 from airflow_provider_gemini_batch.emulator.transport import drop_connection
 from airflow_provider_gemini_batch.emulator.wire import (
     ApiError,
     error_info,
     field,
     invalid,
+    not_found,
     parse_json_lenient,
 )
 
@@ -67,6 +70,8 @@ class Ctx:
     entry: dict[str, Any]
     drop_after: int | None = None
     lose_answer: bool = False
+    caller: str | None = None  # the API key used (None for a bearer token or a session URL)
+    fields: Mask | None = None  # the parsed ``fields`` partial-response selection
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -163,7 +168,8 @@ class Api:
                     return early
             handler, params, self_auth = self._match(method, path, request)
             if not self_auth:
-                self._authenticate(request)
+                ctx.caller = self._authenticate(request)
+            self._read_fields(ctx)
             if ctx.drop_after is not None and handler != self.upload:
                 await self._read_then_drop(ctx)
                 return Response(status_code=500)  # never sent: the connection is gone
@@ -212,18 +218,51 @@ class Api:
             raise ApiError(404, f"Method {method} is not supported for {path}.")
         raise ApiError(404, f"Method not found: {path}.")
 
-    def _authenticate(self, request: Request) -> None:
+    def _read_fields(self, ctx: Ctx) -> None:
+        """Parse the ``fields`` system parameter; mode ``refuse_fields`` answers 400 to it instead."""
+        raw = ctx.request.query_params.get("fields")
+        if raw is None:
+            return
+        if self.state.settings.has("refuse_fields"):
+            raise invalid(f"Invalid value at 'fields': partial responses are not supported here ({raw!r}).")
+        try:
+            ctx.fields = parse_fields(raw)
+        except FieldsError as exc:
+            raise invalid(str(exc)) from None
+
+    def _shaped(self, ctx: Ctx, data: dict[str, Any]) -> Response:
+        """A JSON answer reduced to ``fields`` (if asked), or 503 when ``huge_inline_503`` finds it too big.
+
+        The 503 reproduces spec §9.4: full GETs of batches with huge inline output answered 503
+        while polls that leave the output out kept working.
+        """
+        if ctx.fields is not None:
+            data = apply_fields(data, ctx.fields)
+        body = json.dumps(data, separators=(",", ":"))
+        settings = self.state.settings
+        if settings.has("huge_inline_503") and len(body) > settings.huge_output_bytes:
+            raise ApiError(503, "The service is currently unavailable.")
+        return Response(content=body, media_type="application/json")
+
+    def _visible(self, ctx: Ctx, owner: str | None) -> bool:
+        """Mode ``per_key_visibility``: only the creating key sees a resource (issue 9 §3.9)."""
+        return not self.state.settings.has("per_key_visibility") or owner == ctx.caller
+
+    def _authenticate(self, request: Request) -> str | None:
         """Accept ``x-goog-api-key``, ``?key=`` or ``Authorization: Bearer``, like the live service.
 
+        Returns the API key used (None for a bearer token), the identity ``per_key_visibility`` uses.
+
         :raises ApiError: 403 PERMISSION_DENIED without credentials; 400 API_KEY_INVALID for a key
-            other than the configured one. Any non-empty bearer token is accepted (the emulator
-            cannot verify OAuth tokens).
+            other than the configured one (or ``extra_api_keys``). Any non-empty bearer token is
+            accepted (the emulator cannot verify OAuth tokens).
         """
         key = request.headers.get("x-goog-api-key") or request.query_params.get("key")
         authorization = request.headers.get("authorization", "")
         bearer = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
         if key:
-            if self.api_key is not None and key != self.api_key:
+            accepted = {self.api_key, *self.state.settings.extra_api_keys}
+            if self.api_key is not None and key not in accepted:
                 raise ApiError(
                     400,
                     "API key not valid. Please pass a valid API key.",
@@ -236,9 +275,9 @@ class Api:
                         },
                     ],
                 )
-            return
+            return key
         if bearer:
-            return
+            return None
         raise ApiError(
             403,
             "Method doesn't allow unregistered callers (callers without established identity). "
@@ -308,7 +347,7 @@ class Api:
         meta = field(body, "file") or {}
         if not isinstance(meta, dict):
             raise invalid("'file' must be an object.")
-        file_id = new_id(12)
+        file_id = new_id(FILE_ID_LENGTH)
         wanted = field(meta, "name")
         if wanted:
             file_id = str(wanted).removeprefix("files/")
@@ -330,6 +369,7 @@ class Api:
             mime_type=str(mime),
             declared_size=declared,
             path=self.state.data_dir / "uploads" / f"{upload_id}.part",
+            owner=ctx.caller,
         )
         session.path.touch()
         self.state.sessions[upload_id] = session
@@ -435,6 +475,7 @@ class Api:
                 headers=_active_session_headers(session),
             )
         session.close()
+        settings = self.state.settings
         destination = self.state.file_path(session.file_id)
         os.replace(session.path, destination)
         record = FileRecord(
@@ -446,6 +487,10 @@ class Api:
             create_time=self.state.clock.now(),
             source="UPLOADED",
             path=destination,
+            owner=session.owner,
+            processing_seconds=(
+                settings.file_processing_seconds if settings.has("files_processing") else 0.0
+            ),
         )
         self.state.add_file(record)
         session.status = "final"
@@ -454,30 +499,42 @@ class Api:
 
     def _final_response(self, ctx: Ctx, record: FileRecord) -> Response:
         return json_response(
-            {"file": record.render(base_url(ctx.request))}, headers={"X-Goog-Upload-Status": "final"}
+            {"file": record.render(base_url(ctx.request), now=self.state.clock.now())},
+            headers={"X-Goog-Upload-Status": "final"},
         )
 
     # ---- files ----------------------------------------------------------------------------------
 
     async def list_files(self, ctx: Ctx, ver: str) -> Response:
         size = _page_size(ctx.request, FILES_PAGE_DEFAULT, FILES_PAGE_MAX)
-        page, token = self.state.list_files(size, _page_token(ctx.request))
+        page, token = self.state.list_files(
+            size, _page_token(ctx.request), lambda f: self._visible(ctx, f.owner)
+        )
+        now = self.state.clock.now()
         data: dict[str, Any] = {}
         if page:
-            data["files"] = [f.render(base_url(ctx.request), ver) for f in page]
+            data["files"] = [f.render(base_url(ctx.request), ver, now) for f in page]
         if token:
             data["nextPageToken"] = token
-        return json_response(data)
+        return self._shaped(ctx, data)
+
+    def _file(self, ctx: Ctx, id: str) -> FileRecord:
+        record = self.state.get_file(id)
+        if not self._visible(ctx, record.owner):
+            raise not_found(f"files/{id}")
+        return record
 
     async def get_file(self, ctx: Ctx, ver: str, id: str) -> Response:
-        return json_response(self.state.get_file(id).render(base_url(ctx.request), ver))
+        record = self._file(ctx, id)
+        return self._shaped(ctx, record.render(base_url(ctx.request), ver, self.state.clock.now()))
 
     async def delete_file(self, ctx: Ctx, ver: str, id: str) -> Response:
+        self._file(ctx, id)
         self.state.delete_file(id)
         return json_response({})
 
     async def download_file(self, ctx: Ctx, ver: str, id: str) -> Response:
-        record = self.state.get_file(id)
+        record = self._file(ctx, id)
         if record.source != "GENERATED":
             raise ApiError(
                 400,
@@ -520,27 +577,54 @@ class Api:
         except (TypeError, ValueError):
             raise invalid("batch.priority must be an integer.") from None
         display = field(batch, "displayName")
+        kind = "generate" if verb == "batchGenerateContent" else "embed"
+        if requests is not None and self.state.settings.has("strict_request_fields"):
+            self._refuse_unknown_fields(kind, [json.dumps(item) for item in requests])
         record = self.state.create_batch(
-            kind="generate" if verb == "batchGenerateContent" else "embed",
+            kind=kind,
             model=f"{coll}/{model}",
             display_name=str(display) if display else None,
             priority=priority,
             inline=requests,
             input_file=file_name,
+            owner=ctx.caller,
         )
         if record.input_path is not None:
+            if self.state.settings.has("strict_request_fields"):
+                lines = await asyncio.to_thread(_read_lines, record.input_path)
+                try:
+                    self._refuse_unknown_fields(kind, lines)
+                except ApiError:
+                    remove_quietly(record.input_path)
+                    raise
             await self.state.count_file_requests(record)
         self.state.register_batch(record)
-        return json_response(record.render(self.state.clock.now()))
+        # The answer describes the batch as created (PENDING, cookbook cell 44 output), even when
+        # counting a large input file took longer than the PENDING window of a fast test batch.
+        return json_response(record.render(record.create_time))
+
+    def _refuse_unknown_fields(self, kind: str, lines: list[str]) -> None:
+        """Mode ``strict_request_fields``: one 400 listing every line's unknown request field."""
+        errors = unknown_field_errors(kind, lines)
+        if errors:
+            raise invalid("\n".join(errors))
+
+    def _batch(self, ctx: Ctx, id: str) -> Any:
+        record = self.state.get_batch(id)
+        if not self._visible(ctx, record.owner):
+            raise not_found(f"batches/{id}")
+        return record
 
     async def get_batch(self, ctx: Ctx, ver: str, id: str) -> Response:
-        record = self.state.get_batch(id)
+        record = self._batch(ctx, id)
         ready = await self.state.ensure_results(record)
-        return json_response(record.render(self.state.clock.now(), finishing=not ready))
+        return self._shaped(ctx, record.render(self.state.clock.now(), finishing=not ready))
 
     async def list_batches(self, ctx: Ctx, ver: str) -> Response:
         size = _page_size(ctx.request, BATCHES_PAGE_DEFAULT, BATCHES_PAGE_MAX)
-        page, token = self.state.list_batches(size, _page_token(ctx.request))
+        page, token = self.state.list_batches(
+            size, _page_token(ctx.request), lambda b: self._visible(ctx, b.owner)
+        )
         ready = [await self.state.ensure_results(record) for record in page]
         now = self.state.clock.now()
         data: dict[str, Any] = {}
@@ -548,15 +632,23 @@ class Api:
             data["operations"] = [r.render(now, finishing=not ok) for r, ok in zip(page, ready, strict=True)]
         if token:
             data["nextPageToken"] = token
-        return json_response(data)
+        return self._shaped(ctx, data)
 
     async def cancel_batch(self, ctx: Ctx, ver: str, id: str) -> Response:
+        self._batch(ctx, id)
         self.state.cancel_batch(id)
         return json_response({})
 
     async def delete_batch(self, ctx: Ctx, ver: str, id: str) -> Response:
+        self._batch(ctx, id)
         self.state.delete_batch(id)
         return json_response({})
+
+
+def _read_lines(path: Any) -> list[str]:
+    """The lines of a JSONL input file (text, blank lines kept so numbers match the file's)."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        return [line.rstrip("\n") for line in handle]
 
 
 def build_app(state: EmulatorState, api_key: str | None) -> FastAPI:

@@ -13,7 +13,8 @@ import os
 import shutil
 import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,14 @@ from airflow_provider_gemini_batch.emulator.files import (
     remove_quietly,
     sha256_hash_field,
 )
+from airflow_provider_gemini_batch.emulator.modes import check_modes
 from airflow_provider_gemini_batch.emulator.wire import ApiError, not_found
 
 MAX_ACTIVE_BATCHES = 100
+# Live batch ids are 36 lowercase alphanumerics: cookbook Batch_mode.ipynb cells 19/28/34/44 outputs
+# (e.g. ``batches/o08hk76gv328ihxcssjsgwt3g6omtfysxi46``); file ids 12 (``files/t5snrshrqff1``).
+BATCH_ID_LENGTH = 36
+FILE_ID_LENGTH = 12
 JOURNAL_MAX_ENTRIES = 100_000
 # How long a read waits for results being built before answering RUNNING (seconds).
 RESULT_WAIT_SECONDS = 2.0
@@ -58,11 +64,40 @@ class Settings:
     :param error_fraction: fraction (0..1) of requests of newly created batches that end in a
         per-request error (positions chosen by :func:`fake_model.injected_error_positions`).
     :param next_outcome: final state of the next created batch only (then back to SUCCEEDED).
+    :param modes: named modes switched on (see :mod:`.modes`); default none.
+    :param extra_api_keys: keys accepted besides the server's ``api_key`` (for ``per_key_visibility``).
+    :param file_processing_seconds: how long an upload stays PROCESSING under ``files_processing``.
+    :param huge_output_bytes: answer size (bytes) above which ``huge_inline_503`` answers 503.
+    :param state_names: wire spelling per short state of batches created from now on, e.g.
+        ``{"PENDING": "JOB_STATE_QUEUED"}`` (SDK/Vertex spelling) or an unknown value; unmapped
+        states are written ``BATCH_STATE_<STATE>``.
     """
 
     processing_seconds: float = 5.0
     error_fraction: float = 0.0
     next_outcome: str | None = None
+    modes: list[str] = field(default_factory=list)
+    extra_api_keys: list[str] = field(default_factory=list)
+    file_processing_seconds: float = 2.0
+    huge_output_bytes: int = 1_000_000
+    state_names: dict[str, str] = field(default_factory=dict)
+
+    def copy(self) -> Settings:
+        """An independent copy (lists and dicts are not shared)."""
+        return Settings(
+            processing_seconds=self.processing_seconds,
+            error_fraction=self.error_fraction,
+            next_outcome=self.next_outcome,
+            modes=list(self.modes),
+            extra_api_keys=list(self.extra_api_keys),
+            file_processing_seconds=self.file_processing_seconds,
+            huge_output_bytes=self.huge_output_bytes,
+            state_names=dict(self.state_names),
+        )
+
+    def has(self, mode: str) -> bool:
+        """Whether the named mode is on."""
+        return mode in self.modes
 
 
 class Clock:
@@ -76,17 +111,17 @@ class Clock:
         return time.time() + self.offset
 
 
-def encode_token(seq: int) -> str:
-    """Opaque page token for "items after sequence number ``seq``"."""
-    return base64.urlsafe_b64encode(f"after:{seq}".encode()).decode("ascii").rstrip("=")
+def encode_token(seq: int, direction: str = "after") -> str:
+    """Opaque page token for "items after (or before) sequence number ``seq``"."""
+    return base64.urlsafe_b64encode(f"{direction}:{seq}".encode()).decode("ascii").rstrip("=")
 
 
-def decode_token(token: str) -> int:
+def decode_token(token: str, direction: str = "after") -> int:
     """Inverse of :func:`encode_token`; raises 400 INVALID_ARGUMENT for a token we did not issue."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
         prefix, _, number = raw.partition(":")
-        if prefix != "after":
+        if prefix != direction:
             raise ValueError(raw)
         return int(number)
     except ValueError:
@@ -102,7 +137,7 @@ class EmulatorState:
 
     def __init__(self, data_dir: Path, settings: Settings) -> None:
         self.data_dir = Path(data_dir)
-        self.initial = Settings(**vars(settings))
+        self.initial = settings.copy()
         self.settings = settings
         self.clock = Clock()
         self.faults = FaultBook()
@@ -131,7 +166,7 @@ class EmulatorState:
         self.faults.clear()
         self.journal.clear()
         self.clock.offset = 0.0
-        self.settings = Settings(**vars(self.initial))
+        self.settings = self.initial.copy()
         for sub in ("files", "uploads", "inputs"):
             shutil.rmtree(self.data_dir / sub, ignore_errors=True)
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -160,11 +195,14 @@ class EmulatorState:
             raise not_found(f"files/{file_id}")
         return record
 
-    def list_files(self, page_size: int, token: str | None) -> tuple[list[FileRecord], str | None]:
-        """One page of files in creation order, and the next page token (None on the last page)."""
+    def list_files(
+        self, page_size: int, token: str | None, visible: Callable[[FileRecord], bool] | None = None
+    ) -> tuple[list[FileRecord], str | None]:
+        """One page of the ``visible`` files in creation order, and the next page token (None on the last)."""
         for record in list(self.files.values()):
             self._expire_file(record)
-        return self._page(list(self.files.values()), page_size, token)
+        files = [f for f in self.files.values() if visible is None or visible(f)]
+        return self._page(files, page_size, token)
 
     def delete_file(self, file_id: str) -> None:
         """Delete a file and its bytes; raises 404 if unknown."""
@@ -185,12 +223,21 @@ class EmulatorState:
 
     # ---- batches --------------------------------------------------------------------------------
 
-    def _page(self, items: list[Any], page_size: int, token: str | None) -> tuple[list[Any], str | None]:
-        after = decode_token(token) if token else 0
-        remaining = [item for item in items if self._seq.get(item.name, 0) > after]
-        page = remaining[:page_size]
-        more = len(remaining) > page_size
-        return page, (encode_token(self._seq[page[-1].name]) if more and page else None)
+    def _page(
+        self, items: list[Any], page_size: int, token: str | None, newest_first: bool = False
+    ) -> tuple[list[Any], str | None]:
+        """One page of ``items`` by creation sequence; the token holds the last sequence served."""
+        direction = "before" if newest_first else "after"
+        items = sorted(items, key=lambda item: self._seq.get(item.name, 0), reverse=newest_first)
+        if token:
+            edge = decode_token(token, direction)
+            if newest_first:
+                items = [item for item in items if self._seq.get(item.name, 0) < edge]
+            else:
+                items = [item for item in items if self._seq.get(item.name, 0) > edge]
+        page = items[:page_size]
+        more = len(items) > page_size
+        return page, (encode_token(self._seq[page[-1].name], direction) if more and page else None)
 
     def active_batch_count(self) -> int:
         now = self.clock.now()
@@ -205,6 +252,7 @@ class EmulatorState:
         priority: int,
         inline: list[dict[str, Any]] | None,
         input_file: str | None,
+        owner: str | None = None,
     ) -> BatchRecord:
         """Register a new batch (PENDING). Raises 429 at the concurrent-job limit, 404 for a bad file.
 
@@ -217,12 +265,22 @@ class EmulatorState:
                 f"Too many concurrent batch jobs: the limit is {MAX_ACTIVE_BATCHES} jobs in "
                 "PENDING or RUNNING state. Wait for some to finish.",
             )
-        batch_id = new_id(40)
+        batch_id = new_id(BATCH_ID_LENGTH)
         input_path: Path | None = None
         count = len(inline or [])
         if input_file is not None:
             file_id = input_file.removeprefix("files/")
             source = self.get_file(file_id)
+            if self.settings.has("per_key_visibility") and source.owner != owner:
+                raise not_found(f"files/{file_id}")
+            if self.clock.now() < source.ready_time:
+                # sourcelibrary-v2 PR #2186: create on a still-PROCESSING file -> 400 FAILED_PRECONDITION.
+                raise ApiError(
+                    400,
+                    f"File files/{file_id} is not in an ACTIVE state (it is PROCESSING); "
+                    "wait until files.get reports ACTIVE, then create the batch.",
+                    status="FAILED_PRECONDITION",
+                )
             input_path = self.data_dir / "inputs" / batch_id
             try:
                 os.link(source.path, input_path)
@@ -245,6 +303,9 @@ class EmulatorState:
             input_file=f"files/{input_file.removeprefix('files/')}" if input_file else None,
             input_path=input_path,
             inline_requests=inline,
+            owner=owner,
+            modes=frozenset(self.settings.modes),
+            state_names=dict(self.settings.state_names),
         )
         return record
 
@@ -258,14 +319,22 @@ class EmulatorState:
             raise not_found(f"batches/{batch_id}")
         return record
 
-    def list_batches(self, page_size: int, token: str | None) -> tuple[list[BatchRecord], str | None]:
-        return self._page(list(self.batches.values()), page_size, token)
+    def list_batches(
+        self, page_size: int, token: str | None, visible: Callable[[BatchRecord], bool] | None = None
+    ) -> tuple[list[BatchRecord], str | None]:
+        """One page of the ``visible`` batches, **newest first**, and the next page token.
+
+        Newest first like the live service: cookbook Batch_mode.ipynb cell 34 output lists
+        ``batches.list`` with descending create times (issue 15 bug 6).
+        """
+        batches = [b for b in self.batches.values() if visible is None or visible(b)]
+        return self._page(batches, page_size, token, newest_first=True)
 
     def cancel_batch(self, batch_id: str) -> None:
         """Cancel a PENDING/RUNNING batch; a no-op (200) on a terminal one."""
         record = self.get_batch(batch_id)
         now = self.clock.now()
-        if record.phase(now).state not in TERMINAL:
+        if record.phase(now).state not in TERMINAL and "cancel_still_succeeds" not in record.modes:
             record.cancel_time = now
 
     def delete_batch(self, batch_id: str) -> None:
@@ -302,7 +371,7 @@ class EmulatorState:
             record.output = None
         elif record.inline_requests is not None:
             results = await asyncio.to_thread(inline_results, record, count)
-            record.successful = sum(1 for r in results if "error" not in r)
+            record.successful = sum(1 for r in results if "error" not in r and "status" not in r)
             record.failed = len(results) - record.successful
             record.output = {"inlinedResponses": {"inlinedResponses": results}}
         else:
@@ -321,6 +390,7 @@ class EmulatorState:
                     create_time=phase.since,
                     source="GENERATED",
                     path=path,
+                    owner=record.owner,
                 )
             )
             record.output = {"responsesFile": f"files/{file_id}"}
@@ -338,8 +408,37 @@ class EmulatorState:
         processing_seconds: float | None = None,
         error_fraction: float | None = None,
         next_outcome: str | None = None,
+        modes: list[str] | None = None,
+        extra_api_keys: list[str] | None = None,
+        file_processing_seconds: float | None = None,
+        huge_output_bytes: int | None = None,
+        state_names: dict[str, str] | None = None,
     ) -> None:
-        """Change knobs for batches created from now on. Raises ValueError on bad values."""
+        """Change knobs (see :class:`Settings`); ``modes`` replaces the set of modes.
+
+        :raises ValueError: a bad value (the message names the knob).
+        """
+        if modes is not None:
+            self.settings.modes = check_modes(modes)
+        if extra_api_keys is not None:
+            keys_ok = all(isinstance(k, str) and k for k in extra_api_keys)
+            if not isinstance(extra_api_keys, list) or not keys_ok:
+                raise ValueError("extra_api_keys must be a list of non-empty strings")
+            self.settings.extra_api_keys = list(extra_api_keys)
+        if file_processing_seconds is not None:
+            if float(file_processing_seconds) < 0:
+                raise ValueError("file_processing_seconds must be >= 0")
+            self.settings.file_processing_seconds = float(file_processing_seconds)
+        if huge_output_bytes is not None:
+            if int(huge_output_bytes) < 0:
+                raise ValueError("huge_output_bytes must be >= 0")
+            self.settings.huge_output_bytes = int(huge_output_bytes)
+        if state_names is not None:
+            if not isinstance(state_names, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in state_names.items()
+            ):
+                raise ValueError("state_names must map short states (PENDING, ...) to wire strings")
+            self.settings.state_names = {k.upper(): v for k, v in state_names.items()}
         if processing_seconds is not None:
             if processing_seconds < 0:
                 raise ValueError("processing_seconds must be >= 0")

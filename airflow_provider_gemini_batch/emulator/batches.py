@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,9 @@ class BatchRecord:
     successful: int = 0
     failed: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    owner: str | None = None  # the API key that created it (``per_key_visibility``)
+    modes: frozenset[str] = frozenset()  # named modes in force when it was created
+    state_names: dict[str, str] = field(default_factory=dict)  # wire spelling overrides
 
     @property
     def name(self) -> str:
@@ -145,11 +149,13 @@ class BatchRecord:
         if terminal:
             metadata["endTime"] = rfc3339(phase.since)
         metadata["batchStats"] = self._stats(phase)
-        metadata["state"] = "BATCH_STATE_" + phase.state
+        metadata["state"] = self.state_names.get(phase.state, "BATCH_STATE_" + phase.state)
         operation: dict[str, Any] = {"name": self.name, "metadata": metadata}
+        # Mode succeeded_without_output: issue 9 §3.3, SUCCEEDED with no output reference at all.
+        hide_output = phase.state == "SUCCEEDED" and "succeeded_without_output" in self.modes
         if terminal:
             operation["done"] = True
-            if self.output is not None:
+            if self.output is not None and not hide_output:
                 metadata["output"] = self.output
                 operation["response"] = {"@type": self.type_name("Output"), **self.output}
             if phase.state == "FAILED":
@@ -183,8 +189,24 @@ def answer(kind: str, request: Any) -> dict[str, Any]:
         return {"error": {"code": 3, "message": f"Request contains an invalid argument. {exc}"}}
 
 
+def shuffled(items: list[Any], seed: str) -> list[Any]:
+    """``items`` in a deterministic order other than the original one (when there are 2 or more).
+
+    Mode ``shuffle_inline``: python-genai issue #1909 saw inlinedResponses out of request order.
+    """
+    order = list(items)
+    random.Random(seed).shuffle(order)
+    if len(order) > 1 and order == list(items):
+        order = order[1:] + order[:1]
+    return order
+
+
 def inline_results(record: BatchRecord, count: int) -> list[dict[str, Any]]:
-    """Results of the first ``count`` inline requests, metadata echoed, errors injected by fraction."""
+    """Results of the first ``count`` inline requests, metadata echoed, errors injected by fraction.
+
+    Modes: ``inline_without_metadata`` drops the echo (python-genai #2008, js-genai #1191);
+    ``shuffle_inline`` reorders the results (python-genai #1909).
+    """
     out: list[dict[str, Any]] = []
     for position, item in enumerate((record.inline_requests or [])[:count]):
         request = wfield(item, "request") if isinstance(item, dict) else None
@@ -192,9 +214,11 @@ def inline_results(record: BatchRecord, count: int) -> list[dict[str, Any]]:
         if "error" not in result and fake_model.is_injected_error(position, record.error_fraction):
             result = {"error": dict(fake_model.INJECTED_ERROR)}
         metadata = wfield(item, "metadata") if isinstance(item, dict) else None
-        if metadata is not None:
+        if metadata is not None and "inline_without_metadata" not in record.modes:
             result["metadata"] = metadata
         out.append(result)
+    if "shuffle_inline" in record.modes:
+        out = shuffled(out, record.batch_id)
     return out
 
 
@@ -211,8 +235,15 @@ def count_requests(path: Path) -> int:
     return sum(1 for _ in iter_input_lines(path))
 
 
-def file_result_line(kind: str, position: int, line: bytes, error_fraction: float) -> dict[str, Any]:
-    """The output object for one input line (keyed, wrapped or bare request, or a parse error)."""
+def file_result_line(
+    kind: str, position: int, line: bytes, error_fraction: float, row_status: bool = False
+) -> dict[str, Any]:
+    """The output object for one input line (keyed, wrapped or bare request, or a parse error).
+
+    ``response`` (or ``error``) comes before ``key``, as on the live service (cookbook
+    Batch_mode.ipynb cells 25 and 48 outputs). ``row_status`` writes errors as ``status`` (the
+    guide's "status object"; issue 9 §3.2).
+    """
     try:
         obj = json.loads(line)
     except ValueError:
@@ -225,8 +256,10 @@ def file_result_line(kind: str, position: int, line: bytes, error_fraction: floa
     result = answer(kind, request)
     if "error" not in result and fake_model.is_injected_error(position, error_fraction):
         result = {"error": dict(fake_model.INJECTED_ERROR)}
+    if row_status and "error" in result:
+        result = {"status": result["error"]}
     if key is not None:
-        result = {"key": key, **result}
+        result = {**result, "key": key}
     return result
 
 
@@ -238,8 +271,10 @@ def write_file_results(record: BatchRecord, count: int, destination: Path) -> tu
         for position, line in enumerate(iter_input_lines(record.input_path)):
             if position >= count:
                 break
-            result = file_result_line(record.kind, position, line, record.error_fraction)
-            if "error" in result:
+            result = file_result_line(
+                record.kind, position, line, record.error_fraction, "row_status" in record.modes
+            )
+            if "error" in result or "status" in result:
                 failed += 1
             else:
                 ok += 1

@@ -95,10 +95,20 @@ class EmulatorControl:
         processing_seconds: float | None = None,
         error_fraction: float | None = None,
         next_outcome: str | None = None,
+        modes: list[str] | None = None,
+        extra_api_keys: list[str] | None = None,
+        file_processing_seconds: float | None = None,
+        huge_output_bytes: int | None = None,
+        state_names: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """Change knobs for batches created from now on; returns the current settings.
+        """Change knobs; returns the current settings. Arguments left None are unchanged.
 
         ``next_outcome`` (SUCCEEDED/FAILED/CANCELLED/EXPIRED) applies to the next created batch only.
+        ``modes`` *replaces* the set of named modes (see :meth:`set_modes`, docs/emulator.md);
+        ``extra_api_keys`` are keys accepted besides the server's; ``file_processing_seconds``
+        (default 2) and ``huge_output_bytes`` (default 1,000,000) tune the ``files_processing``
+        and ``huge_inline_503`` modes; ``state_names`` maps short states to the wire spelling of
+        batches created from now on, e.g. ``{"PENDING": "JOB_STATE_QUEUED"}``.
         """
         body = {
             k: v
@@ -106,10 +116,26 @@ class EmulatorControl:
                 "processing_seconds": processing_seconds,
                 "error_fraction": error_fraction,
                 "next_outcome": next_outcome,
+                "modes": modes,
+                "extra_api_keys": extra_api_keys,
+                "file_processing_seconds": file_processing_seconds,
+                "huge_output_bytes": huge_output_bytes,
+                "state_names": state_names,
             }.items()
             if v is not None
         }
         return dict(self._call("POST", "/config", body))
+
+    def set_modes(self, *names: str) -> list[str]:
+        """Switch on exactly the named modes (none: back to the well-behaved service); returns them.
+
+        :raises httpx.HTTPStatusError: an unknown mode name (400; the body lists the known ones).
+        """
+        return list(self.configure(modes=list(names))["modes"])
+
+    def modes(self) -> dict[str, Any]:
+        """``{"active": [...], "known": {name: {"does", "source"}}}``."""
+        return dict(self._call("GET", "/modes"))
 
     def journal(self) -> list[dict[str, Any]]:
         """Every API request seen, oldest first (method, path, query, headers, body_size, json)."""

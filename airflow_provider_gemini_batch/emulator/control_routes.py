@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse
 
 from airflow_provider_gemini_batch.emulator.backend import EmulatorState
 from airflow_provider_gemini_batch.emulator.faults import fault_from_dict
+from airflow_provider_gemini_batch.emulator.modes import MODES
 
 
 async def _body(request: Request) -> dict[str, Any]:
@@ -23,6 +24,18 @@ async def _body(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("control body must be a JSON object")
     return data
+
+
+SETTING_KEYS = (
+    "processing_seconds",
+    "error_fraction",
+    "next_outcome",
+    "modes",
+    "extra_api_keys",
+    "file_processing_seconds",
+    "huge_output_bytes",
+    "state_names",
+)
 
 
 def _bad(exc: Exception) -> JSONResponse:
@@ -66,13 +79,21 @@ def add_control_routes(app: FastAPI, state: EmulatorState) -> None:
         if request.method == "POST":
             try:
                 body = await _body(request)
-                unknown = set(body) - {"processing_seconds", "error_fraction", "next_outcome"}
+                unknown = set(body) - set(SETTING_KEYS)
                 if unknown:
                     raise ValueError(f"unknown settings: {sorted(unknown)}")
                 state.configure(**body)
             except (ValueError, TypeError) as exc:
                 return _bad(exc)
         return JSONResponse(vars(state.settings))
+
+    async def modes(request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "active": list(state.settings.modes),
+                "known": {name: {"does": does, "source": src} for name, (does, src) in MODES.items()},
+            }
+        )
 
     async def journal(request: Request) -> JSONResponse:
         if request.method == "DELETE":
@@ -86,3 +107,4 @@ def add_control_routes(app: FastAPI, state: EmulatorState) -> None:
     app.add_route("/_emulator/clock", clock, methods=["GET", "POST"])
     app.add_route("/_emulator/config", configure, methods=["GET", "POST"])
     app.add_route("/_emulator/journal", journal, methods=["GET", "DELETE"])
+    app.add_route("/_emulator/modes", modes, methods=["GET"])

@@ -14,6 +14,17 @@ Rule (documented in docs/emulator.md so tests can compute expected outputs):
 * ``error_fraction`` f marks the requests at positions ``i`` (0-based) where
   ``floor((i + 1) * f) > floor(i * f)`` as failed (see :func:`injected_error_positions`): exactly
   ``floor(n * f)`` of ``n`` requests, spread evenly.
+* Thinking: ``thoughtsTokenCount`` = 3 x ``candidatesTokenCount`` (the field and its place in
+  ``totalTokenCount`` as in the cookbook's result lines, Batch_mode.ipynb cell 25 output), omitted
+  when ``generationConfig.thinkingConfig.thinkingBudget`` is 0. ``promptTokensDetails`` carries
+  one ``{"modality": "TEXT", "tokenCount": n}`` entry (same source).
+* Structured output: with ``generationConfig.responseMimeType: application/json`` the answer text
+  is JSON; with ``responseSchema`` (OpenAPI subset) or ``responseJsonSchema`` (JSON Schema) it is
+  a deterministic instance valid against that schema (see :mod:`.schema_answer`).
+* Outcomes on demand, by a marker in the prompt text (see :data:`MARKERS`): ``[[blocked]]``,
+  ``[[safety]]``, ``[[max_tokens]]``, ``[[thought_only]]``.
+* Embeddings carry ``tokenCount`` (int64 as a string) = words of the content's text (at least 1),
+  before ``embedding`` (cookbook Batch_mode.ipynb cell 48 output).
 """
 
 from __future__ import annotations
@@ -23,11 +34,22 @@ import math
 import struct
 from typing import Any
 
+from airflow_provider_gemini_batch.emulator.schema_answer import structured_answer
 from airflow_provider_gemini_batch.emulator.wire import field
 
 ANSWER_PREFIX = "Emulated answer to: "
 DEFAULT_EMBEDDING_DIMENSIONS = 3072
 MODEL_VERSION = "emulator-1"
+THOUGHT_TOKENS_PER_ANSWER_TOKEN = 3
+
+#: Prompt markers that pick an outcome other than a normal answer. Shapes:
+#: ``blocked``  no candidates, ``promptFeedback.blockReason: SAFETY`` (REST reference
+#:              GenerateContentResponse.promptFeedback; issue 9 §3.1);
+#: ``safety``   one candidate ``{"finishReason": "SAFETY", "index": 0}`` without content, the
+#:              row issue 9 §3.1 quotes;
+#: ``max_tokens`` the answer cut to its first word, ``finishReason: MAX_TOKENS``;
+#: ``thought_only`` the only part is a ``"thought": true`` part (REST reference Part.thought).
+MARKERS = ("blocked", "safety", "max_tokens", "thought_only")
 
 # Part fields the real API knows; a part carrying none of them is malformed.
 _PART_FIELDS = (
@@ -88,39 +110,81 @@ def expected_text(request: dict[str, Any]) -> str:
 
     :raises RequestError: when the request would get a per-request INVALID_ARGUMENT error.
     """
-    return ANSWER_PREFIX + prompt_text(request)
+    return answer_text(request, prompt_text(request))
 
 
 def _words(text: str) -> int:
     return len(text.split())
 
 
+def marker_of(prompt: str) -> str | None:
+    """The outcome marker (``[[name]]``, see :data:`MARKERS`) in ``prompt``, first one wins."""
+    for name in MARKERS:
+        if f"[[{name}]]" in prompt:
+            return name
+    return None
+
+
+def _thinking_disabled(request: dict[str, Any]) -> bool:
+    thinking = field(field(request, "generationConfig"), "thinkingConfig")
+    budget = field(thinking, "thinkingBudget")
+    return budget is not None and str(budget) == "0"
+
+
+def answer_text(request: dict[str, Any], prompt: str) -> str:
+    """The visible answer: JSON for ``responseMimeType: application/json``, else the echo text."""
+    text = structured_answer(field(request, "generationConfig"), prompt)
+    return text if text is not None else ANSWER_PREFIX + prompt
+
+
 def generate(request: dict[str, Any]) -> dict[str, Any]:
     """A full GenerateContentResponse for ``request`` (candidates, usageMetadata, modelVersion, responseId).
+
+    Key set and nesting follow the cookbook's result lines (Batch_mode.ipynb cell 25 output).
 
     :raises RequestError: see :func:`prompt_text`.
     """
     prompt = prompt_text(request)
-    answer = ANSWER_PREFIX + prompt
+    marker = marker_of(prompt)
+    answer = answer_text(request, prompt)
     prompt_tokens = max(1, _words(prompt))
     answer_tokens = _words(answer)
-    digest = hashlib.sha256(prompt.encode("utf-8")).hexdigest()
-    return {
-        "candidates": [
-            {
-                "content": {"parts": [{"text": answer}], "role": "model"},
-                "finishReason": "STOP",
-                "index": 0,
-            }
-        ],
-        "usageMetadata": {
-            "promptTokenCount": prompt_tokens,
-            "candidatesTokenCount": answer_tokens,
-            "totalTokenCount": prompt_tokens + answer_tokens,
-        },
-        "modelVersion": MODEL_VERSION,
-        "responseId": digest[:22],
+    candidate: dict[str, Any] = {
+        "content": {"parts": [{"text": answer}], "role": "model"},
+        "finishReason": "STOP",
+        "index": 0,
     }
+    if marker == "max_tokens":
+        answer = answer.split()[0] if answer.split() else answer
+        answer_tokens = _words(answer)
+        candidate = {**candidate, "content": {"parts": [{"text": answer}], "role": "model"}}
+        candidate["finishReason"] = "MAX_TOKENS"
+    elif marker == "thought_only":
+        thought = {"text": "Thinking about: " + prompt, "thought": True}
+        candidate["content"] = {"parts": [thought], "role": "model"}
+        answer_tokens = 0
+    elif marker == "safety":
+        candidate = {"finishReason": "SAFETY", "index": 0}
+        answer_tokens = 0
+    thoughts = 0 if _thinking_disabled(request) else THOUGHT_TOKENS_PER_ANSWER_TOKEN * max(1, answer_tokens)
+    usage: dict[str, Any] = {"promptTokenCount": prompt_tokens}
+    if answer_tokens:
+        usage["candidatesTokenCount"] = answer_tokens
+    usage["totalTokenCount"] = prompt_tokens + answer_tokens + thoughts
+    usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": prompt_tokens}]
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    digest = hashlib.sha256(prompt.encode("utf-8")).hexdigest()
+    response: dict[str, Any] = {}
+    if marker == "blocked":
+        usage = {"promptTokenCount": prompt_tokens, "totalTokenCount": prompt_tokens}
+        response["promptFeedback"] = {"blockReason": "SAFETY"}
+    else:
+        response["candidates"] = [candidate]
+    response["usageMetadata"] = usage
+    response["modelVersion"] = MODEL_VERSION
+    response["responseId"] = digest[:22]
+    return response
 
 
 def embed_text(request: Any) -> tuple[str, int]:
@@ -165,8 +229,13 @@ def expected_embedding(request: dict[str, Any]) -> list[float]:
 
 
 def embed(request: dict[str, Any]) -> dict[str, Any]:
-    """An EmbedContentResponse ``{"embedding": {"values": [...]}}`` for ``request``."""
-    return {"embedding": {"values": expected_embedding(request)}}
+    """``{"tokenCount": "<n>", "embedding": {"values": [...]}}`` for ``request``.
+
+    ``tokenCount`` (int64 as a string, before ``embedding``) as in the cookbook's embedding result
+    lines (Batch_mode.ipynb cell 48 output: ``{"response":{"tokenCount":"1","embedding":...}}``).
+    """
+    text, _ = embed_text(request)
+    return {"tokenCount": str(max(1, _words(text))), "embedding": {"values": expected_embedding(request)}}
 
 
 def injected_error_positions(count: int, fraction: float) -> set[int]:

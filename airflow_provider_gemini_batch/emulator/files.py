@@ -58,6 +58,13 @@ class FileRecord:
     create_time: float
     source: str  # "UPLOADED" or "GENERATED"
     path: Path
+    owner: str | None = None  # the API key that created it (``per_key_visibility``)
+    processing_seconds: float = 0.0  # PROCESSING this long after creation (``files_processing``)
+
+    @property
+    def ready_time(self) -> float:
+        """When the file turns ACTIVE (epoch seconds, emulator clock)."""
+        return self.create_time + self.processing_seconds
 
     @property
     def name(self) -> str:
@@ -67,8 +74,10 @@ class FileRecord:
     def expire_time(self) -> float:
         return self.create_time + FILE_RETENTION_SECONDS
 
-    def render(self, base_url: str, version: str = "v1beta") -> dict[str, Any]:
-        """The File resource JSON (lowerCamelCase, int64 as string)."""
+    def render(self, base_url: str, version: str = "v1beta", now: float | None = None) -> dict[str, Any]:
+        """The File resource JSON (lowerCamelCase, int64 as string); key set as the cookbook's File
+        (Batch_mode.ipynb cell 42 output). ``state`` is PROCESSING before :attr:`ready_time`."""
+        state = "PROCESSING" if now is not None and now < self.ready_time else "ACTIVE"
         data: dict[str, Any] = {"name": self.name}
         if self.display_name:
             data["displayName"] = self.display_name
@@ -81,7 +90,7 @@ class FileRecord:
                 "expirationTime": rfc3339(self.expire_time),
                 "sha256Hash": self.sha256_hash,
                 "uri": f"{base_url}/{version}/files/{self.file_id}",
-                "state": "ACTIVE",
+                "state": state,
                 "source": self.source,
             }
         )
@@ -105,6 +114,7 @@ class UploadSession:
     file: FileRecord | None = None
     _hash: Any = field(default_factory=hashlib.sha256, repr=False)
     _handle: Any = field(default=None, repr=False)
+    owner: str | None = None  # the API key that started the session
 
     def write(self, data: bytes) -> None:
         """Append ``data`` to the session file and the running hash."""

@@ -97,10 +97,14 @@ def test_fake_model_answer_and_token_counts(http: httpx.Client, emulator: Emulat
 
     assert response["candidates"][0]["content"]["parts"][0]["text"] == fake_model.expected_text(request)
     assert fake_model.expected_text(request) == "Emulated answer to: one two\nthree"
+    # Key set as the cookbook's result lines (Batch_mode.ipynb cell 25 output): thinking tokens
+    # are counted in the total.
     assert response["usageMetadata"] == {
         "promptTokenCount": 3,
         "candidatesTokenCount": 6,
-        "totalTokenCount": 9,
+        "thoughtsTokenCount": 18,
+        "totalTokenCount": 27,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 3}],
     }
 
 
@@ -334,13 +338,15 @@ def test_error_fraction_fails_the_documented_positions(http: httpx.Client, emula
 # ---- list / delete -----------------------------------------------------------------------------
 
 
-def test_batches_list_paging_tokens(http: httpx.Client) -> None:
+def test_batches_list_paging_tokens_newest_first(http: httpx.Client) -> None:
+    """Newest first, like the live list (cookbook Batch_mode.ipynb cell 34 output); tokens still page."""
     names = [create(http, [item("x", "k")])["name"] for _ in range(3)]
 
     first = http.get("/v1beta/batches", params={"pageSize": 2}).json()
     second = http.get("/v1beta/batches", params={"pageSize": 2, "pageToken": first["nextPageToken"]}).json()
 
-    assert [o["name"] for o in first["operations"]] + [o["name"] for o in second["operations"]] == names
+    listed = [o["name"] for o in first["operations"]] + [o["name"] for o in second["operations"]]
+    assert listed == names[::-1]
     assert "nextPageToken" not in second
 
 
@@ -448,7 +454,16 @@ def test_reset_forgets_everything(http: httpx.Client, emulator: EmulatorServer) 
 
     assert http.get("/v1beta/batches").json() == {}
     settings = emulator.control.configure()
-    assert settings == {"processing_seconds": 0.2, "error_fraction": 0.0, "next_outcome": None}
+    assert settings == {
+        "processing_seconds": 0.2,
+        "error_fraction": 0.0,
+        "next_outcome": None,
+        "modes": [],
+        "extra_api_keys": [],
+        "file_processing_seconds": 2.0,
+        "huge_output_bytes": 1_000_000,
+        "state_names": {},
+    }
     assert abs(emulator.control.now() - __import__("time").time()) < 5
 
 

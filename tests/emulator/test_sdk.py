@@ -124,7 +124,9 @@ def test_inline_batch_results_are_in_dest_with_metadata_echoed(
         "joke": fake_model.expected_text(_request("Tell me a joke")),
     }
     usage = done.dest.inlined_responses[0].response.usage_metadata
-    assert usage.total_token_count == usage.prompt_token_count + usage.candidates_token_count
+    assert usage.total_token_count == (
+        usage.prompt_token_count + usage.candidates_token_count + usage.thoughts_token_count
+    )
 
 
 def test_inline_embeddings_batch_returns_vectors_of_requested_dimensionality(
@@ -176,14 +178,17 @@ def test_file_embeddings_batch_writes_embedding_lines(
     ]
 
 
-def test_list_batches_pages_through_every_job(client: genai.Client, emulator: EmulatorServer) -> None:
+def test_list_batches_pages_through_every_job_newest_first(
+    client: genai.Client, emulator: EmulatorServer
+) -> None:
+    """Newest first, like the live list (cookbook Batch_mode.ipynb cell 34 output)."""
     names = [
         client.batches.create(model="gemini-2.5-flash", src=[{"contents": f"q{i}"}]).name for i in range(3)
     ]
 
     listed = [job.name for job in client.batches.list(config={"page_size": 1})]
 
-    assert listed == names
+    assert listed == names[::-1]
     assert sum(1 for e in emulator.control.journal() if e["path"] == "/v1beta/batches") == 3
 
 
@@ -250,3 +255,66 @@ def test_sdk_default_api_version_v1_is_routed(emulator: EmulatorServer) -> None:
 
     assert client.batches.get(name=job.name).name == job.name
     assert emulator.control.journal()[-1]["path"].startswith("/v1/batches/")
+
+
+def test_structured_output_parses_for_every_answer(client: genai.Client, emulator: EmulatorServer) -> None:
+    """The SDK's ``config.response_schema`` reaches the fake model, whose answers parse as JSON."""
+    schema = {
+        "type": "OBJECT",
+        "properties": {"sentiment": {"type": "STRING", "enum": ["pos", "neg"]}, "n": {"type": "INTEGER"}},
+        "required": ["sentiment", "n"],
+    }
+    config = {"response_mime_type": "application/json", "response_schema": schema}
+    job = client.batches.create(
+        model="gemini-2.5-flash",
+        src=[{"contents": f"review {i}", "config": config, "metadata": {"key": f"r{i}"}} for i in range(3)],
+    )
+    _finish(emulator)
+    done = client.batches.get(name=job.name)
+
+    assert done.dest is not None
+    assert done.dest.inlined_responses is not None
+    answers = [json.loads(r.response.text) for r in done.dest.inlined_responses]
+    assert all(a["sentiment"] in {"pos", "neg"} and isinstance(a["n"], int) for a in answers)
+    assert all(r.response.usage_metadata.thoughts_token_count for r in done.dest.inlined_responses)
+
+
+def test_sdk_reads_a_shuffled_inline_batch_and_the_keys_still_join(
+    client: genai.Client, emulator: EmulatorServer
+) -> None:
+    """Mode shuffle_inline (python-genai #1909): the SDK keeps the service's order."""
+    emulator.control.set_modes("shuffle_inline")
+    keys = [f"k{i}" for i in range(5)]
+    job = client.batches.create(
+        model="gemini-2.5-flash", src=[{"contents": k, "metadata": {"key": k}} for k in keys]
+    )
+    _finish(emulator)
+    rows = client.batches.get(name=job.name).dest.inlined_responses
+
+    got = [r.metadata["key"] for r in rows]
+    assert got != keys
+    assert sorted(got) == keys
+    assert all(r.response.text == fake_model.expected_text(_request(r.metadata["key"])) for r in rows)
+
+
+def test_sdk_sees_a_processing_file_then_active(
+    client: genai.Client, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    """Mode files_processing: files.get reports PROCESSING, create is refused, then ACTIVE."""
+    emulator.control.configure(modes=["files_processing"], file_processing_seconds=3)
+    uploaded = client.files.upload(
+        file=_write_jsonl(tmp_path / "in.jsonl", ["a"]), config={"mime_type": "jsonl"}
+    )
+
+    assert client.files.get(name=uploaded.name).state == types.FileState.PROCESSING
+    with pytest.raises(errors.ClientError) as caught:
+        client.batches.create(model="gemini-2.5-flash", src=uploaded.name)
+    assert caught.value.code == 400
+    emulator.control.advance_clock(3)
+    assert client.files.get(name=uploaded.name).state == types.FileState.ACTIVE
+
+
+def test_sdk_maps_a_job_state_queued_spelling(client: genai.Client, emulator: EmulatorServer) -> None:
+    emulator.control.configure(processing_seconds=100, state_names={"PENDING": "JOB_STATE_QUEUED"})
+    job = client.batches.create(model="gemini-2.5-flash", src=[{"contents": "x"}])
+    assert client.batches.get(name=job.name).state == types.JobState.JOB_STATE_QUEUED
