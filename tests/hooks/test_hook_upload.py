@@ -117,7 +117,10 @@ def test_file_over_2_gb_is_refused_before_sending(
     ("content", "match"),
     [
         ("", "no requests"),
-        ('{"key": "a", "request": {}}\n{"key": "a", "request": {}}\n', "line 2: duplicate key"),
+        (
+            '{"key": "a", "request": {"contents": [{"parts": [{"text": "hi"}]}]}}\n{"key": "a", "request": {"contents": [{"parts": [{"text": "hi"}]}]}}\n',
+            "line 2: duplicate key",
+        ),
         ('{"key": "a"}\n', "line 1"),
         ("not json\n", "line 1: not valid JSON"),
     ],
