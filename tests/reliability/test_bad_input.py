@@ -306,11 +306,16 @@ def test_requests_the_service_would_reject_are_refused_and_nothing_is_sent(
         assert "'k1'" in message or field == "generation_config"  # item fields are named by position
     else:
         path = write_jsonl(tmp_path / f"{case}.jsonl", [good, line])
-        op = upload_op(Path(path), embeddings=False) if via == "upload" else create_op(input_path=path)
+        # The upload operator is not told the batch kind (default None): line 1 decides it.
+        op = upload_op(Path(path)) if via == "upload" else create_op(input_path=path)
         with pytest.raises(GeminiInputFileError) as info:
             op.execute(direct_context(task_id=op.task_id))
         message = str(info.value)
         assert (info.value.path, info.value.line_number, info.value.key) == (path, 2, "k1")
+        if via == "upload" and case == "embed_request_in_generate_batch":
+            assert "one kind of request" in message  # a generate line 1, then an embed line
+            assert creating_or_uploading(gemini_conn) == []
+            return
         assert info.value.field == field
     assert f"field {field}" in message
     assert advice in message
