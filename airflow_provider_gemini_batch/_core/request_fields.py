@@ -224,49 +224,48 @@ def check_request(request: Mapping[str, Any], kind: str) -> FieldProblem | None:
     ``systemInstruction`` is a Content object (not a string); ``generationConfig`` is an object.
     """
     fields = GENERATE_FIELDS if kind == GENERATE else EMBED_FIELDS
-    seen: dict[str, str] = {}
     for given in request:
         canonical = fields.get(given)
         if canonical is None:
             return _unknown(given, kind)
-        if canonical in seen:
+        # Only a snake_case key differs from its canonical name; seen from that side, a field
+        # given in both spellings is found without building anything per request.
+        if canonical is not given and canonical != given and canonical in request:
             return FieldProblem(
-                given, f"{canonical} is given twice (as {seen[canonical]} and {given}); keep one spelling."
+                given, f"{canonical} is given twice (as {canonical} and {given}); keep one spelling."
             )
-        seen[canonical] = given
-    name: str | None
     if kind == EMBED:
-        name = seen.get("content")
-        if name is None:
+        if "content" not in request:
             return FieldProblem(
                 "content",
                 'content is missing; an EmbedContentRequest needs content: {"parts": [{"text": "..."}]}.',
             )
-        return _check_content(request[name], name)
-    name = seen.get("contents")
-    if name is None:
+        return _check_content(request["content"], "content")
+    contents = request.get("contents")
+    if contents is None:
         return FieldProblem(
             "contents", f"contents is missing; a GenerateContentRequest needs contents: [{_CONTENT_EXAMPLE}]."
         )
-    contents = request[name]
     if type(contents) is not list and not isinstance(contents, (list, tuple)):
         return FieldProblem(
-            name,
-            f"{name} must be a list of Content objects like [{_CONTENT_EXAMPLE}], "
+            "contents",
+            f"contents must be a list of Content objects like [{_CONTENT_EXAMPLE}], "
             f"got {type(contents).__name__} (a plain string is the SDK's shorthand, not the REST field).",
         )
     if not contents:
-        return FieldProblem(name, f"{name} is empty; give at least one Content like {_CONTENT_EXAMPLE}.")
+        return FieldProblem(
+            "contents", f"contents is empty; give at least one Content like {_CONTENT_EXAMPLE}."
+        )
     for item in contents:
         if not _content_ok(item):
             # Slow path, once: find which item and say what is wrong with it.
             for index, bad in enumerate(contents):
-                problem = _check_content(bad, f"{name}[{index}]")
+                problem = _check_content(bad, f"contents[{index}]")
                 if problem is not None:
                     return problem
-    name = seen.get("systemInstruction")
-    if name is not None:
-        value = request[name]
+    name = "systemInstruction" if "systemInstruction" in request else "system_instruction"
+    value = request.get(name)
+    if value is not None:
         if isinstance(value, str):
             return FieldProblem(
                 name,
@@ -276,8 +275,9 @@ def check_request(request: Mapping[str, Any], kind: str) -> FieldProblem | None:
         problem = _check_content(value, name)
         if problem is not None:
             return problem
-    name = seen.get("generationConfig")
-    if name is not None and not _is_object(request[name]):
+    name = "generationConfig" if "generationConfig" in request else "generation_config"
+    value = request.get(name)
+    if value is not None and not _is_object(value):
         return FieldProblem(name, f'{name} must be an object like {{"temperature": 0.2}}.')
     return None
 
