@@ -37,12 +37,30 @@ class GeminiInvalidInputError(GeminiBatchError, ValueError):
 
 
 class GeminiInputFileError(GeminiInvalidInputError):
-    """A JSONL input file is invalid. ``line_number`` is 1-based, or None for whole-file problems."""
+    """A JSONL input file is invalid. ``line_number`` is 1-based, or None for whole-file problems.
 
-    def __init__(self, message: str, *, path: str, line_number: int | None = None) -> None:
+    ``key`` is the line's key and ``field`` the offending field (``request.contents[0].parts``),
+    when known; both are named in the message.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str,
+        line_number: int | None = None,
+        key: str | None = None,
+        field: str | None = None,
+    ) -> None:
         self.path = path
         self.line_number = line_number
+        self.key = key
+        self.field = field
         where = f"{path}, line {line_number}" if line_number is not None else path
+        if key is not None:
+            where += f" (key {key!r})"
+        if field is not None:
+            where += f", field {field}"
         super().__init__(f"{where}: {message}")
 
 

@@ -1,8 +1,10 @@
 """JSONL input validation and result normalisation.
 
 Input lines have the documented shape ``{"key": "k1", "request": {...}}`` (``key`` optional but,
-if used, on every line and unique). Validation streams: one line in memory at a time, with
-1-based line numbers in every error.
+if used, on every line and unique); each ``request`` is checked against its REST type by
+:mod:`~airflow_provider_gemini_batch._core.request_fields`. Validation streams: one line in memory
+at a time, with 1-based line numbers, the key and the field in every error. Inline requests get
+a generated key where they have none.
 
 Results arrive either as lines of a result file (``{"key", "response" | "error" | "status"}``) or
 as inline responses (``{"response" | "error", "metadata": {"key"}}``). Both become :class:`BatchResult`;
@@ -14,35 +16,65 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from airflow_provider_gemini_batch._core import rows
+from airflow_provider_gemini_batch._core import request_fields, rows
 from airflow_provider_gemini_batch._core.models import BatchResult
 from airflow_provider_gemini_batch.exceptions import GeminiInputFileError, GeminiInvalidInputError
 
 
 @dataclass(frozen=True)
 class InputSummary:
-    """What validation learnt about an input: ``count`` request lines, whether they carry keys."""
+    """What validation learnt about an input.
+
+    :param count: request lines.
+    :param keyed: whether the lines carry keys.
+    :param kind: ``"GenerateContentRequest"`` or ``"EmbedContentRequest"``.
+    :param echoed_fields: line-level fields other than ``key``/``request`` the service does not
+        read (it echoes them on the result line), each with the first line it appeared on; callers
+        warn about them.
+    """
 
     count: int
     keyed: bool
+    kind: str = request_fields.GENERATE
+    echoed_fields: Mapping[str, int] = field(default_factory=dict)
 
 
-def validate_input_lines(lines: Iterable[bytes | str], *, path: str) -> InputSummary:
+def _kind_for(embeddings: bool | None) -> str | None:
+    if embeddings is None:
+        return None
+    return request_fields.EMBED if embeddings else request_fields.GENERATE
+
+
+def validate_input_lines(
+    lines: Iterable[bytes | str], *, path: str, embeddings: bool | None = None
+) -> InputSummary:
     """Check JSONL input line by line.
 
     A final newline is fine; an empty line elsewhere is an error (the service would reject it).
 
+    :param embeddings: True for an embedding batch (each ``request`` an EmbedContentRequest), False
+        for a generateContent batch, None (default) when the caller does not know: the first line's
+        request decides (``content`` without ``contents`` means embeddings) and every other line
+        must be of the same kind.
     :raises GeminiInputFileError: invalid JSON, a line that is not an object, a missing or
         non-object ``request``, a non-string or empty ``key``, keys on some lines only, a duplicate
-        key (naming both lines), or a file with no lines at all.
+        key (naming both lines), a request field the request type does not have or of the wrong
+        shape (see :mod:`~airflow_provider_gemini_batch._core.request_fields`), a request setting
+        beside ``request`` on the line, or a file with no lines at all. The error names the file,
+        line, key and field.
     """
     seen: dict[str, int] = {}
+    echoed: dict[str, int] = {}
     count = 0
     keyed: bool | None = None
+    kind = _kind_for(embeddings)
+    kind_line = 0
     pending_blank: int | None = None
+    check_request = request_fields.check_request
+    line_fields = request_fields.LINE_FIELDS
     for number, raw in enumerate(lines, start=1):
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         if not text.strip():
@@ -58,14 +90,20 @@ def validate_input_lines(lines: Iterable[bytes | str], *, path: str) -> InputSum
             raise GeminiInputFileError(f"not valid JSON ({exc}).", path=path, line_number=number) from None
         if not isinstance(obj, dict):
             raise GeminiInputFileError("a line must be a JSON object.", path=path, line_number=number)
+        key = obj.get("key")
+        shown_key = key if isinstance(key, str) else None
         if "request" not in obj:
             raise GeminiInputFileError(
                 'the line has no "request"; write each line as {"key": "...", "request": {...}}.',
                 path=path,
                 line_number=number,
+                key=shown_key,
             )
-        if not isinstance(obj["request"], dict):
-            raise GeminiInputFileError('"request" must be a JSON object.', path=path, line_number=number)
+        request = obj["request"]
+        if not isinstance(request, dict):
+            raise GeminiInputFileError(
+                '"request" must be a JSON object.', path=path, line_number=number, key=shown_key
+            )
         has_key = "key" in obj
         if keyed is None:
             keyed = has_key
@@ -76,7 +114,6 @@ def validate_input_lines(lines: Iterable[bytes | str], *, path: str) -> InputSum
                 line_number=number,
             )
         if has_key:
-            key = obj["key"]
             if not isinstance(key, str) or not key:
                 raise GeminiInputFileError('"key" must be a non-empty string.', path=path, line_number=number)
             if key in seen:
@@ -84,15 +121,58 @@ def validate_input_lines(lines: Iterable[bytes | str], *, path: str) -> InputSum
                     f"duplicate key {key!r} (first used on line {seen[key]}).", path=path, line_number=number
                 )
             seen[key] = number
+        if len(obj) > 1 + has_key:
+            for name in obj:
+                if name in line_fields:
+                    continue
+                line_problem = request_fields.check_line_field(name)
+                if line_problem is not None:
+                    raise GeminiInputFileError(
+                        line_problem.message, path=path, line_number=number, key=shown_key, field=name
+                    )
+                echoed.setdefault(name, number)
+        if kind is None:
+            kind, kind_line = request_fields.kind_of(request), number
+        elif kind_line and request_fields.kind_of(request) != kind:
+            raise GeminiInputFileError(
+                f"this request is not a {kind} like the one on line {kind_line}; one batch holds one kind "
+                "of request (generateContent or embeddings).",
+                path=path,
+                line_number=number,
+                key=shown_key,
+            )
+        problem = check_request(request, kind)
+        if problem is not None:
+            raise GeminiInputFileError(
+                problem.message,
+                path=path,
+                line_number=number,
+                key=shown_key,
+                field=f"request.{problem.field}",
+            )
         count += 1
     if count == 0:
         raise GeminiInputFileError("the file holds no requests.", path=path)
-    return InputSummary(count=count, keyed=bool(keyed))
+    return InputSummary(
+        count=count, keyed=bool(keyed), kind=kind or request_fields.GENERATE, echoed_fields=echoed
+    )
 
 
-def validate_input_file(path: str, opener: Any = None) -> InputSummary:
+def echoed_fields_warning(summary: InputSummary, path: str) -> str | None:
+    """A log line about line-level fields the service will not read, or None when there are none."""
+    if not summary.echoed_fields:
+        return None
+    listed = ", ".join(f"{name!r} (first on line {line})" for name, line in summary.echoed_fields.items())
+    return (
+        f'{path}: the line field(s) {listed} sit beside "key" and "request"; the service does not read '
+        'them and echoes them on the result line (go-genai issue #513). Move settings into "request".'
+    )
+
+
+def validate_input_file(path: str, opener: Any = None, *, embeddings: bool | None = None) -> InputSummary:
     """Validate a local JSONL file (or any object whose ``open("rb")`` yields lines).
 
+    :param embeddings: as :func:`validate_input_lines` (None: decided by the first line).
     :raises GeminiInputFileError: as :func:`validate_input_lines`, or a line that is not UTF-8.
     """
     from pathlib import Path
@@ -100,49 +180,89 @@ def validate_input_file(path: str, opener: Any = None) -> InputSummary:
     target = opener if opener is not None else Path(path)
     with target.open("rb") as handle:
         try:
-            return validate_input_lines(handle, path=str(path))
+            return validate_input_lines(handle, path=str(path), embeddings=embeddings)
         except UnicodeDecodeError as exc:
             raise GeminiInputFileError(f"not UTF-8 text ({exc.reason}).", path=str(path)) from None
 
 
-def inline_request_items(requests: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+#: Reserved inline ``metadata`` entry marking a key this provider generated (value ``"true"``;
+#: metadata values must be strings for the SDK to read results back, spec §9.1).
+GENERATED_KEY_METADATA = "gemini_batch_key_generated"
+#: Fields of one inline item: the JSONL-line shape (``key``) or the wire shape (``metadata``).
+_INLINE_ITEM_FIELDS = frozenset(("key", "request", "metadata"))
+
+
+def key_was_generated(metadata: Mapping[str, Any] | None) -> bool:
+    """True when an inline request's (echoed) ``metadata`` carries a key generated by this provider."""
+    return isinstance(metadata, Mapping) and metadata.get(GENERATED_KEY_METADATA) == "true"
+
+
+def inline_request_items(
+    requests: Sequence[Mapping[str, Any]], *, embeddings: bool = False
+) -> list[dict[str, Any]]:
     """Turn user inline requests into ``InlinedRequest`` items ``{"request", "metadata": {"key"}}``.
 
     Accepted shapes per item: ``{"key": str, "request": {...}}`` (the JSONL line shape),
-    ``{"request": {...}, "metadata": {...}}`` (the wire shape) or a bare GenerateContentRequest.
+    ``{"request": {...}, "metadata": {...}}`` (the wire shape) or a bare request. Each request is
+    checked against its type (GenerateContentRequest, or EmbedContentRequest when ``embeddings``).
 
-    :raises GeminiInvalidInputError: empty list, non-dict items, mixed keyed/unkeyed items,
-        non-string or duplicate keys.
+    Every item gets a key, so results join by key whatever order they come back in: an item
+    without one gets ``"request-<0-based position>"`` and the metadata entry
+    ``GENERATED_KEY_METADATA: "true"`` (see :func:`key_was_generated`).
+
+    :raises GeminiInvalidInputError: empty list, non-dict items, a field an inline item does not
+        have, non-string or duplicate keys (a user key equal to a generated one names both
+        positions), the reserved metadata entry set by the user, or a request field problem
+        (naming the position, key and field).
     """
     if isinstance(requests, (str, bytes)) or not isinstance(requests, Sequence):
         raise GeminiInvalidInputError("requests must be a list of request dicts.")
     if not requests:
         raise GeminiInvalidInputError("requests is empty; a batch needs at least one request.")
+    kind = request_fields.EMBED if embeddings else request_fields.GENERATE
     items: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    keyed: bool | None = None
+    unkeyed: list[int] = []
     for index, item in enumerate(requests):
         if not isinstance(item, Mapping):
             raise GeminiInvalidInputError(f"requests[{index}] must be a dict, got {type(item).__name__}.")
         if "request" in item:
-            if not isinstance(item["request"], Mapping):
-                raise GeminiInvalidInputError(f'requests[{index}]["request"] must be a dict.')
-            metadata = dict(item.get("metadata") or {})
+            where = f"requests[{index}]"
+            for name in item:
+                if name not in _INLINE_ITEM_FIELDS:
+                    problem = request_fields.check_line_field(name)
+                    hint = (
+                        problem.message
+                        if problem is not None
+                        else (
+                            f'{name} is not part of an inline request ({{"key", "request", "metadata"}}) and '
+                            "would be dropped; put your own data in metadata (string values)."
+                        )
+                    )
+                    raise GeminiInvalidInputError(f"{where}, field {name}: {hint}")
+            request = item["request"]
+            if not isinstance(request, Mapping):
+                raise GeminiInvalidInputError(f'{where}["request"] must be a dict.')
+            raw_meta = item.get("metadata")
+            if raw_meta is not None and not isinstance(raw_meta, Mapping):
+                raise GeminiInvalidInputError(f"{where}, field metadata: metadata must be a dict.")
+            metadata = dict(raw_meta or {})
             if "key" in item:
                 metadata["key"] = item["key"]
-            out: dict[str, Any] = {"request": dict(item["request"])}
+            field_prefix = "request."
         else:
-            metadata = {}
-            out = {"request": dict(item)}
-        has_key = "key" in metadata
-        keyed = has_key if keyed is None else keyed
-        if keyed != has_key:
+            request, metadata, field_prefix = item, {}, ""
+        if GENERATED_KEY_METADATA in metadata:
             raise GeminiInvalidInputError(
-                f"requests[{index}]: some requests have a key and others not; "
-                "give every request a key (or none)."
+                f"requests[{index}]: the metadata entry {GENERATED_KEY_METADATA!r} is reserved for keys "
+                "this provider generates; remove it."
             )
-        if has_key:
-            key = metadata["key"]
+        key = metadata.get("key")
+        label = f"requests[{index}]" + (f" (key {key!r})" if isinstance(key, str) else "")
+        problem = request_fields.check_request(request, kind)
+        if problem is not None:
+            raise GeminiInvalidInputError(f"{label}, field {field_prefix}{problem.field}: {problem.message}")
+        if "key" in metadata:
             if not isinstance(key, str) or not key:
                 raise GeminiInvalidInputError(f"requests[{index}]: key must be a non-empty string.")
             if key in seen:
@@ -150,9 +270,24 @@ def inline_request_items(requests: Sequence[Mapping[str, Any]]) -> list[dict[str
                     f"requests[{index}]: duplicate key {key!r} (also requests[{seen[key]}])."
                 )
             seen[key] = index
+        else:
+            unkeyed.append(index)
+        out: dict[str, Any] = {"request": dict(request)}
         if metadata:
             out["metadata"] = metadata
         items.append(out)
+    for index in unkeyed:
+        key = rows.position_key(index)  # the same identity results give key-less rows
+        if key in seen:
+            raise GeminiInvalidInputError(
+                f"requests[{index}] has no key and would get the generated key {key!r}, which "
+                f"requests[{seen[key]}] already uses; rename that key or give requests[{index}] its own."
+            )
+        items[index]["metadata"] = {
+            **items[index].get("metadata", {}),
+            "key": key,
+            GENERATED_KEY_METADATA: "true",
+        }
     return items
 
 

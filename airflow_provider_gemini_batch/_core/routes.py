@@ -145,8 +145,10 @@ def create_batch(
     :param requests: inline requests, each ``{"key": str, "request": {...}}``, ``{"request": {...},
         "metadata": {...}}`` or a bare request dict.
     :param input_file: a ``files/...`` name of an uploaded JSONL file.
+    :param embeddings: an embedding batch; inline requests are then checked as EmbedContentRequest.
     :raises GeminiInvalidInputError: bad model name, both/neither of requests and input_file, bad
-        inline items, or an inline body of 20 MB or more.
+        inline items (see :func:`~airflow_provider_gemini_batch._core.jsonl.inline_request_items`),
+        or an inline body of 20 MB or more.
     """
     model_name = names.normalize_model(model)
     if (requests is None) == (input_file is None):
@@ -160,7 +162,9 @@ def create_batch(
         batch["inputConfig"] = {"fileName": names.normalize_file_name(input_file)}
     else:
         assert requests is not None
-        batch["inputConfig"] = {"requests": {"requests": inline_request_items(requests)}}
+        batch["inputConfig"] = {
+            "requests": {"requests": inline_request_items(requests, embeddings=embeddings)}
+        }
     if priority is not None:
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise GeminiInvalidInputError(f"priority must be an integer, got {priority!r}.")

@@ -30,6 +30,7 @@ from airflow_provider_gemini_batch._core.errors import (
     transport_error,
 )
 from airflow_provider_gemini_batch._core.jsonl import (
+    echoed_fields_warning,
     iter_inline_results,
     parse_result_line,
     split_lines,
@@ -544,6 +545,7 @@ class GeminiBatchHook(BaseHook):
         display_name: str | None = None,
         mime_type: str = "application/jsonl",
         validate: bool | None = None,
+        embeddings: bool | None = None,
     ) -> FileInfo:
         """Upload a local file or an ``ObjectStoragePath``/URI with the resumable protocol.
 
@@ -551,9 +553,12 @@ class GeminiBatchHook(BaseHook):
         dropped connection, timeout or 5xx on a chunk the session is asked how many bytes it holds
         (``X-Goog-Upload-Command: query``) and the upload continues from there.
 
-        :param validate: check JSONL input line by line first (default: when ``mime_type`` is JSONL).
+        :param validate: check JSONL input line by line first (default: when ``mime_type`` is JSONL),
+            each request against its REST type (``_core.request_fields``).
+        :param embeddings: the file is for an embedding batch (True) or a generateContent batch
+            (False); None (default): the first line's request decides.
         :raises GeminiInvalidInputError: missing, empty or over-2-GB file, invalid JSONL (with the line
-            number) — all before any request.
+            number, key and field) — all before any request.
         """
         source = resolve_path(path)
         try:
@@ -570,9 +575,12 @@ class GeminiBatchHook(BaseHook):
             validate = mime_type.lower() in JSONL_MIME_TYPES
         if validate:
             try:
-                validate_input_file(str(path), opener=source)
+                summary = validate_input_file(str(path), opener=source, embeddings=embeddings)
             except OSError as exc:
                 raise GeminiInvalidInputError(f"The input file {path!s} cannot be read ({exc}).") from None
+            warning = echoed_fields_warning(summary, str(path))
+            if warning:
+                self.log.warning(warning)
         elif size == 0:
             raise GeminiInvalidInputError(f"The input file {path!s} is empty.")
         start = routes.upload_start(

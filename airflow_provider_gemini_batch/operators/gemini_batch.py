@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import BaseOperator, conf
 
+from airflow_provider_gemini_batch._core import jsonl
 from airflow_provider_gemini_batch._core.identity import TaskIdentity, fingerprint, tagged_display_name
 from airflow_provider_gemini_batch._core.jsonl import with_position_key
 from airflow_provider_gemini_batch._core.manifest import ResultsTally, build_manifest, row_warnings
@@ -129,15 +130,22 @@ class _GeminiOperator(BaseOperator):
 # --------------------------------------------------------------------------------------------
 
 
-def _validate_jsonl(path: str) -> None:
-    """Validate the JSONL at ``path`` (local path, ``file://`` or object-storage URI)."""
-    from airflow_provider_gemini_batch._core import jsonl
+def _validate_jsonl(path: str, *, embeddings: bool | None = None, log: Any = None) -> None:
+    """Validate a JSONL input (see ``_core.jsonl.validate_input_lines``); warn about line fields
+    the service will not read.
+
+    :param path: a local path, ``file://`` or object-storage URI (see ``storage.resolve_path``).
+    :param embeddings: True/False when the batch kind is known; None: the first line decides.
+    """
     from airflow_provider_gemini_batch.storage import resolve_path
 
     try:
-        jsonl.validate_input_file(path, opener=resolve_path(path))
+        summary = jsonl.validate_input_file(path, opener=resolve_path(path), embeddings=embeddings)
     except OSError as exc:
         raise GeminiInputFileError(f"cannot read the input file ({exc}).", path=path) from None
+    warning = jsonl.echoed_fields_warning(summary, path)
+    if warning and log is not None:
+        log.warning(warning)
 
 
 def _content_sha256(path: str) -> str:
@@ -193,6 +201,7 @@ def upload_idempotent(
     scan_limit: int,
     log: Any,
     content_sha256: str | None = None,
+    embeddings: bool | None = None,
 ) -> str:
     """Validate, then upload ``path`` once per task instance and content; returns ``files/...``.
 
@@ -204,7 +213,7 @@ def upload_idempotent(
     """
     check_input_size(path)
     if validate:
-        _validate_jsonl(path)
+        _validate_jsonl(path, embeddings=embeddings, log=log)
     content_sha = content_sha256 or _content_sha256(path)
     existing = find_reusable_file(hook, identity, content_sha, limit=scan_limit, log=log)
     if existing is not None:
@@ -232,7 +241,9 @@ class GeminiUploadFileOperator(_GeminiOperator):
     :param display_name: display name of the file (templated); the identity marker is appended.
     :param mime_type: declared MIME type. Default ``application/jsonl``.
     :param validate: validate the JSONL line by line before uploading (every line an object with a
-        ``request`` object, keys unique). Default True.
+        ``request`` object whose fields are those of the request type, keys unique). Default True.
+    :param embeddings: the file is for an embedding batch (True: EmbedContentRequest lines) or a
+        generateContent batch (False); None (default): the first line's request decides.
     :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
     :param reattach_scan_limit: existing files scanned for a reusable upload. Default 500.
     :raises GeminiInputFileError: invalid JSONL (file and line number in the message).
@@ -250,6 +261,7 @@ class GeminiUploadFileOperator(_GeminiOperator):
         display_name: str | None = None,
         mime_type: str = "application/jsonl",
         validate: bool = True,
+        embeddings: bool | None = None,
         gemini_conn_id: str = DEFAULT_CONN_ID,
         reattach_scan_limit: int = DEFAULT_REATTACH_SCAN_LIMIT,
         **kwargs: Any,
@@ -259,6 +271,7 @@ class GeminiUploadFileOperator(_GeminiOperator):
         self.display_name = display_name
         self.mime_type = mime_type
         self.validate = validate
+        self.embeddings = embeddings
         self.reattach_scan_limit = reattach_scan_limit
 
     def execute(self, context: Context) -> str:
@@ -271,6 +284,7 @@ class GeminiUploadFileOperator(_GeminiOperator):
             validate=self.validate,
             scan_limit=self.reattach_scan_limit,
             log=self.log,
+            embeddings=self.embeddings,
         )
 
 
@@ -417,12 +431,15 @@ class GeminiCreateBatchOperator(_GeminiOperator):
         identity = TaskIdentity.from_context(context)
         input_file = self.input_file
         if self.requests is not None:
+            # Refuse bad requests before any call (even the reattach lookup); the hook checks
+            # them again when it builds the body, which is cheap next to the create itself.
+            jsonl.inline_request_items(self.requests, embeddings=self.embeddings)
             described: dict[str, Any] = {"requests": self.requests}
         elif self.input_path:
             path = str(self.input_path)
             # Refuse bad input before any request (even the reattach lookup) is sent.
             check_input_size(path)
-            _validate_jsonl(path)
+            _validate_jsonl(path, embeddings=self.embeddings, log=self.log)
             # Fingerprint the content, not the uploaded name: a re-upload gets a new name.
             described = {"file_sha256": _content_sha256(path)}
         else:

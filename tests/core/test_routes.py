@@ -55,7 +55,11 @@ def test_create_inline_wraps_requests_with_key_metadata() -> None:
 
 def test_create_accepts_bare_requests_and_files() -> None:
     bare = routes.create_batch("v1beta", "gemini-2.5-flash", requests=[REQ])
-    assert bare.json == {"batch": {"inputConfig": {"requests": {"requests": [{"request": REQ}]}}}}
+    # A request without a key gets a generated one, marked as such (results join by key).
+    generated = {"key": "request-0", "gemini_batch_key_generated": "true"}
+    assert bare.json == {
+        "batch": {"inputConfig": {"requests": {"requests": [{"request": REQ, "metadata": generated}]}}}
+    }
     by_file = routes.create_batch("v1beta", "models/m", input_file="files/abc", embeddings=True)
     assert by_file.path == "/v1beta/models/m:asyncBatchEmbedContent"
     assert by_file.json == {"batch": {"inputConfig": {"fileName": "files/abc"}}}
@@ -68,7 +72,7 @@ def test_create_accepts_bare_requests_and_files() -> None:
         ({"requests": [REQ], "input_file": "files/a"}, "exactly one"),
         ({"requests": []}, "empty"),
         ({"requests": [{"key": "a", "request": REQ}, {"key": "a", "request": REQ}]}, "duplicate key"),
-        ({"requests": [{"key": "a", "request": REQ}, REQ]}, "some requests have a key"),
+        ({"requests": [{"key": "request-1", "request": REQ}, REQ]}, "generated key 'request-1'"),
         ({"requests": [{"key": 5, "request": REQ}]}, "non-empty string"),
         ({"input_file": "abc"}, "file name"),
         ({"requests": [REQ], "priority": "high"}, "priority"),

@@ -76,11 +76,12 @@ def test_inline_batch_results_by_name(hook: GeminiBatchHook) -> None:
     assert results["q1"].response["candidates"][0]["content"]["parts"][0]["text"].endswith("one")  # type: ignore[index]
 
 
-def test_bare_inline_requests_are_matched_by_position(hook: GeminiBatchHook) -> None:
+def test_bare_inline_requests_get_generated_keys(hook: GeminiBatchHook) -> None:
+    """Requests without a key are sent with ``request-<position>`` (issue 9, fault kind 4)."""
     batch = hook.create_batch("gemini-2.5-flash", requests=[make_request("first"), make_request("second")])
     wait_done(hook, batch.name)
     results = list(hook.iter_results(batch.name))
-    assert [r.key for r in results] == [None, None]
+    assert [r.key for r in results] == ["request-0", "request-1"]
     assert results[1].index == 1
     assert results[1].response["candidates"][0]["content"]["parts"][0]["text"].endswith("second")  # type: ignore[index]
 

@@ -113,11 +113,17 @@ def test_file_over_2_gb_is_refused_before_sending(
     assert creating_or_uploading(emulator) == []
 
 
+GOOD_LINE = '{"key": "a", "request": {"contents": [{"parts": [{"text": "hi"}]}]}}\n'
+
+
+GOOD_LINE = '{"key": "a", "request": {"contents": [{"parts": [{"text": "hi"}]}]}}\n'
+
+
 @pytest.mark.parametrize(
     ("content", "match"),
     [
         ("", "no requests"),
-        ('{"key": "a", "request": {}}\n{"key": "a", "request": {}}\n', "line 2: duplicate key"),
+        (GOOD_LINE + GOOD_LINE, "line 2: duplicate key"),
         ('{"key": "a"}\n', "line 1"),
         ("not json\n", "line 1: not valid JSON"),
     ],

@@ -111,7 +111,9 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
     control = emulator.control
     good = write_jsonl(tmp / "good.jsonl", 4, "f")
     bad = tmp / "bad.jsonl"
-    bad.write_text('{"key": "a", "request": {}}\nnot json\n', encoding="utf-8")
+    bad.write_text(
+        '{"key": "a", "request": {"contents": [{"parts": [{"text": "hi"}]}]}}\nnot json\n', encoding="utf-8"
+    )
     tasks: list[Any] = []
     dag = DAG(
         dag_id,

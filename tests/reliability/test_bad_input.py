@@ -241,3 +241,120 @@ def test_bad_tasks_in_a_dag_run_fail_and_send_nothing(
     assert result.state == "failed"
     assert set(result.states.values()) == {"failed"}, result.states
     assert creating_or_uploading(gemini_conn) == []
+
+
+# -- Requests the service rejects or ignores (issue 9, fault kind 5) ----------------------------
+# Each case is refused by the upload operator, the create operator (input_path= and requests=)
+# with file/position, line, key and field named, and the emulator's journal shows no upload and no
+# create. Sources of the cases: see tests/real_service/captures_input.py.
+
+_CONTENTS = [{"role": "user", "parts": [{"text": "hi"}]}]
+
+#: name -> (JSONL line object, field named in the error, phrase of the advice)
+REQUEST_CASES: dict[str, tuple[dict[str, Any], str, str]] = {
+    "thinking_config_at_top": (
+        {"key": "k1", "request": {"contents": _CONTENTS, "thinking_config": {"thinking_budget": 0}}},
+        "request.thinking_config",
+        "generationConfig.thinkingConfig",
+    ),
+    "sdk_config_object": (
+        {"key": "k1", "request": {"contents": _CONTENTS, "config": {"temperature": 0.2}}},
+        "request.config",
+        "SDK's GenerateContentConfig",
+    ),
+    "contents_as_string": (
+        {"key": "k1", "request": {"contents": "Why is the sky blue?"}},
+        "request.contents",
+        "list of Content",
+    ),
+    "system_instruction_as_string": (
+        {"key": "k1", "request": {"contents": _CONTENTS, "systemInstruction": "be short"}},
+        "request.systemInstruction",
+        "not a string",
+    ),
+    "text_outside_parts": (
+        {"key": "k1", "request": {"contents": [{"role": "user", "text": "hi"}]}},
+        "request.contents[0].text",
+        "inside parts",
+    ),
+    "embed_request_in_generate_batch": (
+        {"key": "k1", "request": {"content": {"parts": [{"text": "hi"}]}}},
+        "request.content",
+        "embeddings=True",
+    ),
+    "generation_config_beside_request": (
+        {"key": "k1", "request": {"contents": _CONTENTS}, "generation_config": {"temperature": 1}},
+        "generation_config",
+        "move it into request",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REQUEST_CASES))
+@pytest.mark.parametrize("via", ["upload", "create_input_path", "create_requests"])
+def test_requests_the_service_would_reject_are_refused_and_nothing_is_sent(
+    gemini_conn: EmulatorServer, tmp_path: Path, case: str, via: str
+) -> None:
+    line, field, advice = REQUEST_CASES[case]
+    good = {"key": "k0", "request": {"contents": _CONTENTS}}
+    if via == "create_requests":
+        op = create_op(requests=[good, line], embeddings=False)
+        with pytest.raises(GeminiInvalidInputError) as info:
+            op.execute(direct_context(task_id=op.task_id))
+        message = str(info.value)
+        assert "requests[1]" in message
+        assert "'k1'" in message or field == "generation_config"  # item fields are named by position
+    else:
+        path = write_jsonl(tmp_path / f"{case}.jsonl", [good, line])
+        # The upload operator is not told the batch kind (default None): line 1 decides it.
+        op = upload_op(Path(path)) if via == "upload" else create_op(input_path=path)
+        with pytest.raises(GeminiInputFileError) as info:
+            op.execute(direct_context(task_id=op.task_id))
+        message = str(info.value)
+        assert (info.value.path, info.value.line_number, info.value.key) == (path, 2, "k1")
+        if via == "upload" and case == "embed_request_in_generate_batch":
+            assert "one kind of request" in message  # a generate line 1, then an embed line
+            assert creating_or_uploading(gemini_conn) == []
+            return
+        assert info.value.field == field
+    assert f"field {field}" in message
+    assert advice in message
+    assert creating_or_uploading(gemini_conn) == []
+
+
+def test_an_embedding_file_is_checked_as_embed_content_requests(
+    gemini_conn: EmulatorServer, tmp_path: Path
+) -> None:
+    """The cookbook's embeddings lines pass for embeddings=True; a generate line among them does not."""
+    lines = [
+        {"key": "request_1", "request": {"output_dimensionality": 3, "content": {"parts": [{"text": "1"}]}}},
+        {"key": "request_2", "request": {"contents": _CONTENTS}},
+    ]
+    path = write_jsonl(tmp_path / "emb.jsonl", lines)
+    with pytest.raises(GeminiInputFileError, match="one content object") as info:
+        create_op(input_path=path, embeddings=True).execute(direct_context(task_id="create"))
+    assert (info.value.line_number, info.value.field) == (2, "request.contents")
+    assert creating_or_uploading(gemini_conn) == []
+
+
+def test_inline_requests_without_keys_are_created_with_generated_keys(gemini_conn: EmulatorServer) -> None:
+    """Issue 9, fault kind 4: every inline request is sent with a key, marked as generated."""
+    from airflow_provider_gemini_batch._core.jsonl import GENERATED_KEY_METADATA
+
+    requests = [{"contents": _CONTENTS}, {"key": "mine", "request": {"contents": _CONTENTS}}]
+    create_op(requests=requests).execute(direct_context(task_id="create"))
+    (create,) = [
+        e for e in gemini_conn.control.journal() if e["method"] == "POST" and e["path"].endswith("Content")
+    ]
+    items = create["json"]["batch"]["inputConfig"]["requests"]["requests"]
+    assert [item["metadata"] for item in items] == [
+        {"key": "request-0", GENERATED_KEY_METADATA: "true"},
+        {"key": "mine"},
+    ]
+
+
+def test_a_user_key_clashing_with_a_generated_key_is_refused(gemini_conn: EmulatorServer) -> None:
+    requests = [{"key": "request-1", "request": {"contents": _CONTENTS}}, {"contents": _CONTENTS}]
+    with pytest.raises(GeminiInvalidInputError, match=r"requests\[1\].*'request-1'.*requests\[0\]"):
+        create_op(requests=requests).execute(direct_context(task_id="create"))
+    assert creating_or_uploading(gemini_conn) == []
