@@ -67,15 +67,18 @@ async def test_failing_batch_does_not_hold_the_poll_slot_while_backing_off(
     # The failing batch's next polls: a 503, then a 429 asking for 3 s (the hook's connection keeps
     # its production retry settings, so a hook that retried itself would sleep inside the slot).
     gemini_conn.control.inject_fault(method="GET", path=re.escape(failing), status=503, times=1)
-    gemini_conn.control.inject_fault(method="GET", path=re.escape(failing), status=429, retry_after=3, times=1)
+    gemini_conn.control.inject_fault(
+        method="GET", path=re.escape(failing), status=429, retry_after=3, times=1
+    )
     gemini_conn.control.clear_journal()  # count only the triggers' polls
 
     poll_interval = 0.5
     slow = GeminiBatchTrigger(batch_name=failing, poll_interval=poll_interval, end_time=time.time() + 30)
     slow_task = asyncio.ensure_future(_first_event(slow))
-    # Let it take the only slot and send its first poll before the finished batch's trigger starts.
-    while not _gets(gemini_conn, failing):
-        await asyncio.sleep(0.005)
+    # One loop turn: it takes the only slot (no await before the acquire) and starts its first
+    # poll, so the finished batch's trigger queues behind it.
+    await asyncio.sleep(0)
+    assert trigger_module._poll_limit().locked()
 
     started = time.monotonic()
     event = await asyncio.wait_for(
@@ -94,6 +97,7 @@ async def test_failing_batch_does_not_hold_the_poll_slot_while_backing_off(
         f"the finished batch's event took {waited:.2f} s: it waited behind the other batch's backoff"
     )
     assert len(_gets(gemini_conn, done_name)) == 1
+    assert _gets(gemini_conn, failing), "the failing batch was polled first"
 
 
 async def test_trigger_never_sleeps_past_end_time_on_long_retry_after(gemini_conn: EmulatorServer) -> None:
@@ -103,7 +107,9 @@ async def test_trigger_never_sleeps_past_end_time_on_long_retry_after(gemini_con
     """
     gemini_conn.control.configure(processing_seconds=600)
     name = _create()
-    gemini_conn.control.inject_fault(method="GET", path=re.escape(name), status=429, retry_after=60, times=100)
+    gemini_conn.control.inject_fault(
+        method="GET", path=re.escape(name), status=429, retry_after=60, times=100
+    )
     end_time = time.time() + 1.0
     trigger = GeminiBatchTrigger(batch_name=name, poll_interval=0.1, end_time=end_time)
 
@@ -136,5 +142,7 @@ def test_importing_the_trigger_does_not_load_requests() -> None:
         "import airflow_provider_gemini_batch.triggers.gemini_batch\n"
         "print('requests' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
     assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
