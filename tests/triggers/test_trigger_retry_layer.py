@@ -151,3 +151,20 @@ def test_importing_the_trigger_does_not_load_requests() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
     )
     assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
+
+
+async def test_on_kill_cancel_is_retried_by_the_trigger(gemini_conn: EmulatorServer) -> None:
+    """The hook no longer retries in the triggerer, so the cancel's retry moved to the trigger."""
+    gemini_conn.control.configure(processing_seconds=600)
+    name = _create()
+    gemini_conn.control.inject_fault(method="POST", path=re.escape(f"{name}:cancel"), status=503, times=1)
+    trigger = GeminiBatchTrigger(
+        batch_name=name, poll_interval=0.1, cancel_on_kill=True, backoff_base=0.02, backoff_cap=0.05
+    )
+    try:
+        await trigger.on_kill()
+    finally:
+        await trigger.cleanup()
+    cancels = [e for e in gemini_conn.control.journal() if e["path"].endswith(":cancel")]
+    assert len(cancels) == 2
+    assert sync_hook().get_batch(name).state.short == "CANCELLED"
