@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import random
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -446,25 +445,3 @@ def raise_for_event(event: WaitEvent) -> Mapping[str, Any]:
     if event.status is EventStatus.TIMEOUT:
         raise GeminiBatchTimeoutError(event.message)
     raise GeminiBatchError(event.message)
-
-
-def transient_backoff(
-    consecutive_failures: int,
-    *,
-    base: float = 2.0,
-    cap: float = 300.0,
-    retry_after: float | None = None,
-    rng: random.Random | None = None,
-) -> float:
-    """Seconds to wait after ``consecutive_failures`` (>= 1) transient errors in a row.
-
-    Exponential (``base * 2**(n-1)``, capped at ``cap`` seconds) with full jitter in the upper
-    half, so a thousand waits hit by the same outage do not retry in lock-step. A server's
-    ``Retry-After`` (seconds) is a floor.
-    """
-    n = max(1, consecutive_failures)
-    ceiling = min(cap, base * (2 ** (n - 1)))
-    delay = ceiling / 2 + (rng or random).random() * ceiling / 2
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return delay

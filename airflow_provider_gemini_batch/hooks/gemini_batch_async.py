@@ -2,8 +2,9 @@
 
 Nothing here blocks the event loop: the connection is read with common-compat's async helpers,
 a Google token refresh (a blocking HTTPS call inside google-auth) runs in a thread, and retries
-wait with ``asyncio.sleep``. One ``AsyncClient`` is shared per (event loop, base URL, timeout)
-so a thousand triggers in one triggerer share one connection pool.
+wait with ``asyncio.sleep`` (or are left to the caller: ``retry=False``, as the trigger does).
+One ``AsyncClient`` is shared per (event loop, base URL, timeout) so a thousand
+triggers in one triggerer share one connection pool.
 """
 
 from __future__ import annotations
@@ -122,6 +123,11 @@ class GeminiBatchAsyncHook(BaseHook):
     """Async access to batches for triggers.
 
     :param gemini_conn_id: the Airflow connection id (default ``gemini_batch_default``).
+    :param retry: retry failed calls with the connection's policy (``_core.retry``; default True).
+        With False every call is one attempt and its failure is raised at once: the caller owns
+        retrying. The trigger does so, so that it never holds its poll slot while waiting out a
+        backoff and never sleeps past its deadline (one retry layer per call path). Per-request
+        timeouts (the connection's ``timeout``) apply either way.
 
     Call :meth:`aclose` when done (a trigger's ``cleanup()``): it releases this hook's use of the
     shared client, which is closed once no hook on the loop uses it any more.
@@ -132,9 +138,10 @@ class GeminiBatchAsyncHook(BaseHook):
     conn_type = "gemini_batch"
     hook_name = "Google Gemini Batch (async)"
 
-    def __init__(self, gemini_conn_id: str = default_conn_name, **kwargs: Any) -> None:
+    def __init__(self, gemini_conn_id: str = default_conn_name, *, retry: bool = True, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.gemini_conn_id = gemini_conn_id
+        self.retry = retry
         self._settings: ConnectionSettings | None = None
         self._credentials: GoogleCredentials | None = None
         self._fields_refused = False
@@ -219,10 +226,14 @@ class GeminiBatchAsyncHook(BaseHook):
 
     async def _json(self, req: routes.ApiRequest) -> dict[str, Any]:
         settings = await self.get_settings()
-        retrying = RetryPolicy.from_settings(settings).async_retrying(
-            idempotent=req.idempotent, what=req.what
-        )
-        response: httpx.Response = await retrying(self._send_once, req)
+        response: httpx.Response
+        if self.retry:
+            retrying = RetryPolicy.from_settings(settings).async_retrying(
+                idempotent=req.idempotent, what=req.what
+            )
+            response = await retrying(self._send_once, req)
+        else:
+            response = await self._send_once(req)
         return json_object_body(
             response.status_code, response.content, resource=req.resource, method=req.what
         )

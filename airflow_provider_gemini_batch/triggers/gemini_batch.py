@@ -8,8 +8,13 @@ Rules this trigger keeps (see the design guide, section 2 item 7):
   triggerer restart rebuilds the trigger from the same kwargs without resetting the budget;
 * it never creates anything: the batch already exists when the task defers, so a restart can
   never submit a second billable job;
-* transient errors (429, 5xx, no answer) are retried with jittered exponential backoff; it gives
-  up after ``max_consecutive_errors`` failures in a row or at the deadline;
+* one retry layer: the trigger owns retrying. Its hook makes a single attempt per call
+  (``retry=False``); a failure :func:`~airflow_provider_gemini_batch._core.retry.is_retryable`
+  deems transient (408, 429, 5xx, no answer) is waited out with the one policy of
+  ``_core/retry.py`` (jittered exponential backoff, ``Retry-After`` as a floor). The per-loop poll
+  slot is held only for the HTTP exchange, never during a backoff, so one failing batch cannot
+  delay another's polls; a backoff never runs past ``end_time``. It gives up after
+  ``max_consecutive_errors`` failures in a row or at the deadline;
 * exactly one event of primitives, then return; ``CancelledError`` is never swallowed;
 * :meth:`cleanup` only closes clients (it also runs on triggerer restarts); cancelling the remote
   batch happens in :meth:`on_kill`, which Airflow >= 3.3 calls when a user marks or clears the
@@ -28,6 +33,7 @@ from airflow.providers.common.compat.sdk import conf
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_gemini_batch._core.models import Batch
+from airflow_provider_gemini_batch._core.retry import RetryPolicy, is_retryable
 from airflow_provider_gemini_batch._core.waiting import (
     DEFAULT_CANCEL_SETTLE_SECONDS,
     DEFAULT_OUTPUT_GRACE_SECONDS,
@@ -38,25 +44,14 @@ from airflow_provider_gemini_batch._core.waiting import (
     event_for_batch,
     event_for_step,
     make_event,
-    transient_backoff,
 )
-from airflow_provider_gemini_batch.exceptions import (
-    GeminiBatchError,
-    GeminiRateLimitError,
-    GeminiServerError,
-    GeminiTransportError,
-)
+from airflow_provider_gemini_batch.exceptions import GeminiBatchError
 
 # Imported at module level on purpose: the triggerer imports this module once, outside any
 # trigger's run(); a lazy import inside run() would block the shared event loop on first use.
-from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchAsyncHook
-
-#: Failures that say nothing about the batch itself; worth waiting out.
-TRANSIENT_ERRORS: tuple[type[GeminiBatchError], ...] = (
-    GeminiRateLimitError,
-    GeminiServerError,
-    GeminiTransportError,
-)
+# From the async module itself: the sync hook module (which re-exports it) loads ``requests``,
+# which the triggerer never needs.
+from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
 
 #: Seconds ``on_kill`` allows the cancel call (Airflow bounds it too, 30 s by default).
 ON_KILL_CANCEL_TIMEOUT = 20.0
@@ -69,6 +64,8 @@ ON_KILL_SETTLE_TIMEOUT = 8.0
 #: loop: measured with 100 triggers polling every 50 ms, stalls of 110-800 ms unbounded vs none
 #: over 20 ms with a limit; with 1,000 triggers, 4 slots gave 2.6x the polls/s of 16. Eight slots
 #: at ~200 ms real-API latency still allow ~40 polls/s, i.e. 2,400 triggers at a 60 s interval.
+#: A slot is held for one HTTP exchange only, never during a backoff. The value is read when a
+#: loop's semaphore is built (first poll on that loop), so it can be changed before a loop starts.
 MAX_CONCURRENT_POLLS = conf.getint("gemini_batch", "max_concurrent_polls", fallback=8)
 
 _POLL_LIMITS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
@@ -96,9 +93,14 @@ class GeminiBatchTrigger(BaseTrigger):
     :param cancel_on_kill: cancel the remote batch when a user marks or clears the deferred task
         (Airflow >= 3.3 calls :meth:`on_kill`). Default False.
     :param max_consecutive_errors: transient failures in a row after which the trigger gives up
-        with an ``error`` event. Default 10.
-    :param backoff_base: first backoff after a transient failure, seconds (doubles each time).
-    :param backoff_cap: longest backoff, seconds.
+        with an ``error`` event. Default 10 (with the default backoff, about 8-17 minutes of
+        failures). Each failure is one request: the hook does not retry inside the trigger.
+    :param backoff_base: first backoff after a transient failure, seconds (doubles each time, with
+        the jitter and ``Retry-After`` floor of :class:`~airflow_provider_gemini_batch._core.retry.
+        RetryPolicy`). Default 2. Larger than a single call's (the connection's
+        ``retry_initial_delay``) because a wait lasts hours, not one call's ``retry_deadline``.
+    :param backoff_cap: longest backoff, seconds (a longer ``Retry-After`` still wins, but no
+        backoff runs past ``end_time``). Default 300.
     :param output_grace_period: seconds a batch reporting SUCCEEDED without naming its output is
         re-read (with full reads) before an ``error`` event. Default 600.
     :param cancel_on_timeout: when the deadline passes, cancel the batch, re-read it for up to
@@ -165,10 +167,22 @@ class GeminiBatchTrigger(BaseTrigger):
 
     @property
     def hook(self) -> Any:
-        """The async hook, created on first use (inside the event loop, never in ``__init__``)."""
+        """The async hook, created on first use (inside the event loop, never in ``__init__``).
+
+        It makes one attempt per call (``retry=False``): this trigger owns retrying.
+        """
         if self._hook is None:
-            self._hook = GeminiBatchAsyncHook(gemini_conn_id=self.gemini_conn_id)
+            self._hook = GeminiBatchAsyncHook(gemini_conn_id=self.gemini_conn_id, retry=False)
         return self._hook
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The one retry policy (``_core/retry.py``) with this trigger's backoff bounds.
+
+        Only its backoff is used here (:meth:`RetryPolicy.delay_for`): the trigger's own budget is
+        ``max_consecutive_errors`` and ``end_time``, not the policy's ``max_retries``/``deadline``.
+        """
+        return RetryPolicy(initial_delay=self.backoff_base, max_delay=self.backoff_cap)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the batch ends, the deadline passes or errors persist; yield one event."""
@@ -183,9 +197,20 @@ class GeminiBatchTrigger(BaseTrigger):
         full_read = False
         while True:
             try:
+                # The slot covers this one HTTP exchange (the hook does not retry): a backoff is
+                # slept below, outside it, so a failing batch never delays another's polls.
                 async with _poll_limit():
                     batch: Batch = await self.hook.get_batch(self.batch_name, light=not full_read)
-            except TRANSIENT_ERRORS as exc:
+            except GeminiBatchError as exc:
+                if not is_retryable(exc, idempotent=True):
+                    # 4xx (404 after a delete or under another key, bad key), a broken
+                    # connection: waiting longer cannot fix any of these.
+                    return make_event(
+                        EventStatus.ERROR,
+                        self.batch_name,
+                        f"Cannot watch {self.batch_name} with connection {self.gemini_conn_id!r}: {exc}",
+                        last_summary,
+                    )
                 failures += 1
                 if failures >= self.max_consecutive_errors:
                     return make_event(
@@ -195,15 +220,19 @@ class GeminiBatchTrigger(BaseTrigger):
                         f"errors; the batch may still be running. Last error: {exc}",
                         last_summary,
                     )
+                delay = self.retry_policy.delay_for(exc, failures)
                 remaining = self.end_time - time.time()
-                if remaining <= 0:
+                if delay >= remaining:
+                    # The next poll may not come before the deadline (nor, with a Retry-After,
+                    # before the service allows it): wait out what is left, then time out.
+                    self.log.warning(
+                        "Polling %s failed and the next attempt (in %.1f s) would pass the deadline: %s",
+                        self.batch_name,
+                        delay,
+                        exc,
+                    )
+                    await asyncio.sleep(max(0.0, remaining))
                     return await self._timeout_event(last_state, last_summary)
-                delay = transient_backoff(
-                    failures,
-                    base=self.backoff_base,
-                    cap=self.backoff_cap,
-                    retry_after=getattr(exc, "retry_after", None),
-                )
                 self.log.warning(
                     "Polling %s failed (%d/%d in a row), retrying in %.1f s: %s",
                     self.batch_name,
@@ -212,17 +241,8 @@ class GeminiBatchTrigger(BaseTrigger):
                     delay,
                     exc,
                 )
-                await asyncio.sleep(min(delay, remaining))
+                await asyncio.sleep(delay)
                 continue
-            except GeminiBatchError as exc:
-                # 4xx (404 after a delete or under another key, bad key), a broken connection:
-                # waiting longer cannot fix any of these.
-                return make_event(
-                    EventStatus.ERROR,
-                    self.batch_name,
-                    f"Cannot watch {self.batch_name} with connection {self.gemini_conn_id!r}: {exc}",
-                    last_summary,
-                )
             failures = 0
             last_summary = batch.summary()
             if batch.state_label != last_state:
@@ -270,9 +290,16 @@ class GeminiBatchTrigger(BaseTrigger):
         )
 
     async def _cancel_and_settle(self, settle_timeout: float) -> Batch | None:
-        """Request a cancel, then re-read the batch (bounded) for the state it really ends in."""
+        """Request a cancel, then re-read the batch (bounded) for the state it really ends in.
+
+        The hook makes single attempts, so the cancel is retried here with the one policy, all of it
+        within ``ON_KILL_CANCEL_TIMEOUT``; the re-reads tolerate failures on their own.
+        """
+        retrying = self.retry_policy.async_retrying(idempotent=True, what=f"Cancelling {self.batch_name}")
         try:
-            await asyncio.wait_for(self.hook.cancel_batch(self.batch_name), timeout=ON_KILL_CANCEL_TIMEOUT)
+            await asyncio.wait_for(
+                retrying(self.hook.cancel_batch, self.batch_name), timeout=ON_KILL_CANCEL_TIMEOUT
+            )
         except (GeminiBatchError, TimeoutError) as exc:
             self.log.warning("Could not cancel %s: %s", self.batch_name, exc)
         return await asettle_after_cancel(

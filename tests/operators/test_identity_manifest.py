@@ -21,7 +21,6 @@ from airflow_provider_gemini_batch._core.waiting import (
     make_event,
     parse_event,
     raise_for_event,
-    transient_backoff,
 )
 from airflow_provider_gemini_batch.exceptions import (
     GeminiBatchError,
@@ -209,13 +208,3 @@ def test_event_round_trip_and_errors() -> None:
 def test_malformed_events_are_rejected(event: object) -> None:
     with pytest.raises(GeminiBatchError):
         parse_event(event)
-
-
-def test_backoff_grows_caps_and_honours_retry_after() -> None:
-    import random
-
-    rng = random.Random(0)
-    first = transient_backoff(1, base=2, cap=100, rng=rng)
-    assert 1.0 <= first <= 2.0
-    assert 50.0 <= transient_backoff(30, base=2, cap=100, rng=rng) <= 100.0
-    assert transient_backoff(1, base=2, cap=100, retry_after=30, rng=rng) == 30

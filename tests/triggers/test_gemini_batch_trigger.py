@@ -47,8 +47,9 @@ async def _events(trigger: GeminiBatchTrigger) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def conn(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
-    """The emulator, with hook-level retries off so the trigger's own tolerance is what is tested."""
-    use_connection(monkeypatch, emulator, max_retries=0, timeout=5)
+    """The emulator with the connection's production retry settings (the trigger's hook makes one
+    attempt per poll whatever they say: the trigger's own tolerance is what is tested)."""
+    use_connection(monkeypatch, emulator, timeout=5)
     return emulator
 
 
