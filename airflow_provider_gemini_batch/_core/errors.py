@@ -36,7 +36,8 @@ _HINTS = {
 }
 #: A 404 on a batch has more than one cause: a batch is visible only to the API key / project
 #: that created it, and reading it with another key answers 404 like a deleted batch (issue 9,
-#: kind 9; spec §3 lists 403 for other projects' resources too, so both are hinted).
+#: kind 9). Spec §3 also lists 403 for another project's resources; that case keeps the generic 403
+#: hint, which already points at the key's project.
 _BATCH_404_HINT = (
     "Check the name; a batch is visible only to the API key (Google Cloud project) that created it, "
     "so check that this connection uses the same key or project as the task that created the batch "
@@ -51,12 +52,20 @@ def hint_for(status_code: int, resource: str | None) -> str | None:
     return _HINTS.get(status_code)
 
 
+#: Query parameters whose values authorise a request by themselves: ``key`` (an API key, spec §2)
+#: and ``upload_id`` (a resumable-upload session URL needs no other credential, spec §0 item 8).
+#: Transport errors of requests/urllib3 quote the URL they failed on, so these are scrubbed from
+#: every redacted text whatever the connection's secrets are.
+_SELF_AUTHORISING_QUERY = re.compile(r"(?i)([?&](?:key|upload_id)=)[^&\s'\")]+")
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every occurrence of each secret in ``text`` with ``***``."""
+    """Replace every occurrence of each secret in ``text`` with ``***``, and the values of
+    self-authorising query parameters (``key=``, ``upload_id=``) in any URL it quotes."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
-    return text
+    return _SELF_AUTHORISING_QUERY.sub(r"\1***", text)
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import logging
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -146,3 +147,43 @@ def test_every_hash_form_names_the_same_digest() -> None:
     assert sha256_hash_matches(str(forms["plain hex"]), hashlib.sha256(b"other").digest()) is False
     assert sha256_hash_matches("not a hash", raw) is None
     assert sha256_hash_matches(None, raw) is None
+
+
+def test_a_dead_upload_session_url_never_reaches_the_error_or_the_log(
+    fixture_file: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The session URL authorises uploads by itself (spec §0 item 8), so its ``upload_id`` is a
+    secret: requests quotes the URL in a connection error, which must come out scrubbed.
+
+    The start answer names a session URL on a closed port (a real refused connection); production
+    retry settings, with only the retry sleep recorded instead of slept."""
+    from airflow_provider_gemini_batch._core import retry
+    from airflow_provider_gemini_batch.exceptions import GeminiTransportError
+
+    session_id = "ABgVH8-session-secret-3141592653"
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    dead_session = (
+        f"http://127.0.0.1:{dead_port}/upload/v1beta/files?upload_id={session_id}&upload_protocol=resumable"
+    )
+    script = [
+        Reply(
+            "POST", UPLOAD_PATH, headers={"X-Goog-Upload-Status": "active", "X-Goog-Upload-URL": dead_session}
+        )
+    ]
+    waits: list[float] = []
+    monkeypatch.setattr(retry, "sleep", waits.append)
+    caplog.set_level(logging.DEBUG)
+    with ScriptedServer(script) as server:
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{CONN_ID.upper()}",
+            json.dumps({"conn_type": "gemini_batch", "host": server.base_url, "password": "real-shapes-key"}),
+        )
+        with pytest.raises(GeminiTransportError) as caught:
+            GeminiBatchHook(gemini_conn_id=CONN_ID).upload_file(fixture_file, mime_type="jsonl")
+
+    assert waits, "the production policy retries a refused chunk before giving up"
+    assert f"port={dead_port}" in str(caught.value)  # the error still says where it failed
+    assert session_id not in str(caught.value)
+    assert session_id not in caplog.text
