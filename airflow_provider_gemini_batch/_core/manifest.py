@@ -185,7 +185,9 @@ def row_warnings(tally: ResultsTally, *, expected_requests: int | None, batch_na
         if tally.key_inferred:
             out.append(
                 f"{tally.keyless} result rows carried no key; they were given their request's position "
-                "('request-<n>', marked key_inferred) because the counts match."
+                "('request-<n>', marked key_inferred) because the counts match. Position is only the "
+                "documented order: large inline batches have answered out of order (python-genai "
+                "issue #1909), so treat these keys as a guess and give every request a key."
             )
         else:
             out.append(

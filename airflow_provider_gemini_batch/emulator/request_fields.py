@@ -6,7 +6,10 @@ lines carried ``thinking_config`` at the top of the request: HTTP 400 with the m
 ``\\nError on line 2: ...`` - one line per offending input line, joined with newlines.
 
 Known top-level fields (both spellings accepted) are those of the request types in the REST
-reference: ``GenerateContentRequest`` and ``EmbedContentRequest``.
+reference: ``GenerateContentRequest`` and ``EmbedContentRequest``, plus ``labels``, ``serviceTier``
+and ``store``, which google-genai 3.4.0 places at the top of each inlined request (spec §5 [OBS];
+python-genai ``batches.py``): a strict emulator that refused what the official SDK sends would
+agree with nobody. Whether the live service applies them is not known.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ _GENERATE_FIELDS = (
     "systemInstruction",
     "generationConfig",
     "cachedContent",
+    # Sent by the SDK at the top of inlined requests (spec §5 [OBS]).
+    "labels",
+    "serviceTier",
+    "store",
 )
 _EMBED_FIELDS = ("model", "content", "taskType", "title", "outputDimensionality")
 

@@ -42,12 +42,13 @@ THOUGHTS_ONLY
     (REST reference ``Part.thought``). Counter values here are the cookbook's (cell 25).
 VERTEX_STATUS
     google/langextract PR #537 ("Recognize Vertex's top-level status error messages"): Vertex
-    batch output lines carry ``status`` as a string (empty on success).
+    batch output lines carry a top-level ``status`` error message. That it is a string, empty on
+    success, is our reading of the PR, not a quoted payload.
 KEYLESS
     Inline requests need no key (cookbook cell 28: "the order of responses will match the order of
-    requests"); results then carry no ``metadata`` (python-genai issue #1886: InlinedResponse
-    without metadata); spec §9.2 "Lines without a key when the input had none"; python-genai
-    issue #1909: inline responses came back out of order on a large batch.
+    requests"); results then carry no ``metadata`` (python-genai issue #2008, js-genai issue
+    #1191: InlinedResponse without metadata); spec §9.2 "Lines without a key when the input had
+    none"; python-genai issue #1909: inline responses came back out of order on a large batch.
 """
 
 from __future__ import annotations
