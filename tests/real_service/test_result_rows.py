@@ -244,7 +244,8 @@ def test_ratio_above_threshold_fails_after_landing(landed: Landed) -> None:
 
 def test_keyless_rows_get_their_request_position_when_counts_match(landed: Landed) -> None:
     """Cookbook cell 28 (inline requests without keys), python-genai #2008 / js-genai #1191 (no
-    metadata back): with 2 results for 2 requests the rows are keyed ``request-0``/``request-1`` and marked."""
+    metadata back): with 2 results for 2 requests the rows are keyed ``request-0``/``request-1``
+    and marked."""
     rows = landed.rows("keyless")
     manifest = landed.manifest("keyless")
 
