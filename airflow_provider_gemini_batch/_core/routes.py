@@ -102,12 +102,24 @@ def get_batch(api_version: str, name: str, *, fields: str | None = None) -> ApiR
     )
 
 
+#: ``fields`` mask of a light ``batches.list``: each operation as a poll sees it (no inline
+#: response bodies). A list holding a huge inline batch is as large as that batch's full GET,
+#: which the service has answered 503 (spec §9.4; discuss.ai.google.dev thread 113603).
+LIST_FIELDS = f"nextPageToken,operations({POLL_FIELDS})"
+
+
 def list_batches(
-    api_version: str, page_token: str | None = None, page_size: int = LIST_PAGE_SIZE
+    api_version: str,
+    page_token: str | None = None,
+    page_size: int = LIST_PAGE_SIZE,
+    fields: str | None = None,
 ) -> ApiRequest:
+    """``GET batches``; ``fields`` (e.g. :data:`LIST_FIELDS`) asks for a partial response."""
     params = {"pageSize": str(page_size)}
     if page_token:
         params["pageToken"] = page_token
+    if fields:
+        params["fields"] = fields
     return ApiRequest(
         "GET", f"/{api_version}/batches", params=params, resource="batches", what="Listing batches"
     )

@@ -433,9 +433,33 @@ class GeminiBatchHook(BaseHook):
                 )
         return Batch.from_operation(self._json(routes.get_batch(version, name)))
 
-    def list_batches(self) -> Iterator[Batch]:
-        """Every batch of the project, following ``nextPageToken`` through all pages (lazily)."""
+    def list_batches(self, *, light: bool = False) -> Iterator[Batch]:
+        """Every batch of the project, following ``nextPageToken`` through all pages (lazily).
+
+        :param light: ask only for what a lookup needs (``fields`` = :data:`routes.LIST_FIELDS`:
+            no inline response bodies, which can make a full list answer 503). If the service
+            refuses the mask (400) on the first page, this hook logs it once and lists in full.
+        """
         version, size = self.settings.api_version, self.list_page_size
+        if light and not self._fields_refused:
+            yielded = False
+            try:
+                for item in self._pages(
+                    lambda token: routes.list_batches(version, token, size, fields=routes.LIST_FIELDS),
+                    "operations",
+                ):
+                    yielded = True
+                    yield Batch.from_operation(item)
+                return
+            except GeminiClientError as exc:
+                if exc.http_status != 400 or yielded:
+                    raise
+                self._fields_refused = True
+                self.log.warning(
+                    "The service refused the partial-response mask on the batch list (%s); listing "
+                    "with full reads.",
+                    exc,
+                )
         for item in self._pages(lambda token: routes.list_batches(version, token, size), "operations"):
             yield Batch.from_operation(item)
 

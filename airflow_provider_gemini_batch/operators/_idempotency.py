@@ -140,7 +140,8 @@ def find_reattachable_batch(
     :raises GeminiInvalidInputError: a batch of this task instance exists for a different input
         and ``on_input_change`` is ``"fail"``.
     """
-    scan = _BoundedScan(hook.list_batches())
+    # Light list: a full one carries inline bodies and can answer 503 (routes.LIST_FIELDS).
+    scan = _BoundedScan(hook.list_batches(light=True))
     matches = find_tagged(scan, identity.tag, limit=limit, display_name=lambda b: b.display_name)
     if not matches and scan.cut_short():
         _warn_cut_short(log or _log, "batches", limit, "a new (billable) batch will be created")
