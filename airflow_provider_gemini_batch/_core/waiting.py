@@ -203,15 +203,15 @@ class WaitTracker:
                 StepKind.ERROR,
                 f"Batch {batch.name} reports {batch.state.short} but names no output (neither "
                 "response nor metadata.output carries responsesFile or inline responses), still "
-                f"after re-reading it for {waited:.0f} s (output_grace_period "
-                f"{self.output_grace:.0f} s). Its results cannot be located; read the batch again "
+                f"after re-reading it for {waited:g} s (output_grace_period "
+                f"{self.output_grace:g} s). Its results cannot be located; read the batch again "
                 "later (GeminiBatchResultsOperator) or raise output_grace_period.",
                 warning,
             )
         return Step(
             StepKind.WAIT,
             f"Batch {batch.name} reports {batch.state.short} but names no output yet; re-reading "
-            f"it (for up to {self.output_grace:.0f} s).",
+            f"it (for up to {self.output_grace:g} s).",
             warning
             or (
                 f"Batch {batch.name} reports {batch.state.short} without an output reference; re-reading it."
