@@ -203,7 +203,7 @@ class WaitTracker:
                 StepKind.ERROR,
                 f"Batch {batch.name} reports {batch.state.short} but names no output (neither "
                 "response nor metadata.output carries responsesFile or inline responses), still "
-                f"after re-reading it for {waited:g} s (output_grace_period "
+                f"after re-reading it for {waited:.1f} s (output_grace_period "
                 f"{self.output_grace:g} s). Its results cannot be located; read the batch again "
                 "later (GeminiBatchResultsOperator) or raise output_grace_period.",
                 warning,
