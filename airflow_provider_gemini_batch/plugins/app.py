@@ -51,8 +51,8 @@ def security_headers(nonce: str) -> dict[str, str]:
 
 def create_app() -> Any:
     """Build the sub-app (imports FastAPI and Airflow's API security only when called)."""
-    from airflow.api_fastapi.core_api.security import requires_access_dag
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+    from airflow.api_fastapi.core_api.security import requires_access_dag
     from fastapi import Depends, FastAPI
     from fastapi.responses import HTMLResponse
 

@@ -32,9 +32,7 @@ API_KEY = "emulator-key"  # scripts/airflow_stack.EmulatorProcess.api_key: the c
 
 
 def _page(stack: Stack, run_id: str, task_id: str) -> str:
-    return (
-        f"{stack.airflow.base_url}/gemini-batch/ti/{DAG_ID}/{task_id}/-1/{quote(run_id, safe='')}"
-    )
+    return f"{stack.airflow.base_url}/gemini-batch/ti/{DAG_ID}/{task_id}/-1/{quote(run_id, safe='')}"
 
 
 def test_batch_page_in_a_browser_while_running_and_after(stack: Stack, tmp_path: Path) -> None:
@@ -97,8 +95,10 @@ def test_batch_page_in_a_browser_while_running_and_after(stack: Stack, tmp_path:
         browser.screenshot(SHOTS / "batch_page_finished.png")
         assert "SUCCEEDED" in done_text
         assert "requests finished (100%)" in done_text, done_text
-        assert "Landed in" in done_text and "By outcome" in done_text, done_text
-        assert "Created" in done_text and "Ended" in done_text
+        assert "Landed in" in done_text, done_text
+        assert "By outcome" in done_text, done_text
+        assert "Created" in done_text
+        assert "Ended" in done_text
         assert 'http-equiv="refresh"' not in done_html
 
         browser.open(_page(stack, run_id, "delete_uploaded_file"))
@@ -119,5 +119,6 @@ def test_batch_page_in_a_browser_while_running_and_after(stack: Stack, tmp_path:
     served = httpx.get(page, cookies={"_token": api.token}, timeout=30)
     assert served.status_code == 200
     csp = served.headers["content-security-policy"]
-    assert "script-src 'none'" in csp and "frame-ancestors 'self'" in csp
+    assert "script-src 'none'" in csp
+    assert "frame-ancestors 'self'" in csp
     assert API_KEY not in served.text

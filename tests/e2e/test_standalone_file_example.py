@@ -4,8 +4,9 @@ Unlike ``dag.test()``, which runs triggers inline in one process, this proves th
 wait is really handed to the triggerer process (the task instance enters ``deferred``), comes
 back to a worker, and that the run lands the results. The processes are the ones ``make demo``
 uses (scripts/airflow_stack.py), all started on free ports and all stopped at the end, also on
-failure (the stack is shared with the other e2e tests: tests/e2e/conftest.py). The measured worker-held vs deferred seconds of the sensor are printed and written to
-``sensor_timing.json`` in the test's tmp dir (figures, not assertions: speed is not tested here).
+failure (the stack is shared with the other e2e tests: tests/e2e/conftest.py). The measured
+worker-held vs deferred seconds of the sensor are printed and written to ``sensor_timing.json``
+in the test's tmp dir (figures, not assertions: speed is not tested here).
 """
 
 from __future__ import annotations
