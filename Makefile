@@ -1,7 +1,8 @@
 # Everything the project needs is installed by these targets into .venv (created on first use).
 # Requirements on the machine: python3 (3.10+) and make.
 #
-#   make test         lint + format check + mypy + docs (-W) + the whole pytest suite (incl. e2e);
+#   make test         lint + format check + mypy + docs (-W) + the whole pytest suite (incl. e2e and
+#                     the batch page in headless chromium, installed by `make browser` via apt);
 #                     then test-oldest (TEST_OLDEST=0 skips it)
 #   make demo         the file example end to end on airflow standalone + the emulator
 #                     (DEMO_ARGS="--keep-running" keeps Airflow up for the UI)
@@ -27,7 +28,7 @@ OLDEST_TESTS ?= tests/hooks/test_hook_async.py tests/triggers tests/sensors \
 	tests/examples/test_example_dags.py::test_file_example_lands_one_row_per_input_key_and_cleans_up \
 	tests/examples/test_example_dags.py::test_inline_example_parses_structured_answers
 
-.PHONY: install test lint typecheck unit e2e docs demo test-oldest bench clean
+.PHONY: install browser test lint typecheck unit e2e docs demo test-oldest bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +44,10 @@ $(OLDEST_STAMP): pyproject.toml constraints-oldest.txt $(STAMP)
 
 install: $(STAMP)
 
+# Debian's chromium for the batch page's browser test (apt; skipped when already installed).
+browser:
+	bash scripts/install_browser.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -50,10 +55,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-e2e: $(STAMP)
+e2e: $(STAMP) browser
 	$(BIN)/python -m pytest -m e2e -s $(PYTEST_ARGS)
 
 docs: $(STAMP)
@@ -74,4 +79,4 @@ bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:
-	rm -rf $(VENV) .venv-* docs/_build docs/api/generated .airflow-home* .demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-* .artifacts docs/_build docs/api/generated .airflow-home* .demo .pytest_cache .mypy_cache .ruff_cache

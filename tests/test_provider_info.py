@@ -47,3 +47,12 @@ def test_providers_manager_lists_the_provider_hook_and_form_fields() -> None:
     assert widgets["extra__gemini_batch__keyfile_dict"].is_sensitive
     behaviour = manager.field_behaviours["gemini_batch"]
     assert behaviour["relabeling"]["password"] == "API key"
+
+
+def test_admin_providers_page_gets_a_documentation_url_and_the_plugin_is_not_listed_twice() -> None:
+    """Airflow reads ``Project-URL: Documentation`` for Admin > Providers (3.3.2 providers_discovery);
+    the plugin comes from the ``airflow.plugins`` entry point only (listing it in provider info too
+    would register it twice with lazy discovery off)."""
+    urls = dict(entry.split(", ", 1) for entry in distribution(DIST).metadata.get_all("Project-URL") or [])
+    assert urls["Documentation"].startswith("https://")
+    assert "plugins" not in get_provider_info()

@@ -887,4 +887,27 @@ class GeminiBatchHook(BaseHook):
             return True, f"Connected to the Gemini API at {settings.base_url} (API {settings.api_version})."
         except Exception as exc:
             message = redact(str(exc) or type(exc).__name__, self._secrets())
-            return False, message
+            return False, self._test_failure_message(message, exc)
+
+    def _test_failure_message(self, message: str, exc: BaseException) -> str:
+        """The test's failure text for a person: no connection id, a hint for a scheme-less host.
+
+        Airflow's UI tests an unsaved form under a generated connection id, which means nothing to
+        the reader, so it is dropped. A host without ``http://``/``https://`` is taken as
+        ``https://`` (``_core.settings``); against a plain-HTTP server (the local emulator) that
+        fails with a bare SSL error, so the message says what was assumed and how to write it.
+        """
+        conn_id = self.gemini_conn_id
+        message = message.replace(f"Connection {conn_id!r}: ", "").replace(repr(conn_id), "this connection")
+        if isinstance(exc, GeminiConnectionConfigError):
+            return message
+        try:
+            host = (self.get_connection(conn_id).host or "").strip()
+        except Exception:  # the message above is all we have
+            return message
+        if host and "://" not in host:
+            message += (
+                f" The host {host!r} has no scheme, so https://{host} was used; if the server speaks "
+                f"plain HTTP (e.g. the local emulator), write the host as http://{host}."
+            )
+        return message

@@ -1,20 +1,24 @@
-"""Operator extra link from a task to the batch it created or waited for.
+"""Operator extra link from a task to the page of the batch it created or waited for.
 
-Google AI Studio has no documented page for a single Gemini API batch job (batches are an
-API-only resource), so the link targets the REST resource itself:
-``<api host>/<api_version>/batches/<id>`` (the connection's ``api_version``, default
-``v1beta``). Opening it in a browser signed in with an API key extension,
-or with ``curl -H "x-goog-api-key: ..."``, shows the job's state, stats and output. The URL never
-contains the key: it is built from the connection's host and the batch name only.
+The **Gemini Batch** button opens the provider's batch page inside Airflow
+(:mod:`airflow_provider_gemini_batch.plugins`): state, progress, timings and result counts, for
+anyone logged in who may read the DAG. Google AI Studio has no page for a single Gemini API batch
+job (batches are an API-only resource) and the REST resource needs the API key, which a browser
+does not send (a bare JSON 403), so the button no longer targets it; its URL is still recorded,
+under :data:`API_URL_XCOM_KEY`, and shown on the page.
 
-The URL is computed on the worker (where the connection is readable) and stored in XCom under
-:attr:`GeminiBatchLink.xcom_key`; the API server only reads that XCom to render the button.
+Airflow 3 computes links on the worker: after the task, the task runner calls :meth:`get_link` and
+stores the result under :attr:`GeminiBatchLink.xcom_key`, which the API server reads to render the
+button (Airflow 3.3.2 ``sdk/execution_time/task_runner.py`` ``finalize``). :meth:`persist` therefore
+stores the page URL under that key as soon as the batch exists, so the button is there while the
+task still waits. Neither URL contains the key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
 
@@ -26,6 +30,10 @@ if TYPE_CHECKING:
 DEFAULT_API_ROOT = "https://generativelanguage.googleapis.com"
 #: Version used when ``api_root`` carries none.
 API_VERSION = "v1beta"
+#: XCom key of the batch's REST URL (no key in it), read by the batch page.
+API_URL_XCOM_KEY = "gemini_batch_api_url"
+#: Where the provider's plugin mounts its pages on the API server (plugins/app.py mounts it here).
+PAGE_PREFIX = "/gemini-batch"
 
 
 def batch_url(batch_name: str, api_root: str | None = None) -> str:
@@ -41,8 +49,27 @@ def batch_url(batch_name: str, api_root: str | None = None) -> str:
     return f"{root}/{API_VERSION}/{batch_name}"
 
 
+def page_path(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
+    """The batch page of one task instance, as a path of the API server (ids URL-quoted).
+
+    ``run_id`` comes last: a run id may contain ``/``, which the route takes as a ``:path``.
+    """
+    return (
+        f"{PAGE_PREFIX}/ti/{quote(dag_id, safe='')}/{quote(task_id, safe='')}/{int(map_index)}/"
+        f"{quote(run_id, safe='')}"
+    )
+
+
+def page_url(dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> str:
+    """:func:`page_path` under ``[api] base_url`` when configured (else a root-relative path)."""
+    from airflow.configuration import conf
+
+    base = (conf.get("api", "base_url", fallback="") or "").rstrip("/")
+    return f"{base}{page_path(dag_id, run_id, task_id, map_index)}"
+
+
 class GeminiBatchLink(BaseOperatorLink):
-    """ "Gemini Batch" button on the create operator and the sensor."""
+    """ "Gemini Batch" button on the create operator and the sensor: opens the batch page."""
 
     name = "Gemini Batch"
 
@@ -52,12 +79,15 @@ class GeminiBatchLink(BaseOperatorLink):
 
     @classmethod
     def persist(cls, context: Mapping[str, Any], batch_name: str, api_root: str | None) -> str:
-        """Store the batch URL for this task instance; returns the URL."""
-        url = batch_url(batch_name, api_root)
-        context["ti"].xcom_push(key=cls().xcom_key, value=url)
+        """Record this task instance's batch: its REST URL and the page URL; returns the page URL."""
+        ti = context["ti"]
+        ti.xcom_push(key=API_URL_XCOM_KEY, value=batch_url(batch_name, api_root))
+        map_index = getattr(ti, "map_index", -1)
+        url = page_url(ti.dag_id, ti.run_id, ti.task_id, -1 if map_index is None else int(map_index))
+        ti.xcom_push(key=cls().xcom_key, value=url)
         return url
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The stored URL, or an empty string (no button) before a batch exists."""
+        """The stored page URL, or an empty string (no button) before a batch exists."""
         value = XCom.get_value(key=self.xcom_key, ti_key=ti_key)
         return value if isinstance(value, str) else ""

@@ -4,44 +4,26 @@ Unlike ``dag.test()``, which runs triggers inline in one process, this proves th
 wait is really handed to the triggerer process (the task instance enters ``deferred``), comes
 back to a worker, and that the run lands the results. The processes are the ones ``make demo``
 uses (scripts/airflow_stack.py), all started on free ports and all stopped at the end, also on
-failure. The measured worker-held vs deferred seconds of the sensor are printed and written to
-``sensor_timing.json`` in the test's tmp dir (figures, not assertions: speed is not tested here).
+failure (the stack is shared with the other e2e tests: tests/e2e/conftest.py). The measured
+worker-held vs deferred seconds of the sensor are printed and written to ``sensor_timing.json``
+in the test's tmp dir (figures, not assertions: speed is not tested here).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from scripts.airflow_stack import (
-    Stack,
-    follow_run,
-    iter_jsonl,
-    running_stack,
-    worker_vs_deferred,
-)
+from scripts.airflow_stack import Stack, follow_run, iter_jsonl, worker_vs_deferred
+from tests.e2e.conftest import PROCESSING_SECONDS
 from tests.operators._support import counts_all_succeeded
 
 pytestmark = pytest.mark.e2e
 
 DAG_ID = "example_gemini_batch_file"
 SENSOR = "wait_for_batch"
-# Long enough for the trigger to poll several times (the example polls every 5 s).
-PROCESSING_SECONDS = 12.0
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    workdir = tmp_path_factory.mktemp("e2e-stack")
-    with running_stack(workdir, processing_seconds=PROCESSING_SECONDS, log=print) as running:
-        yield running
-    # Stopping the stack leaves nothing behind: no process of any group it started survives
-    # (airflow standalone's scheduler, triggerer, dag-processor, API server and task processes).
-    survivors = [p.name for p in running.processes() if p.group_alive()]
-    assert survivors == [], f"processes still running after the stack stopped: {survivors}"
 
 
 def test_file_example_defers_succeeds_and_lands_every_key(stack: Stack, tmp_path: Path) -> None:

@@ -124,7 +124,8 @@ def test_link_follows_the_connection_api_version(
 
     assert result.task_states == {"create_v1": "success"}
     assert (
-        result.xcom("create_v1", "gemini_batch_link") == f"{emulator.base_url}/v1/{result.xcom('create_v1')}"
+        result.xcom("create_v1", "gemini_batch_api_url")
+        == f"{emulator.base_url}/v1/{result.xcom('create_v1')}"
     )
 
 

@@ -382,10 +382,13 @@ def test_create_waiting_fails_when_batch_ends_badly(run: Run, task_id: str) -> N
     assert run.xcom(task_id, "batch_name") in run.message(task_id)
 
 
-def test_extra_link_is_rest_url_without_key(run: Run) -> None:
+def test_extra_link_opens_the_batch_page_and_the_rest_url_is_recorded_without_key(run: Run) -> None:
     link = run.xcom("create_inline_sync", "gemini_batch_link")
-    assert link == f"{run.emulator.base_url}/v1beta/{run.xcom('create_inline_sync')}"
-    assert run.emulator.api_key not in link
+    assert "/gemini-batch/ti/" in link
+    assert "/create_inline_sync/-1/" in link
+    api_url = run.xcom("create_inline_sync", "gemini_batch_api_url")
+    assert api_url == f"{run.emulator.base_url}/v1beta/{run.xcom('create_inline_sync')}"
+    assert run.emulator.api_key not in link + api_url
 
 
 def test_retry_after_worker_died_reattaches(run: Run) -> None:
