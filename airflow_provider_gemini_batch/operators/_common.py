@@ -66,16 +66,11 @@ class FileLister(Protocol):
 
 
 class FileUploader(FileLister, Protocol):
-    """Lists and uploads files (the idempotent upload)."""
+    """Lists and uploads files (the idempotent upload names the display name, MIME type and
+    whether the hook validates again)."""
 
     def upload_file(
-        self,
-        path: Any,
-        *,
-        display_name: str | None = None,
-        mime_type: str = "application/jsonl",
-        validate: bool | None = None,
-        embeddings: bool | None = None,
+        self, path: Any, *, display_name: str | None, mime_type: str, validate: bool
     ) -> FileInfo: ...
 
 

@@ -144,7 +144,7 @@ class GeminiBatchTrigger(BaseTrigger):
         self.output_grace_period = float(output_grace_period)
         self.cancel_on_timeout = bool(cancel_on_timeout)
         self.cancel_settle_timeout = float(cancel_settle_timeout)
-        self._hook: Any = None
+        self._hook: GeminiBatchAsyncHook | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and primitive kwargs; ``Cls(**kwargs)`` rebuilds an equivalent trigger."""
@@ -166,7 +166,7 @@ class GeminiBatchTrigger(BaseTrigger):
         )
 
     @property
-    def hook(self) -> Any:
+    def hook(self) -> GeminiBatchAsyncHook:
         """The async hook, created on first use (inside the event loop, never in ``__init__``).
 
         It makes one attempt per call (``retry=False``): this trigger owns retrying.
@@ -322,8 +322,5 @@ class GeminiBatchTrigger(BaseTrigger):
     async def cleanup(self) -> None:
         """Release this trigger's client handle; never touches the remote batch."""
         hook, self._hook = self._hook, None
-        close = getattr(hook, "aclose", None) or getattr(hook, "close", None)
-        if close is not None:
-            result = close()
-            if asyncio.iscoroutine(result):
-                await result
+        if hook is not None:
+            await hook.aclose()
