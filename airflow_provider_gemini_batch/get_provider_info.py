@@ -39,7 +39,14 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Google Gemini Batch API",
-                "python-modules": [f"{_PKG}.operators.gemini_batch"],
+                # gemini_batch re-exports every operator of the four modules after it.
+                "python-modules": [
+                    f"{_PKG}.operators.gemini_batch",
+                    f"{_PKG}.operators.upload",
+                    f"{_PKG}.operators.create",
+                    f"{_PKG}.operators.results",
+                    f"{_PKG}.operators.cleanup",
+                ],
             }
         ],
         "sensors": [

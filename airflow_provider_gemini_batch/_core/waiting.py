@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import enum
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from airflow_provider_gemini_batch._core.models import Batch, FileInfo
@@ -157,13 +157,16 @@ class Step:
 
     ``warning`` is to be logged (once per distinct text, the tracker already de-duplicates);
     ``full_read`` asks the waiter to make its next read a full GET (no ``fields`` mask): a
-    success without an output reference in a light read must be confirmed on the whole body.
+    success without an output reference in a light read must be confirmed on the whole body;
+    ``state_changed`` is True when this observation's state label differs from the previous one
+    (the first observation included), i.e. when a waiter logs progress.
     """
 
     kind: StepKind
     message: str
     warning: str | None = None
     full_read: bool = False
+    state_changed: bool = False
 
 
 @dataclass
@@ -179,9 +182,33 @@ class WaitTracker:
     output_grace: float = DEFAULT_OUTPUT_GRACE_SECONDS
     _missing_since: float | None = None
     _warned: set[str] = field(default_factory=set)
+    _last_state: str | None = None
+    _full_read: bool = False
+
+    @property
+    def light(self) -> bool:
+        """Whether the next read may be light (``fields`` mask); False after a verdict asked for
+        a full read (a success seen without its output reference)."""
+        return not self._full_read
+
+    @property
+    def last_state(self) -> str | None:
+        """The state label of the last observation (None before the first), for messages."""
+        return self._last_state
 
     def observe(self, batch: Batch, now: float) -> Step:
-        """Judge one observed batch at ``now`` (seconds, any monotonic or wall clock)."""
+        """Judge one observed batch at ``now`` (seconds, any monotonic or wall clock).
+
+        Also remembers the state label (:attr:`Step.state_changed`) and whether the next read
+        must be a full one (:attr:`light`).
+        """
+        step = self._judge(batch, now)
+        changed = batch.state_label != self._last_state
+        self._last_state = batch.state_label
+        self._full_read = step.full_read
+        return replace(step, state_changed=True) if changed else step
+
+    def _judge(self, batch: Batch, now: float) -> Step:
         outcome = interpret(batch)
         warning = None
         if outcome.warning and outcome.warning not in self._warned:
@@ -277,10 +304,19 @@ def event_for_step(step: Step, batch: Batch, batch_name: str | None = None) -> d
     return make_event(status, name, step.message, summary)
 
 
+def verdict_once(batch: Batch, batch_name: str | None = None) -> Step:
+    """The verdict on one observed batch with a fresh tracker (no grace memory).
+
+    For a batch read once, outside a wait: after a cancel, at landing time. A success without an
+    output reference is an ERROR here at once (there is no grace left to re-read it).
+    """
+    return WaitTracker(batch.name or batch_name or "", output_grace=0.0).observe(batch, 0.0)
+
+
 def event_for_batch(batch: Batch, batch_name: str | None = None) -> dict[str, Any] | None:
     """The final event for one observed batch with a fresh tracker (no grace memory)."""
     name = batch.name or batch_name or ""
-    return event_for_step(WaitTracker(name, output_grace=0.0).observe(batch, 0.0), batch, name)
+    return event_for_step(verdict_once(batch, name), batch, name)
 
 
 def raise_for_step(step: Step, batch: Batch) -> None:

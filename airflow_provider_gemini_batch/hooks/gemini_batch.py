@@ -18,14 +18,12 @@ from typing import IO, Any
 
 import requests
 import urllib3.exceptions
-from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_provider_gemini_batch._core import retry as retry_mod
 from airflow_provider_gemini_batch._core import routes
 from airflow_provider_gemini_batch._core.digests import sha256_hash_matches
 from airflow_provider_gemini_batch._core.errors import (
-    error_from_response,
-    json_object_body,
     redact,
     transport_error,
 )
@@ -38,7 +36,7 @@ from airflow_provider_gemini_batch._core.jsonl import (
 )
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryBudget, RetryPolicy
-from airflow_provider_gemini_batch._core.settings import AuthMode, ConnectionSettings
+from airflow_provider_gemini_batch._core.settings import ConnectionSettings
 from airflow_provider_gemini_batch._core.waiting import (
     DEFAULT_FILE_ACTIVE_TIMEOUT,
     FILE_ACTIVE_INTERVAL,
@@ -46,23 +44,19 @@ from airflow_provider_gemini_batch._core.waiting import (
     describe_file_error,
     file_readiness,
 )
-from airflow_provider_gemini_batch.connection_fields import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
     GeminiBatchError,
     GeminiClientError,
-    GeminiConnectionConfigError,
     GeminiInvalidInputError,
     GeminiNotFoundError,
     GeminiTransportError,
 )
 from airflow_provider_gemini_batch.hooks._auth import (
     USER_AGENT,
-    GoogleCredentials,
-    api_key_headers,
     register_secrets,
-    settings_from_connection,
 )
+from airflow_provider_gemini_batch.hooks._base import GeminiHookBase
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook, aclose_shared_clients
 from airflow_provider_gemini_batch.storage import atomic_destination, resolve_path
 
@@ -167,7 +161,7 @@ class _BodyPosition:
         return self.offset
 
 
-class GeminiBatchHook(BaseHook):
+class GeminiBatchHook(GeminiHookBase):
     """Talk to the Gemini Batch and Files API through the ``gemini_batch`` connection.
 
     :param gemini_conn_id: the Airflow connection id (default ``gemini_batch_default``).
@@ -175,65 +169,23 @@ class GeminiBatchHook(BaseHook):
         ``upload_chunk_size`` or 8 MiB. Smaller chunks are for tests and slow links.
 
     The connection is read on first use, not in ``__init__``. Every call has the connection's
-    timeout and follows the retry policy of ``_core.retry``.
+    timeout and follows the retry policy of ``_core.retry``. Connection, credentials, request
+    shape and error mapping come from :class:`~airflow_provider_gemini_batch.hooks._base.GeminiHookBase`;
+    this class adds the ``requests`` transport.
     """
 
-    conn_name_attr = "gemini_conn_id"
-    default_conn_name = "gemini_batch_default"
-    conn_type = "gemini_batch"
-    hook_name = "Google Gemini Batch"
     #: Items asked for per page by ``list_files``/``list_batches`` (the Files API maximum is 100).
     list_page_size: int = routes.LIST_PAGE_SIZE
 
     def __init__(
-        self, gemini_conn_id: str = default_conn_name, *, upload_chunk_size: int | None = None, **kwargs: Any
+        self,
+        gemini_conn_id: str = GeminiHookBase.default_conn_name,
+        *,
+        upload_chunk_size: int | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.gemini_conn_id = gemini_conn_id
+        super().__init__(gemini_conn_id, **kwargs)
         self._upload_chunk_size = upload_chunk_size
-        self._fields_refused = False
-
-    # -- connection form (Airflow 3.0/3.1; >= 3.2 reads the provider info) --------------------------
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Hidden/relabelled standard fields, from ``connection_fields.UI_FIELD_BEHAVIOUR``."""
-        return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
-
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """Extra form fields, from ``connection_fields.CONN_FIELDS`` (empty without the FAB UI)."""
-        try:
-            from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
-            from flask_babel import lazy_gettext
-            from wtforms import BooleanField, FloatField, IntegerField, PasswordField, StringField
-        except ImportError:
-            return {}
-        widgets: dict[str, Any] = {}
-        for name, spec in CONN_FIELDS.items():
-            schema = spec.get("schema", {})
-            types = schema.get("type")
-            kinds = set(types) if isinstance(types, list) else {types}
-            label = lazy_gettext(spec["label"])
-            description = spec.get("description")
-            default = schema.get("default")
-            if "boolean" in kinds:
-                widgets[name] = BooleanField(label, description=description, default=bool(default))
-            elif "integer" in kinds:
-                widgets[name] = IntegerField(
-                    label, widget=BS3TextFieldWidget(), description=description, default=default
-                )
-            elif "number" in kinds:
-                widgets[name] = FloatField(
-                    label, widget=BS3TextFieldWidget(), description=description, default=default
-                )
-            elif schema.get("format") == "password":
-                widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget(), description=description)
-            else:
-                widgets[name] = StringField(
-                    label, widget=BS3TextFieldWidget(), description=description, default=default
-                )
-        return widgets
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -246,11 +198,8 @@ class GeminiBatchHook(BaseHook):
         try:
             conn = self.get_connection(self.gemini_conn_id)
         except AirflowNotFoundException:
-            raise GeminiConnectionConfigError(
-                f"The Airflow connection {self.gemini_conn_id!r} does not exist. Create a connection of type "
-                "'gemini_batch' with the Gemini API key in the password field."
-            ) from None
-        settings = settings_from_connection(conn)
+            raise self._missing_connection() from None
+        settings = self._parse_connection(conn)
         register_secrets(settings)
         return settings
 
@@ -272,14 +221,9 @@ class GeminiBatchHook(BaseHook):
     def get_conn(self) -> requests.Session:
         return self.session
 
-    @cached_property
-    def _google_credentials(self) -> GoogleCredentials:
-        return GoogleCredentials(self.settings)
-
     def _auth_headers(self) -> dict[str, str]:
-        if self.settings.auth_mode is AuthMode.API_KEY:
-            return api_key_headers(self.settings)
-        return self._google_credentials.headers()
+        settings = self.settings
+        return self._api_key_headers(settings) or self._google_credentials_for(settings).headers()
 
     def _secrets(self) -> tuple[str, ...]:
         cached = self.__dict__.get("settings")
@@ -296,17 +240,14 @@ class GeminiBatchHook(BaseHook):
         """Send one request; return a response whose status is in ``accept`` (default 200) or
         raise a typed error (no retry here)."""
         settings = self.settings
-        headers = dict(req.headers)
-        if req.authenticated:
-            headers.update(self._auth_headers())
-        body = data if data is not None else req.content()
+        out = self._outgoing(req, settings, self._auth_headers() if req.authenticated else {}, data=data)
         try:
             response = self.session.request(
-                req.method,
-                req.url(settings.base_url),
-                params=dict(req.params) or None,
-                headers=headers,
-                data=body,
+                out.method,
+                out.url,
+                params=out.params,
+                headers=out.headers,
+                data=out.content,
                 timeout=settings.timeout,
                 stream=stream,
             )
@@ -329,14 +270,8 @@ class GeminiBatchHook(BaseHook):
                 content = b""
             finally:
                 response.close()
-            raise error_from_response(
-                response.status_code,
-                content,
-                response.headers,
-                resource=req.resource,
-                method=req.what,
-                reason_phrase=response.reason,
-                secrets=self._secrets(),
+            raise self._status_error(
+                req, response.status_code, content, response.headers, response.reason, self._secrets()
             )
         return response
 
@@ -347,9 +282,7 @@ class GeminiBatchHook(BaseHook):
 
     def _json(self, req: routes.ApiRequest) -> dict[str, Any]:
         response = self._request(req)
-        return json_object_body(
-            response.status_code, response.content, resource=req.resource, method=req.what
-        )
+        return self._json_object(req, response.status_code, response.content)
 
     # -- batches ---------------------------------------------------------------------------------
 
@@ -423,14 +356,8 @@ class GeminiBatchHook(BaseHook):
                     self._json(routes.get_batch(version, name, fields=routes.POLL_FIELDS))
                 )
             except GeminiClientError as exc:
-                if exc.http_status != 400:
+                if not self._light_read_refused(exc, name):
                     raise
-                self._fields_refused = True
-                self.log.warning(
-                    "The service refused the partial-response mask on %s (%s); polling with full reads.",
-                    name,
-                    exc,
-                )
         return Batch.from_operation(self._json(routes.get_batch(version, name)))
 
     def list_batches(self, *, light: bool = False) -> Iterator[Batch]:

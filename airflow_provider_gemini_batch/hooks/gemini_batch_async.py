@@ -15,20 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from airflow.providers.common.compat.sdk import AirflowNotFoundException, BaseHook
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_provider_gemini_batch._core import routes
-from airflow_provider_gemini_batch._core.errors import error_from_response, json_object_body, transport_error
+from airflow_provider_gemini_batch._core.errors import transport_error
 from airflow_provider_gemini_batch._core.models import Batch, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryPolicy
-from airflow_provider_gemini_batch._core.settings import AuthMode, ConnectionSettings
-from airflow_provider_gemini_batch.exceptions import GeminiClientError, GeminiConnectionConfigError
-from airflow_provider_gemini_batch.hooks._auth import (
-    USER_AGENT,
-    GoogleCredentials,
-    api_key_headers,
-    settings_from_connection,
-)
+from airflow_provider_gemini_batch._core.settings import ConnectionSettings
+from airflow_provider_gemini_batch.exceptions import GeminiClientError
+from airflow_provider_gemini_batch.hooks._auth import USER_AGENT
+from airflow_provider_gemini_batch.hooks._base import GeminiHookBase
 
 #: Connections kept per shared client (the API is one host; triggers mostly poll).
 _POOL_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
@@ -119,7 +115,7 @@ async def aclose_shared_clients() -> None:
         await client.aclose()
 
 
-class GeminiBatchAsyncHook(BaseHook):
+class GeminiBatchAsyncHook(GeminiHookBase):
     """Async access to batches for triggers.
 
     :param gemini_conn_id: the Airflow connection id (default ``gemini_batch_default``).
@@ -129,22 +125,20 @@ class GeminiBatchAsyncHook(BaseHook):
         backoff and never sleeps past its deadline (one retry layer per call path). Per-request
         timeouts (the connection's ``timeout``) apply either way.
 
-    Call :meth:`aclose` when done (a trigger's ``cleanup()``): it releases this hook's use of the
-    shared client, which is closed once no hook on the loop uses it any more.
+    Connection, credentials, request shape and error mapping come from
+    :class:`~airflow_provider_gemini_batch.hooks._base.GeminiHookBase`; this class adds the
+    ``httpx`` transport. Call :meth:`aclose` when done (a trigger's ``cleanup()``): it releases
+    this hook's use of the shared client, which is closed once no hook on the loop uses it any more.
     """
 
-    conn_name_attr = "gemini_conn_id"
-    default_conn_name = "gemini_batch_default"
-    conn_type = "gemini_batch"
     hook_name = "Google Gemini Batch (async)"
 
-    def __init__(self, gemini_conn_id: str = default_conn_name, *, retry: bool = True, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.gemini_conn_id = gemini_conn_id
+    def __init__(
+        self, gemini_conn_id: str = GeminiHookBase.default_conn_name, *, retry: bool = True, **kwargs: Any
+    ) -> None:
+        super().__init__(gemini_conn_id, **kwargs)
         self.retry = retry
         self._settings: ConnectionSettings | None = None
-        self._credentials: GoogleCredentials | None = None
-        self._fields_refused = False
 
     async def get_settings(self) -> ConnectionSettings:
         """Read and parse the connection without blocking the loop (cached per hook).
@@ -157,10 +151,7 @@ class GeminiBatchAsyncHook(BaseHook):
             try:
                 conn = await get_async_connection(self.gemini_conn_id, hook=self)
             except AirflowNotFoundException:
-                raise GeminiConnectionConfigError(
-                    f"The Airflow connection {self.gemini_conn_id!r} does not exist. Create a connection of "
-                    "type 'gemini_batch' with the Gemini API key in the password field."
-                ) from None
+                raise self._missing_connection() from None
             try:
                 from airflow.providers.common.compat.connection import get_async_extra_dejson
             except ImportError:  # older common-compat: parse the raw text, no sync masking call
@@ -169,31 +160,24 @@ class GeminiBatchAsyncHook(BaseHook):
                 extra: dict[str, Any] = json.loads(conn.extra) if conn.extra else {}
             else:
                 extra = await get_async_extra_dejson(conn)
-            self._settings = settings_from_connection(conn, extra)
+            self._settings = self._parse_connection(conn, extra)
         return self._settings
 
     async def _auth_headers(self, settings: ConnectionSettings) -> dict[str, str]:
-        if settings.auth_mode is AuthMode.API_KEY:
-            return api_key_headers(settings)
-        if self._credentials is None:
-            self._credentials = GoogleCredentials(settings)
+        headers = self._api_key_headers(settings)
+        if headers is not None:
+            return headers
         # google-auth refreshes with a blocking HTTPS call: keep it off the event loop.
-        return await asyncio.to_thread(self._credentials.headers)
+        return await asyncio.to_thread(self._google_credentials_for(settings).headers)
 
     async def _send_once(self, req: routes.ApiRequest) -> httpx.Response:
         settings = await self.get_settings()
         client = await _acquire_client(settings, id(self))
-        headers = dict(req.headers)
-        if req.authenticated:
-            headers.update(await self._auth_headers(settings))
+        out = self._outgoing(req, settings, await self._auth_headers(settings) if req.authenticated else {})
         secrets = settings.secrets()
         try:
             response = await client.request(
-                req.method,
-                req.url(settings.base_url),
-                params=dict(req.params) or None,
-                headers=headers,
-                content=req.content(),
+                out.method, out.url, params=out.params, headers=out.headers, content=out.content
             )
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise transport_error(
@@ -213,14 +197,8 @@ class GeminiBatchAsyncHook(BaseHook):
                 exc, resource=req.resource, method=req.what, sent=True, timed_out=False, secrets=secrets
             ) from None
         if response.status_code != 200:
-            raise error_from_response(
-                response.status_code,
-                response.content,
-                response.headers,
-                resource=req.resource,
-                method=req.what,
-                reason_phrase=response.reason_phrase,
-                secrets=secrets,
+            raise self._status_error(
+                req, response.status_code, response.content, response.headers, response.reason_phrase, secrets
             )
         return response
 
@@ -234,9 +212,7 @@ class GeminiBatchAsyncHook(BaseHook):
             response = await retrying(self._send_once, req)
         else:
             response = await self._send_once(req)
-        return json_object_body(
-            response.status_code, response.content, resource=req.resource, method=req.what
-        )
+        return self._json_object(req, response.status_code, response.content)
 
     async def get_batch(self, name: str, *, light: bool = False) -> Batch:
         """The current state of ``batches/…``.
@@ -253,14 +229,8 @@ class GeminiBatchAsyncHook(BaseHook):
                     await self._json(routes.get_batch(version, name, fields=routes.POLL_FIELDS))
                 )
             except GeminiClientError as exc:
-                if exc.http_status != 400:
+                if not self._light_read_refused(exc, name):
                     raise
-                self._fields_refused = True
-                self.log.warning(
-                    "The service refused the partial-response mask on %s (%s); polling with full reads.",
-                    name,
-                    exc,
-                )
         return Batch.from_operation(await self._json(routes.get_batch(version, name)))
 
     async def cancel_batch(self, name: str) -> None:

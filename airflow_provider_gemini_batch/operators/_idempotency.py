@@ -32,6 +32,7 @@ from airflow_provider_gemini_batch._core.identity import (
 from airflow_provider_gemini_batch._core.models import Batch, FileInfo
 from airflow_provider_gemini_batch._core.states import FAILURE_STATES
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
+from airflow_provider_gemini_batch.operators._common import BatchLister, FileLister, TaskLog
 
 InputChangePolicy = Literal["fail", "create_new"]
 INPUT_CHANGE_POLICIES: tuple[str, ...] = ("fail", "create_new")
@@ -56,7 +57,7 @@ class _BoundedScan:
         return next(self._items, None) is not None
 
 
-def _warn_cut_short(log: logging.Logger, what: str, limit: int, consequence: str) -> None:
+def _warn_cut_short(log: TaskLog, what: str, limit: int, consequence: str) -> None:
     log.warning(
         "Scanned the first %d %s of the project (reattach_scan_limit=%d) and stopped; more exist, "
         "so one made earlier by this task instance may have been missed and %s. Raise "
@@ -86,12 +87,12 @@ def _server_sha_matches(info: FileInfo, hex_digest: str) -> bool:
 
 
 def find_reusable_file(
-    hook: Any,
+    hook: FileLister,
     identity: TaskIdentity,
     content_sha256: str,
     *,
     limit: int,
-    log: logging.Logger,
+    log: TaskLog,
 ) -> FileInfo | None:
     """An ACTIVE file uploaded earlier by this task instance with exactly this content, or None."""
     fingerprint = content_sha256[:FINGERPRINT_LENGTH]
@@ -123,13 +124,13 @@ class Reattach:
 
 
 def find_reattachable_batch(
-    hook: Any,
+    hook: BatchLister,
     identity: TaskIdentity,
     input_fingerprint: str,
     *,
     on_input_change: InputChangePolicy,
     limit: int,
-    log: Any = None,
+    log: TaskLog | None = None,
 ) -> Reattach:
     """Decide whether this task instance already created its batch.
 

@@ -16,14 +16,16 @@ from airflow.providers.common.compat.sdk import (
 )
 
 from airflow_provider_gemini_batch._core.waiting import (
+    DEFAULT_CANCEL_SETTLE_SECONDS,
     DEFAULT_OUTPUT_GRACE_SECONDS,
     StepKind,
     WaitTracker,
     parse_event,
     raise_for_event,
-    raise_for_step,
 )
 from airflow_provider_gemini_batch.links.gemini_batch import GeminiBatchLink
+from airflow_provider_gemini_batch.operators._common import DEFAULT_CONN_ID, api_root_of, make_hook
+from airflow_provider_gemini_batch.operators._wait import cancel_in_flight, poll_once, settle_timed_out_wait
 from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
 
 if TYPE_CHECKING:
@@ -79,7 +81,7 @@ class GeminiBatchSensor(BaseSensorOperator):
         cancel_on_kill: bool = False,
         cancel_on_timeout: bool = False,
         output_grace_period: float = DEFAULT_OUTPUT_GRACE_SECONDS,
-        gemini_conn_id: str = "gemini_batch_default",
+        gemini_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poll_interval, timeout=timeout, **kwargs)
@@ -90,20 +92,16 @@ class GeminiBatchSensor(BaseSensorOperator):
         self.cancel_on_timeout = cancel_on_timeout
         self.output_grace_period = output_grace_period
         self.gemini_conn_id = gemini_conn_id
-        self._last_state: str | None = None
+        # One tracker per sensor instance: its memory (last state, output grace, full reads)
+        # spans the pokes of a poke-mode wait.
         self._tracker: WaitTracker | None = None
-        self._full_read = False
 
     @cached_property
     def hook(self) -> GeminiBatchHook:
         """The sync hook (created on first use, on the worker)."""
-        from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
-
-        return GeminiBatchHook(gemini_conn_id=self.gemini_conn_id)
+        return make_hook(self.gemini_conn_id)
 
     def _persist_link(self, context: Context) -> None:
-        from airflow_provider_gemini_batch.operators.gemini_batch import api_root_of
-
         GeminiBatchLink.persist(context, str(self.batch_name), api_root_of(self.hook))
 
     def execute(self, context: Context) -> Any:
@@ -132,15 +130,12 @@ class GeminiBatchSensor(BaseSensorOperator):
 
     def _cancel_after_timeout(self) -> dict[str, Any]:
         """Cancel after a non-deferrable timeout; succeed only if the batch still ended SUCCEEDED."""
-        from airflow_provider_gemini_batch.operators.gemini_batch import cancel_and_settle
-
         name = str(self.batch_name)
-        settled = cancel_and_settle(self.hook, name, self.log)
-        if settled is not None and settled.done:
-            step = WaitTracker(name, output_grace=0.0).observe(settled, 0.0)
-            if step.kind is StepKind.SUCCESS:
-                return settled.summary()
-            raise_for_step(step, settled)
+        settled, succeeded = settle_timed_out_wait(
+            self.hook, name, self.log, settle_timeout=DEFAULT_CANCEL_SETTLE_SECONDS
+        )
+        if settled is not None and succeeded:
+            return settled.summary()
         raise AirflowSensorTimeout(
             f"Sensor timed out on {name}; cancel requested, last seen "
             f"{settled.state_label if settled is not None else 'not at all'}."
@@ -150,15 +145,7 @@ class GeminiBatchSensor(BaseSensorOperator):
         name = str(self.batch_name)
         if self._tracker is None:
             self._tracker = WaitTracker(name, output_grace=float(self.output_grace_period))
-        batch = self.hook.get_batch(name, light=not self._full_read)
-        step = self._tracker.observe(batch, time.monotonic())
-        if batch.state_label != self._last_state:
-            self._last_state = batch.state_label
-            self.log.info("%s", step.message)
-        if step.warning:
-            self.log.warning("%s", step.warning)
-        raise_for_step(step, batch)
-        self._full_read = step.full_read
+        batch, step = poll_once(self.hook, self._tracker, self.log)
         return PokeReturnValue(is_done=step.kind is StepKind.SUCCESS, xcom_value=batch.summary())
 
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
@@ -175,6 +162,4 @@ class GeminiBatchSensor(BaseSensorOperator):
         """Cancel the watched batch when ``cancel_on_kill`` (non-deferrable waits only)."""
         if not self.cancel_on_kill or not self.batch_name:
             return
-        from airflow_provider_gemini_batch.operators.gemini_batch import cancel_in_flight
-
         cancel_in_flight(self, str(self.batch_name), True)

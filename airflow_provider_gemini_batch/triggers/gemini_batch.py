@@ -144,7 +144,7 @@ class GeminiBatchTrigger(BaseTrigger):
         self.output_grace_period = float(output_grace_period)
         self.cancel_on_timeout = bool(cancel_on_timeout)
         self.cancel_settle_timeout = float(cancel_settle_timeout)
-        self._hook: Any = None
+        self._hook: GeminiBatchAsyncHook | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and primitive kwargs; ``Cls(**kwargs)`` rebuilds an equivalent trigger."""
@@ -166,7 +166,7 @@ class GeminiBatchTrigger(BaseTrigger):
         )
 
     @property
-    def hook(self) -> Any:
+    def hook(self) -> GeminiBatchAsyncHook:
         """The async hook, created on first use (inside the event loop, never in ``__init__``).
 
         It makes one attempt per call (``retry=False``): this trigger owns retrying.
@@ -191,16 +191,16 @@ class GeminiBatchTrigger(BaseTrigger):
 
     async def _wait(self) -> dict[str, Any]:
         failures = 0
-        last_state: str | None = None
         last_summary: dict[str, Any] | None = None
+        # The one wait decision (_core/waiting.py), with its memory across polls: the state last
+        # seen, the output grace and whether the next read must be a full one.
         tracker = WaitTracker(self.batch_name, output_grace=self.output_grace_period)
-        full_read = False
         while True:
             try:
                 # The slot covers this one HTTP exchange (the hook does not retry): a backoff is
                 # slept below, outside it, so a failing batch never delays another's polls.
                 async with _poll_limit():
-                    batch: Batch = await self.hook.get_batch(self.batch_name, light=not full_read)
+                    batch: Batch = await self.hook.get_batch(self.batch_name, light=tracker.light)
             except GeminiBatchError as exc:
                 if not is_retryable(exc, idempotent=True):
                     # 4xx (404 after a delete or under another key, bad key), a broken
@@ -232,7 +232,7 @@ class GeminiBatchTrigger(BaseTrigger):
                         exc,
                     )
                     await asyncio.sleep(max(0.0, remaining))
-                    return await self._timeout_event(last_state, last_summary)
+                    return await self._timeout_event(tracker.last_state, last_summary)
                 self.log.warning(
                     "Polling %s failed (%d/%d in a row), retrying in %.1f s: %s",
                     self.batch_name,
@@ -245,19 +245,19 @@ class GeminiBatchTrigger(BaseTrigger):
                 continue
             failures = 0
             last_summary = batch.summary()
-            if batch.state_label != last_state:
-                last_state = batch.state_label
-                self.log.info("Batch %s is %s (%s).", self.batch_name, last_state, batch.stats.describe())
             step = tracker.observe(batch, time.monotonic())
+            if step.state_changed:
+                self.log.info(
+                    "Batch %s is %s (%s).", self.batch_name, batch.state_label, batch.stats.describe()
+                )
             if step.warning:
                 self.log.warning("%s", step.warning)
             final = event_for_step(step, batch, self.batch_name)
             if final is not None:
                 return final
-            full_read = step.full_read
             remaining = self.end_time - time.time()
             if remaining <= 0:
-                return await self._timeout_event(last_state, last_summary)
+                return await self._timeout_event(tracker.last_state, last_summary)
             await asyncio.sleep(min(self.poll_interval, remaining))
 
     async def _timeout_event(
@@ -322,8 +322,5 @@ class GeminiBatchTrigger(BaseTrigger):
     async def cleanup(self) -> None:
         """Release this trigger's client handle; never touches the remote batch."""
         hook, self._hook = self._hook, None
-        close = getattr(hook, "aclose", None) or getattr(hook, "close", None)
-        if close is not None:
-            result = close()
-            if asyncio.iscoroutine(result):
-                await result
+        if hook is not None:
+            await hook.aclose()

@@ -215,9 +215,7 @@ def test_cancel_then_settle_keeps_the_output_of_a_cancelled_batch(monkeypatch: p
     log = _Log()
     with ScriptedServer(script) as server:
         hook = connect(monkeypatch, server)
-        monkeypatch.setattr(
-            "airflow_provider_gemini_batch.operators.gemini_batch.CANCEL_SETTLE_INTERVAL", 0.01
-        )
+        monkeypatch.setattr("airflow_provider_gemini_batch.operators._wait.CANCEL_SETTLE_INTERVAL", 0.01)
         settled = cancel_and_settle(hook, cb.BATCH_NAME, log, settle_timeout=5)
     assert settled is not None
     assert settled.state.short == "CANCELLED"

@@ -1,0 +1,133 @@
+"""What every Gemini operator and the sensor share: defaults, the hook seams, the base operator.
+
+The free functions of the operators package take a hook through the small protocols below, not
+``Any``: each names only the calls it makes, so the sync :class:`GeminiBatchHook` satisfies them
+all and a reader sees at once what a helper may do (read, cancel, list, upload). They log through
+:class:`TaskLog`, which both a stdlib logger and Airflow's task logger satisfy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Protocol
+
+from airflow.providers.common.compat.sdk import BaseOperator
+
+if TYPE_CHECKING:
+    from airflow_provider_gemini_batch._core.models import Batch, FileInfo
+    from airflow_provider_gemini_batch._core.settings import ConnectionSettings
+    from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
+
+DEFAULT_CONN_ID = "gemini_batch_default"
+#: XCom key under which create and sensor tasks record the connection id beside the batch name:
+#: a batch is visible only to the key/project that created it, so downstream tasks must use the
+#: same connection (a 404 otherwise).
+CONN_ID_XCOM_KEY = "gemini_conn_id"
+#: How many existing files/batches a reattach lookup scans at most.
+DEFAULT_REATTACH_SCAN_LIMIT = 500
+
+
+# -- seams: the task's log and the hook (each protocol names the calls a helper makes) ------------
+
+
+class TaskLog(Protocol):
+    """Where helpers log: a stdlib :class:`logging.Logger` or Airflow's task logger (``self.log``),
+    both called with %-style arguments."""
+
+    def info(self, msg: Any, /, *args: Any) -> Any: ...
+
+    def warning(self, msg: Any, /, *args: Any) -> Any: ...
+
+
+class BatchReader(Protocol):
+    """Reads one batch (``GeminiBatchHook.get_batch``)."""
+
+    def get_batch(self, name: str, *, light: bool = False) -> Batch: ...
+
+
+class BatchCanceller(BatchReader, Protocol):
+    """Reads and cancels one batch (what a wait and its cancel-and-settle need)."""
+
+    def cancel_batch(self, name: str) -> None: ...
+
+
+class BatchLister(Protocol):
+    """Lists the project's batches, newest first on the real service (reattach lookup)."""
+
+    def list_batches(self) -> Iterable[Batch]: ...
+
+
+class FileLister(Protocol):
+    """Lists the project's files (reusable-upload lookup)."""
+
+    def list_files(self) -> Iterable[FileInfo]: ...
+
+
+class FileUploader(FileLister, Protocol):
+    """Lists and uploads files (the idempotent upload names the display name, MIME type and
+    whether the hook validates again)."""
+
+    def upload_file(
+        self, path: Any, *, display_name: str | None, mime_type: str, validate: bool
+    ) -> FileInfo: ...
+
+
+class ConfiguredHook(Protocol):
+    """Carries the parsed connection (for the link's API root)."""
+
+    @property
+    def settings(self) -> ConnectionSettings: ...
+
+
+class KillableWait(Protocol):
+    """A task that can cancel the batch it waits for when killed (operator or sensor)."""
+
+    @property
+    def hook(self) -> BatchCanceller: ...
+
+    @property
+    def log(self) -> TaskLog: ...
+
+
+# -- small shared helpers ------------------------------------------------------------------------
+
+
+def as_seconds(value: timedelta | float) -> float:
+    """Seconds of a ``timedelta`` or of a number of seconds."""
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def make_hook(conn_id: str) -> GeminiBatchHook:
+    """The sync hook for ``conn_id`` (imported here, on the worker, not at DAG parse time)."""
+    from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
+
+    return GeminiBatchHook(gemini_conn_id=conn_id)
+
+
+def api_root_of(hook: ConfiguredHook) -> str | None:
+    """The connection's versioned API root for links (``<base url>/<api_version>``); never the key.
+
+    The version is the connection's ``api_version`` extra (default ``v1beta``), so the link
+    names the same REST resource the hook talks to.
+    """
+    settings = getattr(hook, "settings", None)
+    base_url = getattr(settings, "base_url", None)
+    if base_url is None:
+        return None
+    version = getattr(settings, "api_version", None)
+    return f"{base_url.rstrip('/')}/{version}" if version else base_url
+
+
+class GeminiOperatorBase(BaseOperator):
+    """Shared plumbing: the connection id and a lazily created sync hook."""
+
+    def __init__(self, *, gemini_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.gemini_conn_id = gemini_conn_id
+
+    @cached_property
+    def hook(self) -> GeminiBatchHook:
+        """The sync hook for ``gemini_conn_id`` (created on first use, on the worker)."""
+        return make_hook(self.gemini_conn_id)

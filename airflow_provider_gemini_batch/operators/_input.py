@@ -1,0 +1,74 @@
+"""Local checks of an input file before any request: size, JSONL validity, content hash.
+
+Both the upload and the create operator refuse bad input with these before a single call to the
+service (even the reattach lookup), naming the file, line, key and field (see
+``_core.jsonl``/``_core.request_fields``). ``path`` is anything :func:`storage.resolve_path`
+accepts: a local path, a ``file://`` URI or an object-storage URI/``ObjectStoragePath``.
+"""
+
+from __future__ import annotations
+
+from airflow_provider_gemini_batch._core import jsonl
+from airflow_provider_gemini_batch.exceptions import GeminiInputFileError
+from airflow_provider_gemini_batch.operators._common import TaskLog
+from airflow_provider_gemini_batch.operators._idempotency import sha256_of
+
+
+def validate_jsonl(path: str, *, embeddings: bool | None = None, log: TaskLog | None = None) -> None:
+    """Validate a JSONL input (see ``_core.jsonl.validate_input_lines``); warn about line fields
+    the service will not read.
+
+    :param path: a local path, ``file://`` or object-storage URI (see ``storage.resolve_path``).
+    :param embeddings: True/False when the batch kind is known; None: the first line decides.
+    """
+    from airflow_provider_gemini_batch.storage import resolve_path
+
+    try:
+        summary = jsonl.validate_input_file(path, opener=resolve_path(path), embeddings=embeddings)
+    except OSError as exc:
+        raise GeminiInputFileError(f"cannot read the input file ({exc}).", path=path) from None
+    warning = jsonl.echoed_fields_warning(summary, path)
+    if warning and log is not None:
+        log.warning(warning)
+
+
+def content_sha256(path: str) -> str:
+    """Hex sha256 of the input at ``path`` (any form :func:`storage.resolve_path` accepts)."""
+    from airflow_provider_gemini_batch.storage import resolve_path
+
+    source = resolve_path(path)
+    try:
+        return sha256_of(path, opener=lambda: source.open("rb"))
+    except OSError as exc:
+        raise GeminiInputFileError(f"cannot read the input file ({exc}).", path=path) from None
+
+
+def check_input_size(path: str) -> int:
+    """Size of the input file in bytes, refused before reading when over the API's 2 GB.
+
+    ``path`` is a local path, a ``file://`` URI or an object-storage URI/``ObjectStoragePath``
+    (whatever :func:`storage.resolve_path` accepts, like the hook's ``upload_file``).
+
+    :raises GeminiInputFileError: the file does not exist, is a directory or is larger than 2 GB.
+    :raises GeminiInvalidInputError: a URI whose scheme has no registered filesystem.
+    """
+    from airflow_provider_gemini_batch._core.routes import MAX_UPLOAD_BYTES
+    from airflow_provider_gemini_batch.storage import resolve_path
+
+    source = resolve_path(path)
+    try:
+        size = int(source.stat().st_size)
+        is_dir = source.is_dir()
+    except OSError as exc:
+        raise GeminiInputFileError(
+            f"cannot read the input file ({exc.strerror or exc}).", path=str(path)
+        ) from None
+    if is_dir:
+        raise GeminiInputFileError("the input path is a directory; pass a file.", path=str(path))
+    if size > MAX_UPLOAD_BYTES:
+        raise GeminiInputFileError(
+            f"the file is {size} bytes; the Batch API accepts input files of at most "
+            f"{MAX_UPLOAD_BYTES} bytes (2 GB). Split it into several batches.",
+            path=str(path),
+        )
+    return size

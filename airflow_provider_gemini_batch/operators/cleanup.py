@@ -1,0 +1,162 @@
+"""Cleanup tasks: cancel a batch, delete a batch, delete a file (usable with ``trigger_rule="all_done"``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_gemini_batch._core.waiting import DEFAULT_CANCEL_SETTLE_SECONDS
+from airflow_provider_gemini_batch.exceptions import GeminiNotFoundError
+from airflow_provider_gemini_batch.operators._common import DEFAULT_CONN_ID, GeminiOperatorBase
+from airflow_provider_gemini_batch.operators._wait import cancel_and_settle
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+
+class GeminiCancelBatchOperator(GeminiOperatorBase):
+    """Cancel a batch that is still in flight (a no-op for an ended or missing batch).
+
+    A cancel is a request, not an outcome: the batch may still end SUCCEEDED or FAILED. After the
+    request the batch is re-read for up to ``settle_timeout`` seconds and the state it really
+    ended in is logged and returned, with its output reference (results of a cancelled batch are
+    still landable by :class:`GeminiBatchResultsOperator`).
+
+    Usable with ``trigger_rule="all_done"``; an empty ``batch_name`` (failed upstream) is a no-op.
+
+    :param batch_name: ``batches/...`` (templated).
+    :param settle_timeout: seconds to re-read the batch after the cancel. Default 60; 0 reads once.
+    :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
+    :returns: the batch summary as last read (``state`` is the state it ended in, or the in-flight
+        state if it had not ended yet), or None when there was nothing to cancel.
+    """
+
+    template_fields: Sequence[str] = ("batch_name",)
+
+    def __init__(
+        self,
+        *,
+        batch_name: str | None,
+        settle_timeout: float = DEFAULT_CANCEL_SETTLE_SECONDS,
+        gemini_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        self.batch_name = batch_name
+        self.settle_timeout = settle_timeout
+
+    def execute(self, context: Context) -> dict[str, Any] | None:
+        if not self.batch_name or self.batch_name == "None":
+            self.log.info("No batch name given (upstream failed before creating one); nothing to cancel.")
+            return None
+        try:
+            batch = self.hook.get_batch(str(self.batch_name), light=True)
+        except GeminiNotFoundError:
+            self.log.info(
+                "%s does not exist (anymore) for connection %r; nothing to cancel.",
+                self.batch_name,
+                self.gemini_conn_id,
+            )
+            return None
+        if batch.done:
+            self.log.info("%s already ended %s; nothing to cancel.", batch.name, batch.state.short)
+            return batch.summary()
+        self.log.info("Requesting a cancel of %s (was %s).", batch.name, batch.state_label)
+        settled = cancel_and_settle(
+            self.hook, batch.name, self.log, settle_timeout=float(self.settle_timeout)
+        )
+        return (settled or batch).summary()
+
+
+class _GeminiDeleteOperator(GeminiOperatorBase):
+    """Shared cleanup behaviour: an empty name is a no-op, a missing resource counts as deleted."""
+
+    #: What the subclass deletes, for log lines ("batch", "file").
+    resource_kind = "resource"
+
+    def __init__(self, *, ignore_missing: bool = True, gemini_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any):
+        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        self.ignore_missing = ignore_missing
+
+    def _target(self) -> str | None:
+        raise NotImplementedError
+
+    def _delete(self, name: str) -> None:
+        raise NotImplementedError
+
+    def execute(self, context: Context) -> None:
+        name = self._target()
+        # An upstream that failed before producing a name renders "None" into the template.
+        if not name or name == "None":
+            self.log.info(
+                "No %s name given (upstream failed before making one); nothing to delete.", self.resource_kind
+            )
+            return
+        try:
+            self._delete(name)
+        except GeminiNotFoundError:
+            if not self.ignore_missing:
+                raise
+            self.log.info("%s does not exist (anymore); nothing to delete.", name)
+            return
+        self.log.info("Deleted %s.", name)
+
+
+class GeminiDeleteBatchOperator(_GeminiDeleteOperator):
+    """Delete a batch (stops it if still running). Usable with ``trigger_rule="all_done"``.
+
+    :param batch_name: ``batches/...`` (templated); empty/None is a no-op with a log line.
+    :param ignore_missing: treat a batch that no longer exists as deleted. Default True.
+    :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
+    :raises GeminiNotFoundError: the batch does not exist and ``ignore_missing`` is False.
+    """
+
+    template_fields: Sequence[str] = ("batch_name",)
+    resource_kind = "batch"
+
+    def __init__(
+        self,
+        *,
+        batch_name: str | None,
+        ignore_missing: bool = True,
+        gemini_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(ignore_missing=ignore_missing, gemini_conn_id=gemini_conn_id, **kwargs)
+        self.batch_name = batch_name
+
+    def _target(self) -> str | None:
+        return None if self.batch_name is None else str(self.batch_name)
+
+    def _delete(self, name: str) -> None:
+        self.hook.delete_batch(name)
+
+
+class GeminiDeleteFileOperator(_GeminiDeleteOperator):
+    """Delete an uploaded file. Usable with ``trigger_rule="all_done"``.
+
+    :param file_name: ``files/...`` (templated); empty/None (failed upstream) is a no-op.
+    :param ignore_missing: treat a file that no longer exists as deleted. Default True.
+    :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
+    :raises GeminiNotFoundError: the file does not exist and ``ignore_missing`` is False.
+    """
+
+    template_fields: Sequence[str] = ("file_name",)
+    resource_kind = "file"
+
+    def __init__(
+        self,
+        *,
+        file_name: str | None,
+        ignore_missing: bool = True,
+        gemini_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(ignore_missing=ignore_missing, gemini_conn_id=gemini_conn_id, **kwargs)
+        self.file_name = file_name
+
+    def _target(self) -> str | None:
+        return None if self.file_name is None else str(self.file_name)
+
+    def _delete(self, name: str) -> None:
+        self.hook.delete_file(name)

@@ -1,0 +1,374 @@
+"""Create a batch (idempotently) and optionally wait for it: :class:`GeminiCreateBatchOperator`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import conf
+
+from airflow_provider_gemini_batch._core import jsonl
+from airflow_provider_gemini_batch._core.identity import TaskIdentity, fingerprint, tagged_display_name
+from airflow_provider_gemini_batch._core.models import Batch
+from airflow_provider_gemini_batch._core.waiting import (
+    DEFAULT_FILE_ACTIVE_TIMEOUT,
+    DEFAULT_OUTPUT_GRACE_SECONDS,
+    parse_event,
+    raise_for_event,
+)
+from airflow_provider_gemini_batch.exceptions import (
+    GeminiInvalidInputError,
+    GeminiServerError,
+    GeminiTransportError,
+)
+from airflow_provider_gemini_batch.links.gemini_batch import GeminiBatchLink
+from airflow_provider_gemini_batch.operators._common import (
+    CONN_ID_XCOM_KEY,
+    DEFAULT_CONN_ID,
+    DEFAULT_REATTACH_SCAN_LIMIT,
+    GeminiOperatorBase,
+    api_root_of,
+    as_seconds,
+)
+from airflow_provider_gemini_batch.operators._idempotency import (
+    INPUT_CHANGE_POLICIES,
+    InputChangePolicy,
+    Reattach,
+    find_reattachable_batch,
+)
+from airflow_provider_gemini_batch.operators._input import check_input_size, content_sha256, validate_jsonl
+from airflow_provider_gemini_batch.operators._wait import cancel_in_flight, poll_until_done
+from airflow_provider_gemini_batch.operators.upload import upload_idempotent
+from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+
+def batch_input_fingerprint(
+    *, model: str, embeddings: bool, priority: int | None, described: Mapping[str, Any]
+) -> str:
+    """The input fingerprint a create task records in the batch display name.
+
+    ``described`` is ``{"requests": [...]}``, ``{"file": "files/..."}`` or
+    ``{"file_sha256": "<hex>"}`` (for ``input_path``: the content, not the uploaded name).
+    """
+    return fingerprint(
+        {"model": model, "embeddings": bool(embeddings), "priority": priority, "input": dict(described)}
+    )
+
+
+class GeminiCreateBatchOperator(GeminiOperatorBase):
+    """Create a batch on the worker, push its name to XCom at once, optionally wait for it.
+
+    Exactly one input: ``requests`` (inline list of ``{"request": ..., "metadata": {...}}`` or of
+    bare request bodies, whole create request < 20 MB), ``input_file`` (an uploaded
+    ``files/...``) or ``input_path`` (a local JSONL, uploaded first like
+    :class:`GeminiUploadFileOperator`).
+
+    Idempotent: the display name carries a tag of the task instance (dag, task, run, map index;
+    never the try number) and a fingerprint of the input. A retry, a cleared task or a worker that
+    died after the API call finds that batch (scanning at most ``reattach_scan_limit`` batches)
+    and reattaches instead of paying twice. A batch of this task instance that ended FAILED,
+    CANCELLED or EXPIRED is not reused. If the input changed, ``on_input_change`` decides:
+    ``"fail"`` (default: raise, nothing is created) or ``"create_new"``.
+
+    :param model: model name, e.g. ``gemini-2.5-flash`` (templated).
+    :param requests: inline requests (templated).
+    :param input_file: uploaded input file name (templated).
+    :param input_path: JSONL to upload first (templated): a local path, ``file://`` or
+        object-storage URI, as for :class:`GeminiUploadFileOperator`.
+    :param display_name: batch display name (templated); the identity marker is appended.
+    :param embeddings: create an embeddings batch (``asyncBatchEmbedContent``). Default False.
+    :param priority: batch priority (higher runs first), or None for the API default.
+    :param wait_for_completion: wait until the batch ends (like :class:`GeminiBatchSensor`).
+    :param deferrable: wait in the triggerer (no worker slot held). Default
+        ``[operators] default_deferrable``.
+    :param poll_interval: seconds between polls while waiting. Default 60.
+    :param timeout: longest wait (timedelta or seconds). Default 48 h. Counted from the moment
+        the wait starts in this try; the batch is left running when it passes.
+    :param cancel_on_kill: cancel the batch when the task is killed while waiting. Default True.
+        After the cancel the batch is re-read (bounded) and the state it ended in is logged.
+    :param cancel_on_timeout: when ``timeout`` passes, cancel the batch, re-read it for up to 60 s
+        and report the state it really ended in (a batch that still ended SUCCEEDED makes the task
+        succeed). Default False (the batch is left running and the task fails with a timeout).
+    :param output_grace_period: seconds a batch reporting SUCCEEDED without naming its output is
+        re-read before the wait fails. Default 600.
+    :param input_mime_type: MIME type declared when uploading ``input_path`` (templated). Default
+        ``application/jsonl``; the cookbook declares ``jsonl``.
+    :param file_active_timeout: seconds to wait for the input file to become ACTIVE before
+        creating (a PROCESSING file is refused by the service). Default 600. A FAILED file fails
+        the task with the file's error.
+    :param on_input_change: ``"fail"`` or ``"create_new"`` (see above).
+    :param reattach_scan_limit: existing batches scanned for a reattach. Default 500.
+    :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
+    :returns: the batch name ``batches/...`` (also pushed at once under XCom key ``batch_name``,
+        with the connection id under XCom key ``gemini_conn_id``).
+    :raises GeminiInvalidInputError: not exactly one input, or the input changed under ``"fail"``.
+    :raises GeminiBatchFailedError: (when waiting) the batch ended FAILED, CANCELLED or EXPIRED.
+    :raises GeminiBatchTimeoutError: (when waiting) the timeout passed.
+    """
+
+    template_fields: Sequence[str] = (
+        "model",
+        "requests",
+        "input_file",
+        "input_path",
+        "input_mime_type",
+        "display_name",
+    )
+    template_ext: Sequence[str] = ()
+    operator_extra_links = (GeminiBatchLink(),)
+    ui_color = "#d2e3fc"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        requests: list[dict[str, Any]] | None = None,
+        input_file: str | None = None,
+        input_path: str | None = None,
+        display_name: str | None = None,
+        embeddings: bool = False,
+        priority: int | None = None,
+        wait_for_completion: bool = False,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        poll_interval: float = 60,
+        timeout: timedelta | float = timedelta(hours=48),
+        cancel_on_kill: bool = True,
+        cancel_on_timeout: bool = False,
+        output_grace_period: float = DEFAULT_OUTPUT_GRACE_SECONDS,
+        input_mime_type: str = "application/jsonl",
+        file_active_timeout: float = DEFAULT_FILE_ACTIVE_TIMEOUT,
+        on_input_change: InputChangePolicy = "fail",
+        reattach_scan_limit: int = DEFAULT_REATTACH_SCAN_LIMIT,
+        gemini_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        self.model = model
+        self.requests = requests
+        self.input_file = input_file
+        self.input_path = input_path
+        self.display_name = display_name
+        self.embeddings = embeddings
+        self.priority = priority
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.wait_timeout = timeout
+        self.cancel_on_kill = cancel_on_kill
+        self.cancel_on_timeout = cancel_on_timeout
+        self.output_grace_period = output_grace_period
+        self.input_mime_type = input_mime_type
+        self.file_active_timeout = file_active_timeout
+        self.on_input_change = on_input_change
+        self.reattach_scan_limit = reattach_scan_limit
+        self._in_flight: str | None = None
+
+    def _check_arguments(self) -> None:
+        given = [
+            n for n in ("requests", "input_file", "input_path") if getattr(self, n) not in (None, "", [])
+        ]
+        if len(given) != 1:
+            raise GeminiInvalidInputError(
+                f"{self.task_id}: give exactly one of requests, input_file or input_path "
+                f"(got {', '.join(given) or 'none'})."
+            )
+        if self.on_input_change not in INPUT_CHANGE_POLICIES:
+            raise GeminiInvalidInputError(
+                f"{self.task_id}: on_input_change must be one of {INPUT_CHANGE_POLICIES}, "
+                f"got {self.on_input_change!r}."
+            )
+        if self.requests is not None and not isinstance(self.requests, list):
+            raise GeminiInvalidInputError(
+                f"{self.task_id}: requests must be a list of request objects, "
+                f"got {type(self.requests).__name__}."
+            )
+
+    def _input_fingerprint(self, input_description: Mapping[str, Any]) -> str:
+        return batch_input_fingerprint(
+            model=self.model, embeddings=self.embeddings, priority=self.priority, described=input_description
+        )
+
+    def execute(self, context: Context) -> str:
+        """Run the steps in order; everything before the reattach lookup sends no request."""
+        self._check_arguments()
+        identity = TaskIdentity.from_context(context)
+        described = self._describe_input()
+        input_fp = self._input_fingerprint(described)
+        batch = self._reattach_lookup(identity, input_fp)
+        if batch is None:
+            input_file = self._upload_if_needed(identity, described)
+            self._wait_for_file_active(input_file)
+            batch = self._create_or_find(identity, input_fp, input_file)
+        self._push_xcoms(context, batch)
+        if not self.wait_for_completion:
+            return batch.name
+        return self._wait(context, batch)
+
+    # -- the steps of execute, in order ----------------------------------------------------------
+
+    def _describe_input(self) -> dict[str, Any]:
+        """Check the input locally and describe it for the fingerprint (no request is sent).
+
+        :returns: ``{"requests": [...]}``, ``{"file_sha256": "<hex>"}`` (for ``input_path``: the
+            content, not the uploaded name, since a re-upload gets a new name) or ``{"file": "files/..."}``.
+        :raises GeminiInvalidInputError: a request is not of its REST type (key and field named).
+        :raises GeminiInputFileError: ``input_path`` is missing, over 2 GB or invalid JSONL.
+        """
+        if self.requests is not None:
+            # Refuse bad requests before any call (even the reattach lookup); the hook checks
+            # them again when it builds the body, which is cheap next to the create itself.
+            jsonl.inline_request_items(self.requests, embeddings=self.embeddings)
+            return {"requests": self.requests}
+        if self.input_path:
+            path = str(self.input_path)
+            # Refuse bad input before any request (even the reattach lookup) is sent.
+            check_input_size(path)
+            validate_jsonl(path, embeddings=self.embeddings, log=self.log)
+            return {"file_sha256": content_sha256(path)}
+        return {"file": self.input_file}
+
+    def _lookup(self, identity: TaskIdentity, input_fp: str) -> Reattach:
+        """Whether this task instance already created its batch (see ``_idempotency``)."""
+        return find_reattachable_batch(
+            self.hook,
+            identity,
+            input_fp,
+            on_input_change=self.on_input_change,
+            limit=self.reattach_scan_limit,
+            log=self.log,
+        )
+
+    def _reattach_lookup(self, identity: TaskIdentity, input_fp: str) -> Batch | None:
+        """The batch an earlier try of this task instance created for this input, or None."""
+        decision = self._lookup(identity, input_fp)
+        self.log.info("Idempotency check: %s.", decision.reason)
+        return decision.batch
+
+    def _upload_if_needed(self, identity: TaskIdentity, described: Mapping[str, Any]) -> str | None:
+        """The ``files/...`` to create from: ``input_path`` uploaded (once per task instance and
+        content), else ``input_file`` (None for inline requests)."""
+        if not self.input_path:
+            return self.input_file
+        return upload_idempotent(
+            self.hook,
+            path=str(self.input_path),
+            identity=identity,
+            display_name=self.display_name,
+            mime_type=str(self.input_mime_type or "application/jsonl"),
+            validate=False,  # validated by _describe_input, before the lookup
+            scan_limit=self.reattach_scan_limit,
+            log=self.log,
+            content_sha256=described["file_sha256"],
+        )
+
+    def _wait_for_file_active(self, input_file: str | None) -> None:
+        """A file is PROCESSING for a while after upload; a batch on it is refused."""
+        if input_file:
+            self.hook.wait_for_file_active(str(input_file), timeout=float(self.file_active_timeout))
+
+    def _create_or_find(self, identity: TaskIdentity, input_fp: str, input_file: str | None) -> Batch:
+        """Create the batch; after an ambiguous failure, reattach if the service made it anyway."""
+        try:
+            batch = self._create(tagged_display_name(self.display_name, identity, input_fp), input_file)
+        except (GeminiServerError, GeminiTransportError) as exc:
+            return self._find_after_ambiguous_failure(identity, input_fp, exc)
+        self.log.info("Created %s (%s).", batch.name, batch.state.short)
+        return batch
+
+    def _push_xcoms(self, context: Context, batch: Batch) -> None:
+        """Record the batch (name, connection id, link) before any waiting: if this worker dies
+        now, the name is already recorded."""
+        context["ti"].xcom_push(key="batch_name", value=batch.name)
+        context["ti"].xcom_push(key=CONN_ID_XCOM_KEY, value=self.gemini_conn_id)
+        GeminiBatchLink.persist(context, batch.name, api_root_of(self.hook))
+
+    # -- helpers of the steps --------------------------------------------------------------------
+
+    def _find_after_ambiguous_failure(
+        self, identity: TaskIdentity, input_fp: str, exc: GeminiServerError | GeminiTransportError
+    ) -> Batch:
+        """Look once for the batch a failed create may have made anyway, before failing the task.
+
+        A 5xx or a connection lost after the request was sent does not prove the service did not
+        create the batch (the hook never repeats a create for that reason). If the batch of this
+        task instance exists now, reattach; otherwise re-raise, and a retry of the task will look
+        again before creating.
+
+        :raises GeminiServerError, GeminiTransportError: ``exc``, when no such batch exists.
+        """
+        if isinstance(exc, GeminiTransportError) and not exc.sent:
+            raise exc  # the request never left this machine: nothing can exist
+        decision = self._lookup(identity, input_fp)
+        if decision.batch is None:
+            self.log.warning(
+                "Creating the batch failed and no batch of this task instance exists (%s); a retry of "
+                "this task looks again before creating.",
+                exc,
+            )
+            raise exc
+        self.log.warning(
+            "Creating the batch failed (%s), but the service had created it: %s.", exc, decision.reason
+        )
+        return decision.batch
+
+    def _create(self, display_name: str, input_file: str | None) -> Batch:
+        if self.embeddings:
+            return self.hook.create_embeddings_batch(
+                self.model, requests=self.requests, input_file=input_file, display_name=display_name
+            )
+        return self.hook.create_batch(
+            self.model,
+            requests=self.requests,
+            input_file=input_file,
+            display_name=display_name,
+            priority=self.priority,
+        )
+
+    def _wait(self, context: Context, batch: Batch) -> str:
+        end_time = time.time() + as_seconds(self.wait_timeout)
+        self._in_flight = batch.name
+        if self.deferrable and not batch.done:
+            self.defer(
+                trigger=GeminiBatchTrigger(
+                    batch_name=batch.name,
+                    gemini_conn_id=self.gemini_conn_id,
+                    poll_interval=float(self.poll_interval),
+                    end_time=end_time,
+                    cancel_on_kill=self.cancel_on_kill,
+                    output_grace_period=float(self.output_grace_period),
+                    cancel_on_timeout=self.cancel_on_timeout,
+                ),
+                method_name="execute_complete",
+            )
+        # Also for a reattached batch that already ended: the same decision, no deferral.
+        final = poll_until_done(
+            self.hook,
+            batch.name,
+            float(self.poll_interval),
+            end_time,
+            self.log,
+            output_grace=float(self.output_grace_period),
+            cancel_on_timeout=self.cancel_on_timeout,
+        )
+        self._in_flight = None
+        return final.name
+
+    def execute_complete(self, context: Context, event: Any = None) -> str:
+        """Resume after the deferred wait; the batch name comes from the event, never from self.
+
+        :raises GeminiBatchFailedError, GeminiBatchTimeoutError, GeminiBatchError: as the event says.
+        """
+        parsed = parse_event(event)
+        summary = raise_for_event(parsed)
+        self.log.info("%s", parsed.message or f"Batch {parsed.batch_name} succeeded.")
+        context["ti"].xcom_push(key="batch_summary", value=dict(summary))
+        return parsed.batch_name
+
+    def on_kill(self) -> None:
+        """Cancel the batch this task is waiting for (when ``cancel_on_kill``)."""
+        cancel_in_flight(self, self._in_flight, self.cancel_on_kill)

@@ -1,0 +1,204 @@
+"""Land every result of a finished batch and return a small manifest: :class:`GeminiBatchResultsOperator`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow_provider_gemini_batch._core.jsonl import with_position_key
+from airflow_provider_gemini_batch._core.manifest import ResultsTally, build_manifest, row_warnings
+from airflow_provider_gemini_batch._core.models import Batch
+from airflow_provider_gemini_batch._core.rows import SUCCEEDED
+from airflow_provider_gemini_batch._core.states import FAILURE_STATES, PARTIAL_STATES
+from airflow_provider_gemini_batch._core.waiting import raise_for_step, verdict_once
+from airflow_provider_gemini_batch.exceptions import (
+    GeminiBatchError,
+    GeminiInvalidInputError,
+    GeminiResultsThresholdError,
+)
+from airflow_provider_gemini_batch.operators._assets import destination_asset
+from airflow_provider_gemini_batch.operators._common import DEFAULT_CONN_ID, GeminiOperatorBase
+
+if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import Context
+
+
+class GeminiBatchResultsOperator(GeminiOperatorBase):
+    """Stream every result of a finished batch to ``destination`` as JSONL; return a small manifest.
+
+    Rows are ``{"key", "status": "succeeded"|"failed", "outcome", "reason"?, "retryable"?,
+    "key_inferred"?, "response"|"error"}``, written one at a time into a temporary sibling of
+    ``destination`` and published only when complete (a cut-off download never leaves a file that
+    looks complete). Memory stays flat whatever the size.
+
+    A response is not proof of success: each row is classified (``_core/rows.py``) as
+    ``succeeded`` (a usable answer), ``error`` (the row carried ``error`` or ``status``; ``retryable``
+    for codes 429/500/503/504 and their gRPC equivalents), ``blocked`` (``promptFeedback.blockReason``),
+    ``stopped`` (finishReason SAFETY, RECITATION ...), ``max_tokens`` or ``no_output`` (no visible,
+    non-thought output). Only ``succeeded`` rows have ``status: "succeeded"``.
+
+    Keys are the only safe join. Rows repeating a key are all written, counted in
+    ``counts.duplicate_keys`` and logged. The landed count is checked against the batch's
+    ``batchStats.requestCount`` (``expected_requests``; a warning when they differ). Rows without a
+    key get their request's identity ``request-<position>`` (marked ``key_inferred``) only when the
+    counts match; that rewrites the destination once more (a second read of the results).
+
+    Batches that ended CANCELLED, EXPIRED or FAILED: whatever results the API still offers are
+    landed (they were billed); when it offers none, the manifest says so in ``note`` and nothing is
+    written. Such a batch then fails the task (after landing) unless
+    ``fail_on_unsuccessful_batch=False``; the manifest is pushed under XCom key ``manifest`` first.
+
+    :param batch_name: ``batches/...`` (templated), usually the create task's XCom.
+    :param destination: local path or object-storage URI (``gs://``, ``s3://`` ...) (templated).
+        Declared as an Asset outlet when it is a literal (not templated) value.
+    :param max_failed_ratio: largest tolerated ``failed / total`` (0.0 to 1.0), where ``failed``
+        counts every row without a usable answer (any outcome but ``succeeded``). Default 0.0.
+    :param fail_on_unsuccessful_batch: raise for a batch that did not SUCCEED. Default True.
+    :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
+    :returns: ``{"batch_name", "state", "destination", "expected_requests", "counts": {"total",
+        "succeeded", "failed", "by_outcome": {outcome: n}, "retryable", "duplicate_keys",
+        "keyless"}, "usage": {<summed usageMetadata counters and embedding tokenCount>}}``
+        (+ ``"note"`` when there was nothing to land, ``"warnings"`` about counts and keys).
+    :raises GeminiResultsThresholdError: failed ratio above ``max_failed_ratio`` (after writing).
+    :raises GeminiBatchFailedError: the batch ended badly (after landing what exists).
+    :raises GeminiBatchError: the batch is still in flight.
+    """
+
+    template_fields: Sequence[str] = ("batch_name", "destination")
+    template_ext: Sequence[str] = ()
+    ui_color = "#ceead6"
+
+    def __init__(
+        self,
+        *,
+        batch_name: str,
+        destination: str,
+        max_failed_ratio: float = 0.0,
+        fail_on_unsuccessful_batch: bool = True,
+        gemini_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ) -> None:
+        if "outlets" not in kwargs:
+            asset = destination_asset(destination)
+            if asset is not None:
+                kwargs["outlets"] = [asset]
+        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        self.batch_name = batch_name
+        self.destination = destination
+        self.max_failed_ratio = max_failed_ratio
+        self.fail_on_unsuccessful_batch = fail_on_unsuccessful_batch
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if not 0.0 <= float(self.max_failed_ratio) <= 1.0:
+            raise GeminiInvalidInputError(
+                f"max_failed_ratio must be within 0.0..1.0, got {self.max_failed_ratio}."
+            )
+        batch = self.hook.get_batch(str(self.batch_name))
+        if not batch.done:
+            raise GeminiBatchError(
+                f"Batch {batch.name} is still {batch.state.short} ({batch.stats.describe()}); "
+                "wait for it (GeminiBatchSensor) before fetching results."
+            )
+        expected = batch.stats.request_count or None
+        tally = ResultsTally()
+        destination: str | None = str(self.destination)
+        note: str | None = None
+        if batch.has_results:
+            tally = self._land(batch, expected)
+        else:
+            destination = None
+            note = (
+                f"The API offers no results for {batch.name} (state {batch.state.short}); "
+                "nothing was written."
+            )
+            self.log.warning("%s", note)
+        warnings = (
+            row_warnings(tally, expected_requests=expected, batch_name=batch.name) if tally.total else []
+        )
+        for warning in warnings:
+            self.log.warning("%s", warning)
+        manifest = build_manifest(
+            batch_name=batch.name,
+            state=batch.state.short,
+            destination=destination,
+            tally=tally,
+            expected_requests=expected,
+            note=note,
+            warnings=warnings,
+        )
+        outcomes = ", ".join(f"{n} {o}" for o, n in tally.by_outcome.items() if n and o != SUCCEEDED)
+        self.log.info(
+            "Landed %d results of %s (expected %s) in %s: %d succeeded, %d without a usable answer%s; "
+            "%d retryable.",
+            tally.total,
+            batch.name,
+            expected if expected is not None else "?",
+            destination,
+            tally.succeeded,
+            tally.failed,
+            f" ({outcomes})" if outcomes else "",
+            tally.retryable,
+        )
+        if batch.state in PARTIAL_STATES:
+            self.log.warning(
+                "%s ended PARTIALLY_SUCCEEDED: some results may be missing (%d landed, %d expected).",
+                batch.name,
+                tally.total,
+                batch.stats.request_count,
+            )
+        if batch.state in FAILURE_STATES and self.fail_on_unsuccessful_batch:
+            context["ti"].xcom_push(key="manifest", value=manifest)
+            raise_for_step(verdict_once(batch), batch)
+        if tally.exceeds(float(self.max_failed_ratio)):
+            context["ti"].xcom_push(key="manifest", value=manifest)
+            raise GeminiResultsThresholdError(
+                f"{tally.failed} of {tally.total} requests of {batch.name} gave no usable answer "
+                f"({tally.failed_ratio:.1%} > max_failed_ratio {float(self.max_failed_ratio):.1%}; "
+                f"by outcome: {outcomes}; {tally.retryable} retryable). "
+                f"All rows, failed ones included, were written to {destination}; inspect the rows "
+                "with status 'failed' (their 'outcome' and 'reason' say why), resubmit the retryable "
+                "ones, fix the others, or raise max_failed_ratio."
+            )
+        return manifest
+
+    def _land(self, batch: Batch, expected: int | None) -> ResultsTally:
+        """Write every row; if some rows had no key and the landed count equals ``expected``,
+        write them all again with keys inferred from their position (bounded memory: the
+        results are streamed twice rather than held)."""
+        tally = self._land_once(batch, infer_keys=False)
+        if tally.keyless and expected and tally.total == expected:
+            self.log.info(
+                "%d of %d results of %s carry no key and the count matches the batch's %d requests; "
+                "writing them again keyed by their request's position (request-<n>).",
+                tally.keyless,
+                tally.total,
+                batch.name,
+                expected,
+            )
+            tally = self._land_once(batch, infer_keys=True)
+        return tally
+
+    def _land_once(self, batch: Batch, *, infer_keys: bool) -> ResultsTally:
+        from airflow_provider_gemini_batch.storage import atomic_destination
+
+        tally = ResultsTally()
+        logged = 0
+        with atomic_destination(str(self.destination)) as out:
+            for result in self.hook.iter_results(batch):
+                if infer_keys:
+                    result = with_position_key(result)
+                out.write(json.dumps(result.to_row(), ensure_ascii=False).encode("utf-8") + b"\n")
+                # Only the first few duplicates are named, so a pathological file cannot flood the log.
+                if tally.add(result) and logged < _DUPLICATES_LOGGED:
+                    logged += 1
+                    self.log.warning(
+                        "Result row %d of %s repeats key %r; both rows were written.",
+                        result.index + 1,
+                        batch.name,
+                        result.key,
+                    )
+        return tally
+
+
+_DUPLICATES_LOGGED = 5

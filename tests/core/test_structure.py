@@ -1,0 +1,94 @@
+"""The structure of issue 15 holds: one wait memory, one public operators path, typed seams.
+
+These guard the refactor (hook base, operator split, one wait) against drifting back: the
+sensor does not load the operators module, the public path re-exports the very objects of the
+new modules, and the tracker carries the memory every waiter used to keep by hand.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+
+import pytest
+
+from airflow_provider_gemini_batch._core.models import Batch
+from airflow_provider_gemini_batch._core.waiting import StepKind, WaitTracker, verdict_once
+
+
+def _batch(state: str, *, done: bool = False, output: bool = False) -> Batch:
+    metadata: dict[str, object] = {"state": state}
+    if output:
+        metadata["output"] = {"responsesFile": "files/batch-abc"}
+    return Batch.from_operation({"name": "batches/abc", "done": done, "metadata": metadata})
+
+
+def test_tracker_marks_only_a_changed_state_and_remembers_it() -> None:
+    tracker = WaitTracker("batches/abc")
+    assert tracker.last_state is None
+    first = tracker.observe(_batch("BATCH_STATE_PENDING"), 0.0)
+    again = tracker.observe(_batch("BATCH_STATE_PENDING"), 1.0)
+    running = tracker.observe(_batch("BATCH_STATE_RUNNING"), 2.0)
+    assert (first.state_changed, again.state_changed, running.state_changed) == (True, False, True)
+    assert tracker.last_state == _batch("BATCH_STATE_RUNNING").state_label
+
+
+def test_tracker_asks_for_a_full_read_after_a_success_without_output() -> None:
+    tracker = WaitTracker("batches/abc", output_grace=30.0)
+    assert tracker.light
+    tracker.observe(_batch("BATCH_STATE_SUCCEEDED", done=True), 0.0)
+    assert not tracker.light
+    tracker.observe(_batch("BATCH_STATE_RUNNING"), 1.0)
+    assert tracker.light
+
+
+def test_verdict_once_has_no_grace() -> None:
+    assert verdict_once(_batch("BATCH_STATE_SUCCEEDED", done=True)).kind is StepKind.ERROR
+    assert verdict_once(_batch("BATCH_STATE_SUCCEEDED", done=True, output=True)).kind is StepKind.SUCCESS
+    assert verdict_once(_batch("BATCH_STATE_FAILED", done=True)).kind is StepKind.FAILURE
+
+
+@pytest.mark.parametrize(
+    ("name", "module"),
+    [
+        ("GeminiUploadFileOperator", "upload"),
+        ("upload_idempotent", "upload"),
+        ("GeminiCreateBatchOperator", "create"),
+        ("batch_input_fingerprint", "create"),
+        ("GeminiBatchResultsOperator", "results"),
+        ("GeminiCancelBatchOperator", "cleanup"),
+        ("GeminiDeleteBatchOperator", "cleanup"),
+        ("GeminiDeleteFileOperator", "cleanup"),
+        ("poll_until_done", "_wait"),
+        ("cancel_and_settle", "_wait"),
+        ("cancel_in_flight", "_wait"),
+        ("raise_for_outcome", "_wait"),
+        ("check_input_size", "_input"),
+        ("api_root_of", "_common"),
+    ],
+)
+def test_public_operators_path_reexports_the_split_modules(name: str, module: str) -> None:
+    public = importlib.import_module("airflow_provider_gemini_batch.operators.gemini_batch")
+    home = importlib.import_module(f"airflow_provider_gemini_batch.operators.{module}")
+    assert name in public.__all__
+    assert getattr(public, name) is getattr(home, name)
+
+
+def test_sensor_imports_nothing_from_the_operators_module() -> None:
+    """The sensor's shared behaviour has a typed home (``operators._common``/``_wait``); no
+    import of the operators module, not even a lazy one inside a method."""
+    import airflow_provider_gemini_batch.sensors.gemini_batch as sensor_module
+
+    tree = ast.parse(inspect.getsource(sensor_module))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "airflow_provider_gemini_batch.operators.gemini_batch" not in imported
+
+
+def test_both_hooks_share_one_base() -> None:
+    from airflow_provider_gemini_batch.hooks._base import GeminiHookBase
+    from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchAsyncHook, GeminiBatchHook
+
+    assert issubclass(GeminiBatchHook, GeminiHookBase)
+    assert issubclass(GeminiBatchAsyncHook, GeminiHookBase)
+    assert GeminiBatchHook.conn_type == GeminiBatchAsyncHook.conn_type == "gemini_batch"
