@@ -48,6 +48,7 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
     GeminiBatchError,
     GeminiClientError,
+    GeminiConnectionConfigError,
     GeminiInvalidInputError,
     GeminiNotFoundError,
     GeminiTransportError,

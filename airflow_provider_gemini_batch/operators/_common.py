@@ -56,7 +56,7 @@ class BatchCanceller(BatchReader, Protocol):
 class BatchLister(Protocol):
     """Lists the project's batches, newest first on the real service (reattach lookup)."""
 
-    def list_batches(self) -> Iterable[Batch]: ...
+    def list_batches(self, *, light: bool = False) -> Iterable[Batch]: ...
 
 
 class FileLister(Protocol):
