@@ -13,11 +13,34 @@
     │   └── GeminiServerError              5xx: retried with backoff
     ├── GeminiTransportError               no HTTP answer at all (connection refused/reset, timeout)
     ├── UnknownBatchStateError             the API reported a state this provider does not know
-    ├── GeminiBatchFailedError             the batch ended FAILED, CANCELLED or EXPIRED
-    ├── GeminiBatchTimeoutError            our own wait deadline passed while the batch was in flight
-    └── GeminiResultsThresholdError        more per-request failures than ``max_failed_ratio`` allows
+    ├── GeminiBatchTerminalError           the batch's outcome is final (also an AirflowFailException)
+    │   ├── GeminiBatchFailedError         the batch ended FAILED, CANCELLED, EXPIRED (or done, unknown)
+    │   ├── GeminiBatchOutputMissingError  it reports success but names no output, after the grace
+    │   └── GeminiResultsThresholdError    more per-request failures than ``max_failed_ratio`` allows
+    └── GeminiBatchTimeoutError            our own wait deadline passed (also an AirflowSensorTimeout)
 
 Messages say what happened, to which resource, and what to do next. They never contain the API key.
+
+Which errors fail a task without its retries
+--------------------------------------------
+Airflow retries a task that raises (``retries``), except for :class:`AirflowFailException` and
+:class:`AirflowSensorTimeout`, which fail it at once (Airflow's task runner,
+``airflow.sdk.execution_time.task_runner``, checked on Airflow 3.1.8 and 3.3.2). The provider uses
+that for outcomes a retry cannot change, while keeping its own tree (``except
+GeminiBatchFailedError`` and ``except GeminiBatchError`` still catch them):
+
+* :class:`GeminiBatchTerminalError` and its subclasses are also :class:`AirflowFailException`:
+  the batch ended and its results are what they are; a retry would wait again (or re-land the same
+  rows) only to fail identically. The message says to clear the create task to submit a new
+  batch (the create operator never reattaches to a batch that ended FAILED, CANCELLED or EXPIRED).
+* :class:`GeminiBatchTimeoutError` is also :class:`AirflowSensorTimeout`, as the non-deferrable
+  sensor's own timeout already is: ``timeout`` is the longest the user wants to wait, and a retry
+  would silently multiply it by ``retries + 1`` (the retried create reattaches to the same batch
+  and starts a fresh deadline). The batch is left running (or cancelled with
+  ``cancel_on_timeout``); wait for it again with a sensor or by clearing the task.
+* Everything else stays retryable: giving up after repeated 5xx/429 or transport errors, a batch
+  that could not be read (404 under another key, a bad key being fixed), a batch still in flight
+  when results are fetched.
 """
 
 from __future__ import annotations
@@ -26,6 +49,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow.exceptions import AirflowException
+from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSensorTimeout
+
+#: Appended to every terminal outcome's message: what a person can do about it.
+RESUBMIT_HINT = (
+    "A retry cannot change this outcome, so the task fails without retrying; to submit a new batch, "
+    "clear the task that created it (GeminiCreateBatchOperator) together with its downstream tasks."
+)
 
 
 class GeminiBatchError(AirflowException):
@@ -156,8 +186,25 @@ class UnknownBatchStateError(GeminiBatchError):
         )
 
 
-class GeminiBatchFailedError(GeminiBatchError):
-    """The batch ended in FAILED, CANCELLED or EXPIRED. ``summary`` is the batch's JSON-native summary."""
+class GeminiBatchTerminalError(GeminiBatchError, AirflowFailException):
+    """The batch reached an outcome no retry can change: the task fails once, without retries.
+
+    Also an :class:`AirflowFailException` (Airflow then skips the task's remaining ``retries``).
+    The message ends with the class's :attr:`next_step` (added once, here).
+    """
+
+    #: What a person can do, appended to the message.
+    next_step: str = RESUBMIT_HINT
+
+    def __init__(self, message: str) -> None:
+        if self.next_step not in message:
+            message = f"{message.rstrip()} {self.next_step}"
+        super().__init__(message)
+
+
+class GeminiBatchFailedError(GeminiBatchTerminalError):
+    """The batch ended FAILED, CANCELLED or EXPIRED, or ended (``done``) in a state this release
+    does not know. ``summary`` is the batch's JSON-native summary. Fails the task without retries."""
 
     def __init__(self, message: str, *, batch_name: str, state: str, summary: Mapping[str, Any]) -> None:
         self.batch_name = batch_name
@@ -166,9 +213,31 @@ class GeminiBatchFailedError(GeminiBatchError):
         super().__init__(message)
 
 
-class GeminiBatchTimeoutError(GeminiBatchError):
-    """Our own wait deadline passed while the batch was still pending or running."""
+class GeminiBatchOutputMissingError(GeminiBatchTerminalError):
+    """The batch reports SUCCEEDED (or PARTIALLY_SUCCEEDED) but names no output, still after the
+    output grace period of re-reads. Fails the task without retries."""
 
 
-class GeminiResultsThresholdError(GeminiBatchError):
-    """More requests failed than ``max_failed_ratio`` allows (raised after results were written)."""
+class GeminiBatchTimeoutError(GeminiBatchError, AirflowSensorTimeout):
+    """Our own wait deadline passed while the batch was still pending or running.
+
+    Also an :class:`AirflowSensorTimeout`, like the non-deferrable sensor's timeout: the task fails
+    without retries (``timeout`` bounds the whole wait; a retry would start a fresh one).
+    """
+
+    #: Appended to the message.
+    next_step = "The timeout is final, so the task fails without retrying; clear it to wait again."
+
+    def __init__(self, message: str) -> None:
+        if self.next_step not in message:
+            message = f"{message.rstrip()} {self.next_step}"
+        super().__init__(message)
+
+
+class GeminiResultsThresholdError(GeminiBatchTerminalError):
+    """More requests failed than ``max_failed_ratio`` allows (raised after results were written).
+
+    Terminal: the batch is finished and a retry would land the same rows again.
+    """
+
+    next_step = "A retry would land the same rows again, so the task fails without retrying."

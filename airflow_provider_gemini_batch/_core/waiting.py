@@ -34,6 +34,7 @@ from airflow_provider_gemini_batch._core.states import (
 from airflow_provider_gemini_batch.exceptions import (
     GeminiBatchError,
     GeminiBatchFailedError,
+    GeminiBatchOutputMissingError,
     GeminiBatchTimeoutError,
 )
 
@@ -251,9 +252,13 @@ class EventStatus(str, enum.Enum):
     """How a wait ended."""
 
     SUCCESS = "success"  # the batch SUCCEEDED
-    FAILURE = "failure"  # the batch ended FAILED, CANCELLED or EXPIRED
+    FAILURE = "failure"  # the batch ended FAILED, CANCELLED or EXPIRED (or done in an unknown state)
+    NO_OUTPUT = "no_output"  # it reports success but names no output, after the grace (final)
     TIMEOUT = "timeout"  # our own deadline passed while the batch was in flight
-    ERROR = "error"  # we could not observe the batch (gave up on errors, unknown state, 404 ...)
+    # We could not observe the batch (gave up on transient errors, 404, a bad key): not an outcome
+    # of the batch, so the task may retry. (Releases before NO_OUTPUT also sent a missing output as
+    # ERROR; such an event from a trigger started by them is then retried once more, harmlessly.)
+    ERROR = "error"
 
 
 @dataclass(frozen=True)
@@ -285,7 +290,7 @@ def make_event(
 _EVENT_OF_STEP = {
     StepKind.SUCCESS: EventStatus.SUCCESS,
     StepKind.FAILURE: EventStatus.FAILURE,
-    StepKind.ERROR: EventStatus.ERROR,
+    StepKind.ERROR: EventStatus.NO_OUTPUT,
 }
 
 
@@ -322,16 +327,19 @@ def event_for_batch(batch: Batch, batch_name: str | None = None) -> dict[str, An
 def raise_for_step(step: Step, batch: Batch) -> None:
     """Raise the typed error of a final, unsuccessful verdict (nothing for WAIT or SUCCESS).
 
+    Both are :class:`~airflow_provider_gemini_batch.exceptions.GeminiBatchTerminalError`: the task
+    fails without retries.
+
     :raises GeminiBatchFailedError: the batch ended FAILED, CANCELLED, EXPIRED or done in an
         unknown state.
-    :raises GeminiBatchError: the batch reports success but its output cannot be located.
+    :raises GeminiBatchOutputMissingError: the batch reports success but its output cannot be located.
     """
     if step.kind is StepKind.FAILURE:
         raise GeminiBatchFailedError(
             step.message, batch_name=batch.name, state=batch.state.short, summary=batch.summary()
         )
     if step.kind is StepKind.ERROR:
-        raise GeminiBatchError(step.message)
+        raise GeminiBatchOutputMissingError(step.message)
 
 
 def settle_after_cancel(
@@ -465,9 +473,10 @@ def parse_event(event: Any) -> WaitEvent:
 def raise_for_event(event: WaitEvent) -> Mapping[str, Any]:
     """Return the batch summary of a successful wait; raise the matching error otherwise.
 
-    :raises GeminiBatchFailedError: the batch ended FAILED, CANCELLED or EXPIRED.
-    :raises GeminiBatchTimeoutError: the wait deadline passed.
-    :raises GeminiBatchError: the batch could not be observed.
+    :raises GeminiBatchFailedError: the batch ended FAILED, CANCELLED or EXPIRED (no retries).
+    :raises GeminiBatchOutputMissingError: it reports success without output (no retries).
+    :raises GeminiBatchTimeoutError: the wait deadline passed (no retries).
+    :raises GeminiBatchError: the batch could not be observed (retryable).
     """
     if event.status is EventStatus.SUCCESS:
         return event.summary or {"batch_name": event.batch_name}
@@ -478,6 +487,8 @@ def raise_for_event(event: WaitEvent) -> Mapping[str, Any]:
             state=str(event.state),
             summary=event.summary or {},
         )
+    if event.status is EventStatus.NO_OUTPUT:
+        raise GeminiBatchOutputMissingError(event.message)
     if event.status is EventStatus.TIMEOUT:
         raise GeminiBatchTimeoutError(event.message)
     raise GeminiBatchError(event.message)

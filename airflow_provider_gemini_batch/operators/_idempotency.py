@@ -7,7 +7,8 @@ scan a bounded number of existing resources for that tag:
 * uploads: a file with the same tag **and** the same content fingerprint (sha256 of the bytes)
   that is still ``ACTIVE`` is reused; nothing is uploaded again.
 * batches: a batch with the same tag and the same input fingerprint is reattached, unless it ended
-  FAILED, CANCELLED or EXPIRED (retrying such a batch is the point of a retry, so a new one is
+  FAILED, CANCELLED or EXPIRED (a new try of the create task, which a person starts by clearing
+  it after such an outcome failed the wait without retries, is meant to resubmit, so a new one is
   created). A batch with the same tag but a *different* input fingerprint is handled by the
   ``on_input_change`` policy: ``"fail"`` (default) or ``"create_new"``.
 """

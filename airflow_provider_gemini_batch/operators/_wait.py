@@ -83,7 +83,8 @@ def poll_once(hook: BatchReader, tracker: WaitTracker, log: TaskLog) -> tuple[Ba
     :returns: the batch read and the verdict (WAIT or SUCCESS).
     :raises GeminiBatchFailedError: the batch ended FAILED, CANCELLED, EXPIRED or done in an
         unknown state.
-    :raises GeminiBatchError: the batch reports success but names no output after the grace.
+    :raises GeminiBatchOutputMissingError: the batch reports success but names no output after
+        the grace.
     """
     batch = hook.get_batch(tracker.batch_name, light=tracker.light)
     step = tracker.observe(batch, time.monotonic())
@@ -103,7 +104,8 @@ def settle_timed_out_wait(
     :returns: ``(settled, succeeded)``: the last batch read (None if none could be read) and
         whether it still ended successfully (the wait then succeeds). When it had not ended, the
         caller raises its own timeout error.
-    :raises GeminiBatchFailedError, GeminiBatchError: it ended badly (as :func:`poll_once`).
+    :raises GeminiBatchFailedError, GeminiBatchOutputMissingError: it ended badly (as
+        :func:`poll_once`).
     """
     settled = cancel_and_settle(hook, batch_name, log, settle_timeout=settle_timeout)
     if settled is None or not settled.done:
@@ -133,7 +135,8 @@ def poll_until_done(
     :returns: the batch that ended SUCCEEDED or PARTIALLY_SUCCEEDED (the latter logged as a warning).
     :raises GeminiBatchFailedError: the batch ended FAILED, CANCELLED, EXPIRED or done in an
         unknown state.
-    :raises GeminiBatchError: the batch reports success but names no output after the grace.
+    :raises GeminiBatchOutputMissingError: the batch reports success but names no output after
+        the grace.
     :raises GeminiBatchTimeoutError: ``end_time`` (epoch seconds) passed first (with
         ``cancel_on_timeout``: after the cancel, when the batch did not end SUCCEEDED).
     """

@@ -107,8 +107,11 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
     :returns: the batch name ``batches/...`` (also pushed at once under XCom key ``batch_name``,
         with the connection id under XCom key ``gemini_conn_id``).
     :raises GeminiInvalidInputError: not exactly one input, or the input changed under ``"fail"``.
-    :raises GeminiBatchFailedError: (when waiting) the batch ended FAILED, CANCELLED or EXPIRED.
-    :raises GeminiBatchTimeoutError: (when waiting) the timeout passed.
+    :raises GeminiBatchFailedError: (when waiting) the batch ended FAILED, CANCELLED or EXPIRED;
+        the task fails without retries (clear it to submit a new batch).
+    :raises GeminiBatchOutputMissingError: (when waiting) the batch reports success but names no
+        output after ``output_grace_period``; without retries.
+    :raises GeminiBatchTimeoutError: (when waiting) the timeout passed; without retries.
     """
 
     template_fields: Sequence[str] = (
@@ -361,7 +364,8 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
     def execute_complete(self, context: Context, event: Any = None) -> str:
         """Resume after the deferred wait; the batch name comes from the event, never from self.
 
-        :raises GeminiBatchFailedError, GeminiBatchTimeoutError, GeminiBatchError: as the event says.
+        :raises GeminiBatchFailedError, GeminiBatchOutputMissingError, GeminiBatchTimeoutError,
+            GeminiBatchError: as the event says.
         """
         parsed = parse_event(event)
         summary = raise_for_event(parsed)

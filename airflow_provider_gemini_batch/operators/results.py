@@ -60,8 +60,10 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         "succeeded", "failed", "by_outcome": {outcome: n}, "retryable", "duplicate_keys",
         "keyless"}, "usage": {<summed usageMetadata counters and embedding tokenCount>}}``
         (+ ``"note"`` when there was nothing to land, ``"warnings"`` about counts and keys).
-    :raises GeminiResultsThresholdError: failed ratio above ``max_failed_ratio`` (after writing).
-    :raises GeminiBatchFailedError: the batch ended badly (after landing what exists).
+    :raises GeminiResultsThresholdError: failed ratio above ``max_failed_ratio`` (after writing;
+        without retries: a retry would land the same rows).
+    :raises GeminiBatchFailedError: the batch ended badly (after landing what exists; without
+        retries).
     :raises GeminiBatchError: the batch is still in flight.
     """
 

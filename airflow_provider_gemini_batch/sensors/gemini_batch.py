@@ -61,9 +61,14 @@ class GeminiBatchSensor(BaseSensorOperator):
         "responses_file", "error"}`` (small, JSON-native).
     :raises GeminiBatchFailedError: the batch ended FAILED, CANCELLED or EXPIRED, or done in a state
         this release does not know (message names the batch, state, request counts and the API's
-        error). PARTIALLY_SUCCEEDED succeeds with a warning.
+        error). PARTIALLY_SUCCEEDED succeeds with a warning. Fails the task without retries (a
+        retry cannot change how the batch ended; the message says to clear the create task).
+    :raises GeminiBatchOutputMissingError: the batch reports success but names no output after
+        ``output_grace_period`` (without retries).
     :raises GeminiBatchTimeoutError: (deferrable) the deadline passed; non-deferrable mode raises
-        Airflow's sensor timeout.
+        Airflow's sensor timeout. Both fail the task without retries (Airflow's sensor semantics).
+    :raises GeminiBatchError: the batch could not be read (after the hook's or trigger's own
+        retries): the task's ``retries`` apply.
     """
 
     template_fields: Sequence[str] = ("batch_name",)
@@ -151,7 +156,8 @@ class GeminiBatchSensor(BaseSensorOperator):
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
         """Resume after the deferred wait; everything comes from the event payload.
 
-        :raises GeminiBatchFailedError, GeminiBatchTimeoutError, GeminiBatchError: as the event says.
+        :raises GeminiBatchFailedError, GeminiBatchOutputMissingError, GeminiBatchTimeoutError,
+            GeminiBatchError: as the event says.
         """
         parsed = parse_event(event)
         summary = dict(raise_for_event(parsed))

@@ -661,7 +661,7 @@ def test_sensor_cancel_on_timeout_fails_when_the_cancel_took(run: Run) -> None:
 def test_success_without_output_fails_clearly_after_the_grace(run: Run, task_id: str) -> None:
     """succeeded_without_output (issue 9 kind 3): never a 0-result success."""
     assert run.state(task_id) == "failed"
-    assert run.error(task_id) == "GeminiBatchError"
+    assert run.error(task_id) == "GeminiBatchOutputMissingError"
     message = run.message(task_id)
     assert "reports SUCCEEDED but names no output" in message
     assert "output_grace_period" in message

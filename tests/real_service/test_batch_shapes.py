@@ -91,7 +91,7 @@ async def test_bare_succeeded_fails_clearly_after_the_grace(monkeypatch: pytest.
     with ScriptedServer([Reply("GET", GET_BATCH, body=cb.BARE_SUCCEEDED)]) as server:
         connect(monkeypatch, server)
         event = await _event(_trigger(output_grace_period=0.2))
-    assert event["status"] == "error"
+    assert event["status"] == "no_output"
     assert event["batch_name"] == cb.BATCH_NAME
     assert "names no output" in event["message"]
 
