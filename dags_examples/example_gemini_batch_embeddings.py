@@ -16,6 +16,7 @@ Configuration: the connection id ``gemini_batch_default`` and the ``results_dir`
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -43,13 +44,19 @@ DOCUMENTS: dict[str, str] = {
 
 RUN_DIR = "{{ params.results_dir }}/{{ dag.dag_id }}/{{ run_id | replace(':', '-') | replace('+', '-') }}"
 
+# Task code logs through the standard library; Airflow routes it into the task's log (print()
+# output was seen only inside a collapsed group of the log, issue 11).
+log = logging.getLogger(__name__)
+
 with DAG(
     dag_id="example_gemini_batch_embeddings",
+    description="Embed texts with a Gemini embeddings batch and check the vectors' dimension.",
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     # Retries are safe here: a retried upload or create reattaches to what the earlier try made
-    # (tagged with the task instance), so a transient 5xx or a lost answer never bills twice.
+    # (tagged with the task instance), so a transient 5xx or a lost answer never bills twice. A
+    # batch that ended FAILED, CANCELLED or EXPIRED fails its wait once: no retry can change that.
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["example", "gemini"],
     params={
@@ -103,7 +110,7 @@ with DAG(
                 row = json.loads(line)
                 if row["status"] == "succeeded":
                     dims[row["key"]] = len(row["response"]["embedding"]["values"])
-        print(f"{len(dims)} vectors: {dims}")
+        log.info("%d vectors: %s", len(dims), dims)
         return dims
 
     check_vectors(vectors.output)

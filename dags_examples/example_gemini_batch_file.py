@@ -18,6 +18,7 @@ and can be overridden when triggering the run (a local path or an object-storage
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -51,13 +52,22 @@ PRODUCTS: dict[str, str] = {
 # Run ids contain ':' and '+', which object stores and some file systems dislike.
 RUN_DIR = "{{ params.results_dir }}/{{ dag.dag_id }}/{{ run_id | replace(':', '-') | replace('+', '-') }}"
 
+# Task code logs through the standard library; Airflow routes it into the task's log (print()
+# output was seen only inside a collapsed group of the log, issue 11).
+log = logging.getLogger(__name__)
+
 with DAG(
     dag_id="example_gemini_batch_file",
+    description=(
+        "Upload a JSONL file of product blurb requests, run it as a Gemini "
+        "batch (deferrable wait), land the results and clean up."
+    ),
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     # Retries are safe here: a retried upload or create reattaches to what the earlier try made
-    # (tagged with the task instance), so a transient 5xx or a lost answer never bills twice.
+    # (tagged with the task instance), so a transient 5xx or a lost answer never bills twice. A
+    # batch that ended FAILED, CANCELLED or EXPIRED fails its wait once: no retry can change that.
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["example", "gemini"],
     params={
@@ -132,8 +142,8 @@ with DAG(
     def report(manifest: dict[str, Any]) -> dict[str, Any]:
         """Read the manifest from XCom and the first result rows from the destination."""
         counts = manifest["counts"]
-        print(f"Batch {manifest['batch_name']} ended {manifest['state']}: {counts}")
-        print(f"Results at {manifest['destination']}, token usage {manifest.get('usage')}")
+        log.info("Batch %s ended %s: %s", manifest["batch_name"], manifest["state"], counts)
+        log.info("Results at %s, token usage %s", manifest["destination"], manifest.get("usage"))
         keys: list[str] = []
         with open(manifest["destination"], encoding="utf-8") as rows:
             for line in rows:
@@ -141,7 +151,7 @@ with DAG(
                 keys.append(row["key"])
                 if row["status"] == "succeeded" and len(keys) <= 3:
                     text = row["response"]["candidates"][0]["content"]["parts"][0]["text"]
-                    print(f"{row['key']}: {text}")
+                    log.info("%s: %s", row["key"], text)
         return {"keys": sorted(keys), "succeeded": counts["succeeded"], "failed": counts["failed"]}
 
     report(results.output)

@@ -15,6 +15,7 @@ Configuration: the connection id ``gemini_batch_default`` and the ``results_dir`
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,13 +69,21 @@ INLINE_REQUESTS: list[dict[str, Any]] = [
 ]
 # [END howto_inline_requests]
 
+# Task code logs through the standard library; Airflow routes it into the task's log (print()
+# output was seen only inside a collapsed group of the log, issue 11).
+log = logging.getLogger(__name__)
+
 with DAG(
     dag_id="example_gemini_batch_inline",
+    description=(
+        "Send a few inline requests with structured (JSON) output as a Gemini batch and parse the answers."
+    ),
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     # Retries are safe here: a retried upload or create reattaches to what the earlier try made
-    # (tagged with the task instance), so a transient 5xx or a lost answer never bills twice.
+    # (tagged with the task instance), so a transient 5xx or a lost answer never bills twice. A
+    # batch that ended FAILED, CANCELLED or EXPIRED fails its wait once: no retry can change that.
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["example", "gemini"],
     params={
@@ -121,7 +130,7 @@ with DAG(
                     parsed[row["key"]] = json.loads(text)
                 except json.JSONDecodeError:
                     not_json.append(row["key"])
-        print(f"parsed {len(parsed)} answers, {len(not_json)} not JSON: {not_json}")
+        log.info("Parsed %d answers, %d not JSON: %s", len(parsed), len(not_json), not_json)
         return {"parsed": parsed, "not_json": not_json}
 
     parse_structured(results.output)

@@ -18,6 +18,7 @@ Configuration: the connection id ``gemini_batch_default`` and the parameters ``r
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,13 +40,21 @@ DEFAULT_RESULTS_DIR = os.path.join(
 
 RUN_DIR = "{{ params.results_dir }}/{{ dag.dag_id }}/{{ run_id | replace(':', '-') | replace('+', '-') }}"
 
+# Task code logs through the standard library; Airflow routes it into the task's log (print()
+# output was seen only inside a collapsed group of the log, issue 11).
+log = logging.getLogger(__name__)
+
 with DAG(
     dag_id="example_gemini_batch_mapped",
+    description=(
+        "Split one input into several Gemini batches with dynamic task mapping and merge their results."
+    ),
     schedule=None,
     start_date=datetime(2026, 1, 1),
     catchup=False,
     # Retries are safe here: a retried upload or create reattaches to what the earlier try made
-    # (tagged with the task instance), so a transient 5xx or a lost answer never bills twice.
+    # (tagged with the task instance), so a transient 5xx or a lost answer never bills twice. A
+    # batch that ended FAILED, CANCELLED or EXPIRED fails its wait once: no retry can change that.
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["example", "gemini"],
     params={
@@ -115,7 +124,7 @@ with DAG(
                 with open(manifest["destination"], encoding="utf-8") as part:
                     for line in part:
                         out.write(line)
-        print(f"merged {len(manifests)} batches into {merged}: {totals}")
+        log.info("Merged %d batches into %s: %s", len(manifests), merged, totals)
         return {"destination": str(merged), "batches": len(manifests), "counts": totals}
 
     merge(one_batch.expand(path=split_input(RUN_DIR)), RUN_DIR)

@@ -134,6 +134,12 @@ def main(argv: list[str] | None = None) -> int:
             show_results(stack, run_id, state)
             password = stack.airflow.admin_password()
             print(f"  Airflow UI:   {stack.airflow.base_url}  (login: admin / {password})")
+            # The stack sets AIRFLOW__CORE__TEST_CONNECTION=Enabled; Airflow 3.3.2's form still
+            # fails for a connection without a port (docs/connection.md, "Bad Request").
+            print(
+                "  Connections:  the Test button is enabled (Admin > Connections); if it answers "
+                "'Bad Request', see docs/connection.md for the REST test."
+            )
             if args.keep_running:
                 say("--keep-running: Airflow and the emulator stay up; press Ctrl-C to stop them.")
                 while True:

@@ -8,6 +8,7 @@ parts, cleanup that really deleted the files it created.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 from pathlib import Path
@@ -99,10 +100,31 @@ def test_example_has_a_docstring_and_no_secrets(dag_id: str) -> None:
     assert "googleapis.com" not in source
 
 
+def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == name
+    ]
+
+
+@pytest.mark.parametrize("dag_id", EXAMPLE_IDS)
+def test_example_logs_instead_of_printing_and_describes_itself(dag_id: str) -> None:
+    """Issue 11: task code logs (print() output was hidden in a collapsed log group) and the DAG
+    carries a ``description`` (the DAG list) and ``doc_md`` (the DAG's Docs panel)."""
+    tree = ast.parse((EXAMPLES / f"{dag_id}.py").read_text(encoding="utf-8"))
+    assert _calls(tree, "print") == []
+    dag = load_example(dag_id).dag
+    assert dag.description and len(dag.description) > 20
+    assert dag.doc_md and "shows" in dag.doc_md
+
+
 def test_file_example_lands_one_row_per_input_key_and_cleans_up(
-    airflow_db: str, gemini_conn: EmulatorServer, tmp_path: Path
+    airflow_db: str, gemini_conn: EmulatorServer, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """The file example: run succeeds, results hold every product key, both files are deleted."""
+    """The file example: run succeeds, results hold every product key, both files are deleted,
+    and the report task's lines reach the task log (``dag.test()`` writes task logs to the
+    process's stdout/stderr)."""
     module = load_example("example_gemini_batch_file")
     state, states, values = run_example("example_gemini_batch_file", {"results_dir": str(tmp_path)})
 
@@ -115,6 +137,8 @@ def test_file_example_lands_one_row_per_input_key_and_cleans_up(
     rows = rows_of(manifest["destination"])
     assert sorted(row["key"] for row in rows) == sorted(module.PRODUCTS)
     assert values["report"]["keys"] == sorted(module.PRODUCTS)
+    logged = "".join(capfd.readouterr())
+    assert f"Batch {manifest['batch_name']} ended SUCCEEDED" in logged
 
     # Cleanup: the uploaded input and the generated result file are gone from the Files API.
     calls = [(c["method"], c["path"]) for c in gemini_conn.control.journal()]
