@@ -176,7 +176,11 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
     make_batch("mk_long")
     tasks.append(
         GeminiBatchSensor(
-            task_id="sense_timeout_deferred", batch_name=pulled("mk_long"), deferrable=True, timeout=0.5, **FAST
+            task_id="sense_timeout_deferred",
+            batch_name=pulled("mk_long"),
+            deferrable=True,
+            timeout=0.5,
+            **FAST,
         )
     )
 
@@ -251,7 +255,9 @@ TERMINAL = {
 
 
 @pytest.mark.parametrize("task_id", sorted(TERMINAL))
-def test_terminal_outcome_fails_after_one_try_and_says_to_resubmit(result: DagRunResult, task_id: str) -> None:
+def test_terminal_outcome_fails_after_one_try_and_says_to_resubmit(
+    result: DagRunResult, task_id: str
+) -> None:
     assert result.task_states[task_id] == "failed"
     assert result.tries[task_id] == 1
     assert FAILURES[task_id] == [TERMINAL[task_id]]
