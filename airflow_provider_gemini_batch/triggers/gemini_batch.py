@@ -47,13 +47,12 @@ from airflow_provider_gemini_batch._core.waiting import (
 )
 from airflow_provider_gemini_batch.exceptions import GeminiBatchError
 
-from airflow_provider_gemini_batch.triggers._poller import SharedPoller, poller_for, release_poller
-
 # Imported at module level on purpose: the triggerer imports this module once, outside any
 # trigger's run(); a lazy import inside run() would block the shared event loop on first use.
 # From the async module itself: the sync hook module (which re-exports it) loads ``requests``,
 # which the triggerer never needs.
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
+from airflow_provider_gemini_batch.triggers._poller import SharedPoller, poller_for, release_poller
 
 #: Seconds ``on_kill`` allows the cancel call (Airflow bounds it too, 30 s by default).
 ON_KILL_CANCEL_TIMEOUT = 20.0
