@@ -145,14 +145,16 @@ async def test_cancelling_and_cleaning_up_one_trigger_leaves_the_others_waiting(
     tasks = [asyncio.ensure_future(_event(t)) for t in triggers]
     await asyncio.sleep(0.5)
     poller = triggers[0]._poller
-    assert poller is not None and poller.users == 10
+    assert poller is not None
+    assert poller.users == 10
     tasks[3].cancel()
     with pytest.raises(asyncio.CancelledError):
         await tasks[3]
     assert poller.users == 9, "the cancelled trigger's cleanup released the poller"
     events = await asyncio.wait_for(asyncio.gather(*tasks[:3], *tasks[4:]), timeout=30)
     assert [e["status"] for e in events] == ["success"] * 9
-    assert poller.users == 0 and not poller._pending
+    assert poller.users == 0
+    assert not poller._pending
     assert poller.hook is not None
 
 
@@ -195,7 +197,8 @@ async def test_progress_lines_on_count_changes_and_a_rate_limited_heartbeat(
     assert event["status"] == "timeout"
     heartbeats = [line for line in capsys.readouterr().out.splitlines() if "Still waiting for" in line]
     assert 2 <= len(heartbeats) <= 4, heartbeats  # ~1.8 s / 0.5 s, never one per poll (~36 polls)
-    assert name in heartbeats[0] and "PENDING" in heartbeats[0]
+    assert name in heartbeats[0]
+    assert "PENDING" in heartbeats[0]
     # Counts change while the batch runs (the emulator moves requests from pending to done).
     gemini_conn.control.configure(processing_seconds=1.5)
     name = _create(6)
