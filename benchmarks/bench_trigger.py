@@ -1,6 +1,20 @@
-"""1,000 concurrent GeminiBatchTrigger waits in one event loop against an emulator subprocess.
+"""GeminiBatchTrigger waits at scale in one event loop against an emulator subprocess.
 
-Prints, for the trigger as built (async hook, shared httpx client, per-loop poll limit):
+``--scenario scale`` (default; issue 10 item 3): N triggers (1,000 or 10,000) started as the
+triggerer starts them (one task per loop turn), each on its own batch, against an API answering
+in ``--latency`` seconds (emulator knob ``latency_seconds``), logging on at INFO into a file as a
+triggerer writes its log. All batches end at one instant (the emulator clock jumps past their
+processing time). Prints the longest loop stall, memory per waiting trigger (tracemalloc, its own
+phase), HTTP requests/s, the time from the batches' end to each event in poll intervals
+(p50/p99/max) and each figure's ratio to its goal (stall < 50 ms, < 10 KB per trigger, end
+noticed within 1.5 intervals; a ratio <= 1 meets the goal). ``--provider-src DIR`` runs another
+checkout's provider code (e.g. main's, for the "before" figures) against this emulator.
+
+    python benchmarks/bench_trigger.py --triggers 1000 --poll-interval 10
+    python benchmarks/bench_trigger.py --triggers 10000 --poll-interval 30
+
+``--scenario capacity`` (the earlier benchmark): for the trigger as built (async hook, shared
+httpx client, per-loop poll limit):
 
 * the longest event-loop stall seen by a watchdog coroutine (target < 50 ms),
 * memory per waiting trigger, from tracemalloc (target < 100 KB),
@@ -10,8 +24,8 @@ and the same 1,000 waits with the common alternative design, where each poll is 
 ``requests`` call (our sync hook) pushed to ``asyncio.to_thread``, with the ratio of poll rounds
 per second between the two.
 
-Usage: ``python benchmarks/bench_trigger.py [--triggers 1000] [--seconds 15] [--poll-interval 0]``
-(poll interval 0 polls again as soon as a poll returns: the capacity of each design).
+Usage: ``python benchmarks/bench_trigger.py --scenario capacity [--triggers 1000] [--seconds 15]
+[--poll-interval 0]`` (poll interval 0 polls again as soon as a poll returns: each design's capacity).
 """
 
 from __future__ import annotations
@@ -36,6 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 API_KEY = "bench-key"
 BATCHES = 100  # the API's (and the emulator's) concurrent-batch limit; triggers share them
 MODEL = "gemini-2.5-flash"
+PROCESSING_SECONDS = 3600.0  # scale: batches run until the bench jumps the emulator clock past this
 
 
 class Watchdog:
@@ -183,13 +198,200 @@ async def main_async(args: argparse.Namespace, base_url: str, names: list[str]) 
     return out
 
 
+GOAL_STALL_MS = 50.0
+GOAL_KB_PER_TRIGGER = 10.0
+GOAL_NOTICE_INTERVALS = 1.5
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+async def start_like_the_triggerer(coros: list[Any]) -> list[asyncio.Task[Any]]:
+    """One task per loop turn, as Airflow's ``TriggerRunner.create_triggers`` does (sleep(0) each)."""
+    tasks = []
+    for coro in coros:
+        await asyncio.sleep(0)
+        tasks.append(asyncio.ensure_future(coro))
+    return tasks
+
+
+async def scale_async(args: argparse.Namespace, base_url: str, names: list[str]) -> dict[str, Any]:
+    from airflow_provider_gemini_batch.emulator.control import EmulatorControl
+    from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
+
+    control = EmulatorControl(base_url)
+    n, interval = args.triggers, args.poll_interval
+    out: dict[str, Any] = {"triggers": n, "batches": len(names), "poll_interval_s": interval}
+
+    def trigger(i: int) -> GeminiBatchTrigger:
+        return GeminiBatchTrigger(
+            batch_name=names[i % len(names)], poll_interval=interval, end_time=time.time() + 3600
+        )
+
+    async def run_one(t: GeminiBatchTrigger, done: dict[int, float], i: int) -> dict[str, Any]:
+        try:
+            async for event in t.run():
+                done[i] = time.time()
+                return dict(event.payload)
+            raise RuntimeError("trigger ended without an event")
+        finally:
+            await t.cleanup()
+
+    # Phase 1: memory per waiting trigger, on its own (tracemalloc slows everything).
+    first_round = args.latency * (n / 100 + n / 40 / 8) + 5  # list pages, or GETs at 40/s
+    gc.collect()
+    tracemalloc.start()
+    base = tracemalloc.take_snapshot()
+    triggers = [trigger(i) for i in range(n)]
+    tasks = await start_like_the_triggerer([run_one(t, {}, i) for i, t in enumerate(triggers)])
+    await asyncio.sleep(min(first_round, 1.2 * interval))
+    gc.collect()
+    snap = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    grown = sum(s.size_diff for s in snap.compare_to(base, "filename"))
+    out["memory_per_waiting_trigger_kb"] = round(grown / n / 1024, 2)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    del triggers, tasks, snap, base
+    await asyncio.to_thread(control.clear_journal)
+
+    # Phase 2: start n waits together, end every batch at one instant, time each event.
+    gc.collect()
+    dog = Watchdog()
+    dog_task = asyncio.ensure_future(dog.run())
+    done: dict[int, float] = {}
+    started = time.perf_counter()
+    tasks = await start_like_the_triggerer([run_one(trigger(i), done, i) for i in range(n)])
+    await asyncio.sleep(args.end_after)
+    stall_waiting_ms = dog.longest * 1000
+    await asyncio.to_thread(control.advance_clock, PROCESSING_SECONDS + 60)
+    ended = time.time()
+    finished, _ = await asyncio.wait(tasks, timeout=args.give_up_intervals * interval + 5)
+    elapsed = time.perf_counter() - started
+    dog.stop()
+    await dog_task
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    journal = await asyncio.to_thread(control.journal)
+    requests = sum(1 for e in journal if "/batches" in e["path"])
+    late = [(done[i] - ended) / interval for i in done]
+    late += [float("inf")] * (n - len(done))  # never noticed within the run
+    statuses = [t.result()["status"] for t in finished if not t.cancelled() and t.exception() is None]
+    out["run"] = {
+        "seconds": round(elapsed, 1),
+        "longest_loop_stall_ms": round(dog.longest * 1000, 1),
+        "longest_loop_stall_while_waiting_ms": round(stall_waiting_ms, 1),
+        "longest_loop_stall_cpu_ms": round(dog.longest_cpu * 1000, 1),
+        "http_requests": requests,
+        "http_requests_per_s": round(requests / elapsed, 1),
+        "events": {s: statuses.count(s) for s in set(statuses)},
+        "not_noticed_in_run": n - len(done),
+        "end_to_event_intervals": {
+            "p50": round(_quantile(late, 0.5), 3),
+            "p99": round(_quantile(late, 0.99), 3),
+            "max": round(max(late), 3),
+        },
+    }
+    out["ratio_to_goal"] = {
+        "loop_stall": round(dog.longest * 1000 / GOAL_STALL_MS, 2),
+        "memory_per_trigger": round(out["memory_per_waiting_trigger_kb"] / GOAL_KB_PER_TRIGGER, 2),
+        "end_noticed_max": round(max(late) / GOAL_NOTICE_INTERVALS, 2),
+    }
+    control.close()
+    return out
+
+
+def scale(args: argparse.Namespace) -> dict[str, Any]:
+    """Set up the emulator (latency, n batches), log at INFO to a file, run :func:`scale_async`."""
+    # Airflow's own logging setup (structlog, INFO) stays as the triggerer has it; its output
+    # (stdout and stderr) goes to the log file so the lines are written, and counted, as in a triggerer.
+    log_path = Path(args.log_file)
+    log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    sys.stdout.flush()
+    saved = os.dup(1), os.dup(2)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    logging.getLogger("airflow_provider_gemini_batch").setLevel(logging.INFO)
+    batches = args.batches or args.triggers
+    proc, base_url = start_emulator(api_key=API_KEY, processing_seconds=PROCESSING_SECONDS)
+    try:
+        os.environ["AIRFLOW_CONN_GEMINI_BATCH_DEFAULT"] = json.dumps(
+            {"conn_type": "gemini_batch", "host": base_url, "password": API_KEY}
+        )
+        # Raw control-plane calls: --provider-src may name code older than these knobs.
+        import httpx
+
+        knobs = f"{base_url}/_emulator/config"
+        httpx.post(knobs, json={"max_active_batches": batches + 10}).raise_for_status()
+        names = create_batches(base_url, batches)
+        httpx.post(knobs, json={"latency_seconds": args.latency}).raise_for_status()
+        result = asyncio.run(scale_async(args, base_url, names))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        sys.stdout.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(log_fd)
+    result["latency_s"] = args.latency
+    result["log_lines"] = sum(1 for _ in log_path.open())
+    result["provider_src"] = args.provider_src or "this checkout"
+    return result
+
+
+def create_batches(base_url: str, count: int) -> list[str]:
+    """``count`` one-request inline batches, created over 8 connections (latency 0 at this point)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    body = {
+        "batch": {
+            "displayName": "bench",
+            "inputConfig": {
+                "requests": {"requests": [{"request": {"contents": [{"parts": [{"text": "hi"}]}]}}]}
+            },
+        }
+    }
+
+    def make(_: int) -> str:
+        with httpx.Client(base_url=base_url, headers={"x-goog-api-key": API_KEY}, timeout=60) as client:
+            return [
+                client.post(f"/v1beta/models/{MODEL}:batchGenerateContent", json=body).json()["name"]
+                for _ in range(count // 8 + 1)
+            ]
+
+    with ThreadPoolExecutor(8) as pool:
+        names = [name for chunk in pool.map(make, range(8)) for name in chunk]
+    return names[:count]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=("scale", "capacity"), default="scale")
     parser.add_argument("--triggers", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=15.0, help="length of each timed phase")
-    # 0 = poll again as soon as the previous poll returned: measures each design's capacity.
-    parser.add_argument("--poll-interval", type=float, default=0.0, help="seconds between polls")
+    parser.add_argument("--seconds", type=float, default=15.0, help="capacity: length of each timed phase")
+    # capacity: 0 = poll again as soon as the previous poll returned (each design's capacity).
+    parser.add_argument("--poll-interval", type=float, default=None, help="seconds between polls")
+    parser.add_argument("--batches", type=int, default=0, help="scale: distinct batches (default: one each)")
+    parser.add_argument("--latency", type=float, default=0.2, help="scale: API answer latency, seconds")
+    parser.add_argument("--end-after", type=float, default=None, help="scale: seconds before batches end")
+    parser.add_argument("--give-up-intervals", type=float, default=3.0, help="scale: wait after the end")
+    parser.add_argument("--log-file", default="/tmp/bench_trigger.log", help="scale: the INFO log")
+    parser.add_argument("--provider-src", default=None, help="import the provider from this directory")
     args = parser.parse_args()
+    if args.provider_src:
+        sys.path.insert(0, str(Path(args.provider_src).resolve()))
+    if args.scenario == "scale":
+        args.poll_interval = 10.0 if args.poll_interval is None else args.poll_interval
+        args.end_after = 1.5 * args.poll_interval if args.end_after is None else args.end_after
+        print(json.dumps(scale(args), indent=2))
+        return
+    args.poll_interval = args.poll_interval or 0.0
     # One info line per trigger and state change is realistic but drowns the figures.
     logging.getLogger("airflow_provider_gemini_batch").setLevel(logging.WARNING)
 

@@ -492,3 +492,18 @@ def raise_for_event(event: WaitEvent) -> Mapping[str, Any]:
     if event.status is EventStatus.TIMEOUT:
         raise GeminiBatchTimeoutError(event.message)
     raise GeminiBatchError(event.message)
+
+
+def describe_deferral(batch_name: str, poll_interval: float, end_time: float) -> str:
+    """The line a task logs when it hands its wait to the triggerer (issue 11 item 2).
+
+    :param poll_interval: seconds between polls.
+    :param end_time: the absolute deadline, epoch seconds (UTC).
+    """
+    from datetime import datetime, timezone
+
+    deadline = datetime.fromtimestamp(end_time, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (
+        f"Deferring: the triggerer now waits for {batch_name}, polling every {poll_interval:g} s until "
+        f"{deadline}; progress appears in this log while it runs."
+    )

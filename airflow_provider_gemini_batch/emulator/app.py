@@ -160,6 +160,9 @@ class Api:
         }
         self.state.journal.append(entry)
         ctx = Ctx(request, entry)
+        if self.state.settings.latency_seconds:
+            # A distant service: every answer (errors and scripted faults too) comes this late.
+            await asyncio.sleep(self.state.settings.latency_seconds)
         try:
             fault = self.state.faults.take(method, path + ("?" + query if query else ""))
             if fault is not None:

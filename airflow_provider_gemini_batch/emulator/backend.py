@@ -71,6 +71,11 @@ class Settings:
     :param state_names: wire spelling per short state of batches created from now on, e.g.
         ``{"PENDING": "JOB_STATE_QUEUED"}`` (SDK/Vertex spelling) or an unknown value; unmapped
         states are written ``BATCH_STATE_<STATE>``.
+    :param latency_seconds: added to every API answer (not the control plane), like a distant
+        service: the real API answers a batch GET in roughly 0.1-0.3 s (issue 10 takes 200 ms as
+        the planning figure). Default 0.
+    :param max_active_batches: batches allowed in PENDING/RUNNING at once before create answers
+        429 (default 100, the limit the spec lists for concurrent jobs); raise it to load-test many waits.
     """
 
     processing_seconds: float = 5.0
@@ -81,6 +86,8 @@ class Settings:
     file_processing_seconds: float = 2.0
     huge_output_bytes: int = 1_000_000
     state_names: dict[str, str] = field(default_factory=dict)
+    latency_seconds: float = 0.0
+    max_active_batches: int = MAX_ACTIVE_BATCHES
 
     def copy(self) -> Settings:
         """An independent copy (lists and dicts are not shared)."""
@@ -93,6 +100,8 @@ class Settings:
             file_processing_seconds=self.file_processing_seconds,
             huge_output_bytes=self.huge_output_bytes,
             state_names=dict(self.state_names),
+            latency_seconds=self.latency_seconds,
+            max_active_batches=self.max_active_batches,
         )
 
     def has(self, mode: str) -> bool:
@@ -259,10 +268,11 @@ class EmulatorState:
         File input is hard-linked (or copied) into a private area so deleting the input file later
         does not break the job, like a service that snapshots its input at creation.
         """
-        if self.active_batch_count() >= MAX_ACTIVE_BATCHES:
+        limit = self.settings.max_active_batches
+        if self.active_batch_count() >= limit:
             raise ApiError(
                 429,
-                f"Too many concurrent batch jobs: the limit is {MAX_ACTIVE_BATCHES} jobs in "
+                f"Too many concurrent batch jobs: the limit is {limit} jobs in "
                 "PENDING or RUNNING state. Wait for some to finish.",
             )
         batch_id = new_id(BATCH_ID_LENGTH)
@@ -413,6 +423,8 @@ class EmulatorState:
         file_processing_seconds: float | None = None,
         huge_output_bytes: int | None = None,
         state_names: dict[str, str] | None = None,
+        latency_seconds: float | None = None,
+        max_active_batches: int | None = None,
     ) -> None:
         """Change knobs (see :class:`Settings`); ``modes`` replaces the set of modes.
 
@@ -439,6 +451,14 @@ class EmulatorState:
             ):
                 raise ValueError("state_names must map short states (PENDING, ...) to wire strings")
             self.settings.state_names = {k.upper(): v for k, v in state_names.items()}
+        if latency_seconds is not None:
+            if not 0.0 <= float(latency_seconds) <= 60.0:
+                raise ValueError("latency_seconds must be within [0, 60]")
+            self.settings.latency_seconds = float(latency_seconds)
+        if max_active_batches is not None:
+            if int(max_active_batches) < 1:
+                raise ValueError("max_active_batches must be >= 1")
+            self.settings.max_active_batches = int(max_active_batches)
         if processing_seconds is not None:
             if processing_seconds < 0:
                 raise ValueError("processing_seconds must be >= 0")

@@ -100,6 +100,8 @@ class EmulatorControl:
         file_processing_seconds: float | None = None,
         huge_output_bytes: int | None = None,
         state_names: dict[str, str] | None = None,
+        latency_seconds: float | None = None,
+        max_active_batches: int | None = None,
     ) -> dict[str, Any]:
         """Change knobs; returns the current settings. Arguments left None are unchanged.
 
@@ -108,7 +110,9 @@ class EmulatorControl:
         ``extra_api_keys`` are keys accepted besides the server's; ``file_processing_seconds``
         (default 2) and ``huge_output_bytes`` (default 1,000,000) tune the ``files_processing``
         and ``huge_inline_503`` modes; ``state_names`` maps short states to the wire spelling of
-        batches created from now on, e.g. ``{"PENDING": "JOB_STATE_QUEUED"}``.
+        batches created from now on, e.g. ``{"PENDING": "JOB_STATE_QUEUED"}``;
+        ``latency_seconds`` delays every API answer (not the control plane) by that many seconds;
+        ``max_active_batches`` (default 100) is the concurrent PENDING/RUNNING limit behind 429.
         """
         body = {
             k: v
@@ -121,6 +125,8 @@ class EmulatorControl:
                 "file_processing_seconds": file_processing_seconds,
                 "huge_output_bytes": huge_output_bytes,
                 "state_names": state_names,
+                "latency_seconds": latency_seconds,
+                "max_active_batches": max_active_batches,
             }.items()
             if v is not None
         }

@@ -233,6 +233,36 @@ class GeminiBatchAsyncHook(GeminiHookBase):
                     raise
         return Batch.from_operation(await self._json(routes.get_batch(version, name)))
 
+    async def list_batches_page(
+        self, page_token: str | None = None, *, page_size: int = routes.LIST_PAGE_SIZE, light: bool = True
+    ) -> tuple[list[Batch], str | None]:
+        """One page of ``batches.list``: the batches on it and the next page's token (None: last).
+
+        The service lists newest first (the emulator does the same); the key is ``operations``
+        (spec §7.2). No page size limit is documented; 100 is what this provider asks by default.
+
+        :param light: ask each operation only for what a wait needs (:data:`routes.LIST_FIELDS`:
+            no inline response bodies); if the service refuses the mask (400) it is logged once
+            and full pages are read from then on.
+        :raises GeminiBatchError: the page could not be read (one attempt with ``retry=False``).
+        """
+        settings = await self.get_settings()
+        version = settings.api_version
+        data: dict[str, Any] | None = None
+        if light and not self._fields_refused:
+            try:
+                data = await self._json(
+                    routes.list_batches(version, page_token, page_size, fields=routes.LIST_FIELDS)
+                )
+            except GeminiClientError as exc:
+                if not self._light_read_refused(exc, "the batch list"):
+                    raise
+        if data is None:
+            data = await self._json(routes.list_batches(version, page_token, page_size))
+        items = data.get("operations") or []
+        batches = [Batch.from_operation(item) for item in items if isinstance(item, dict)]
+        return batches, (data.get("nextPageToken") or None)
+
     async def cancel_batch(self, name: str) -> None:
         """Ask the service to cancel ``batches/…``."""
         settings = await self.get_settings()

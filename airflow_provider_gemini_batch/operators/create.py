@@ -15,6 +15,7 @@ from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.waiting import (
     DEFAULT_FILE_ACTIVE_TIMEOUT,
     DEFAULT_OUTPUT_GRACE_SECONDS,
+    describe_deferral,
     parse_event,
     raise_for_event,
 )
@@ -288,7 +289,8 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         now, the name is already recorded."""
         context["ti"].xcom_push(key="batch_name", value=batch.name)
         context["ti"].xcom_push(key=CONN_ID_XCOM_KEY, value=self.gemini_conn_id)
-        GeminiBatchLink.persist(context, batch.name, api_root_of(self.hook))
+        page = GeminiBatchLink.persist(context, batch.name, api_root_of(self.hook))
+        self.log.info("Batch page for %s: %s", batch.name, page)
 
     # -- helpers of the steps --------------------------------------------------------------------
 
@@ -336,6 +338,7 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         end_time = time.time() + as_seconds(self.wait_timeout)
         self._in_flight = batch.name
         if self.deferrable and not batch.done:
+            self.log.info("%s", describe_deferral(batch.name, float(self.poll_interval), end_time))
             self.defer(
                 trigger=GeminiBatchTrigger(
                     batch_name=batch.name,

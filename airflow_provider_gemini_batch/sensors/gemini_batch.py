@@ -20,6 +20,7 @@ from airflow_provider_gemini_batch._core.waiting import (
     DEFAULT_OUTPUT_GRACE_SECONDS,
     StepKind,
     WaitTracker,
+    describe_deferral,
     parse_event,
     raise_for_event,
 )
@@ -120,12 +121,14 @@ class GeminiBatchSensor(BaseSensorOperator):
                     raise
                 return self._cancel_after_timeout()
         # self.timeout is seconds (BaseSensorOperator normalises it).
+        end_time = time.time() + float(self.timeout)
+        self.log.info("%s", describe_deferral(str(self.batch_name), float(self.poll_interval), end_time))
         self.defer(
             trigger=GeminiBatchTrigger(
                 batch_name=str(self.batch_name),
                 gemini_conn_id=self.gemini_conn_id,
                 poll_interval=float(self.poll_interval),
-                end_time=time.time() + float(self.timeout),
+                end_time=end_time,
                 cancel_on_kill=self.cancel_on_kill,
                 output_grace_period=float(self.output_grace_period),
                 cancel_on_timeout=self.cancel_on_timeout,

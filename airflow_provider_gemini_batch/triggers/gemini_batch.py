@@ -52,6 +52,7 @@ from airflow_provider_gemini_batch.exceptions import GeminiBatchError
 # From the async module itself: the sync hook module (which re-exports it) loads ``requests``,
 # which the triggerer never needs.
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
+from airflow_provider_gemini_batch.triggers._poller import SharedPoller, poller_for, release_poller
 
 #: Seconds ``on_kill`` allows the cancel call (Airflow bounds it too, 30 s by default).
 ON_KILL_CANCEL_TIMEOUT = 20.0
@@ -67,6 +68,12 @@ ON_KILL_SETTLE_TIMEOUT = 8.0
 #: A slot is held for one HTTP exchange only, never during a backoff. The value is read when a
 #: loop's semaphore is built (first poll on that loop), so it can be changed before a loop starts.
 MAX_CONCURRENT_POLLS = conf.getint("gemini_batch", "max_concurrent_polls", fallback=8)
+
+#: Seconds between two "still waiting" lines of one trigger while nothing changes (Airflow config
+#: ``[gemini_batch] progress_heartbeat_seconds``, default 600 = 10 min). Count or state changes are
+#: logged when seen; the heartbeat only says the wait is alive. Per trigger, so 10,000 waits write
+#: at most ~17 heartbeat lines/s in the triggerer, and one task's log one line per 10 minutes.
+HEARTBEAT_SECONDS = conf.getfloat("gemini_batch", "progress_heartbeat_seconds", fallback=600.0)
 
 _POLL_LIMITS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
     weakref.WeakKeyDictionary()
@@ -145,6 +152,7 @@ class GeminiBatchTrigger(BaseTrigger):
         self.cancel_on_timeout = bool(cancel_on_timeout)
         self.cancel_settle_timeout = float(cancel_settle_timeout)
         self._hook: GeminiBatchAsyncHook | None = None
+        self._poller: SharedPoller | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and primitive kwargs; ``Cls(**kwargs)`` rebuilds an equivalent trigger."""
@@ -190,17 +198,31 @@ class GeminiBatchTrigger(BaseTrigger):
         yield TriggerEvent(payload)
 
     async def _wait(self) -> dict[str, Any]:
+        # Reads go through the loop's shared poller of this connection (triggers/_poller.py): a lone
+        # trigger GETs its batch; thousands share list pages. Retrying stays here.
+        if self._poller is None:
+            self._poller = poller_for(self.gemini_conn_id, _poll_limit)
+        poller = self._poller
+        poller.active += 1
+        try:
+            return await self._poll_until_done(poller)
+        finally:
+            poller.active -= 1
+
+    async def _poll_until_done(self, poller: SharedPoller) -> dict[str, Any]:
         failures = 0
+        last_stats: Any = None
+        started = last_news = time.monotonic()
         last_summary: dict[str, Any] | None = None
         # The one wait decision (_core/waiting.py), with its memory across polls: the state last
         # seen, the output grace and whether the next read must be a full one.
         tracker = WaitTracker(self.batch_name, output_grace=self.output_grace_period)
         while True:
+            asked = time.monotonic()
             try:
-                # The slot covers this one HTTP exchange (the hook does not retry): a backoff is
-                # slept below, outside it, so a failing batch never delays another's polls.
-                async with _poll_limit():
-                    batch: Batch = await self.hook.get_batch(self.batch_name, light=tracker.light)
+                # The poller holds a poll slot for one HTTP exchange only (the hook does not retry):
+                # a backoff is slept below, outside any slot, so a failing batch never delays others.
+                batch: Batch = await poller.read(self.batch_name, light=tracker.light)
             except GeminiBatchError as exc:
                 if not is_retryable(exc, idempotent=True):
                     # 4xx (404 after a delete or under another key, bad key), a broken
@@ -246,10 +268,25 @@ class GeminiBatchTrigger(BaseTrigger):
             failures = 0
             last_summary = batch.summary()
             step = tracker.observe(batch, time.monotonic())
-            if step.state_changed:
+            now = time.monotonic()
+            if step.state_changed or batch.stats != last_stats:
+                # Progress: a line when the state or the request counts (batchStats) change.
                 self.log.info(
                     "Batch %s is %s (%s).", self.batch_name, batch.state_label, batch.stats.describe()
                 )
+                last_stats, last_news = batch.stats, now
+            elif now - last_news >= HEARTBEAT_SECONDS:
+                # Nothing changed for a while: say the wait is alive, at most once per HEARTBEAT_SECONDS.
+                self.log.info(
+                    "Still waiting for %s: %s for %.0f min (%s); polling every %.0f s, deadline in %.0f min.",
+                    self.batch_name,
+                    batch.state_label,
+                    (now - started) / 60,
+                    batch.stats.describe(),
+                    self.poll_interval,
+                    max(0.0, self.end_time - time.time()) / 60,
+                )
+                last_news = now
             if step.warning:
                 self.log.warning("%s", step.warning)
             final = event_for_step(step, batch, self.batch_name)
@@ -258,7 +295,9 @@ class GeminiBatchTrigger(BaseTrigger):
             remaining = self.end_time - time.time()
             if remaining <= 0:
                 return await self._timeout_event(tracker.last_state, last_summary)
-            await asyncio.sleep(min(self.poll_interval, remaining))
+            # Polls start poll_interval apart (the time the read took counts): when reads queue
+            # behind a long shared list walk, the cadence stays the interval, not interval + walk.
+            await asyncio.sleep(max(0.0, min(self.poll_interval - (time.monotonic() - asked), remaining)))
 
     async def _timeout_event(
         self, last_state: str | None, last_summary: dict[str, Any] | None
@@ -320,7 +359,10 @@ class GeminiBatchTrigger(BaseTrigger):
         self.log.info("%s", describe_settled(self.batch_name, settled))
 
     async def cleanup(self) -> None:
-        """Release this trigger's client handle; never touches the remote batch."""
+        """Release this trigger's client handles; never touches the remote batch."""
         hook, self._hook = self._hook, None
+        poller, self._poller = self._poller, None
         if hook is not None:
             await hook.aclose()
+        if poller is not None:
+            await release_poller(poller)

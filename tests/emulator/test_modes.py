@@ -6,6 +6,7 @@ Each mode's source is in ``airflow_provider_gemini_batch/emulator/modes.py`` and
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -289,3 +290,34 @@ def test_huge_inline_503_fails_full_gets_but_light_polls_work(
     light = http.get(f"/v1beta/{op['name']}", params={"fields": POLL_FIELDS})
     assert light.status_code == 200
     assert light.json()["metadata"]["state"] == "BATCH_STATE_SUCCEEDED"
+
+
+def test_latency_knob_delays_every_api_answer_but_not_the_control_plane(
+    http: httpx.Client, emulator: EmulatorServer
+) -> None:
+    """``latency_seconds`` (issue 10: 10,000 waits against an API answering in 200 ms) applies to
+    every API answer, errors included; the control plane stays fast; reset() restores 0."""
+    control = emulator.control
+    assert control.configure(latency_seconds=0.3)["latency_seconds"] == 0.3
+    for path in ("/v1beta/batches", "/v1beta/batches/nope"):
+        started = time.perf_counter()
+        http.get(path)
+        assert time.perf_counter() - started >= 0.3
+    started = time.perf_counter()
+    control.health()
+    assert time.perf_counter() - started < 0.3
+    with pytest.raises(httpx.HTTPStatusError):
+        control.configure(latency_seconds=-1)
+    control.reset()
+    started = time.perf_counter()
+    http.get("/v1beta/batches")
+    assert time.perf_counter() - started < 0.3
+
+
+def test_max_active_batches_knob_moves_the_429_limit(http: httpx.Client, emulator: EmulatorServer) -> None:
+    """Create answers 429 once ``max_active_batches`` batches are in flight (default 100)."""
+    emulator.control.configure(max_active_batches=1, processing_seconds=3600)
+    create(http, [item("hi", "a")])
+    response = http.post(MODEL_PATH, json=inline_body([item("hi", "b")]))
+    assert response.status_code == 429
+    assert "the limit is 1 jobs" in response.text

@@ -1,0 +1,223 @@
+"""One shared poller per (event loop, connection): many waiting triggers, few requests.
+
+Why: a poll is one HTTP exchange of ~200 ms against the real API and a loop admits a few in flight
+(``MAX_CONCURRENT_POLLS``), i.e. ~40 polls/s; 10,000 triggers at a 60 s interval need ~170/s.
+``batches.list`` returns many batches in one answer (key ``operations``, spec §7.2; newest first,
+as the emulator lists them), and with the ``fields`` mask of a poll (:data:`routes.LIST_FIELDS`)
+each operation on a page is exactly what a light GET would have returned. So when many triggers of
+one connection wait at once, their reads are served by walking the list, and only the batches not
+found within a bounded number of pages are read one by one with GET.
+
+Shapes and rules:
+
+* a trigger calls :meth:`SharedPoller.read` when its poll is due and awaits the batch (or the
+  error) - it never holds a poll slot while it sleeps or backs off: retrying stays the trigger's;
+* with fewer than :data:`SHARED_LIST_MIN_WAITS` triggers waiting on the connection, or for a full
+  read, ``read`` is a plain GET under the loop's poll slot (the behaviour of a lone trigger);
+* otherwise the read joins the pending set; one walker task per poller reads list pages
+  (one slot each, sequentially, since page tokens chain) and answers every pending read whose batch
+  is on a page read after the read was asked. Reads of one batch by several triggers share one
+  answer. After at most ``1 + 2 * ceil(names / page size)`` pages, the reads of the round still
+  unanswered are read with GET (at most ``MAX_CONCURRENT_POLLS`` at once);
+* a list page that fails answers that failure to the round's reads (each trigger then backs off as
+  for a failed GET); a GET that fails answers only that batch's reads;
+* answers wake at most :data:`WAKE_CHUNK` triggers per loop turn, so a page answering thousands of
+  waits never runs them all in one turn (the loop-stall budget is 50 ms, issue 10);
+* a poller belongs to one loop and one connection id: a failing or hanging connection only delays
+  its own walker (which holds at most one poll slot while listing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from airflow.providers.common.compat.sdk import conf
+
+from airflow_provider_gemini_batch._core import names
+from airflow_provider_gemini_batch._core.models import Batch
+from airflow_provider_gemini_batch.exceptions import GeminiBatchError
+from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
+
+#: Triggers waiting on one connection from which reads go through the shared list walk (Airflow
+#: config ``[gemini_batch] shared_poll_min_waits``, default 16). Below it each trigger GETs its batch.
+SHARED_LIST_MIN_WAITS = conf.getint("gemini_batch", "shared_poll_min_waits", fallback=16)
+#: Operations asked per list page (``[gemini_batch] poll_list_page_size``, default 100). The API
+#: documents no maximum for ``batches.list`` (spec §7.2); 100 is the documented ``files.list`` max.
+LIST_PAGE_SIZE = conf.getint("gemini_batch", "poll_list_page_size", fallback=100)
+#: Triggers woken per loop turn when one answer serves many (keeps each turn short).
+WAKE_CHUNK = 64
+#: Tasks reading the leftovers of a round with GET (the loop's poll slots bound them further).
+GET_WORKERS = 8
+#: A round with at most this many batches is read with GETs (a list page costs as much as a GET).
+FEW_NAMES = 2
+
+SlotFactory = Callable[[], asyncio.Semaphore]
+
+
+class SharedPoller:
+    """Reads batches for the triggers of one connection on one event loop (see module docstring).
+
+    :param gemini_conn_id: the connection all its triggers use.
+    :param poll_slot: returns the loop's poll semaphore (held for one HTTP exchange at a time).
+    """
+
+    def __init__(self, gemini_conn_id: str, poll_slot: SlotFactory) -> None:
+        self.gemini_conn_id = gemini_conn_id
+        self.hook = GeminiBatchAsyncHook(gemini_conn_id=gemini_conn_id, retry=False)
+        self._slot = poll_slot
+        #: triggers using this poller (between their first read and their cleanup).
+        self.users = 0
+        #: triggers currently inside their wait loop.
+        self.active = 0
+        self._pending: dict[str, list[asyncio.Future[Batch]]] = {}
+        self._walker: asyncio.Task[None] | None = None
+        #: requests sent by this poller, by kind (``get``, ``list``), for tests and benchmarks.
+        self.sent: dict[str, int] = {"get": 0, "list": 0}
+
+    async def read(self, batch_name: str, *, light: bool) -> Batch:
+        """The batch as the service reports it now (light: :data:`routes.POLL_FIELDS`).
+
+        :raises GeminiBatchError: the read failed (the caller decides whether to retry).
+        """
+        if not light or self.active < SHARED_LIST_MIN_WAITS:
+            return await self._get(batch_name, light=light)
+        name = names.normalize_batch_name(batch_name)
+        future: asyncio.Future[Batch] = asyncio.get_running_loop().create_future()
+        self._pending.setdefault(name, []).append(future)
+        if self._walker is None or self._walker.done():
+            self._walker = asyncio.ensure_future(self._walk())
+        try:
+            return await future
+        finally:
+            if not future.done() or future.cancelled():
+                self._forget(name, future)
+
+    async def _get(self, batch_name: str, *, light: bool) -> Batch:
+        # The slot covers this one HTTP exchange (the hook does not retry).
+        async with self._slot():
+            self.sent["get"] += 1
+            return await self.hook.get_batch(batch_name, light=light)
+
+    def _forget(self, name: str, future: asyncio.Future[Batch]) -> None:
+        waiting = self._pending.get(name)
+        if waiting is not None and future in waiting:
+            waiting.remove(future)
+            if not waiting:
+                del self._pending[name]
+
+    async def _answer(self, name: str, result: Batch | BaseException, woken: list[int]) -> None:
+        """Resolve every pending read of ``name``, yielding the loop every :data:`WAKE_CHUNK` wakes."""
+        for future in self._pending.pop(name, ()):
+            if future.done():
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+            woken[0] += 1
+            if woken[0] >= WAKE_CHUNK:
+                woken[0] = 0
+                await asyncio.sleep(0)
+
+    async def _walk(self) -> None:
+        """Serve pending reads round after round until none is left."""
+        while self._pending:
+            round_names = set(self._pending)
+            try:
+                if len(round_names) > FEW_NAMES:
+                    await self._list_round(round_names)
+                await self._get_each([n for n in round_names if n in self._pending])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a bug must not leave triggers waiting forever
+                woken = [0]
+                for name in list(self._pending):
+                    await self._answer(name, exc, woken)
+
+    async def _list_round(self, round_names: set[str]) -> None:
+        """Walk list pages until every read of the round is answered or the page budget is spent."""
+        page_size = max(1, LIST_PAGE_SIZE)
+        max_pages = 1 + 2 * math.ceil(len(round_names) / page_size)
+        token: str | None = None
+        woken = [0]
+        for _ in range(max_pages):
+            try:
+                async with self._slot():
+                    self.sent["list"] += 1
+                    page, token = await self.hook.list_batches_page(token, page_size=page_size, light=True)
+            except GeminiBatchError as exc:
+                # The connection is failing: every read of the round gets the failure and its
+                # trigger backs off (a GET per batch now would multiply the load on a sick service).
+                for name in round_names:
+                    await self._answer(name, exc, woken)
+                return
+            for batch in page:
+                if batch.name in self._pending:
+                    await self._answer(batch.name, batch, woken)
+            if token is None or round_names.isdisjoint(self._pending):
+                return
+
+    async def _get_each(self, batch_names: list[str]) -> None:
+        """GET each batch (light), at most as many at once as the loop has poll slots."""
+        if not batch_names:
+            return
+        todo = deque(batch_names)
+        woken = [0]
+
+        async def worker() -> None:
+            while todo:
+                name = todo.popleft()
+                if name not in self._pending:
+                    continue
+                try:
+                    result: Batch | BaseException = await self._get(name, light=True)
+                except GeminiBatchError as exc:
+                    result = exc
+                await self._answer(name, result, woken)
+
+        # The poll slots bound what is in flight; the workers only need to be enough to fill them.
+        workers = min(len(todo), GET_WORKERS)
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+    async def aclose(self) -> None:
+        """Stop the walker and release the connection's client."""
+        if self._walker is not None and not self._walker.done():
+            self._walker.cancel()
+            # asyncio.wait does not raise the walker's CancelledError; ours (if any) propagates.
+            await asyncio.wait([self._walker])
+        await self.hook.aclose()
+
+
+_POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedPoller]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def poller_for(gemini_conn_id: str, poll_slot: SlotFactory) -> SharedPoller:
+    """The running loop's poller of ``gemini_conn_id`` (created on first use); counts a user."""
+    loop = asyncio.get_running_loop()
+    mine = _POLLERS.setdefault(loop, {})
+    poller = mine.get(gemini_conn_id)
+    if poller is None:
+        poller = mine[gemini_conn_id] = SharedPoller(gemini_conn_id, poll_slot)
+    poller.users += 1
+    return poller
+
+
+async def release_poller(poller: SharedPoller) -> None:
+    """Drop one user; the last one closes the poller (and forgets it, so a new one starts fresh)."""
+    poller.users -= 1
+    if poller.users > 0:
+        return
+    try:
+        mine: dict[str, Any] | None = _POLLERS.get(asyncio.get_running_loop())
+    except RuntimeError:
+        mine = None
+    if mine is not None and mine.get(poller.gemini_conn_id) is poller:
+        del mine[poller.gemini_conn_id]
+    await poller.aclose()
