@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer
+from airflow_provider_gemini_batch.emulator.control import EmulatorControl
 from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
 from tests.operators._support import MODEL, creates_seen, inline_requests, sync_hook, use_connection
 
@@ -201,18 +202,25 @@ def emulator_process() -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-async def test_hundred_triggers_never_stall_the_loop(
+async def test_hundred_triggers_never_block_the_loop_on_a_poll(
     emulator_process: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """No poll blocks the shared loop: the emulator answers every API call 0.6 s late, so a single
+    synchronous poll would hold the loop for at least 0.6 s; the loop must never be held for 0.4 s.
+
+    The margin is behavioural (blocking vs not), not a speed goal: the loop-stall *figures* (goal
+    < 50 ms for 1,000 triggers) are measured by ``benchmarks/bench_trigger.py``, not asserted here.
+    """
     conn = {"conn_type": "gemini_batch", "host": emulator_process, "password": "test-key"}
     monkeypatch.setenv("AIRFLOW_CONN_GEMINI_BATCH_DEFAULT", json.dumps(conn))
     names = [_create(1) for _ in range(20)]
+    control = EmulatorControl(emulator_process)
+    control.configure(latency_seconds=0.6)
     # Warm-up outside the measurement: the first connection lookup imports Airflow's supervisor
     # module (~0.1 s, once per process; a real triggerer has it imported already).
     warm = _trigger(names[0])
     await warm.hook.get_batch(names[0])
-    # 100 triggers x 5 polls/s: far more polling than a real triggerer sees (60 s intervals), and
-    # one sync HTTP call per poll (several ms each) would stall the loop far beyond 50 ms.
+    # 100 triggers x 5 polls/s: far more polling than a real triggerer sees (60 s intervals).
     triggers = [_trigger(names[i % len(names)], poll_interval=0.2) for i in range(100)]
     stall = 0.0
     done = asyncio.Event()
@@ -236,5 +244,7 @@ async def test_hundred_triggers_never_stall_the_loop(
     await dog
     await warm.cleanup()
     gc.unfreeze()
+    control.configure(latency_seconds=0)
+    control.close()
     assert all(len(r) == 1 and r[0]["status"] == "success" for r in results)
-    assert stall < 0.050, f"event loop stalled {stall * 1000:.1f} ms"
+    assert stall < 0.4, f"event loop held for {stall * 1000:.1f} ms: a poll blocked it"
