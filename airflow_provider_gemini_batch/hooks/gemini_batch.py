@@ -34,6 +34,7 @@ from airflow_provider_gemini_batch._core.jsonl import (
     parse_result_line,
     split_lines,
 )
+from airflow_provider_gemini_batch._core.landing import RawResult, parse_raw_result_line
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryBudget, RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
@@ -867,6 +868,26 @@ class GeminiBatchHook(GeminiHookBase):
             raise GeminiInvalidInputError(
                 f"Batch {batch.name} is {batch.state.short}; results exist only once it has ended."
             )
+
+    def iter_raw_results(self, batch: Batch | str) -> Iterator[RawResult]:
+        """As :meth:`iter_results`, each result with the raw JSON of its row's body.
+
+        For a result file, the bytes of each line's ``response``/``error`` come along, so a row
+        can be written from them without encoding the body again (see ``_core/landing.py``);
+        inline results come without (they were parsed with the batch). Streams like
+        :meth:`iter_results`.
+
+        :raises GeminiInvalidInputError: as :meth:`iter_results`.
+        """
+        if isinstance(batch, str):
+            batch = self.get_batch(batch)
+        if batch.responses_file:
+            req = routes.download_file(self.settings.api_version, batch.responses_file)
+            for index, line in enumerate(split_lines(self._stream_body(req))):
+                yield parse_raw_result_line(line, index)
+            return
+        for result in self.iter_results(batch):
+            yield RawResult(result)
 
     def _iter_file_results(self, name: str) -> Iterator[BatchResult]:
         """Stream a result file line by line. A broken connection is resumed from the byte reached
