@@ -14,7 +14,7 @@ which the stdlib accepts, are refused here as invalid JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import msgspec
@@ -114,9 +114,11 @@ class InputValidator:
         if not raw.strip():
             self._pending_blank = self._pending_blank or number
             return
+        if self._pending_blank is None and self._kind is not None and self._fast(raw, number):
+            return
         try:
             obj = _decode(raw)
-        except msgspec.DecodeError as exc:
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
             if self._unicode_blank(raw):
                 self._pending_blank = self._pending_blank or number
                 return
@@ -145,6 +147,23 @@ class InputValidator:
             echoed_fields=self._echoed,
         )
         return self.summary
+
+    def _fast(self, raw: bytes | str, number: int) -> bool:
+        """Accept a surely valid line by the typed decode (see :func:`fast_line`); False: not sure."""
+        key = fast_line(raw, self._kind)  # type: ignore[arg-type]
+        if key is False:
+            return False
+        has_key = key is not None
+        if self.keyed is None:
+            self.keyed = has_key
+        elif self.keyed != has_key:
+            return False
+        if has_key:
+            if key in self._seen:
+                return False
+            self._seen[key] = number  # type: ignore[index]
+        self.count += 1
+        return True
 
     # -- the rules -------------------------------------------------------------------------------
 
@@ -237,3 +256,106 @@ class InputValidator:
                 key=shown_key,
                 field=f"request.{problem.field}",
             )
+
+
+# -- the fast path: the common, valid line checked by msgspec's typed decoder --------------------
+#
+# A typed decode checks the shapes in C (unknown fields, objects, lists, strings) and skips the
+# values it need not look at (``msgspec.Raw``: no string is built for a prompt's text). It only
+# ever accepts what the rules above accept: anything it refuses, or any doubt left after it
+# (both spellings of a field, an empty list or key), goes to the slow path, which then names the
+# problem (or accepts the line: the fast path may refuse more, never less).
+
+_Raw = msgspec.Raw
+_UNSET = msgspec.UNSET
+_Part = dict[str, msgspec.Raw]
+
+
+class _Content(msgspec.Struct, forbid_unknown_fields=True):
+    parts: list[_Part]
+    role: str | None = None
+
+
+class _Generate(msgspec.Struct, forbid_unknown_fields=True):
+    contents: list[_Content]
+    model: _Raw = _Raw()
+    tools: _Raw = _Raw()
+    toolConfig: _Raw = _Raw()
+    tool_config: _Raw = _Raw()
+    safetySettings: _Raw = _Raw()
+    safety_settings: _Raw = _Raw()
+    # UNSET (absent) differs from None (null): a null field still counts as given.
+    systemInstruction: _Content | msgspec.UnsetType | None = _UNSET
+    system_instruction: _Content | msgspec.UnsetType | None = _UNSET
+    generationConfig: dict[str, _Raw] | msgspec.UnsetType | None = _UNSET
+    generation_config: dict[str, _Raw] | msgspec.UnsetType | None = _UNSET
+    cachedContent: _Raw = _Raw()
+    cached_content: _Raw = _Raw()
+    labels: _Raw = _Raw()
+    serviceTier: _Raw = _Raw()
+    service_tier: _Raw = _Raw()
+    store: _Raw = _Raw()
+
+
+class _Embed(msgspec.Struct, forbid_unknown_fields=True):
+    content: _Content
+    model: _Raw = _Raw()
+    taskType: _Raw = _Raw()
+    task_type: _Raw = _Raw()
+    title: _Raw = _Raw()
+    outputDimensionality: _Raw = _Raw()
+    output_dimensionality: _Raw = _Raw()
+
+
+class _GenerateLine(msgspec.Struct, forbid_unknown_fields=True):
+    request: _Generate
+    key: str | msgspec.UnsetType = _UNSET
+
+
+class _EmbedLine(msgspec.Struct, forbid_unknown_fields=True):
+    request: _Embed
+    key: str | msgspec.UnsetType = _UNSET
+
+
+#: (camel, snake) twins of each request type: given both, the slow path names the problem.
+_TWINS = {
+    request_fields.GENERATE: tuple(
+        (c, s) for s, c in request_fields.GENERATE_FIELDS.items() if s != c and c not in ("contents",)
+    ),
+    request_fields.EMBED: tuple((c, s) for s, c in request_fields.EMBED_FIELDS.items() if s != c),
+}
+_FAST_DECODERS: dict[str, Callable[[bytes | str], _GenerateLine | _EmbedLine]] = {
+    request_fields.GENERATE: msgspec.json.Decoder(_GenerateLine).decode,
+    request_fields.EMBED: msgspec.json.Decoder(_EmbedLine).decode,
+}
+
+
+def _is_set(value: object) -> bool:
+    """True when the field was on the line (a Raw field left empty, or UNSET, was not)."""
+    if type(value) is _Raw:
+        return bool(len(value))
+    return value is not _UNSET
+
+
+def fast_line(raw: bytes | str, kind: str) -> str | bool | None:
+    """Check a line of a known ``kind`` with the typed decoder.
+
+    :returns: the line's key (a non-empty string) or None (a line without key) when the line is
+        surely valid; False when the slow path must decide.
+    """
+    try:
+        line: _GenerateLine | _EmbedLine = _FAST_DECODERS[kind](raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        # msgspec raises UnicodeDecodeError for bad UTF-8 inside a string it decodes.
+        return False
+    request = line.request
+    if type(request) is _Generate and not request.contents:
+        return False
+    for camel, snake in _TWINS[kind]:
+        # Most lines use one spelling (camelCase): look at the camel twin only for a snake field.
+        if _is_set(getattr(request, snake)) and _is_set(getattr(request, camel)):
+            return False
+    key = line.key
+    if key is _UNSET:
+        return None
+    return key if key else False
