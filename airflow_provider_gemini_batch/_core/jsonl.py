@@ -16,36 +16,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from airflow_provider_gemini_batch._core import request_fields, rows
+from airflow_provider_gemini_batch._core.input_check import InputSummary, InputValidator
 from airflow_provider_gemini_batch._core.models import BatchResult
-from airflow_provider_gemini_batch.exceptions import GeminiInputFileError, GeminiInvalidInputError
-
-
-@dataclass(frozen=True)
-class InputSummary:
-    """What validation learnt about an input.
-
-    :param count: request lines.
-    :param keyed: whether the lines carry keys.
-    :param kind: ``"GenerateContentRequest"`` or ``"EmbedContentRequest"``.
-    :param echoed_fields: line-level fields other than ``key``/``request`` the service does not
-        read (it echoes them on the result line), each with the first line it appeared on; callers
-        warn about them.
-    """
-
-    count: int
-    keyed: bool
-    kind: str = request_fields.GENERATE
-    echoed_fields: Mapping[str, int] = field(default_factory=dict)
-
-
-def _kind_for(embeddings: bool | None) -> str | None:
-    if embeddings is None:
-        return None
-    return request_fields.EMBED if embeddings else request_fields.GENERATE
+from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 
 
 def validate_input_lines(
@@ -54,6 +31,8 @@ def validate_input_lines(
     """Check JSONL input line by line.
 
     A final newline is fine; an empty line elsewhere is an error (the service would reject it).
+    The state of the pass lives in :class:`~._core.input_check.InputValidator`, which also takes
+    the input as raw chunks (the hook validates the chunks it uploads, in the same read).
 
     :param embeddings: True for an embedding batch (each ``request`` an EmbedContentRequest), False
         for a generateContent batch, None (default) when the caller does not know: the first line's
@@ -63,99 +42,14 @@ def validate_input_lines(
         non-object ``request``, a non-string or empty ``key``, keys on some lines only, a duplicate
         key (naming both lines), a request field the request type does not have or of the wrong
         shape (see :mod:`~airflow_provider_gemini_batch._core.request_fields`), a request setting
-        beside ``request`` on the line, or a file with no lines at all. The error names the file,
-        line, key and field.
+        beside ``request`` on the line, a line that is not UTF-8, or a file with no lines at all.
+        The error names the file, line, key and field.
     """
-    seen: dict[str, int] = {}
-    echoed: dict[str, int] = {}
-    count = 0
-    keyed: bool | None = None
-    kind = _kind_for(embeddings)
-    kind_line = 0
-    pending_blank: int | None = None
-    check_request = request_fields.check_request
-    line_fields = request_fields.LINE_FIELDS
-    for number, raw in enumerate(lines, start=1):
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        if not text.strip():
-            pending_blank = pending_blank or number
-            continue
-        if pending_blank is not None:
-            raise GeminiInputFileError(
-                "empty line; every line must hold one request.", path=path, line_number=pending_blank
-            )
-        try:
-            obj = json.loads(text)
-        except ValueError as exc:
-            raise GeminiInputFileError(f"not valid JSON ({exc}).", path=path, line_number=number) from None
-        if not isinstance(obj, dict):
-            raise GeminiInputFileError("a line must be a JSON object.", path=path, line_number=number)
-        key = obj.get("key")
-        shown_key = key if isinstance(key, str) else None
-        if "request" not in obj:
-            raise GeminiInputFileError(
-                'the line has no "request"; write each line as {"key": "...", "request": {...}}.',
-                path=path,
-                line_number=number,
-                key=shown_key,
-            )
-        request = obj["request"]
-        if not isinstance(request, dict):
-            raise GeminiInputFileError(
-                '"request" must be a JSON object.', path=path, line_number=number, key=shown_key
-            )
-        has_key = "key" in obj
-        if keyed is None:
-            keyed = has_key
-        elif keyed != has_key:
-            raise GeminiInputFileError(
-                'some lines have a "key" and others not; give every line a key (or none).',
-                path=path,
-                line_number=number,
-            )
-        if has_key:
-            if not isinstance(key, str) or not key:
-                raise GeminiInputFileError('"key" must be a non-empty string.', path=path, line_number=number)
-            if key in seen:
-                raise GeminiInputFileError(
-                    f"duplicate key {key!r} (first used on line {seen[key]}).", path=path, line_number=number
-                )
-            seen[key] = number
-        if len(obj) > 1 + has_key:
-            for name in obj:
-                if name in line_fields:
-                    continue
-                line_problem = request_fields.check_line_field(name)
-                if line_problem is not None:
-                    raise GeminiInputFileError(
-                        line_problem.message, path=path, line_number=number, key=shown_key, field=name
-                    )
-                echoed.setdefault(name, number)
-        if kind is None:
-            kind, kind_line = request_fields.kind_of(request), number
-        elif kind_line and request_fields.kind_of(request) != kind:
-            raise GeminiInputFileError(
-                f"this request is not a {kind} like the one on line {kind_line}; one batch holds one kind "
-                "of request (generateContent or embeddings).",
-                path=path,
-                line_number=number,
-                key=shown_key,
-            )
-        problem = check_request(request, kind)
-        if problem is not None:
-            raise GeminiInputFileError(
-                problem.message,
-                path=path,
-                line_number=number,
-                key=shown_key,
-                field=f"request.{problem.field}",
-            )
-        count += 1
-    if count == 0:
-        raise GeminiInputFileError("the file holds no requests.", path=path)
-    return InputSummary(
-        count=count, keyed=bool(keyed), kind=kind or request_fields.GENERATE, echoed_fields=echoed
-    )
+    validator = InputValidator(path, embeddings=embeddings)
+    feed = validator.feed_line
+    for raw in lines:
+        feed(raw)
+    return validator.finish()
 
 
 def echoed_fields_warning(summary: InputSummary, path: str) -> str | None:
@@ -169,20 +63,32 @@ def echoed_fields_warning(summary: InputSummary, path: str) -> str | None:
     )
 
 
-def validate_input_file(path: str, opener: Any = None, *, embeddings: bool | None = None) -> InputSummary:
-    """Validate a local JSONL file (or any object whose ``open("rb")`` yields lines).
+#: Bytes per read when validating (and hashing) a file in one pass.
+READ_BLOCK_BYTES = 8 * 1024 * 1024
+
+
+def validate_input_file(
+    path: str, opener: Any = None, *, embeddings: bool | None = None, digest: Any = None
+) -> InputSummary:
+    """Validate a local JSONL file (or any object whose ``open("rb")`` yields its bytes).
+
+    The file is read once, in blocks of :data:`READ_BLOCK_BYTES`; when ``digest`` (a ``hashlib``
+    object) is given, every block is also fed to it, so a caller that needs the content hash
+    (the reuse fingerprint) gets it from the same read.
 
     :param embeddings: as :func:`validate_input_lines` (None: decided by the first line).
-    :raises GeminiInputFileError: as :func:`validate_input_lines`, or a line that is not UTF-8.
+    :raises GeminiInputFileError: as :func:`validate_input_lines`.
     """
     from pathlib import Path
 
     target = opener if opener is not None else Path(path)
+    validator = InputValidator(str(path), embeddings=embeddings)
     with target.open("rb") as handle:
-        try:
-            return validate_input_lines(handle, path=str(path), embeddings=embeddings)
-        except UnicodeDecodeError as exc:
-            raise GeminiInputFileError(f"not UTF-8 text ({exc.reason}).", path=str(path)) from None
+        while block := handle.read(READ_BLOCK_BYTES):
+            if digest is not None:
+                digest.update(block)
+            validator.feed_chunk(block)
+    return validator.finish()
 
 
 #: Reserved inline ``metadata`` entry marking a key this provider generated (value ``"true"``;

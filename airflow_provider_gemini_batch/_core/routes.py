@@ -298,6 +298,28 @@ def upload_chunk(session_url: str, *, offset: int, length: int, final: bool) -> 
     )
 
 
+def upload_cancel(session_url: str) -> ApiRequest:
+    """Abandon an upload session before it is finalized, so no file is created.
+
+    ``X-Goog-Upload-Command: cancel`` on the session URL: spec section 4.2; the same command of
+    Google's resumable ("X-Goog-Upload") protocol is sent by firebase/firebase-android-sdk
+    ``ResumableUploadCancelRequest.java`` (POST, ``X-Goog-Upload-Protocol: resumable``), and the
+    JS SDK knows the session status ``cancelled`` it leads to.
+    """
+    return ApiRequest(
+        "POST",
+        session_url,
+        headers={
+            "X-Goog-Upload-Protocol": "resumable",
+            "X-Goog-Upload-Command": "cancel",
+            "Content-Length": "0",
+        },
+        resource="upload session",
+        authenticated=False,
+        what="Cancelling the upload session",
+    )
+
+
 def upload_query(session_url: str) -> ApiRequest:
     """Ask the session how many bytes it holds (``X-Goog-Upload-Size-Received``)."""
     return ApiRequest(

@@ -27,13 +27,14 @@ from airflow_provider_gemini_batch._core.errors import (
     redact,
     transport_error,
 )
+from airflow_provider_gemini_batch._core.input_check import InputValidator
 from airflow_provider_gemini_batch._core.jsonl import (
     echoed_fields_warning,
     iter_inline_results,
     parse_result_line,
     split_lines,
-    validate_input_file,
 )
+from airflow_provider_gemini_batch._core.landing import RawResult, parse_raw_result_line
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryBudget, RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
@@ -49,6 +50,7 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiBatchError,
     GeminiClientError,
     GeminiConnectionConfigError,
+    GeminiInputFileError,
     GeminiInvalidInputError,
     GeminiNotFoundError,
     GeminiTransportError,
@@ -505,12 +507,19 @@ class GeminiBatchHook(GeminiHookBase):
         dropped connection, timeout or 5xx on a chunk the session is asked how many bytes it holds
         (``X-Goog-Upload-Command: query``) and the upload continues from there.
 
-        :param validate: check JSONL input line by line first (default: when ``mime_type`` is JSONL),
+        One pass: each chunk is read once, its lines are checked, then it is sent and hashed from
+        memory (for the ``sha256Hash`` check). The first chunk is checked before the session opens
+        (a file of one chunk is checked whole before any request). A bad line further on stops the
+        upload before the final chunk and cancels the session (``X-Goog-Upload-Command: cancel``):
+        a session never finalized creates no file.
+
+        :param validate: check JSONL input line by line (default: when ``mime_type`` is JSONL),
             each request against its REST type (``_core.request_fields``).
         :param embeddings: the file is for an embedding batch (True) or a generateContent batch
             (False); None (default): the first line's request decides.
-        :raises GeminiInvalidInputError: missing, empty or over-2-GB file, invalid JSONL (with the line
-            number, key and field) — all before any request.
+        :raises GeminiInvalidInputError: missing, empty or over-2-GB file (before any request).
+        :raises GeminiInputFileError: invalid JSONL, with the line number, key and field: before any
+            request when the line is in the first chunk, else with the session cancelled.
         """
         source = resolve_path(path)
         try:
@@ -525,16 +534,53 @@ class GeminiBatchHook(GeminiHookBase):
         routes.check_upload_size(size)
         if validate is None:
             validate = mime_type.lower() in JSONL_MIME_TYPES
-        if validate:
+        if not validate and size == 0:
+            raise GeminiInvalidInputError(f"The input file {path!s} is empty.")
+        validator = InputValidator(str(path), embeddings=embeddings) if validate else None
+        chunk_size = self.upload_chunk_size
+        try:
+            handle = source.open("rb")
+        except OSError as exc:
+            raise GeminiInvalidInputError(f"The input file {path!s} cannot be read ({exc}).") from None
+        with handle:
+            # The first chunk is read and checked before the session opens: a mistake in it (most
+            # mistakes are on every line, so on line 1) is refused before anything is sent, and a
+            # file of one chunk is checked whole first.
+            first = self._read_chunk(handle, 0, min(chunk_size, size), validator)
+            if validator is not None and len(first) == size:
+                validator.finish()
+            session_url = self._start_upload(source, size, mime_type, display_name)
+            digest = _ConfirmedDigest(handle, chunk_size)
             try:
-                summary = validate_input_file(str(path), opener=source, embeddings=embeddings)
-            except OSError as exc:
-                raise GeminiInvalidInputError(f"The input file {path!s} cannot be read ({exc}).") from None
-            warning = echoed_fields_warning(summary, str(path))
+                info = self._upload_chunks(
+                    session_url, handle, size, digest, first=first, validator=validator
+                )
+            except GeminiInputFileError:
+                self._cancel_upload(session_url)
+                raise
+            digest.catch_up(size)
+        if validator is not None and validator.summary is not None:
+            warning = echoed_fields_warning(validator.summary, str(path))
             if warning:
                 self.log.warning(warning)
-        elif size == 0:
-            raise GeminiInvalidInputError(f"The input file {path!s} is empty.")
+        if sha256_hash_matches(info.sha256_hash, digest.digest()) is False:
+            # The service stored other bytes than we read: never let a batch run on them.
+            with contextlib.suppress(GeminiBatchError):
+                self.delete_file(info.name)
+            raise GeminiApiError(
+                http_status=200,
+                status="DATA_LOSS",
+                message=(
+                    f"the stored file's sha256Hash ({info.sha256_hash}) names other bytes than the local "
+                    f"file's sha256 ({digest.hexdigest()}); the remote copy was deleted, upload again"
+                ),
+                resource=info.name,
+                method="Uploading a file",
+            )
+        return info
+
+    def _start_upload(self, source: Any, size: int, mime_type: str, display_name: str | None) -> str:
+        """Open a resumable upload session; return its URL."""
         start = routes.upload_start(
             self.settings.api_version,
             size=size,
@@ -553,28 +599,39 @@ class GeminiBatchHook(GeminiHookBase):
                 resource=start.resource,
                 method=start.what,
             )
-        with source.open("rb") as handle:
-            digest = _ConfirmedDigest(handle, self.upload_chunk_size)
-            info = self._upload_chunks(session_url, handle, size, digest)
-            digest.catch_up(size)
-        if sha256_hash_matches(info.sha256_hash, digest.digest()) is False:
-            # The service stored other bytes than we read: never let a batch run on them.
-            with contextlib.suppress(GeminiBatchError):
-                self.delete_file(info.name)
-            raise GeminiApiError(
-                http_status=200,
-                status="DATA_LOSS",
-                message=(
-                    f"the stored file's sha256Hash ({info.sha256_hash}) names other bytes than the local "
-                    f"file's sha256 ({digest.hexdigest()}); the remote copy was deleted, upload again"
-                ),
-                resource=info.name,
-                method=start.what,
-            )
-        return info
+        return session_url
+
+    def _cancel_upload(self, session_url: str) -> None:
+        """Abandon a session that must not be finalized (bad input found mid-file): one attempt.
+
+        Nothing is lost if this fails: a session never finalized creates no file (spec section
+        4.2), and it expires on its own; the cancel only frees it at once.
+        """
+        try:
+            self._send_once(routes.upload_cancel(session_url)).close()
+        except GeminiBatchError as exc:
+            self.log.info("Could not cancel the upload session (%s); it was never finalized.", exc)
+
+    @staticmethod
+    def _read_chunk(handle: IO[bytes], offset: int, length: int, validator: InputValidator | None) -> bytes:
+        """``length`` bytes at ``offset``, checked by ``validator`` when given (new bytes only)."""
+        handle.seek(offset)
+        data = handle.read(length)
+        if len(data) != length:
+            raise GeminiInvalidInputError("The input file changed size during the upload; upload it again.")
+        if validator is not None:
+            validator.feed_chunk(data)
+        return data
 
     def _upload_chunks(
-        self, session_url: str, handle: IO[bytes], size: int, digest: _ConfirmedDigest
+        self,
+        session_url: str,
+        handle: IO[bytes],
+        size: int,
+        digest: _ConfirmedDigest,
+        *,
+        first: bytes = b"",
+        validator: InputValidator | None = None,
     ) -> FileInfo:
         """Send the file in chunks under ONE retry loop whose budget every confirmed chunk renews.
 
@@ -582,14 +639,24 @@ class GeminiBatchHook(GeminiHookBase):
         after a failure first asks the session how many bytes it holds (a failed query is just
         another failed attempt) and continues from there, so a 2 GB upload resumes however long
         it has been running: only failures since the last confirmed chunk count.
+
+        One read per byte: ``first`` is the file's first chunk, already read (and checked); every
+        later chunk is read once, checked by ``validator`` (when given) before it is sent, and
+        hashed from memory once the session confirms it. The final chunk goes out only after
+        :meth:`InputValidator.finish` passed, so bad input never finalizes a file. Bytes sent
+        again after a resume are not checked again.
+
+        :raises GeminiInputFileError: a chunk holds a bad line (the caller cancels the session).
         """
         chunk_size = self.upload_chunk_size
         budget = RetryBudget()
         offset = 0
+        checked = len(first) if validator is not None else size  # bytes the validator has seen
+        pending_first: bytes | None = first or None
         resuming = False
 
         def attempt() -> FileInfo:
-            nonlocal offset, resuming
+            nonlocal offset, resuming, checked, pending_first
             if resuming:
                 status, received, answer = self._query_upload(session_url)
                 if status == "final":
@@ -605,12 +672,17 @@ class GeminiBatchHook(GeminiHookBase):
             while True:
                 length = min(chunk_size, size - offset)
                 final = offset + length >= size
-                handle.seek(offset)
-                data = handle.read(length)
-                if len(data) != length:
-                    raise GeminiInvalidInputError(
-                        "The input file changed size during the upload; upload it again."
-                    )
+                if pending_first is not None and offset == 0 and length == len(pending_first):
+                    data = pending_first
+                else:
+                    data = self._read_chunk(handle, offset, length, None)
+                    if validator is not None and offset + length > checked:
+                        # Only bytes never checked (after a resume, part of the chunk may have been).
+                        validator.feed_chunk(data[max(0, checked - offset) :])
+                        checked = offset + length
+                pending_first = None  # sent once; a resume reads the file again
+                if final and validator is not None and validator.summary is None:
+                    validator.finish()
                 req = routes.upload_chunk(session_url, offset=offset, length=length, final=final)
                 response = self._send_once(req, data=data)
                 status = response.headers.get("X-Goog-Upload-Status", "").lower()
@@ -796,6 +868,26 @@ class GeminiBatchHook(GeminiHookBase):
             raise GeminiInvalidInputError(
                 f"Batch {batch.name} is {batch.state.short}; results exist only once it has ended."
             )
+
+    def iter_raw_results(self, batch: Batch | str) -> Iterator[RawResult]:
+        """As :meth:`iter_results`, each result with the raw JSON of its row's body.
+
+        For a result file, the bytes of each line's ``response``/``error`` come along, so a row
+        can be written from them without encoding the body again (see ``_core/landing.py``);
+        inline results come without (they were parsed with the batch). Streams like
+        :meth:`iter_results`.
+
+        :raises GeminiInvalidInputError: as :meth:`iter_results`.
+        """
+        if isinstance(batch, str):
+            batch = self.get_batch(batch)
+        if batch.responses_file:
+            req = routes.download_file(self.settings.api_version, batch.responses_file)
+            for index, line in enumerate(split_lines(self._stream_body(req))):
+                yield parse_raw_result_line(line, index)
+            return
+        for result in self.iter_results(batch):
+            yield RawResult(result)
 
     def _iter_file_results(self, name: str) -> Iterator[BatchResult]:
         """Stream a result file line by line. A broken connection is resumed from the byte reached

@@ -8,6 +8,9 @@ accepts: a local path, a ``file://`` URI or an object-storage URI/``ObjectStorag
 
 from __future__ import annotations
 
+import hashlib
+from typing import Any
+
 from airflow_provider_gemini_batch._core import jsonl
 from airflow_provider_gemini_batch.exceptions import GeminiInputFileError
 from airflow_provider_gemini_batch.operators._common import TaskLog
@@ -21,10 +24,29 @@ def validate_jsonl(path: str, *, embeddings: bool | None = None, log: TaskLog | 
     :param path: a local path, ``file://`` or object-storage URI (see ``storage.resolve_path``).
     :param embeddings: True/False when the batch kind is known; None: the first line decides.
     """
+    _scan(path, embeddings=embeddings, log=log, digest=None)
+
+
+def validate_and_hash(path: str, *, embeddings: bool | None = None, log: TaskLog | None = None) -> str:
+    """Validate a JSONL input and return its hex sha256, reading the file once.
+
+    The operators need both before their first request (bad input is refused before anything is
+    sent; the reuse lookups need the content hash), so one read serves both.
+
+    :raises GeminiInputFileError: as :func:`validate_jsonl`.
+    """
+    digest = hashlib.sha256()
+    _scan(path, embeddings=embeddings, log=log, digest=digest)
+    return digest.hexdigest()
+
+
+def _scan(path: str, *, embeddings: bool | None, log: TaskLog | None, digest: Any) -> None:
     from airflow_provider_gemini_batch.storage import resolve_path
 
     try:
-        summary = jsonl.validate_input_file(path, opener=resolve_path(path), embeddings=embeddings)
+        summary = jsonl.validate_input_file(
+            path, opener=resolve_path(path), embeddings=embeddings, digest=digest
+        )
     except OSError as exc:
         raise GeminiInputFileError(f"cannot read the input file ({exc}).", path=path) from None
     warning = jsonl.echoed_fields_warning(summary, path)

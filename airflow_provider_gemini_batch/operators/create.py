@@ -39,7 +39,7 @@ from airflow_provider_gemini_batch.operators._idempotency import (
     Reattach,
     find_reattachable_batch,
 )
-from airflow_provider_gemini_batch.operators._input import check_input_size, content_sha256, validate_jsonl
+from airflow_provider_gemini_batch.operators._input import check_input_size, validate_and_hash
 from airflow_provider_gemini_batch.operators._wait import cancel_in_flight, poll_until_done
 from airflow_provider_gemini_batch.operators.upload import upload_idempotent
 from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
@@ -232,8 +232,8 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
             path = str(self.input_path)
             # Refuse bad input before any request (even the reattach lookup) is sent.
             check_input_size(path)
-            validate_jsonl(path, embeddings=self.embeddings, log=self.log)
-            return {"file_sha256": content_sha256(path)}
+            # One read validates and hashes; the upload (if the lookup finds nothing) is the second.
+            return {"file_sha256": validate_and_hash(path, embeddings=self.embeddings, log=self.log)}
         return {"file": self.input_file}
 
     def _lookup(self, identity: TaskIdentity, input_fp: str) -> Reattach:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gemini_batch._core.jsonl import with_position_key
+from airflow_provider_gemini_batch._core.landing import row_line
 from airflow_provider_gemini_batch._core.manifest import ResultsTally, build_manifest, row_warnings
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.rows import SUCCEEDED
@@ -28,9 +28,10 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
     """Stream every result of a finished batch to ``destination`` as JSONL; return a small manifest.
 
     Rows are ``{"key", "status": "succeeded"|"failed", "outcome", "reason"?, "retryable"?,
-    "key_inferred"?, "response"|"error"}``, written one at a time into a temporary sibling of
-    ``destination`` and published only when complete (a cut-off download never leaves a file that
-    looks complete). Memory stays flat whatever the size.
+    "key_inferred"?, "response"|"error"}``, written in blocks of 4 MiB (each body copied from the
+    result line, not re-encoded: ``_core/landing.py``) into a temporary sibling of ``destination``
+    and published only when complete (a cut-off download never leaves a file that looks complete).
+    Memory stays flat whatever the size.
 
     A response is not proof of success: each row is classified (``_core/rows.py``) as
     ``succeeded`` (a usable answer), ``error`` (the row carried ``error`` or ``status``; ``retryable``
@@ -186,11 +187,21 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
 
         tally = ResultsTally()
         logged = 0
+        pending: list[bytes] = []
+        buffered = 0
         with atomic_destination(str(self.destination)) as out:
-            for result in self.hook.iter_results(batch):
+            for result, response, error in self.hook.iter_raw_results(batch):
                 if infer_keys:
                     result = with_position_key(result)
-                out.write(json.dumps(result.to_row(), ensure_ascii=False).encode("utf-8") + b"\n")
+                # The row is spliced from the line's own bytes (no re-encoding of the body) and
+                # written in blocks of about _WRITE_BLOCK bytes: few large writes, flat memory.
+                row = row_line(result, response=response, error=error)
+                pending.append(row)
+                buffered += len(row)
+                if buffered >= _WRITE_BLOCK:
+                    out.write(b"".join(pending))
+                    pending.clear()
+                    buffered = 0
                 # Only the first few duplicates are named, so a pathological file cannot flood the log.
                 if tally.add(result) and logged < _DUPLICATES_LOGGED:
                     logged += 1
@@ -200,7 +211,11 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                         batch.name,
                         result.key,
                     )
+            if pending:
+                out.write(b"".join(pending))
         return tally
 
 
 _DUPLICATES_LOGGED = 5
+#: Bytes of rows gathered before one write to the destination (4 MiB).
+_WRITE_BLOCK = 4 * 1024 * 1024

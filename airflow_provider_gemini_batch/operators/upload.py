@@ -14,7 +14,7 @@ from airflow_provider_gemini_batch.operators._common import (
     TaskLog,
 )
 from airflow_provider_gemini_batch.operators._idempotency import find_reusable_file, upload_display_name
-from airflow_provider_gemini_batch.operators._input import check_input_size, validate_jsonl
+from airflow_provider_gemini_batch.operators._input import check_input_size, validate_and_hash, validate_jsonl
 from airflow_provider_gemini_batch.operators._input import content_sha256 as content_sha256_of
 
 if TYPE_CHECKING:
@@ -39,13 +39,22 @@ def upload_idempotent(
     ``content_sha256`` is the file's hex sha256 when the caller already computed it, so a large
     input is not read once more just to hash it.
 
+    Reads of the file: validation and the content hash share one read (the reuse lookup needs the
+    hash before anything is uploaded, to find a file an earlier try uploaded), the upload is the
+    second (it hashes the bytes it sends from memory for the integrity check, not from the file).
+    A reused file costs one read; ``validate=False`` with a known ``content_sha256`` costs only
+    the upload's read.
+
     :raises GeminiInputFileError: the file is missing, over 2 GB, or invalid JSONL (nothing is
         uploaded; the size is checked before a single byte is read).
     """
     check_input_size(path)
-    if validate:
-        validate_jsonl(path, embeddings=embeddings, log=log)
-    content_sha = content_sha256 or content_sha256_of(path)
+    if validate and content_sha256 is None:
+        content_sha = validate_and_hash(path, embeddings=embeddings, log=log)
+    else:
+        if validate:
+            validate_jsonl(path, embeddings=embeddings, log=log)
+        content_sha = content_sha256 or content_sha256_of(path)
     existing = find_reusable_file(hook, identity, content_sha, limit=scan_limit, log=log)
     if existing is not None:
         log.info("Reusing %s, uploaded earlier by this task instance with identical content.", existing.name)

@@ -1,0 +1,361 @@
+"""Streaming check of JSONL input: lines or raw byte chunks in, one :class:`InputSummary` out.
+
+:class:`InputValidator` holds the state of one pass over an input (keys seen, the batch kind, a
+pending blank line, the partial line at the end of the last chunk), so the same checks run
+whether the caller hands it lines (``feed_line``) or the chunks it is about to upload
+(``feed_chunk``): a line cut by a chunk boundary is checked when the chunk that ends it arrives,
+and :meth:`InputValidator.finish` checks the last line and the whole-file rules. That is what
+lets the hook read each byte of the file once: validate, hash and send the same chunk.
+
+Lines are parsed with ``msgspec`` (a dependency of Airflow's task SDK and core, about three times
+the stdlib ``json`` on JSONL). It is strict JSON: ``NaN``/``Infinity`` and lone UTF-16 surrogates,
+which the stdlib accepts, are refused here as invalid JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import msgspec
+
+from airflow_provider_gemini_batch._core import request_fields
+from airflow_provider_gemini_batch.exceptions import GeminiInputFileError
+
+_decode = msgspec.json.Decoder().decode
+
+
+@dataclass(frozen=True)
+class InputSummary:
+    """What validation learnt about an input.
+
+    :param count: request lines.
+    :param keyed: whether the lines carry keys.
+    :param kind: ``"GenerateContentRequest"`` or ``"EmbedContentRequest"``.
+    :param echoed_fields: line-level fields other than ``key``/``request`` the service does not
+        read (it echoes them on the result line), each with the first line it appeared on; callers
+        warn about them.
+    """
+
+    count: int
+    keyed: bool
+    kind: str = request_fields.GENERATE
+    echoed_fields: Mapping[str, int] = field(default_factory=dict)
+
+
+def kind_for(embeddings: bool | None) -> str | None:
+    """The request kind for the ``embeddings`` flag (None: decided by the first line)."""
+    if embeddings is None:
+        return None
+    return request_fields.EMBED if embeddings else request_fields.GENERATE
+
+
+class InputValidator:
+    """One pass of JSONL input validation; see :func:`~._core.jsonl.validate_input_lines` for the rules.
+
+    :param path: the file's name for messages.
+    :param embeddings: True/False when the batch kind is known; None: the first line decides.
+
+    Feed either whole lines (:meth:`feed_line`) or consecutive byte chunks of the file
+    (:meth:`feed_chunk`), never both; then call :meth:`finish`. Memory: the keys seen (for the
+    duplicate check) plus, with chunks, one partial line.
+    """
+
+    __slots__ = (
+        "_echoed",
+        "_kind",
+        "_kind_line",
+        "_pending_blank",
+        "_seen",
+        "_tail",
+        "count",
+        "keyed",
+        "number",
+        "path",
+        "summary",
+    )
+
+    def __init__(self, path: str, *, embeddings: bool | None = None) -> None:
+        self.path = path
+        self.count = 0
+        self.number = 0  # lines seen so far (1-based number of the last one)
+        self.keyed: bool | None = None
+        self._seen: dict[str, int] = {}
+        self._echoed: dict[str, int] = {}
+        self._kind = kind_for(embeddings)
+        self._kind_line = 0
+        self._pending_blank: int | None = None
+        self._tail = b""
+        #: The result of :meth:`finish`, once it passed.
+        self.summary: InputSummary | None = None
+
+    def feed_chunk(self, chunk: bytes) -> None:
+        """Check every line that ``chunk`` completes; keep its last, unfinished line for later.
+
+        :raises GeminiInputFileError: as :meth:`feed_line`.
+        """
+        if not chunk:
+            return
+        pieces = chunk.split(b"\n")
+        if self._tail:
+            pieces[0] = self._tail + pieces[0]
+        self._tail = pieces.pop()
+        feed = self.feed_line
+        for piece in pieces:
+            feed(piece)
+
+    def feed_line(self, raw: bytes | str) -> None:
+        """Check the next line (with or without its ``\\n``).
+
+        :raises GeminiInputFileError: the line breaks a rule (file, line, key and field named).
+        """
+        self.number += 1
+        number = self.number
+        if not raw.strip():
+            self._pending_blank = self._pending_blank or number
+            return
+        if self._pending_blank is None and self._kind is not None and self._fast(raw, number):
+            return
+        try:
+            obj = _decode(raw)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            if self._unicode_blank(raw):
+                self._pending_blank = self._pending_blank or number
+                return
+            self._blank_before(number)
+            raise GeminiInputFileError(
+                f"not valid JSON ({exc}).", path=self.path, line_number=number
+            ) from None
+        self._blank_before(number)
+        self._check_object(obj, number)
+        self.count += 1
+
+    def finish(self) -> InputSummary:
+        """Check the last line (if the input did not end with a newline) and the whole-file rules.
+
+        :raises GeminiInputFileError: as :meth:`feed_line`, or an input without any request.
+        """
+        if self._tail:
+            tail, self._tail = self._tail, b""
+            self.feed_line(tail)
+        if self.count == 0:
+            raise GeminiInputFileError("the file holds no requests.", path=self.path)
+        self.summary = InputSummary(
+            count=self.count,
+            keyed=bool(self.keyed),
+            kind=self._kind or request_fields.GENERATE,
+            echoed_fields=self._echoed,
+        )
+        return self.summary
+
+    def _fast(self, raw: bytes | str, number: int) -> bool:
+        """Accept a surely valid line by the typed decode (see :func:`fast_line`); False: not sure."""
+        key = fast_line(raw, self._kind)  # type: ignore[arg-type]
+        if key is False:
+            return False
+        has_key = key is not None
+        if self.keyed is None:
+            self.keyed = has_key
+        elif self.keyed != has_key:
+            return False
+        if has_key:
+            if key in self._seen:
+                return False
+            self._seen[key] = number  # type: ignore[index]
+        self.count += 1
+        return True
+
+    # -- the rules -------------------------------------------------------------------------------
+
+    def _unicode_blank(self, raw: bytes | str) -> bool:
+        """True for a line of Unicode-only whitespace (blank to ``str.strip``, not to JSON).
+
+        :raises GeminiInputFileError: the line is not UTF-8 at all.
+        """
+        if isinstance(raw, bytes):
+            try:
+                raw = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise GeminiInputFileError(
+                    f"not UTF-8 text ({exc.reason}).", path=self.path, line_number=self.number
+                ) from None
+        return not raw.strip()
+
+    def _blank_before(self, number: int) -> None:
+        if self._pending_blank is not None:
+            raise GeminiInputFileError(
+                "empty line; every line must hold one request.",
+                path=self.path,
+                line_number=self._pending_blank,
+            )
+
+    def _check_object(self, obj: object, number: int) -> None:
+        path = self.path
+        if type(obj) is not dict:
+            raise GeminiInputFileError("a line must be a JSON object.", path=path, line_number=number)
+        key = obj.get("key")
+        shown_key = key if isinstance(key, str) else None
+        if "request" not in obj:
+            raise GeminiInputFileError(
+                'the line has no "request"; write each line as {"key": "...", "request": {...}}.',
+                path=path,
+                line_number=number,
+                key=shown_key,
+            )
+        request = obj["request"]
+        if type(request) is not dict:
+            raise GeminiInputFileError(
+                '"request" must be a JSON object.', path=path, line_number=number, key=shown_key
+            )
+        has_key = "key" in obj
+        if self.keyed is None:
+            self.keyed = has_key
+        elif self.keyed != has_key:
+            raise GeminiInputFileError(
+                'some lines have a "key" and others not; give every line a key (or none).',
+                path=path,
+                line_number=number,
+            )
+        if has_key:
+            if not isinstance(key, str) or not key:
+                raise GeminiInputFileError('"key" must be a non-empty string.', path=path, line_number=number)
+            seen = self._seen
+            if key in seen:
+                raise GeminiInputFileError(
+                    f"duplicate key {key!r} (first used on line {seen[key]}).", path=path, line_number=number
+                )
+            seen[key] = number
+        if len(obj) > 1 + has_key:
+            for name in obj:
+                if name in request_fields.LINE_FIELDS:
+                    continue
+                line_problem = request_fields.check_line_field(name)
+                if line_problem is not None:
+                    raise GeminiInputFileError(
+                        line_problem.message, path=path, line_number=number, key=shown_key, field=name
+                    )
+                self._echoed.setdefault(name, number)
+        kind = self._kind
+        if kind is None:
+            kind = self._kind = request_fields.kind_of(request)
+            self._kind_line = number
+        elif self._kind_line and request_fields.kind_of(request) != kind:
+            raise GeminiInputFileError(
+                f"this request is not a {kind} like the one on line {self._kind_line}; one batch holds one "
+                "kind of request (generateContent or embeddings).",
+                path=path,
+                line_number=number,
+                key=shown_key,
+            )
+        problem = request_fields.check_request(request, kind)
+        if problem is not None:
+            raise GeminiInputFileError(
+                problem.message,
+                path=path,
+                line_number=number,
+                key=shown_key,
+                field=f"request.{problem.field}",
+            )
+
+
+# -- the fast path: the common, valid line checked by msgspec's typed decoder --------------------
+#
+# A typed decode checks the shapes in C (unknown fields, objects, lists, strings) and skips the
+# values it need not look at (``msgspec.Raw``: no string is built for a prompt's text). It only
+# ever accepts what the rules above accept: anything it refuses, or any doubt left after it
+# (both spellings of a field, an empty list or key), goes to the slow path, which then names the
+# problem (or accepts the line: the fast path may refuse more, never less).
+
+_Raw = msgspec.Raw
+_UNSET = msgspec.UNSET
+_Part = dict[str, msgspec.Raw]
+
+
+class _Content(msgspec.Struct, forbid_unknown_fields=True):
+    parts: list[_Part]
+    role: str | None = None
+
+
+class _Generate(msgspec.Struct, forbid_unknown_fields=True):
+    contents: list[_Content]
+    model: _Raw = _Raw()
+    tools: _Raw = _Raw()
+    toolConfig: _Raw = _Raw()
+    tool_config: _Raw = _Raw()
+    safetySettings: _Raw = _Raw()
+    safety_settings: _Raw = _Raw()
+    # UNSET (absent) differs from None (null): a null field still counts as given.
+    systemInstruction: _Content | msgspec.UnsetType | None = _UNSET
+    system_instruction: _Content | msgspec.UnsetType | None = _UNSET
+    generationConfig: dict[str, _Raw] | msgspec.UnsetType | None = _UNSET
+    generation_config: dict[str, _Raw] | msgspec.UnsetType | None = _UNSET
+    cachedContent: _Raw = _Raw()
+    cached_content: _Raw = _Raw()
+    labels: _Raw = _Raw()
+    serviceTier: _Raw = _Raw()
+    service_tier: _Raw = _Raw()
+    store: _Raw = _Raw()
+
+
+class _Embed(msgspec.Struct, forbid_unknown_fields=True):
+    content: _Content
+    model: _Raw = _Raw()
+    taskType: _Raw = _Raw()
+    task_type: _Raw = _Raw()
+    title: _Raw = _Raw()
+    outputDimensionality: _Raw = _Raw()
+    output_dimensionality: _Raw = _Raw()
+
+
+class _GenerateLine(msgspec.Struct, forbid_unknown_fields=True):
+    request: _Generate
+    key: str | msgspec.UnsetType = _UNSET
+
+
+class _EmbedLine(msgspec.Struct, forbid_unknown_fields=True):
+    request: _Embed
+    key: str | msgspec.UnsetType = _UNSET
+
+
+#: (camel, snake) twins of each request type: given both, the slow path names the problem.
+_TWINS = {
+    request_fields.GENERATE: tuple(
+        (c, s) for s, c in request_fields.GENERATE_FIELDS.items() if s != c and c not in ("contents",)
+    ),
+    request_fields.EMBED: tuple((c, s) for s, c in request_fields.EMBED_FIELDS.items() if s != c),
+}
+_FAST_DECODERS: dict[str, Callable[[bytes | str], _GenerateLine | _EmbedLine]] = {
+    request_fields.GENERATE: msgspec.json.Decoder(_GenerateLine).decode,
+    request_fields.EMBED: msgspec.json.Decoder(_EmbedLine).decode,
+}
+
+
+def _is_set(value: object) -> bool:
+    """True when the field was on the line (a Raw field left empty, or UNSET, was not)."""
+    if type(value) is _Raw:
+        return bool(len(value))
+    return value is not _UNSET
+
+
+def fast_line(raw: bytes | str, kind: str) -> str | bool | None:
+    """Check a line of a known ``kind`` with the typed decoder.
+
+    :returns: the line's key (a non-empty string) or None (a line without key) when the line is
+        surely valid; False when the slow path must decide.
+    """
+    try:
+        line: _GenerateLine | _EmbedLine = _FAST_DECODERS[kind](raw)
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError):
+        # msgspec raises UnicodeDecodeError for bad UTF-8 inside a string it decodes.
+        return False
+    request = line.request
+    if type(request) is _Generate and not request.contents:
+        return False
+    for camel, snake in _TWINS[kind]:
+        # Most lines use one spelling (camelCase): look at the camel twin only for a snake field.
+        if _is_set(getattr(request, snake)) and _is_set(getattr(request, camel)):
+            return False
+    key = line.key
+    if key is _UNSET:
+        return None
+    return key if key else False

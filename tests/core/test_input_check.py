@@ -1,0 +1,72 @@
+"""InputValidator fed raw chunks cut anywhere gives the verdict of the line-by-line check."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from airflow_provider_gemini_batch._core.input_check import InputValidator
+from airflow_provider_gemini_batch._core.jsonl import validate_input_lines
+from airflow_provider_gemini_batch.exceptions import GeminiInputFileError
+
+REQ = {"contents": [{"role": "user", "parts": [{"text": "h\u00e9llo"}]}], "generationConfig": {"topK": 3}}
+
+
+def _lines(*objs: object) -> bytes:
+    return "".join(json.dumps(o, ensure_ascii=False) + "\n" for o in objs).encode("utf-8")
+
+
+CASES = {
+    "valid": _lines({"key": "a", "request": REQ}, {"key": "b", "request": REQ}, {"key": "c", "request": REQ}),
+    "no_final_newline": _lines({"key": "a", "request": REQ}, {"key": "b", "request": REQ})[:-1],
+    "duplicate": _lines(
+        {"key": "a", "request": REQ}, {"key": "b", "request": REQ}, {"key": "a", "request": REQ}
+    ),
+    "bad_json_last": _lines({"key": "a", "request": REQ}) + b'{"key": "b", "request": {',
+    "field": _lines({"key": "a", "request": REQ}, {"key": "b", "request": {**REQ, "temperature": 1}}),
+    "both_spellings": _lines(
+        {"key": "a", "request": REQ}, {"key": "b", "request": {**REQ, "generation_config": {}}}
+    ),
+    "null_twin": _lines(
+        {"key": "a", "request": REQ},
+        {"key": "b", "request": {**REQ, "system_instruction": None, "systemInstruction": None}},
+    ),
+    "null_key": _lines({"key": "a", "request": REQ}, {"key": None, "request": REQ}),
+    "blank_inside": _lines({"key": "a", "request": REQ}) + b"\n" + _lines({"key": "b", "request": REQ}),
+    "blank_at_end": _lines({"key": "a", "request": REQ}) + b"\n\n",
+    "empty_contents": _lines({"key": "a", "request": REQ}, {"key": "b", "request": {"contents": []}}),
+    "echoed": _lines({"key": "a", "request": REQ}, {"key": "b", "request": REQ, "note": "x"}),
+    "keyless_then_keyed": _lines({"request": REQ}, {"key": "b", "request": REQ}),
+    "embed_mixed": _lines({"request": {"content": {"parts": [{"text": "a"}]}}}, {"request": REQ}),
+    "not_utf8": _lines({"key": "a", "request": REQ}) + b'{"key": "\xff", "request": {}}\n',
+}
+
+
+def _outcome(run: object) -> object:
+    try:
+        summary = run()  # type: ignore[operator]
+    except GeminiInputFileError as exc:
+        return ("error", exc.line_number, exc.key, exc.field, str(exc).split(": ", 1)[0])
+    return ("ok", summary.count, summary.keyed, summary.kind, dict(summary.echoed_fields))
+
+
+def _chunked(data: bytes, cut: int, size: int) -> object:
+    """Validate ``data`` fed as ``data[:cut]`` then pieces of ``size`` bytes (0: the rest at once)."""
+    validator = InputValidator("in.jsonl")
+    validator.feed_chunk(data[:cut])
+    rest = data[cut:]
+    step = size or max(len(rest), 1)
+    for start in range(0, len(rest), step):
+        validator.feed_chunk(rest[start : start + step])
+    return validator.finish()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_cut_gives_the_line_by_line_verdict(case: str) -> None:
+    data = CASES[case]
+    expected = _outcome(lambda: validate_input_lines(data.splitlines(keepends=True), path="in.jsonl"))
+    for cut in range(len(data) + 1):
+        for size in (0, 7):
+            got = _outcome(lambda cut=cut, size=size: _chunked(data, cut, size))
+            assert got == expected, (case, cut, size)
