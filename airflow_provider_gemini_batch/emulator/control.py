@@ -100,6 +100,8 @@ class EmulatorControl:
         file_processing_seconds: float | None = None,
         huge_output_bytes: int | None = None,
         state_names: dict[str, str] | None = None,
+        running_slots: int | None = None,
+        error_code: int | None = None,
     ) -> dict[str, Any]:
         """Change knobs; returns the current settings. Arguments left None are unchanged.
 
@@ -108,7 +110,10 @@ class EmulatorControl:
         ``extra_api_keys`` are keys accepted besides the server's; ``file_processing_seconds``
         (default 2) and ``huge_output_bytes`` (default 1,000,000) tune the ``files_processing``
         and ``huge_inline_503`` modes; ``state_names`` maps short states to the wire spelling of
-        batches created from now on, e.g. ``{"PENDING": "JOB_STATE_QUEUED"}``.
+        batches created from now on, e.g. ``{"PENDING": "JOB_STATE_QUEUED"}``; ``running_slots``
+        (default 0: no queue) lets only that many batches run at once, admitting queued ones by
+        priority; ``error_code`` is the gRPC code of errors ``error_fraction`` injects (default 3;
+        4/8/13/14 are retryable).
         """
         body = {
             k: v
@@ -121,6 +126,8 @@ class EmulatorControl:
                 "file_processing_seconds": file_processing_seconds,
                 "huge_output_bytes": huge_output_bytes,
                 "state_names": state_names,
+                "running_slots": running_slots,
+                "error_code": error_code,
             }.items()
             if v is not None
         }

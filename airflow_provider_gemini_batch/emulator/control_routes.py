@@ -35,6 +35,8 @@ SETTING_KEYS = (
     "file_processing_seconds",
     "huge_output_bytes",
     "state_names",
+    "running_slots",
+    "error_code",
 )
 
 

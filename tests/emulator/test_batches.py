@@ -463,6 +463,8 @@ def test_reset_forgets_everything(http: httpx.Client, emulator: EmulatorServer) 
         "file_processing_seconds": 2.0,
         "huge_output_bytes": 1_000_000,
         "state_names": {},
+        "running_slots": 0,
+        "error_code": 3,
     }
     assert abs(emulator.control.now() - __import__("time").time()) < 5
 
