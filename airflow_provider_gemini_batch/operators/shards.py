@@ -42,10 +42,10 @@ class GeminiSplitInputOperator(BaseOperator):
 
     :param source: the input JSONL: local path, ``file://`` or object-storage URI (templated).
     :param destination: the directory (or prefix URI) for ``shard-00000.jsonl`` ... (templated).
-    :param max_requests: requests per shard, or None. At least one limit below 2 GiB or a
+    :param max_requests: requests per shard, or None (templated). At least one limit below 2 GiB or a
         request/token bound should be set, else the whole input is one shard.
     :param max_bytes: bytes per shard file. Default 2 GiB.
-    :param max_tokens: estimated input tokens per shard, or None.
+    :param max_tokens: estimated input tokens per shard, or None (templated).
     :param chars_per_token: characters per token of the estimate. Default 4.
     :param display_name: base of the shards' display names (``"<name> shard 3"``). Default the
         task id.
@@ -56,7 +56,7 @@ class GeminiSplitInputOperator(BaseOperator):
         a line that is not a JSON object, a repeated key, one request over ``max_bytes``.
     """
 
-    template_fields: Sequence[str] = ("source", "destination", "display_name")
+    template_fields: Sequence[str] = ("source", "destination", "display_name", "max_requests", "max_tokens")
     template_ext: Sequence[str] = ()
     ui_color = "#fce8b2"
 
@@ -85,9 +85,9 @@ class GeminiSplitInputOperator(BaseOperator):
         from airflow_provider_gemini_batch.storage import atomic_destination
 
         limits = ShardLimits(
-            max_requests=self.max_requests,
+            max_requests=_count(self.max_requests, "max_requests"),
             max_bytes=int(self.max_bytes),
-            max_tokens=self.max_tokens,
+            max_tokens=_count(self.max_tokens, "max_tokens"),
             chars_per_token=float(self.chars_per_token),
         )
         planner = ShardPlanner(limits, source=str(self.source))
@@ -121,6 +121,17 @@ class GeminiSplitInputOperator(BaseOperator):
             {"input_path": p, "display_name": f"{base} shard {i + 1} of {len(paths)}"}
             for i, p in enumerate(paths)
         ]
+
+
+def _count(value: Any, name: str) -> int | None:
+    """A templated bound as an int (a rendered template is a string), or None."""
+    if value is None or value == "" or value == "None":
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise GeminiInvalidInputError(f"{name} must be a positive integer or None, got {value!r}.")
 
 
 def _numbered(lines: Iterable[bytes]) -> Iterable[tuple[int, bytes]]:
