@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_gemini_batch._core.models import BatchResult
 from airflow_provider_gemini_batch._core.sharding import keyed_line
 from airflow_provider_gemini_batch.exceptions import GeminiInputFileError
 
@@ -86,6 +87,26 @@ def follow_up_lines(
             report.selected += 1
             yield json.dumps(keyed, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
     report.missing = sorted(wanted)[:MISSING_NAMED]
+
+
+def landed_result(line: bytes, *, path: str, index: int) -> BatchResult:
+    """A landed row (``BatchResult.to_row``) read back as a :class:`BatchResult`, keeping the
+    classification it was landed with (its ``status`` is the landed ``succeeded``/``failed``, not a
+    per-row error, so the row is not classified again)."""
+    row = _row(line, path=path, line_no=index + 1)
+    response = row.get("response")
+    error = row.get("error")
+    key = row.get("key")
+    return BatchResult(
+        key=None if key is None else str(key),
+        index=index,
+        response=response if isinstance(response, dict) else None,
+        error=error if isinstance(error, dict) else None,
+        outcome=str(row.get("outcome") or ("succeeded" if row.get("status") == "succeeded" else "error")),
+        reason=row.get("reason"),
+        retryable=row.get("retryable") is True,
+        key_inferred=row.get("key_inferred") is True,
+    )
 
 
 def row_key(line: bytes, *, path: str, line_no: int) -> str | None:

@@ -9,7 +9,6 @@ file through. See ``docs/large-batches.md`` and ``dags_examples/example_gemini_b
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +16,6 @@ from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperat
 
 from airflow_provider_gemini_batch._core import resubmit
 from airflow_provider_gemini_batch._core.cost import sum_costs
-from airflow_provider_gemini_batch._core.jsonl import result_from_json
 from airflow_provider_gemini_batch._core.manifest import ResultsTally
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 from airflow_provider_gemini_batch.operators._files import copy_into, iter_lines, write_lines
@@ -195,7 +193,7 @@ class GeminiMergeResubmissionOperator(BaseOperator):
             )
         tally = ResultsTally()
         for n, line in enumerate(iter_lines(dest)):
-            tally.add(result_from_json(json.loads(line), n))
+            tally.add(resubmit.landed_result(line, path=dest, index=n))
         manifest: dict[str, Any] = {
             "destination": dest,
             "rounds": rounds,
