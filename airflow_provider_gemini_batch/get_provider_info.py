@@ -39,13 +39,16 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [
             {
                 "integration-name": "Google Gemini Batch API",
-                # gemini_batch re-exports every operator of the four modules after it.
+                # gemini_batch re-exports every operator of the modules after it.
                 "python-modules": [
                     f"{_PKG}.operators.gemini_batch",
                     f"{_PKG}.operators.upload",
                     f"{_PKG}.operators.create",
                     f"{_PKG}.operators.results",
                     f"{_PKG}.operators.cleanup",
+                    f"{_PKG}.operators.shards",
+                    f"{_PKG}.operators.resubmit",
+                    f"{_PKG}.operators.priority",
                 ],
             }
         ],

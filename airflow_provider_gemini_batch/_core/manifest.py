@@ -133,6 +133,7 @@ def build_manifest(
     expected_requests: int | None = None,
     note: str | None = None,
     warnings: list[str] | None = None,
+    cost: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The JSON-native manifest pushed to XCom.
 
@@ -145,6 +146,8 @@ def build_manifest(
     :param expected_requests: the batch's ``batchStats.requestCount`` (None when not reported).
     :param note: a plain sentence for the reader (e.g. why there are no results), or None.
     :param warnings: plain sentences about the rows (count mismatch, duplicate keys ...).
+    :param cost: the ``cost`` object (``_core/cost.estimate_cost``) when the user gave a price
+        table; absent from the manifest otherwise.
     """
     manifest: dict[str, Any] = {
         "batch_name": batch_name,
@@ -154,6 +157,8 @@ def build_manifest(
         "counts": tally.counts(),
         "usage": dict(sorted(tally.usage.items())),
     }
+    if cost is not None:
+        manifest["cost"] = cost
     if note:
         manifest["note"] = note
     if warnings:

@@ -151,6 +151,7 @@ def create_batch(
     display_name: str | None = None,
     priority: int | None = None,
     embeddings: bool = False,
+    webhook_config: Mapping[str, Any] | None = None,
 ) -> ApiRequest:
     """``POST models/{model}:batchGenerateContent`` (or ``:asyncBatchEmbedContent``).
 
@@ -158,6 +159,9 @@ def create_batch(
         "metadata": {...}}`` or a bare request dict.
     :param input_file: a ``files/...`` name of an uploaded JSONL file.
     :param embeddings: an embedding batch; inline requests are then checked as EmbedContentRequest.
+    :param priority: higher runs first (int64, sent as a JSON string; default 0 on the service).
+    :param webhook_config: ``{"uris": [...], "user_metadata"|"userMetadata": {...}}``, sent as
+        ``webhookConfig`` (see :func:`webhook_config_body`).
     :raises GeminiInvalidInputError: bad model name, both/neither of requests and input_file, bad
         inline items (see :func:`~airflow_provider_gemini_batch._core.jsonl.inline_request_items`),
         or an inline body of 20 MB or more.
@@ -178,9 +182,9 @@ def create_batch(
             "requests": {"requests": inline_request_items(requests, embeddings=embeddings)}
         }
     if priority is not None:
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise GeminiInvalidInputError(f"priority must be an integer, got {priority!r}.")
-        batch["priority"] = str(priority)  # int64 travels as a JSON string
+        batch["priority"] = priority_value(priority)
+    if webhook_config is not None:
+        batch["webhookConfig"] = webhook_config_body(webhook_config)
     body = {"batch": batch}
     if requests is not None:
         size = len(serialize(body))
@@ -199,6 +203,91 @@ def create_batch(
         resource=model_name,
         idempotent=False,
         what=f"Creating a batch on {model_name}",
+    )
+
+
+#: int64 bounds of ``priority`` (proto int64; JSON carries it as a decimal string).
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def priority_value(priority: Any) -> str:
+    """``priority`` as the wire carries it: an int64 as a decimal string (proto3 JSON mapping;
+    REST reference ``GenerateContentBatch.priority``: "string (int64 format)", higher runs first,
+    negatives allowed, default 0 — spec §5).
+
+    :raises GeminiInvalidInputError: not an integer, or outside int64.
+    """
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise GeminiInvalidInputError(f"priority must be an integer, got {priority!r}.")
+    if not _INT64[0] <= priority <= _INT64[1]:
+        raise GeminiInvalidInputError(f"priority must fit in int64, got {priority}.")
+    return str(priority)
+
+
+def webhook_config_body(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``webhookConfig`` object of a create body: ``{"uris": [...], "userMetadata": {...}}``.
+
+    The REST field names are lowerCamelCase (``GenerateContentBatch.webhookConfig`` with ``uris``
+    and ``userMetadata``: REST reference ai.google.dev/api/batch-api, spec §5). google-genai 3.x
+    sends ``user_metadata`` in snake_case (spec §5 [OBS]); the service's JSON parser accepts both
+    spellings, and we send the REST one. Both spellings are accepted here.
+
+    :raises GeminiInvalidInputError: not a mapping, unknown fields, ``uris`` not a non-empty list
+        of http(s) URLs, or ``user_metadata`` not a mapping.
+    """
+    if not isinstance(config, Mapping):
+        raise GeminiInvalidInputError(
+            f"webhook_config must be a mapping like {{'uris': ['https://...'], 'user_metadata': {{...}}}}, "
+            f"got {type(config).__name__}."
+        )
+    unknown = set(config) - {"uris", "user_metadata", "userMetadata"}
+    if unknown:
+        raise GeminiInvalidInputError(
+            f"webhook_config has unknown fields {sorted(unknown)}; it takes 'uris' and 'user_metadata'."
+        )
+    uris = config.get("uris")
+    if (
+        not isinstance(uris, (list, tuple))
+        or not uris
+        or not all(isinstance(u, str) and u.startswith(("https://", "http://")) for u in uris)
+    ):
+        raise GeminiInvalidInputError(
+            f"webhook_config['uris'] must be a non-empty list of http(s) URLs, got {uris!r}."
+        )
+    body: dict[str, Any] = {"uris": list(uris)}
+    metadata = config.get("user_metadata", config.get("userMetadata"))
+    if metadata is not None:
+        if not isinstance(metadata, Mapping):
+            raise GeminiInvalidInputError(
+                f"webhook_config['user_metadata'] must be a mapping, got {type(metadata).__name__}."
+            )
+        body["userMetadata"] = dict(metadata)
+    return body
+
+
+def update_batch_priority(
+    api_version: str, name: str, priority: int, *, embeddings: bool = False
+) -> ApiRequest:
+    """``PATCH batches/{id}:updateGenerateContentBatch?updateMask=priority`` (or
+    ``:updateEmbedContentBatch``) with body ``{"priority": "<int64>"}``.
+
+    The method, path, ``updateMask`` query and the bare ``GenerateContentBatch`` answer (not an
+    Operation) are those of the discovery document ``generativelanguage v1beta``
+    (``batches.updateGenerateContentBatch`` / ``batches.updateEmbedContentBatch``, spec §7.5, §13).
+    Setting a value twice is harmless, so it is retried like a read.
+
+    :raises GeminiInvalidInputError: bad name or priority.
+    """
+    name = names.normalize_batch_name(name)
+    verb = "updateEmbedContentBatch" if embeddings else "updateGenerateContentBatch"
+    return ApiRequest(
+        "PATCH",
+        f"/{api_version}/{_id_path(name)}:{verb}",
+        params={"updateMask": "priority"},
+        headers=_JSON,
+        json={"priority": priority_value(priority)},
+        resource=name,
+        what=f"Updating the priority of {name}",
     )
 
 

@@ -139,6 +139,13 @@ class Api:
             r":(?P<verb>batchGenerateContent|asyncBatchEmbedContent)$"
         )
         add("POST", create, self.create_batch)
+        # Discovery document v1beta: batches.updateGenerateContentBatch / updateEmbedContentBatch
+        # are PATCH {+name}:update...Batch with query updateMask (spec §7.5).
+        add(
+            "PATCH",
+            rf"^/{_VER}/batches/{_ID}:(?P<verb>updateGenerateContentBatch|updateEmbedContentBatch)$",
+            self.update_batch,
+        )
 
     def _add(self, method: str, pattern: str, handler: Handler, self_auth: bool = False) -> None:
         self.routes.append((method, re.compile(pattern), handler, self_auth))
@@ -580,6 +587,7 @@ class Api:
         except (TypeError, ValueError):
             raise invalid("batch.priority must be an integer.") from None
         display = field(batch, "displayName")
+        webhook = _webhook_config(field(batch, "webhookConfig"))
         kind = "generate" if verb == "batchGenerateContent" else "embed"
         if requests is not None and self.state.settings.has("strict_request_fields"):
             self._refuse_unknown_fields(kind, [json.dumps(item) for item in requests])
@@ -601,6 +609,7 @@ class Api:
                     remove_quietly(record.input_path)
                     raise
             await self.state.count_file_requests(record)
+        record.webhook_config = webhook
         self.state.register_batch(record)
         # The answer describes the batch as created (PENDING, cookbook cell 44 output), even when
         # counting a large input file took longer than the PENDING window of a fast test batch.
@@ -637,6 +646,32 @@ class Api:
             data["nextPageToken"] = token
         return self._shaped(ctx, data)
 
+    async def update_batch(self, ctx: Ctx, ver: str, id: str, verb: str) -> Response:
+        """``PATCH batches/{id}:updateGenerateContentBatch?updateMask=priority`` (or the embed one).
+
+        Only ``priority`` is mutable here (the one field an owner has reason to change on a
+        running batch); the answer is the bare batch resource, not an Operation (spec §7.5).
+        The method must match the batch's kind.
+        """
+        record = self._batch(ctx, id)
+        kind = "generate" if verb == "updateGenerateContentBatch" else "embed"
+        if kind != record.kind:
+            right = "updateGenerateContentBatch" if record.kind == "generate" else "updateEmbedContentBatch"
+            raise invalid(f"batches/{id} is not a {kind} batch; use :{right}.")
+        body = await self._read_json(ctx)
+        mask = [m.strip() for m in ctx.request.query_params.get("updateMask", "").split(",") if m.strip()]
+        if not mask:
+            mask = [k for k in (body or {}) if k != "name"] if isinstance(body, dict) else []
+        unknown = [m for m in mask if m != "priority"]
+        if unknown or not mask:
+            raise invalid(f"updateMask must be 'priority' (the only updatable field here), got {mask!r}.")
+        try:
+            priority = int(field(body, "priority", 0))
+        except (TypeError, ValueError):
+            raise invalid("batch.priority must be an integer.") from None
+        record = self.state.update_priority(id, priority)
+        return json_response(record.render_bare(self.state.clock.now()))
+
     async def cancel_batch(self, ctx: Ctx, ver: str, id: str) -> Response:
         self._batch(ctx, id)
         self.state.cancel_batch(id)
@@ -646,6 +681,20 @@ class Api:
         self._batch(ctx, id)
         self.state.delete_batch(id)
         return json_response({})
+
+
+def _webhook_config(raw: Any) -> dict[str, Any] | None:
+    """Check and keep ``batch.webhookConfig`` (never called back). REST spelling ``userMetadata``;
+    google-genai 3.x sends ``user_metadata`` (spec §5 [OBS]): both are accepted."""
+    if raw is None:
+        return None
+    uris = field(raw, "uris") if isinstance(raw, dict) else None
+    if not isinstance(uris, list) or not all(isinstance(u, str) and u for u in uris):
+        raise invalid("batch.webhookConfig.uris must be a list of URLs.")
+    metadata = field(raw, "userMetadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise invalid("batch.webhookConfig.userMetadata must be an object.")
+    return {"uris": list(uris), "userMetadata": metadata or {}}
 
 
 def _read_lines(path: Any) -> list[str]:

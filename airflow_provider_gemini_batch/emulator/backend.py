@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_gemini_batch.emulator.batches import (
+    JOB_EXPIRY_SECONDS,
     OUTCOMES,
     TERMINAL,
     BatchRecord,
@@ -26,6 +27,7 @@ from airflow_provider_gemini_batch.emulator.batches import (
     inline_results,
     write_file_results,
 )
+from airflow_provider_gemini_batch.emulator.fake_model import INJECTED_CODES
 from airflow_provider_gemini_batch.emulator.faults import FaultBook
 from airflow_provider_gemini_batch.emulator.files import (
     FileRecord,
@@ -76,6 +78,12 @@ class Settings:
         the planning figure). Default 0.
     :param max_active_batches: batches allowed in PENDING/RUNNING at once before create answers
         429 (default 100, the limit the spec lists for concurrent jobs); raise it to load-test many waits.
+    :param running_slots: how many batches may run at once; 0 (default) runs every batch at once.
+        With N > 0 new batches queue PENDING and are admitted highest ``priority`` first, then
+        oldest first (spec §5: "higher runs first"); see :meth:`EmulatorState.admit`.
+    :param error_code: gRPC code of the per-request errors ``error_fraction`` injects: 3
+        INVALID_ARGUMENT (default, not retryable) or a transient one (4, 8, 13, 14) to exercise a
+        resubmission.
     """
 
     processing_seconds: float = 5.0
@@ -88,6 +96,8 @@ class Settings:
     state_names: dict[str, str] = field(default_factory=dict)
     latency_seconds: float = 0.0
     max_active_batches: int = MAX_ACTIVE_BATCHES
+    running_slots: int = 0
+    error_code: int = 3
 
     def copy(self) -> Settings:
         """An independent copy (lists and dicts are not shared)."""
@@ -102,6 +112,8 @@ class Settings:
             state_names=dict(self.state_names),
             latency_seconds=self.latency_seconds,
             max_active_batches=self.max_active_batches,
+            running_slots=self.running_slots,
+            error_code=self.error_code,
         )
 
     def has(self, mode: str) -> bool:
@@ -248,7 +260,54 @@ class EmulatorState:
         more = len(items) > page_size
         return page, (encode_token(self._seq[page[-1].name], direction) if more and page else None)
 
+    def admit(self) -> None:
+        """Admit queued batches into free running slots, in time order, up to now.
+
+        Lazy like the rest of the state machine: replays the admissions that happened since the
+        last call. A slot frees when a running batch ends (``BatchRecord.end_time``); the queued
+        batch admitted then is the one with the highest ``priority``, then the oldest, among those
+        created by that instant. A priority changed by an update counts for admissions after it
+        (every API call runs this first, so earlier admissions are already fixed).
+        """
+        slots = self.settings.running_slots
+        waiting = [b for b in self.batches.values() if b.queued and b.start_time is None]
+        if not waiting:
+            return
+        now = self.clock.now()
+        admitted = [b for b in self.batches.values() if b.start is not None]
+        clock = max([b.start_time or 0.0 for b in admitted if b.queued] or [0.0])
+        while waiting:
+            ends = sorted(e for b in admitted if (e := b.end_time()) is not None and e > clock)
+            running = len(ends)
+            free_at = clock if not slots or running < slots else ends[running - slots]
+            alive = [
+                b
+                for b in waiting
+                if (b.cancel_time is None or b.cancel_time > free_at)
+                and b.create_time + JOB_EXPIRY_SECONDS > free_at
+            ]
+            if not alive:
+                return
+            at = max(free_at, min(b.create_time for b in alive))
+            if at > now:
+                return
+            ready = [b for b in alive if b.create_time <= at]
+            chosen = max(ready, key=lambda b: (b.priority, -self._seq.get(b.name, 0)))
+            chosen.start_time = at
+            admitted.append(chosen)
+            waiting = [b for b in alive if b is not chosen]
+            clock = at
+
+    def update_priority(self, batch_id: str, priority: int) -> BatchRecord:
+        """Set a batch's priority (``updateGenerateContentBatch``/``updateEmbedContentBatch``);
+        a queued batch is admitted by its new priority from now on."""
+        self.admit()
+        record = self.get_batch(batch_id)
+        record.priority = priority
+        return record
+
     def active_batch_count(self) -> int:
+        self.admit()
         now = self.clock.now()
         return sum(1 for b in self.batches.values() if b.phase(now).state not in TERMINAL)
 
@@ -316,6 +375,8 @@ class EmulatorState:
             owner=owner,
             modes=frozenset(self.settings.modes),
             state_names=dict(self.settings.state_names),
+            queued=self.settings.running_slots > 0,
+            error_code=self.settings.error_code,
         )
         return record
 
@@ -324,6 +385,7 @@ class EmulatorState:
         self._next_seq(record.name)
 
     def get_batch(self, batch_id: str) -> BatchRecord:
+        self.admit()
         record = self.batches.get(batch_id)
         if record is None:
             raise not_found(f"batches/{batch_id}")
@@ -337,6 +399,7 @@ class EmulatorState:
         Newest first like the live service: cookbook Batch_mode.ipynb cell 34 output lists
         ``batches.list`` with descending create times (issue 15 bug 6).
         """
+        self.admit()
         batches = [b for b in self.batches.values() if visible is None or visible(b)]
         return self._page(batches, page_size, token, newest_first=True)
 
@@ -425,6 +488,8 @@ class EmulatorState:
         state_names: dict[str, str] | None = None,
         latency_seconds: float | None = None,
         max_active_batches: int | None = None,
+        running_slots: int | None = None,
+        error_code: int | None = None,
     ) -> None:
         """Change knobs (see :class:`Settings`); ``modes`` replaces the set of modes.
 
@@ -459,6 +524,15 @@ class EmulatorState:
             if int(max_active_batches) < 1:
                 raise ValueError("max_active_batches must be >= 1")
             self.settings.max_active_batches = int(max_active_batches)
+        if running_slots is not None:
+            if isinstance(running_slots, bool) or not isinstance(running_slots, int) or running_slots < 0:
+                raise ValueError("running_slots must be an integer >= 0 (0: no queue)")
+            self.admit()  # admissions so far follow the old number of slots
+            self.settings.running_slots = running_slots
+        if error_code is not None:
+            if error_code not in INJECTED_CODES:
+                raise ValueError(f"error_code must be one of {sorted(INJECTED_CODES)}")
+            self.settings.error_code = int(error_code)
         if processing_seconds is not None:
             if processing_seconds < 0:
                 raise ValueError("processing_seconds must be >= 0")

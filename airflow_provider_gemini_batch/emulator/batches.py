@@ -12,6 +12,12 @@ Timeline of a batch created at ``t0`` with processing time ``p`` (seconds):
 * a user cancel at ``tc``   CANCELLED at ``tc``; results are offered for the requests finished
   by then (``floor(n * progress(tc))``, none if still PENDING)
 * still not finished 48 h after ``t0`` (only when ``p`` > 48 h) -> EXPIRED, no results
+
+With the ``running_slots`` knob set (see ``backend.Settings``), a new batch is *queued*: it stays
+PENDING until the backend admits it into a free slot (highest ``priority`` first, then the oldest;
+REST reference ``GenerateContentBatch.priority``: "batches with higher priority will be processed
+before batches with lower priority", spec §5), and the timeline above starts at its admission time
+``start_time`` instead of ``t0`` (expiry still counts from ``t0``).
 """
 
 from __future__ import annotations
@@ -75,6 +81,34 @@ class BatchRecord:
     owner: str | None = None  # the API key that created it (``per_key_visibility``)
     modes: frozenset[str] = frozenset()  # named modes in force when it was created
     state_names: dict[str, str] = field(default_factory=dict)  # wire spelling overrides
+    queued: bool = False  # waits for a running slot (``running_slots``)
+    start_time: float | None = None  # when a queued batch was admitted
+    error_code: int = 3  # code of the per-request errors injected by ``error_fraction``
+    webhook_config: dict[str, Any] | None = None  # accepted on create, never called
+
+    @property
+    def start(self) -> float | None:
+        """When the timeline starts: the create time, or the admission time of a queued batch
+        (None while it waits for a slot)."""
+        if not self.queued:
+            return self.create_time
+        return self.start_time
+
+    def end_time(self) -> float | None:
+        """When it stops occupying a running slot (None while it waits for one)."""
+        start = self.start
+        if start is None:
+            return None
+        end = start + self.processing_seconds
+        if self.outcome == "CANCELLED":
+            end = (
+                start
+                + PENDING_FRACTION * self.processing_seconds
+                + (self.processing_seconds - PENDING_FRACTION * self.processing_seconds) / 2
+            )
+        if self.cancel_time is not None:
+            end = min(end, self.cancel_time)
+        return min(end, self.create_time + JOB_EXPIRY_SECONDS)
 
     @property
     def name(self) -> str:
@@ -86,7 +120,9 @@ class BatchRecord:
 
     def progress_at(self, when: float) -> float:
         """Fraction (0..1) of requests processed at epoch ``when``."""
-        start = self.create_time + PENDING_FRACTION * self.processing_seconds
+        if self.start is None:
+            return 0.0
+        start = self.start + PENDING_FRACTION * self.processing_seconds
         span = self.processing_seconds - PENDING_FRACTION * self.processing_seconds
         if span <= 0:
             return 1.0 if when >= start else 0.0
@@ -95,22 +131,33 @@ class BatchRecord:
 
     def phase(self, now: float) -> Phase:
         """The state at emulator time ``now`` (pure; see the module docstring for the timeline)."""
-        t0, p = self.create_time, self.processing_seconds
+        if self.start is None:  # queued, not admitted yet
+            if self.cancel_time is not None and self.cancel_time <= now:
+                return Phase("CANCELLED", self.cancel_time, 0.0)
+            if now >= self.create_time + JOB_EXPIRY_SECONDS:
+                return Phase("EXPIRED", self.create_time + JOB_EXPIRY_SECONDS, 0.0)
+            return Phase("PENDING", self.create_time, 0.0)
+        t0, p = self.start, self.processing_seconds
         done_at = t0 + p
         cancel_at = self.cancel_time
         if self.outcome == "CANCELLED":
             auto = t0 + PENDING_FRACTION * p + (p - PENDING_FRACTION * p) / 2
             cancel_at = auto if cancel_at is None else min(cancel_at, auto)
-        if cancel_at is not None and cancel_at <= now and cancel_at < min(done_at, t0 + JOB_EXPIRY_SECONDS):
+        if (
+            cancel_at is not None
+            and cancel_at <= now
+            and cancel_at < min(done_at, self.create_time + JOB_EXPIRY_SECONDS)
+        ):
             return Phase("CANCELLED", cancel_at, self.progress_at(cancel_at))
-        if p > JOB_EXPIRY_SECONDS and now >= t0 + JOB_EXPIRY_SECONDS:
-            return Phase("EXPIRED", t0 + JOB_EXPIRY_SECONDS, self.progress_at(t0 + JOB_EXPIRY_SECONDS))
+        expiry = self.create_time + JOB_EXPIRY_SECONDS
+        if done_at > expiry and now >= expiry:
+            return Phase("EXPIRED", expiry, self.progress_at(expiry))
         if now >= done_at:
             return Phase(self.outcome, done_at, 1.0)
         running_at = t0 + PENDING_FRACTION * p
         if now >= running_at:
             return Phase("RUNNING", running_at, self.progress_at(now))
-        return Phase("PENDING", t0, 0.0)
+        return Phase("PENDING", self.create_time, 0.0)
 
     def completed_count(self, phase: Phase) -> int:
         """How many requests have results in ``phase`` (all for SUCCEEDED, none for FAILED/EXPIRED)."""
@@ -123,6 +170,15 @@ class BatchRecord:
     def type_name(self, suffix: str = "") -> str:
         base = "GenerateContentBatch" if self.kind == "generate" else "EmbedContentBatch"
         return _TYPE_PREFIX + base + suffix
+
+    def render_bare(self, now: float) -> dict[str, Any]:
+        """The bare ``GenerateContentBatch``/``EmbedContentBatch`` resource (no Operation wrapper),
+        as the update methods answer it (discovery document v1beta, ``batches.updateGenerateContentBatch``
+        response ``GenerateContentBatch``; spec §7.5): the Operation's ``metadata`` without ``@type``.
+        """
+        metadata = dict(self.render(now)["metadata"])
+        metadata.pop("@type", None)
+        return metadata
 
     def render(self, now: float, finishing: bool = False) -> dict[str, Any]:
         """The Operation JSON at emulator time ``now``.
@@ -212,7 +268,7 @@ def inline_results(record: BatchRecord, count: int) -> list[dict[str, Any]]:
         request = wfield(item, "request") if isinstance(item, dict) else None
         result = answer(record.kind, request)
         if "error" not in result and fake_model.is_injected_error(position, record.error_fraction):
-            result = {"error": dict(fake_model.INJECTED_ERROR)}
+            result = {"error": fake_model.injected_error(record.error_code)}
         metadata = wfield(item, "metadata") if isinstance(item, dict) else None
         if metadata is not None and "inline_without_metadata" not in record.modes:
             result["metadata"] = metadata
@@ -236,7 +292,12 @@ def count_requests(path: Path) -> int:
 
 
 def file_result_line(
-    kind: str, position: int, line: bytes, error_fraction: float, row_status: bool = False
+    kind: str,
+    position: int,
+    line: bytes,
+    error_fraction: float,
+    row_status: bool = False,
+    error_code: int = 3,
 ) -> dict[str, Any]:
     """The output object for one input line (keyed, wrapped or bare request, or a parse error).
 
@@ -255,7 +316,7 @@ def file_result_line(
         request = obj["request"]
     result = answer(kind, request)
     if "error" not in result and fake_model.is_injected_error(position, error_fraction):
-        result = {"error": dict(fake_model.INJECTED_ERROR)}
+        result = {"error": fake_model.injected_error(error_code)}
     if row_status and "error" in result:
         result = {"status": result["error"]}
     if key is not None:
@@ -272,7 +333,12 @@ def write_file_results(record: BatchRecord, count: int, destination: Path) -> tu
             if position >= count:
                 break
             result = file_result_line(
-                record.kind, position, line, record.error_fraction, "row_status" in record.modes
+                record.kind,
+                position,
+                line,
+                record.error_fraction,
+                "row_status" in record.modes,
+                record.error_code,
             )
             if "error" in result or "status" in result:
                 failed += 1

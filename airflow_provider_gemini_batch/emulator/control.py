@@ -102,6 +102,8 @@ class EmulatorControl:
         state_names: dict[str, str] | None = None,
         latency_seconds: float | None = None,
         max_active_batches: int | None = None,
+        running_slots: int | None = None,
+        error_code: int | None = None,
     ) -> dict[str, Any]:
         """Change knobs; returns the current settings. Arguments left None are unchanged.
 
@@ -112,7 +114,10 @@ class EmulatorControl:
         and ``huge_inline_503`` modes; ``state_names`` maps short states to the wire spelling of
         batches created from now on, e.g. ``{"PENDING": "JOB_STATE_QUEUED"}``;
         ``latency_seconds`` delays every API answer (not the control plane) by that many seconds;
-        ``max_active_batches`` (default 100) is the concurrent PENDING/RUNNING limit behind 429.
+        ``max_active_batches`` (default 100) is the concurrent PENDING/RUNNING limit behind 429;
+        ``running_slots`` (default 0: no queue) lets only that many batches run at once, admitting
+        queued ones by priority; ``error_code`` is the gRPC code of errors ``error_fraction``
+        injects (default 3; 4/8/13/14 are retryable).
         """
         body = {
             k: v
@@ -127,6 +132,8 @@ class EmulatorControl:
                 "state_names": state_names,
                 "latency_seconds": latency_seconds,
                 "max_active_batches": max_active_batches,
+                "running_slots": running_slots,
+                "error_code": error_code,
             }.items()
             if v is not None
         }

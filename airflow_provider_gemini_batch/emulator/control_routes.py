@@ -37,6 +37,8 @@ SETTING_KEYS = (
     "state_names",
     "latency_seconds",
     "max_active_batches",
+    "running_slots",
+    "error_code",
 )
 
 

@@ -255,3 +255,22 @@ def is_injected_error(position: int, fraction: float) -> bool:
 
 
 INJECTED_ERROR = {"code": 3, "message": "Request contains an invalid argument. (emulator error_fraction)"}
+
+#: Messages of the injected per-request errors by gRPC code (google/rpc/code.proto names). Which
+#: codes the live service writes on failed rows is not captured publicly (docs/real-service/rows.md:
+#: "the case is constructed"); 13/14/8/4 are the transient ones a resubmission may cure.
+_INJECTED_MESSAGES = {
+    3: "Request contains an invalid argument.",
+    4: "Deadline exceeded while processing the request.",
+    8: "Resource has been exhausted (e.g. check quota).",
+    13: "Internal error encountered.",
+    14: "The service is currently unavailable.",
+}
+INJECTED_CODES = frozenset(_INJECTED_MESSAGES)
+
+
+def injected_error(code: int = 3) -> dict[str, Any]:
+    """The per-request error written where ``error_fraction`` strikes: ``{"code", "message"}``."""
+    if code == 3:
+        return dict(INJECTED_ERROR)
+    return {"code": code, "message": f"{_INJECTED_MESSAGES[code]} (emulator error_fraction)"}

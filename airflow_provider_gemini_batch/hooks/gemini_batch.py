@@ -297,6 +297,7 @@ class GeminiBatchHook(GeminiHookBase):
         input_file: str | None = None,
         display_name: str | None = None,
         priority: int | None = None,
+        webhook_config: Mapping[str, Any] | None = None,
     ) -> Batch:
         """Create a generateContent batch (``models/{model}:batchGenerateContent``).
 
@@ -306,6 +307,8 @@ class GeminiBatchHook(GeminiHookBase):
         :param input_file: an uploaded JSONL file, ``files/…``. Exactly one of requests/input_file.
         :param display_name: shown in the console and in ``list_batches``.
         :param priority: higher runs first (default 0 on the service).
+        :param webhook_config: ``{"uris": [...], "user_metadata": {...}}``, sent as ``webhookConfig``
+            (``routes.webhook_config_body``).
         :raises GeminiInvalidInputError: before sending anything, for invalid arguments.
         :raises GeminiApiError: the service refused it. A :class:`GeminiTransportError` or 5xx may hide
             a batch that was created anyway: creation is never retried then (it is not idempotent);
@@ -318,6 +321,7 @@ class GeminiBatchHook(GeminiHookBase):
             input_file=input_file,
             display_name=display_name,
             priority=priority,
+            webhook_config=webhook_config,
         )
         return Batch.from_operation(self._json(req))
 
@@ -328,11 +332,14 @@ class GeminiBatchHook(GeminiHookBase):
         requests: Sequence[Mapping[str, Any]] | None = None,
         input_file: str | None = None,
         display_name: str | None = None,
+        priority: int | None = None,
+        webhook_config: Mapping[str, Any] | None = None,
     ) -> Batch:
         """Create an embeddings batch (``models/{model}:asyncBatchEmbedContent``).
 
         ``requests`` items are ``{"key", "request": EmbedContentRequest}`` or bare
-        EmbedContentRequest dicts. Raises as :meth:`create_batch`.
+        EmbedContentRequest dicts; ``priority`` and ``webhook_config`` as :meth:`create_batch`
+        (``EmbedContentBatch`` has the same envelope fields, spec §6). Raises as :meth:`create_batch`.
         """
         req = routes.create_batch(
             self.settings.api_version,
@@ -341,8 +348,25 @@ class GeminiBatchHook(GeminiHookBase):
             input_file=input_file,
             display_name=display_name,
             embeddings=True,
+            priority=priority,
+            webhook_config=webhook_config,
         )
         return Batch.from_operation(self._json(req))
+
+    def update_batch_priority(self, name: str, priority: int, *, embeddings: bool = False) -> Batch:
+        """Change the priority of a batch (``PATCH batches/{id}:updateGenerateContentBatch`` or
+        ``:updateEmbedContentBatch`` with ``updateMask=priority``, spec §7.5).
+
+        The service answers the bare batch resource, not an Operation; it is wrapped here so the
+        result is the same :class:`Batch` view as :meth:`get_batch` returns.
+
+        :param embeddings: the batch is an embeddings batch (the method differs by kind).
+        :raises GeminiInvalidInputError: bad name or priority (before sending).
+        :raises GeminiApiError: the service refused it (e.g. 404 unknown batch).
+        """
+        req = routes.update_batch_priority(self.settings.api_version, name, priority, embeddings=embeddings)
+        bare = self._json(req)
+        return Batch.from_operation({"name": bare.get("name") or req.resource, "metadata": bare})
 
     def get_batch(self, name: str, *, light: bool = False) -> Batch:
         """The current state of ``batches/…``.

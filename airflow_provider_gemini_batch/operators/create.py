@@ -83,7 +83,12 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         object-storage URI, as for :class:`GeminiUploadFileOperator`.
     :param display_name: batch display name (templated); the identity marker is appended.
     :param embeddings: create an embeddings batch (``asyncBatchEmbedContent``). Default False.
-    :param priority: batch priority (higher runs first), or None for the API default.
+    :param priority: batch priority (higher runs first; int64, negatives allowed), or None for the
+        API default (0). Sent as ``priority``; change it later with
+        :class:`~airflow_provider_gemini_batch.operators.priority.GeminiUpdateBatchPriorityOperator`.
+    :param webhook_config: ``{"uris": ["https://..."], "user_metadata": {...}}`` passed through on
+        create as ``webhookConfig`` (REST spelling ``userMetadata``; see
+        ``_core.routes.webhook_config_body``). Not part of the input fingerprint. Default None.
     :param wait_for_completion: wait until the batch ends (like :class:`GeminiBatchSensor`).
     :param deferrable: wait in the triggerer (no worker slot held). Default
         ``[operators] default_deferrable``.
@@ -137,6 +142,7 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         display_name: str | None = None,
         embeddings: bool = False,
         priority: int | None = None,
+        webhook_config: dict[str, Any] | None = None,
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 60,
@@ -159,6 +165,7 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         self.display_name = display_name
         self.embeddings = embeddings
         self.priority = priority
+        self.webhook_config = webhook_config
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.poll_interval = poll_interval
@@ -322,16 +329,14 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         return decision.batch
 
     def _create(self, display_name: str, input_file: str | None) -> Batch:
-        if self.embeddings:
-            return self.hook.create_embeddings_batch(
-                self.model, requests=self.requests, input_file=input_file, display_name=display_name
-            )
-        return self.hook.create_batch(
+        create = self.hook.create_embeddings_batch if self.embeddings else self.hook.create_batch
+        return create(
             self.model,
             requests=self.requests,
             input_file=input_file,
             display_name=display_name,
             priority=self.priority,
+            webhook_config=self.webhook_config,
         )
 
     def _wait(self, context: Context, batch: Batch) -> str:

@@ -6,6 +6,9 @@ own module and is re-exported here:
 * :mod:`.upload`: :class:`GeminiUploadFileOperator` and :func:`upload_idempotent`;
 * :mod:`.create`: :class:`GeminiCreateBatchOperator` and :func:`batch_input_fingerprint`;
 * :mod:`.results`: :class:`GeminiBatchResultsOperator`;
+* :mod:`.shards`: :class:`GeminiSplitInputOperator`, :class:`GeminiMergeShardsOperator` (large inputs);
+* :mod:`.resubmit`: :class:`GeminiBuildResubmissionOperator`, :class:`GeminiMergeResubmissionOperator`;
+* :mod:`.priority`: :class:`GeminiUpdateBatchPriorityOperator`;
 * :mod:`.cleanup`: :class:`GeminiCancelBatchOperator`, :class:`GeminiDeleteBatchOperator`,
   :class:`GeminiDeleteFileOperator`;
 * shared helpers: ``_common`` (defaults, hook protocols, :func:`api_root_of`), ``_input``
@@ -39,7 +42,13 @@ from airflow_provider_gemini_batch.operators.cleanup import (
     GeminiDeleteFileOperator,
 )
 from airflow_provider_gemini_batch.operators.create import GeminiCreateBatchOperator, batch_input_fingerprint
+from airflow_provider_gemini_batch.operators.priority import GeminiUpdateBatchPriorityOperator
+from airflow_provider_gemini_batch.operators.resubmit import (
+    GeminiBuildResubmissionOperator,
+    GeminiMergeResubmissionOperator,
+)
 from airflow_provider_gemini_batch.operators.results import GeminiBatchResultsOperator
+from airflow_provider_gemini_batch.operators.shards import GeminiMergeShardsOperator, GeminiSplitInputOperator
 from airflow_provider_gemini_batch.operators.upload import GeminiUploadFileOperator, upload_idempotent
 
 __all__ = [
@@ -48,10 +57,15 @@ __all__ = [
     "DEFAULT_REATTACH_SCAN_LIMIT",
     "ON_KILL_SETTLE_SECONDS",
     "GeminiBatchResultsOperator",
+    "GeminiBuildResubmissionOperator",
     "GeminiCancelBatchOperator",
     "GeminiCreateBatchOperator",
     "GeminiDeleteBatchOperator",
     "GeminiDeleteFileOperator",
+    "GeminiMergeResubmissionOperator",
+    "GeminiMergeShardsOperator",
+    "GeminiSplitInputOperator",
+    "GeminiUpdateBatchPriorityOperator",
     "GeminiUploadFileOperator",
     "api_root_of",
     "batch_input_fingerprint",

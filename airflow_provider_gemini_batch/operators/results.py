@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_gemini_batch._core.cost import check_price_table, estimate_cost
 from airflow_provider_gemini_batch._core.jsonl import with_position_key
 from airflow_provider_gemini_batch._core.landing import row_line
 from airflow_provider_gemini_batch._core.manifest import ResultsTally, build_manifest, row_warnings
@@ -56,6 +57,11 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
     :param max_failed_ratio: largest tolerated ``failed / total`` (0.0 to 1.0), where ``failed``
         counts every row without a usable answer (any outcome but ``succeeded``). Default 0.0.
     :param fail_on_unsuccessful_batch: raise for a batch that did not SUCCEED. Default True.
+    :param price_table: prices per million tokens the user pays for batch requests, per model
+        (``{"gemini-2.5-flash": {"input": 0.15, "output": 1.25, "thinking": 1.25}}``; see
+        ``_core/cost.py``). When given, the manifest carries ``cost`` (an estimate from the summed
+        usage). Default None: no cost. Checked before any request.
+    :param currency: the currency of ``price_table``, copied into ``cost``. Default ``"USD"``.
     :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
     :returns: ``{"batch_name", "state", "destination", "expected_requests", "counts": {"total",
         "succeeded", "failed", "by_outcome": {outcome: n}, "retryable", "duplicate_keys",
@@ -79,6 +85,8 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         destination: str,
         max_failed_ratio: float = 0.0,
         fail_on_unsuccessful_batch: bool = True,
+        price_table: dict[str, dict[str, float]] | None = None,
+        currency: str = "USD",
         gemini_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -91,12 +99,15 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         self.destination = destination
         self.max_failed_ratio = max_failed_ratio
         self.fail_on_unsuccessful_batch = fail_on_unsuccessful_batch
+        self.price_table = price_table
+        self.currency = currency
 
     def execute(self, context: Context) -> dict[str, Any]:
         if not 0.0 <= float(self.max_failed_ratio) <= 1.0:
             raise GeminiInvalidInputError(
                 f"max_failed_ratio must be within 0.0..1.0, got {self.max_failed_ratio}."
             )
+        prices = check_price_table(self.price_table) if self.price_table is not None else None
         batch = self.hook.get_batch(str(self.batch_name))
         if not batch.done:
             raise GeminiBatchError(
@@ -129,6 +140,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
             expected_requests=expected,
             note=note,
             warnings=warnings,
+            cost=estimate_cost(tally.usage, batch.model, prices, currency=self.currency) if prices else None,
         )
         outcomes = ", ".join(f"{n} {o}" for o, n in tally.by_outcome.items() if n and o != SUCCEEDED)
         self.log.info(

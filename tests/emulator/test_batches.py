@@ -465,6 +465,8 @@ def test_reset_forgets_everything(http: httpx.Client, emulator: EmulatorServer) 
         "state_names": {},
         "latency_seconds": 0.0,
         "max_active_batches": 100,
+        "running_slots": 0,
+        "error_code": 3,
     }
     assert abs(emulator.control.now() - __import__("time").time()) < 5
 

@@ -28,6 +28,8 @@ EXAMPLE_IDS = [
     "example_gemini_batch_inline",
     "example_gemini_batch_embeddings",
     "example_gemini_batch_mapped",
+    "example_gemini_batch_sharded",
+    "example_gemini_batch_resubmit",
 ]
 
 
@@ -76,7 +78,7 @@ def rows_of(path: str | Path) -> list[dict[str, Any]]:
 
 
 def test_examples_load_without_import_errors(airflow_db: str) -> None:
-    """A DagBag over dags_examples/ has no import errors and holds exactly the four examples."""
+    """A DagBag over dags_examples/ has no import errors and holds exactly the examples."""
     try:
         from airflow.dag_processing.dagbag import DagBag
     except ImportError:  # Airflow < 3.2
@@ -205,3 +207,48 @@ def test_mapped_example_runs_one_batch_per_part_and_merges_them(
     assert merged["counts"] == {"total": 14, "succeeded": 14, "failed": 0}
     keys = [row["key"] for row in rows_of(merged["destination"])]
     assert sorted(keys) == [f"item-{n:05d}" for n in range(14)]
+
+
+def test_sharded_example_splits_runs_and_merges_with_per_shard_figures(
+    airflow_db: str, gemini_conn: EmulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 13 part 1: 2500 requests, shards of 1000 -> 3 mapped batches, one merged file holding
+    every key once, a merged manifest with per-shard figures and a cost from the price table."""
+    conf = {"results_dir": str(tmp_path), "requests": 2500, "shard_requests": 1000}
+    state, states, values = run_example("example_gemini_batch_sharded", conf)
+
+    assert state == "success", states
+    creates = [c for c in gemini_conn.control.journal() if c["path"].endswith(":batchGenerateContent")]
+    assert len(creates) == 3
+    merged = values["merge"]
+    assert merged["shards"] == 3
+    assert [s["counts"]["total"] for s in merged["per_shard"]] == [1000, 1000, 500]
+    assert merged["counts"]["total"] == merged["counts"]["succeeded"] == 2500
+    assert merged["cost"]["total"] > 0
+    keys = [row["key"] for row in rows_of(merged["destination"])]
+    assert sorted(keys) == [f"n-{n:06d}" for n in range(2500)]
+    (tmp_path / "sharded-manifest.json").write_text(json.dumps(merged, indent=2, sort_keys=True))
+
+
+def test_resubmit_example_runs_two_rounds_and_keeps_one_row_per_key(
+    airflow_db: str, gemini_conn: EmulatorServer, tmp_path: Path
+) -> None:
+    """Issue 13 part 2: a fifth of the rows fail UNAVAILABLE (retryable); two rounds resubmit
+    them; the final file has one row per key and the manifest says what was resubmitted."""
+    gemini_conn.control.configure(error_fraction=0.2, error_code=14)
+    state, states, values = run_example(
+        "example_gemini_batch_resubmit", {"results_dir": str(tmp_path), "requests": 100}
+    )
+
+    assert state == "success", states
+    final = values["merge_round_2"]
+    assert final["rounds"] == 2
+    # Round 1 resends 20 rows (a fifth of them fail again: 4); round 2 resends those 4.
+    assert [h["resubmitted"] for h in final["history"]] == [20, 4]
+    assert final["resubmitted"] == 24
+    assert final["still_failed"] == final["still_retryable"] == 0
+    assert final["counts"]["succeeded"] == 100
+    rows = rows_of(final["destination"])
+    keys = [row["key"] for row in rows]
+    assert sorted(keys) == [f"c-{n:05d}" for n in range(100)]
+    (tmp_path / "resubmit-manifest.json").write_text(json.dumps(final, indent=2, sort_keys=True))
