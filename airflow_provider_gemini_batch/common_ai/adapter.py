@@ -125,6 +125,8 @@ class GeminiBatchAdapter(BatchAdapter):
     max_payload_bytes = 2_147_483_648
     #: One model per batch: the model is in the create URL (``models/{model}:batchGenerateContent``).
     allows_per_request_model = False
+    #: Requests whose JSONL exceeds this many bytes are uploaded as a file, not sent inline.
+    inline_limit_bytes: int = INLINE_LIMIT_BYTES
 
     def __init__(
         self, *, api_key: str | None = None, base_url: str | None = None, client: Any | None = None
@@ -231,7 +233,7 @@ class GeminiBatchAdapter(BatchAdapter):
         request_params: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> SubmitResult:
-        """Create the batch: inline under :data:`INLINE_LIMIT_BYTES`, else upload a JSONL file first.
+        """Create the batch: inline up to :attr:`inline_limit_bytes`, else upload a JSONL file first.
 
         The display name is ``"llm_batch <key16> [af:<key16>:<fingerprint12>]"`` so
         :meth:`find_orphaned_batch` can find it again. ``provider_input_ref`` is the uploaded
@@ -252,7 +254,7 @@ class GeminiBatchAdapter(BatchAdapter):
         display_name = display_name_with_tag(
             f"llm_batch {idempotency_key}", idempotency_key, input_fingerprint[:FINGERPRINT_LENGTH]
         )
-        if lines.encoded_size(build()) <= INLINE_LIMIT_BYTES:
+        if lines.encoded_size(build()) <= self.inline_limit_bytes:
             batch = self.hook.create_batch(model, requests=list(build()), display_name=display_name)
             return SubmitResult(batch_id=batch.name, provider_input_ref=None)
         uploaded = self._upload(build(), display_name=display_name)
