@@ -92,7 +92,9 @@ def tagged_display_name(base: str | None, identity: TaskIdentity, input_fingerpr
     ``base`` defaults to ``"<dag_id>.<task_id>"``. A base that is too long is truncated, never the
     marker, so the name can always be recognised again.
     """
-    return display_name_with_tag(base or f"{identity.dag_id}.{identity.task_id}", identity.tag, input_fingerprint)
+    return display_name_with_tag(
+        base or f"{identity.dag_id}.{identity.task_id}", identity.tag, input_fingerprint
+    )
 
 
 def display_name_with_tag(base: str, tag: str, input_fingerprint: str) -> str:

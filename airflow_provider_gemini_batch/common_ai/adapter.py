@@ -297,12 +297,16 @@ class GeminiBatchAdapter(BatchAdapter):
             message = error.message or f"code {error.code}"
         elif status == "failed":
             message = f"Gemini batch {batch.name} ended {batch.state_label}."
-        return BatchState(status=status, counts=counts if stats.request_count else None, error_message=message)
+        return BatchState(
+            status=status, counts=counts if stats.request_count else None, error_message=message
+        )
 
     def cancel_batch(self, batch_id: str) -> None:
         self.hook.cancel_batch(batch_id)
 
-    def find_orphaned_batch(self, idempotency_key: str, input_fingerprint: str, not_before: str) -> str | None:
+    def find_orphaned_batch(
+        self, idempotency_key: str, input_fingerprint: str, not_before: str
+    ) -> str | None:
         """The newest batch whose display-name marker carries ``idempotency_key`` and the first 12
         hex chars of ``input_fingerprint``, created at or after ``not_before`` minus
         :data:`CLOCK_SKEW`; None when there is none among the newest :data:`ORPHAN_SCAN_LIMIT`.

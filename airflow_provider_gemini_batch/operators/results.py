@@ -202,5 +202,30 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                     )
         return tally
 
+    # -- OpenLineage (called by apache-airflow-providers-openlineage when installed) --------------
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The batch (``batches/…``) as input and ``destination`` as output."""
+        from airflow_provider_gemini_batch.operators import _lineage
+
+        return _lineage.operator_lineage(
+            [_lineage.gemini_dataset(_lineage.base_url_of(self), self.batch_name)],
+            [_lineage.path_dataset(self.destination)],
+        )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """As on start, without the output when the manifest says nothing was written
+        (``destination`` None: the batch offered no results)."""
+        from airflow_provider_gemini_batch.operators import _lineage
+
+        manifest = _lineage.returned_value(self, task_instance)
+        landed = not (
+            isinstance(manifest, dict) and "destination" in manifest and not manifest["destination"]
+        )
+        return _lineage.operator_lineage(
+            [_lineage.gemini_dataset(_lineage.base_url_of(self), self.batch_name)],
+            [_lineage.path_dataset(self.destination)] if landed else [],
+        )
+
 
 _DUPLICATES_LOGGED = 5

@@ -47,7 +47,17 @@ MANIFEST_KEYS = {
     "submitted_at",
     "completed_at",
 }
-ROW_KEYS = {"custom_id", "index", "status", "output", "raw_output", "error", "model", "usage", "finish_reason"}
+ROW_KEYS = {
+    "custom_id",
+    "index",
+    "status",
+    "output",
+    "raw_output",
+    "error",
+    "model",
+    "usage",
+    "finish_reason",
+}
 CITIES = ["Paris", "Lagos", "Lima", "Osaka"]
 
 
