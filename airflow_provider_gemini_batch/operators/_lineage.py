@@ -79,9 +79,37 @@ def base_url_of(operator: Any) -> str | None:
         return None
 
 
-def returned_value(operator: Any, task_instance: Any) -> Any:
-    """What ``execute`` returned (its ``return_value`` XCom), or None when it cannot be read."""
+def created_by_task(operator: Any, task_instance: Any, kind: str) -> str | None:
+    """The newest ``files/…`` (``kind="files"``) or ``batches/…`` (``kind="batches"``) whose
+    display-name marker carries this task instance's tag, or None.
+
+    OpenLineage calls ``_on_complete`` in a forked process (``[openlineage] execute_in_thread``
+    off, the default), where pulling this task's XCom blocks on the task's supervisor channel
+    (seen with ``dag.test()``: the child is killed after ``execution_timeout``). The marker the
+    operators write for idempotency (``_core/identity.py``) finds the same resource through the
+    API instead; a fresh hook, so the fork shares no HTTP connection with the task. Bounded by
+    the operator's ``reattach_scan_limit``; never raises (lineage must not fail a task).
+    """
+    from airflow_provider_gemini_batch._core.identity import TaskIdentity, find_tagged
+    from airflow_provider_gemini_batch.operators._common import make_hook
+
     try:
-        return task_instance.xcom_pull(task_ids=operator.task_id, key="return_value")
+        map_index = getattr(task_instance, "map_index", -1)
+        identity = TaskIdentity(
+            dag_id=str(task_instance.dag_id),
+            task_id=str(task_instance.task_id),
+            run_id=str(task_instance.run_id),
+            map_index=-1 if map_index is None else int(map_index),
+        )
+        hook = make_hook(operator.gemini_conn_id)
+        items = hook.list_files() if kind == "files" else hook.list_batches(light=True)
+        limit = int(getattr(operator, "reattach_scan_limit", 500))
+        found: list[Any] = find_tagged(
+            items, identity.tag, limit=limit, display_name=lambda item: item.display_name
+        )
     except Exception:
         return None
+    if not found:
+        return None
+    newest = max(found, key=lambda item: (item.create_time is not None, item.create_time or 0))
+    return str(newest.name)

@@ -397,14 +397,10 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         return _lineage.operator_lineage(self._lineage_inputs(), [])
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """The input as input and the batch (``batches/…``, the ``batch_name`` XCom) as output."""
+        """The input as input and the batch (``batches/…``, found by this task's marker) as output."""
         from airflow_provider_gemini_batch.operators import _lineage
 
-        try:
-            batch_name = task_instance.xcom_pull(task_ids=self.task_id, key="batch_name")
-        except Exception:
-            batch_name = None
-        batch_name = batch_name or _lineage.returned_value(self, task_instance)
+        batch_name = _lineage.created_by_task(self, task_instance, "batches")
         return _lineage.operator_lineage(
             self._lineage_inputs(), [_lineage.gemini_dataset(_lineage.base_url_of(self), batch_name)]
         )

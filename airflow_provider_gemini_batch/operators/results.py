@@ -214,18 +214,8 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         )
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """As on start, without the output when the manifest says nothing was written
-        (``destination`` None: the batch offered no results)."""
-        from airflow_provider_gemini_batch.operators import _lineage
-
-        manifest = _lineage.returned_value(self, task_instance)
-        landed = not (
-            isinstance(manifest, dict) and "destination" in manifest and not manifest["destination"]
-        )
-        return _lineage.operator_lineage(
-            [_lineage.gemini_dataset(_lineage.base_url_of(self), self.batch_name)],
-            [_lineage.path_dataset(self.destination)] if landed else [],
-        )
+        """As on start: the batch as input and ``destination`` as output (the rendered values)."""
+        return self.get_openlineage_facets_on_start()
 
 
 _DUPLICATES_LOGGED = 5

@@ -127,10 +127,10 @@ class GeminiUploadFileOperator(GeminiOperatorBase):
         return _lineage.operator_lineage([_lineage.path_dataset(self.path)], [])
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """The input file as input and the uploaded ``files/…`` (this task's return value) as output."""
+        """The input file as input and the uploaded ``files/…`` (found by this task's marker) as output."""
         from airflow_provider_gemini_batch.operators import _lineage
 
-        uploaded = _lineage.returned_value(self, task_instance)
+        uploaded = _lineage.created_by_task(self, task_instance, "files")
         return _lineage.operator_lineage(
             [_lineage.path_dataset(self.path)],
             [_lineage.gemini_dataset(_lineage.base_url_of(self), uploaded)],
