@@ -33,7 +33,7 @@ OLDEST_TESTS ?= tests/hooks/test_hook_async.py tests/triggers tests/sensors \
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check "uv>=0.4"
-	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[test,docs]"
+	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[test,docs,common-ai,openlineage]"
 	touch $(STAMP)
 
 $(OLDEST_STAMP): pyproject.toml constraints-oldest.txt $(STAMP)

@@ -92,8 +92,28 @@ def tagged_display_name(base: str | None, identity: TaskIdentity, input_fingerpr
     ``base`` defaults to ``"<dag_id>.<task_id>"``. A base that is too long is truncated, never the
     marker, so the name can always be recognised again.
     """
-    marker = f"[af:{identity.tag}:{input_fingerprint}]"
-    text = (base if base else f"{identity.dag_id}.{identity.task_id}").strip()
+    return display_name_with_tag(
+        base or f"{identity.dag_id}.{identity.task_id}", identity.tag, input_fingerprint
+    )
+
+
+def display_name_with_tag(base: str, tag: str, input_fingerprint: str) -> str:
+    """Append ``[af:<tag>:<input_fingerprint>]`` to ``base``, within ``MAX_DISPLAY_NAME``.
+
+    For callers that hold the tag itself rather than a :class:`TaskIdentity` (the common.ai
+    adapter: its ``key16`` is this same digest of the task instance). ``base`` is truncated, never
+    the marker.
+
+    :raises ValueError: ``tag`` is not ``TAG_LENGTH`` hex chars or ``input_fingerprint`` not
+        ``FINGERPRINT_LENGTH`` hex chars (the marker could not be parsed back).
+    """
+    marker = f"[af:{tag}:{input_fingerprint}]"
+    if _MARKER_RE.fullmatch(marker) is None:
+        raise ValueError(
+            f"Identity marker {marker!r} needs a {TAG_LENGTH}-hex-char tag and a "
+            f"{FINGERPRINT_LENGTH}-hex-char fingerprint."
+        )
+    text = base.strip()
     room = MAX_DISPLAY_NAME - len(marker) - 1
     return f"{text[:room]} {marker}"
 

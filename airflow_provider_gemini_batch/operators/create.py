@@ -384,3 +384,31 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
     def on_kill(self) -> None:
         """Cancel the batch this task is waiting for (when ``cancel_on_kill``)."""
         cancel_in_flight(self, self._in_flight, self.cancel_on_kill)
+
+    # -- OpenLineage (called by apache-airflow-providers-openlineage when installed) --------------
+
+    def _lineage_inputs(self) -> list[Any]:
+        """The batch's input as datasets: the local/object-store ``input_path`` or the uploaded
+        ``input_file``; none for inline ``requests`` (they live in the DAG, not in a dataset)."""
+        from airflow_provider_gemini_batch.operators import _lineage
+
+        if self.input_path:
+            return [_lineage.path_dataset(self.input_path)]
+        if self.input_file:
+            return [_lineage.gemini_dataset(_lineage.base_url_of(self), self.input_file)]
+        return []
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Lineage known before the create: the input file, if any, as input."""
+        from airflow_provider_gemini_batch.operators import _lineage
+
+        return _lineage.operator_lineage(self._lineage_inputs(), [])
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The input as input and the batch (``batches/…``, found by this task's marker) as output."""
+        from airflow_provider_gemini_batch.operators import _lineage
+
+        batch_name = _lineage.created_by_task(self, task_instance, "batches")
+        return _lineage.operator_lineage(
+            self._lineage_inputs(), [_lineage.gemini_dataset(_lineage.base_url_of(self), batch_name)]
+        )

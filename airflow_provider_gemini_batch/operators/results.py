@@ -227,6 +227,21 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                 out.write(b"".join(pending))
         return tally
 
+    # -- OpenLineage (called by apache-airflow-providers-openlineage when installed) --------------
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """The batch (``batches/…``) as input and ``destination`` as output."""
+        from airflow_provider_gemini_batch.operators import _lineage
+
+        return _lineage.operator_lineage(
+            [_lineage.gemini_dataset(_lineage.base_url_of(self), self.batch_name)],
+            [_lineage.path_dataset(self.destination)],
+        )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """As on start: the batch as input and ``destination`` as output (the rendered values)."""
+        return self.get_openlineage_facets_on_start()
+
 
 _DUPLICATES_LOGGED = 5
 #: Bytes of rows gathered before one write to the destination (4 MiB).

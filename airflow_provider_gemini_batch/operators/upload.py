@@ -126,3 +126,21 @@ class GeminiUploadFileOperator(GeminiOperatorBase):
             log=self.log,
             embeddings=self.embeddings,
         )
+
+    # -- OpenLineage (called by apache-airflow-providers-openlineage when installed) --------------
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Lineage known before the upload: the input file (``path``) as input."""
+        from airflow_provider_gemini_batch.operators import _lineage
+
+        return _lineage.operator_lineage([_lineage.path_dataset(self.path)], [])
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The input file as input and the uploaded ``files/…`` (found by this task's marker) as output."""
+        from airflow_provider_gemini_batch.operators import _lineage
+
+        uploaded = _lineage.created_by_task(self, task_instance, "files")
+        return _lineage.operator_lineage(
+            [_lineage.path_dataset(self.path)],
+            [_lineage.gemini_dataset(_lineage.base_url_of(self), uploaded)],
+        )
