@@ -10,31 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-#: Cell 25 output, first line of ``files/batch-o08hk76gv328ihxcssjsgwt3g6omtfysxi46`` (text batch).
-COOKBOOK_RESULT_LINE: dict[str, Any] = {
-    "response": {
-        "responseId": "6VFkaIDwEPXVjMcP4-XW6Qo",
-        "usageMetadata": {
-            "totalTokenCount": 848,
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": 8}],
-            "thoughtsTokenCount": 829,
-            "candidatesTokenCount": 11,
-            "promptTokenCount": 8,
-        },
-        "candidates": [
-            {
-                "content": {
-                    "role": "model",
-                    "parts": [{"text": "AI learns patterns from data to make decisions or predictions."}],
-                },
-                "finishReason": "STOP",
-                "index": 0,
-            }
-        ],
-        "modelVersion": "gemini-2.5-flash",
-    },
-    "key": "request_1",
-}
+from tests.real_service.captures_rows import COOKBOOK_TEXT_RESPONSE_1
+
+#: Cell 25 output, first line of ``files/batch-o08hk76gv328ihxcssjsgwt3g6omtfysxi46`` (text batch),
+#: in the order the service wrote it (``response`` before ``key``); the payload is kept once, in
+#: ``captures_rows``.
+COOKBOOK_RESULT_LINE: dict[str, Any] = {"response": COOKBOOK_TEXT_RESPONSE_1, "key": "request_1"}
 
 #: Cell 48 output, verbatim: the embeddings batch's result file (``response`` before ``key``).
 COOKBOOK_EMBEDDING_LINES = (
