@@ -609,7 +609,7 @@ def running_stack(
     processing_seconds: float = 15.0,
     real_api_key: str | None = None,
     dags_folder: Path = EXAMPLES_DIR,
-    ready_timeout: float = 180.0,
+    ready_timeout: float = 360.0,
     log: Callable[[str], None] = lambda line: None,
 ) -> Iterator[Stack]:
     """Start the emulator (skipped with ``real_api_key``) and ``airflow standalone``; stop both at exit.
