@@ -634,9 +634,11 @@ class Api:
 
     async def list_batches(self, ctx: Ctx, ver: str) -> Response:
         size = _page_size(ctx.request, BATCHES_PAGE_DEFAULT, BATCHES_PAGE_MAX)
-        page, token = self.state.list_batches(
-            size, _page_token(ctx.request), lambda b: self._visible(ctx, b.owner)
+        # Without per_key_visibility every batch is visible: no per-batch check (10,000 per page).
+        visible = (
+            (lambda b: self._visible(ctx, b.owner)) if self.state.settings.has("per_key_visibility") else None
         )
+        page, token = self.state.list_batches(size, _page_token(ctx.request), visible)
         ready = [await self.state.ensure_results(record) for record in page]
         now = self.state.clock.now()
         data: dict[str, Any] = {}

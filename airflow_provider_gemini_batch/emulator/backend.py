@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import hashlib
 import os
 import shutil
@@ -15,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +134,9 @@ class Clock:
         return time.time() + self.offset
 
 
+_first = itemgetter(0)
+
+
 def encode_token(seq: int, direction: str = "after") -> str:
     """Opaque page token for "items after (or before) sequence number ``seq``"."""
     return base64.urlsafe_b64encode(f"{direction}:{seq}".encode()).decode("ascii").rstrip("=")
@@ -169,6 +174,8 @@ class EmulatorState:
         self.batches: dict[str, BatchRecord] = {}
         self._seq: dict[str, int] = {}
         self._counter = 0
+        # (version, sequence numbers, records) of the batches in creation order; see _batches_in_order.
+        self._batch_order: tuple[tuple[int, int], list[int], list[BatchRecord]] | None = None
         self._tasks: dict[str, asyncio.Future[None]] = {}
         for sub in ("files", "uploads", "inputs"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -182,6 +189,7 @@ class EmulatorState:
         self.files.clear()
         self.sessions.clear()
         self.batches.clear()
+        self._batch_order = None
         self._seq.clear()
         self._tasks.clear()
         self.faults.clear()
@@ -247,17 +255,32 @@ class EmulatorState:
     def _page(
         self, items: list[Any], page_size: int, token: str | None, newest_first: bool = False
     ) -> tuple[list[Any], str | None]:
-        """One page of ``items`` by creation sequence; the token holds the last sequence served."""
+        """One page of ``items`` by creation sequence; the token holds the last sequence served.
+
+        Cost: one pass over ``items`` plus a binary search, not a sort and a filter per page (with
+        10,000 batches the sort made each 100-item page cost ~90 ms of emulator CPU, so a walk of
+        every page cost the emulator 9 s and dominated a 10,000-trigger benchmark).
+        """
+        seq = self._seq
+        keyed = [(seq.get(item.name, 0), item) for item in items]
+        # Records are kept in creation order, so this is normally already sorted (timsort: O(n)).
+        keyed.sort(key=_first)
+        return self._page_sorted([k for k, _ in keyed], [i for _, i in keyed], page_size, token, newest_first)
+
+    def _page_sorted(
+        self, keys: list[int], items: list[Any], page_size: int, token: str | None, newest_first: bool
+    ) -> tuple[list[Any], str | None]:
+        """:meth:`_page` of ``items`` already in ascending sequence order (``keys``): a binary search."""
         direction = "before" if newest_first else "after"
-        items = sorted(items, key=lambda item: self._seq.get(item.name, 0), reverse=newest_first)
-        if token:
-            edge = decode_token(token, direction)
-            if newest_first:
-                items = [item for item in items if self._seq.get(item.name, 0) < edge]
-            else:
-                items = [item for item in items if self._seq.get(item.name, 0) > edge]
-        page = items[:page_size]
-        more = len(items) > page_size
+        if newest_first:
+            end = bisect.bisect_left(keys, decode_token(token, direction)) if token else len(keys)
+            start = max(0, end - page_size)
+            page = items[start:end][::-1]
+            more = start > 0
+        else:
+            start = bisect.bisect_right(keys, decode_token(token, direction)) if token else 0
+            page = items[start : start + page_size]
+            more = start + page_size < len(keys)
         return page, (encode_token(self._seq[page[-1].name], direction) if more and page else None)
 
     def admit(self) -> None:
@@ -305,6 +328,15 @@ class EmulatorState:
         record = self.get_batch(batch_id)
         record.priority = priority
         return record
+
+    def _batches_in_order(self) -> tuple[list[int], list[BatchRecord]]:
+        """All batches in creation order with their sequence numbers, cached until one is added/removed."""
+        version = (self._counter, len(self.batches))
+        if self._batch_order is None or self._batch_order[0] != version:
+            seq = self._seq
+            keyed = sorted(((seq.get(b.name, 0), b) for b in self.batches.values()), key=_first)
+            self._batch_order = (version, [k for k, _ in keyed], [b for _, b in keyed])
+        return self._batch_order[1], self._batch_order[2]
 
     def active_batch_count(self) -> int:
         self.admit()
@@ -400,7 +432,10 @@ class EmulatorState:
         ``batches.list`` with descending create times (issue 15 bug 6).
         """
         self.admit()
-        batches = [b for b in self.batches.values() if visible is None or visible(b)]
+        if visible is None:
+            keys, ordered = self._batches_in_order()
+            return self._page_sorted(keys, ordered, page_size, token, newest_first=True)
+        batches = [b for b in self.batches.values() if visible(b)]
         return self._page(batches, page_size, token, newest_first=True)
 
     def cancel_batch(self, batch_id: str) -> None:

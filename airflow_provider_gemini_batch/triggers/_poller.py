@@ -14,11 +14,17 @@ Shapes and rules:
   error) - it never holds a poll slot while it sleeps or backs off: retrying stays the trigger's;
 * with fewer than :data:`SHARED_LIST_MIN_WAITS` triggers waiting on the connection, or for a full
   read, ``read`` is a plain GET under the loop's poll slot (the behaviour of a lone trigger);
-* otherwise the read joins the pending set; one walker task per poller reads list pages
-  (one slot each, sequentially, since page tokens chain) and answers every pending read whose batch
-  is on a page read after the read was asked. Reads of one batch by several triggers share one
-  answer. After at most ``1 + 2 * ceil(names / page size)`` pages, the reads of the round still
-  unanswered are read with GET (at most ``MAX_CONCURRENT_POLLS`` at once);
+* otherwise the read joins the pending set and is answered by the next list page on which its
+  batch appears. A walk reads pages one after another (page tokens chain and are opaque, and the
+  Gemini API offers no ``filter`` to split the list), so one walk over 10,000 batches at 100 per
+  page and 200 ms per page takes ~20 s: a read asked just after the walk passed its page would
+  wait ~20 s. Hence up to :data:`MAX_WALKS` walks run at once, each started at least
+  ``duration of the last full walk / MAX_WALKS`` after the previous one: a read waits about that
+  long, not a whole walk (measured in ``benchmarks/bench_trigger.py --scenario scale``). Reads of
+  one batch by several triggers share one answer. A walk ends when every batch of its round has
+  been seen or answered, or after ``1 + 2 * ceil(names / page size)`` pages; the reads of its
+  round whose batch was on none of its pages are read with GET (at most ``MAX_CONCURRENT_POLLS``
+  at once); a batch seen on a page but asked again after the walk passed it waits for the next walk;
 * a list page that fails answers that failure to the round's reads (each trigger then backs off as
   for a failed GET); a GET that fails answers only that batch's reads;
 * answers wake at most :data:`WAKE_CHUNK` triggers per loop turn, so a page answering thousands of
@@ -49,6 +55,11 @@ SHARED_LIST_MIN_WAITS = conf.getint("gemini_batch", "shared_poll_min_waits", fal
 #: Operations asked per list page (``[gemini_batch] poll_list_page_size``, default 100). The API
 #: documents no maximum for ``batches.list`` (spec §7.2); 100 is the documented ``files.list`` max.
 LIST_PAGE_SIZE = conf.getint("gemini_batch", "poll_list_page_size", fallback=100)
+#: List walks in flight at once per poller (``[gemini_batch] poll_list_walks``, default 4); each
+#: holds at most one poll slot, so the rest stay free for GETs and other connections.
+MAX_WALKS = max(1, conf.getint("gemini_batch", "poll_list_walks", fallback=4))
+#: Shortest time between the starts of two walks, seconds (before a full walk has been timed).
+MIN_WALK_GAP = 1.0
 #: Triggers woken per loop turn when one answer serves many (keeps each turn short).
 WAKE_CHUNK = 64
 #: Tasks reading the leftovers of a round with GET (the loop's poll slots bound them further).
@@ -75,7 +86,11 @@ class SharedPoller:
         #: triggers currently inside their wait loop.
         self.active = 0
         self._pending: dict[str, list[asyncio.Future[Batch]]] = {}
-        self._walker: asyncio.Task[None] | None = None
+        self._walks: set[asyncio.Task[None]] = set()
+        self._last_walk_start = float("-inf")
+        #: seconds the last walk that went through its whole round took (sets the gap between walks).
+        self.walk_seconds = 0.0
+        self._closing = False
         #: requests sent by this poller, by kind (``get``, ``list``), for tests and benchmarks.
         self.sent: dict[str, int] = {"get": 0, "list": 0}
 
@@ -89,8 +104,7 @@ class SharedPoller:
         name = names.normalize_batch_name(batch_name)
         future: asyncio.Future[Batch] = asyncio.get_running_loop().create_future()
         self._pending.setdefault(name, []).append(future)
-        if self._walker is None or self._walker.done():
-            self._walker = asyncio.ensure_future(self._walk())
+        self._maybe_start_walk()
         try:
             return await future
         finally:
@@ -124,27 +138,57 @@ class SharedPoller:
                 woken[0] = 0
                 await asyncio.sleep(0)
 
-    async def _walk(self) -> None:
-        """Serve pending reads round after round until none is left."""
-        while self._pending:
-            round_names = set(self._pending)
-            try:
-                if len(round_names) > FEW_NAMES:
-                    await self._list_round(round_names)
-                await self._get_each([n for n in round_names if n in self._pending])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a bug must not leave triggers waiting forever
-                woken = [0]
-                for name in list(self._pending):
-                    await self._answer(name, exc, woken)
+    def _maybe_start_walk(self) -> None:
+        """Start a walk if none runs, or if the last started long enough ago and fewer than MAX_WALKS run."""
+        if self._closing:
+            return
+        now = asyncio.get_running_loop().time()
+        if self._walks:
+            if len(self._walks) >= MAX_WALKS:
+                return
+            if now - self._last_walk_start < max(MIN_WALK_GAP, self.walk_seconds / MAX_WALKS):
+                return
+        self._last_walk_start = now
+        walk = asyncio.ensure_future(self._walk())
+        self._walks.add(walk)
+        walk.add_done_callback(self._walks.discard)
 
-    async def _list_round(self, round_names: set[str]) -> None:
-        """Walk list pages until every read of the round is answered or the page budget is spent."""
+    async def _walk(self) -> None:
+        """Serve the reads pending now (one round); the last walk to end starts another if reads remain."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            round_names = set(self._pending)
+            unseen = round_names
+            if len(round_names) > FEW_NAMES:
+                unseen, complete = await self._list_round(round_names)
+                if complete:
+                    self.walk_seconds = loop.time() - started
+            await self._get_each([n for n in unseen if n in self._pending])
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug must not leave triggers waiting forever
+            woken = [0]
+            for name in list(self._pending):
+                await self._answer(name, exc, woken)
+        current = asyncio.current_task()
+        if current is not None:
+            self._walks.discard(current)
+        if self._pending and not self._walks:
+            self._maybe_start_walk()
+
+    async def _list_round(self, round_names: set[str]) -> tuple[set[str], bool]:
+        """Walk list pages until every batch of the round was seen or answered, or the budget is spent.
+
+        Returns the round's batches seen on no page, and whether the walk went through its whole
+        round (its duration then sets the gap between walks).
+        """
         page_size = max(1, LIST_PAGE_SIZE)
         max_pages = 1 + 2 * math.ceil(len(round_names) / page_size)
+        unseen = set(round_names)
         token: str | None = None
         woken = [0]
+        pending = self._pending
         for _ in range(max_pages):
             try:
                 async with self._slot():
@@ -155,12 +199,17 @@ class SharedPoller:
                 # trigger backs off (a GET per batch now would multiply the load on a sick service).
                 for name in round_names:
                     await self._answer(name, exc, woken)
-                return
+                return set(), False
             for batch in page:
-                if batch.name in self._pending:
-                    await self._answer(batch.name, batch, woken)
-            if token is None or round_names.isdisjoint(self._pending):
-                return
+                name = batch.name
+                unseen.discard(name)
+                if name in pending:
+                    await self._answer(name, batch, woken)
+            if token is None:
+                return unseen, True
+            if unseen.isdisjoint(pending):
+                return unseen, True
+        return unseen, False
 
     async def _get_each(self, batch_names: list[str]) -> None:
         """GET each batch (light), at most as many at once as the loop has poll slots."""
@@ -185,11 +234,14 @@ class SharedPoller:
         await asyncio.gather(*(worker() for _ in range(workers)))
 
     async def aclose(self) -> None:
-        """Stop the walker and release the connection's client."""
-        if self._walker is not None and not self._walker.done():
-            self._walker.cancel()
-            # asyncio.wait does not raise the walker's CancelledError; ours (if any) propagates.
-            await asyncio.wait([self._walker])
+        """Stop the walks and release the connection's client."""
+        self._closing = True
+        walks = [walk for walk in self._walks if not walk.done()]
+        for walk in walks:
+            walk.cancel()
+        if walks:
+            # asyncio.wait does not raise the walks' CancelledError; ours (if any) propagates.
+            await asyncio.wait(walks)
         await self.hook.aclose()
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import itertools
 import json
 import time
 import tracemalloc
@@ -210,3 +211,38 @@ async def test_progress_lines_on_count_changes_and_a_rate_limited_heartbeat(
     out = capsys.readouterr().out.splitlines()
     progress = [line.split("] ", 1)[1] for line in out if f"Batch {name} is" in line]
     assert len(set(progress)) >= 3, progress  # PENDING, counts moving while RUNNING, SUCCEEDED
+
+
+async def test_a_new_list_walk_starts_while_a_long_one_is_still_under_way(
+    gemini_conn: EmulatorServer, share_from_four: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Page tokens chain, so one walk over many pages is long (10,000 batches, 100 per page, 200 ms
+    each: ~20 s); a read asked just after its page went by must not wait for the whole walk. A
+    second walk starts from the first page while the first is still paging: in the journal, the
+    page tokens between two first-page requests then stop decreasing (newest first, the emulator's
+    tokens name the last sequence number served), as two walks interleave."""
+    from airflow_provider_gemini_batch.emulator.backend import decode_token
+
+    monkeypatch.setattr(poller_module, "LIST_PAGE_SIZE", 1)
+    monkeypatch.setattr(poller_module, "MIN_WALK_GAP", 0.1, raising=False)
+    gemini_conn.control.configure(processing_seconds=2.5)
+    waited = [_create() for _ in range(12)]
+    gemini_conn.control.configure(latency_seconds=0.05)
+    gemini_conn.control.clear_journal()
+
+    events = await asyncio.wait_for(
+        asyncio.gather(*(_event(_trigger(n, interval=0.3)) for n in waited)), timeout=60
+    )
+
+    assert [e["status"] for e in events] == ["success"] * 12
+    journal = gemini_conn.control.journal()
+    queries = [e["query"] for e in journal if e["method"] == "GET" and e["path"].endswith("/batches")]
+    segments: list[list[int]] = []
+    for query in queries:
+        token = dict(p.split("=", 1) for p in query.split("&") if "=" in p).get("pageToken")
+        if token is None:
+            segments.append([])
+        elif segments:
+            segments[-1].append(decode_token(token, "before"))
+    interleaved = [s for s in segments if any(b >= a for a, b in itertools.pairwise(s))]
+    assert interleaved, f"list walks never overlapped: {segments}"
