@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import json
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -30,6 +31,7 @@ EXAMPLE_IDS = [
     "example_gemini_batch_mapped",
     "example_gemini_batch_sharded",
     "example_gemini_batch_resubmit",
+    "example_gemini_batch_priority",
     "example_common_ai_llm_batch",
 ]
 #: Examples that need an optional extra; without it (``make test-oldest``) they are not expected.
@@ -295,3 +297,89 @@ def test_common_ai_example_lands_validated_triage_for_every_ticket(
     assert len(triaged) == len(module.TICKETS)
     for answer in triaged:
         module.Triage.model_validate(answer)
+
+
+def _cancel_after_priority_update(emulator: EmulatorServer, blocker: str, done: threading.Event) -> None:
+    """Hold the one running slot with ``blocker`` until the DAG's priority PATCH has arrived,
+    then cancel it: the slot frees with both example batches pending and their priorities set."""
+    from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
+
+    while not done.wait(0.1):
+        if any(c["method"] == "PATCH" for c in emulator.control.journal()):
+            hook = GeminiBatchHook(gemini_conn_id="gemini_batch_default")
+            try:
+                hook.cancel_batch(blocker)
+            finally:
+                hook.session.close()
+            return
+
+
+def test_priority_example_sends_priority_and_webhook_and_admits_the_raised_batch_first(
+    airflow_db: str, gemini_conn: EmulatorServer, tmp_path: Path
+) -> None:
+    """Issue 13 part 3: with one running slot held by another batch, the example queues the
+    urgent batch (priority 50, with a webhook), then the backlog (1), and raises the backlog to
+    100; when the slot frees the backlog, though it arrived last, is admitted first (by creation
+    order or without the update the urgent one would be), and the report returns (and logs) that order."""
+    from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
+
+    module = load_example("example_gemini_batch_priority")
+    # Another batch of the project takes the only slot for an hour of emulator time ...
+    gemini_conn.control.configure(processing_seconds=3600, running_slots=1)
+    hook = GeminiBatchHook(gemini_conn_id="gemini_batch_default")
+    try:
+        blocker = hook.create_batch(
+            "gemini-2.5-flash", requests=[{"contents": [{"parts": [{"text": "x"}]}]}]
+        ).name
+    finally:
+        hook.session.close()
+    gemini_conn.control.configure(processing_seconds=0.2)  # ... the example's batches are quick
+    # ... and ends (cancelled) once the example has sent its priority update.
+    done = threading.Event()
+    watcher = threading.Thread(
+        target=_cancel_after_priority_update, args=(gemini_conn, blocker, done), daemon=True
+    )
+    watcher.start()
+    try:
+        state, states, values = run_example("example_gemini_batch_priority", {"results_dir": str(tmp_path)})
+    finally:
+        done.set()
+        watcher.join(timeout=10)
+    assert state == "success", states
+
+    journal = gemini_conn.control.journal()
+    creates = [c["json"]["batch"] for c in journal if c["path"].endswith(":batchGenerateContent")]
+    backlog_body = next(b for b in creates if str(b.get("displayName")).startswith("backlog-summaries"))
+    urgent_body = next(b for b in creates if str(b.get("displayName")).startswith("urgent-ticket-summaries"))
+    # int64 travels as a JSON string (REST reference GenerateContentBatch.priority).
+    assert backlog_body.get("priority") == str(module.BACKLOG_PRIORITY)
+    assert urgent_body.get("priority") == str(module.URGENT_PRIORITY)
+    assert urgent_body["webhookConfig"] == {
+        "uris": module.WEBHOOK_CONFIG["uris"],
+        "userMetadata": module.WEBHOOK_CONFIG["user_metadata"],
+    }
+    assert "webhookConfig" not in backlog_body
+
+    backlog_name = values["create_backlog_batch"]
+    urgent_name = values["create_urgent_batch"]
+    patches = [c for c in journal if c["method"] == "PATCH"]
+    assert len(patches) == 1
+    assert patches[0]["path"].endswith(f"{backlog_name}:updateGenerateContentBatch")
+    assert "updateMask=priority" in patches[0]["query"]
+    assert patches[0]["json"] == {"priority": str(module.RAISED_PRIORITY)}
+
+    # Admission (emulator/backend.py admit() records start_time): the slot freed after the update,
+    # so the backlog, raised above the urgent batch, went first although it was created last.
+    records = {r.name: r for r in gemini_conn.state.batches.values()}
+    backlog, urgent = records[backlog_name], records[urgent_name]
+    assert urgent.create_time < backlog.create_time
+    assert backlog.priority == module.RAISED_PRIORITY > urgent.priority == module.URGENT_PRIORITY
+    assert backlog.start_time is not None
+    assert urgent.start_time is not None
+    assert backlog.start_time < urgent.start_time
+    assert records[blocker].cancel_time is not None
+    assert backlog.start_time >= records[blocker].cancel_time
+
+    assert values["report"]["finished_order"] == ["backlog", "urgent"]
+    assert values["fetch_backlog_results"]["counts"]["succeeded"] == len(module.BACKLOG)
+    assert values["fetch_urgent_results"]["counts"]["succeeded"] == len(module.URGENT)
