@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import glob
 import json
 import os
@@ -56,7 +57,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from airflow_stack import (  # noqa: E402  (a sibling script, not a package)
+from airflow_stack import (
     AirflowApi,
     EmulatorProcess,
     ManagedProcess,
@@ -135,8 +136,19 @@ class Postgres:
             _chown(path, user)
         prefix = _as_user(user)
         subprocess.run(
-            [*prefix, str(bindir / "initdb"), "-D", str(data), "-U", "airflow", "-A", "trust"]
-            + ["-E", "UTF8", "--no-sync"],
+            [
+                *prefix,
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "airflow",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
             check=True,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -229,6 +241,9 @@ class DistributedStack:
     #: Every process group started, restarted components included (for teardown and leftovers).
     started_pgids: list[int] = field(default_factory=list)
     api: AirflowApi | None = None
+    #: Per-component environment on top of ``env`` (each its own log-server port: the defaults
+    #: 8793/8794 would collide between the two workers/triggerers on one machine).
+    component_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def base_url(self) -> str:
@@ -239,7 +254,8 @@ class DistributedStack:
         log_path = self.workdir / "logs" / f"{name}.log"
         if log_path.exists():
             log_path.rename(log_path.with_suffix(f".{int(time.time() * 1000)}.log"))
-        process = ManagedProcess(name, self.argv[name], self.env, log_path)
+        env = {**self.env, **self.component_env.get(name, {})}
+        process = ManagedProcess(name, self.argv[name], env, log_path)
         process.start()
         assert process.popen is not None
         self.started_pgids.append(process.popen.pid)
@@ -253,18 +269,24 @@ class DistributedStack:
         when = time.time()
         os.killpg(process.popen.pid, signal.SIGKILL)
         process.popen.wait(timeout=10)
-        wait_for(f"{name}'s process group to vanish", lambda: None if process.group_alive() else True, timeout=10)
+        wait_for(
+            f"{name}'s process group to vanish", lambda: None if process.group_alive() else True, timeout=10
+        )
         return when
 
     def pgid_of(self, pid: int) -> str | None:
-        """The component whose process group holds ``pid`` (a task process), or None."""
-        try:
-            pgid = os.getpgid(pid)
-        except ProcessLookupError:
-            return None
-        for name, process in self.components.items():
-            if process.popen is not None and process.popen.pid == pgid:
-                return name
+        """The component whose process group, or process tree, holds ``pid`` (a task), or None."""
+        leaders = {p.popen.pid: name for name, p in self.components.items() if p.popen is not None}
+        for _ in range(16):  # walk up the parents: a task process may lead its own group
+            try:
+                if os.getpgid(pid) in leaders:
+                    return leaders[os.getpgid(pid)]
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except (ProcessLookupError, OSError):
+                return None
+            pid = int(stat.rsplit(")", 1)[1].split()[1])
+            if pid <= 1:
+                return None
         return None
 
     def alive(self) -> None:
@@ -421,19 +443,30 @@ def distributed_stack(
         conn["extra"] = dict(conn_extra)
     home = workdir / "airflow-home"
     home.mkdir(parents=True, exist_ok=True)
-    env = _airflow_env(home, dags_folder, pg, redis, api_port, {"gemini_batch_default": conn}, extra_env or {})
+    env = _airflow_env(
+        home, dags_folder, pg, redis, api_port, {"gemini_batch_default": conn}, extra_env or {}
+    )
     stack = DistributedStack(workdir, data_root, pg, redis, emulator, env, api_port)
     stack.argv = _component_argv(api_port)
+    for i in (1, 2):
+        stack.component_env[f"worker-{i}"] = {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
+        stack.component_env[f"triggerer-{i}"] = {
+            "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port())
+        }
+    # The scheduler runs no tasks, but serves logs on the worker port too.
+    stack.component_env["scheduler"] = {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
     try:
         started = time.monotonic()
         pg.start()
         redis.start()
         for process in (pg.process, redis.process):
-            assert process is not None and process.popen is not None
+            assert process is not None
+            assert process.popen is not None
             stack.started_pgids.append(process.popen.pid)
         log(f"PostgreSQL on port {pg.port}, Redis on port {redis.port} ({time.monotonic() - started:.0f} s)")
         emulator.start()
-        assert emulator.process is not None and emulator.process.popen is not None
+        assert emulator.process is not None
+        assert emulator.process.popen is not None
         stack.started_pgids.append(emulator.process.popen.pid)
         log(f"Gemini emulator on {emulator.base_url}")
         migrate = subprocess.run(
@@ -443,7 +476,9 @@ def distributed_stack(
             text=True,
         )
         if migrate.returncode != 0:
-            raise StackError(f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}")
+            raise StackError(
+                f"airflow db migrate failed:\n{migrate.stdout[-3000:]}\n{migrate.stderr[-3000:]}"
+            )
         log(f"airflow db migrate done ({time.monotonic() - started:.0f} s)")
         # Triggerer 1 first, so its job id is the lower one (tests tell the two apart that way).
         for name in ("api-server", "scheduler", "dag-processor", "triggerer-1"):
@@ -473,10 +508,8 @@ def teardown(stack: DistributedStack) -> None:
             service.process.stop(grace=10.0)
     # Anything that escaped a stop above (e.g. a group whose leader already died).
     for pgid in stack.started_pgids:
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
     shutil.rmtree(stack.data_root, ignore_errors=True)
 
 
