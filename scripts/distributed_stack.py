@@ -342,7 +342,7 @@ def _airflow_env(
             "AIRFLOW__CORE__FERNET_KEY": _fernet_key(),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url,
             "AIRFLOW__CELERY__BROKER_URL": redis.url,
-            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + pg.url.replace("+psycopg2", ""),
+            "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + pg.url,
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
             # Every process must sign and check the same tokens (standalone writes these once).
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
