@@ -343,7 +343,7 @@ def _airflow_env(
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url,
             "AIRFLOW__CELERY__BROKER_URL": redis.url,
             "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + pg.url,
-            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": "3",
             # Every process must sign and check the same tokens (standalone writes these once).
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
@@ -386,7 +386,7 @@ def _component_argv(api_port: int) -> dict[str, list[str]]:
         argv[f"triggerer-{i}"] = [airflow, "triggerer", "--queues", QUEUES]
         argv[f"worker-{i}"] = [
             *(airflow, "celery", "worker", "--queues", QUEUES),
-            *("--celery-hostname", f"worker{i}@%h", "--concurrency", "4"),
+            *("--celery-hostname", f"worker{i}@%h", "--concurrency", "3"),
             "--without-mingle",
             "--without-gossip",
         ]
@@ -405,7 +405,10 @@ def _login(base_url: str, home: Path, timeout: float) -> AirflowApi:
         return True if httpx.get(f"{base_url}/api/v2/monitor/health", timeout=5).status_code == 200 else None
 
     wait_for("the Airflow API server", healthy, timeout=timeout)
-    return AirflowApi.login(base_url, "admin", wait_for("the admin password", password, timeout=30))
+    api = AirflowApi.login(base_url, "admin", wait_for("the admin password", password, timeout=30))
+    # Generous: the API server also serves every task's execution API calls on shared cores.
+    api.client = httpx.Client(timeout=120)
+    return api
 
 
 @contextmanager
