@@ -224,7 +224,7 @@ class Chaos:
             worker = workers.most_common(1)[0][0]
             assert worker is not None
             tasks = [
-                f"{ti['run_id']}/{ti['task_id']}[{ti['map_index']}]"
+                f"{ti['dag_run_id']}/{ti['task_id']}[{ti['map_index']}]"
                 for ti in candidates
                 if self.stack.pgid_of(int(ti["pid"])) == worker
             ]
