@@ -12,7 +12,7 @@
 #   make test-distributed  PostgreSQL + Redis (apt, scripts/install_distributed.sh) + Celery extra,
 #                     then the chaos run on the stack (30 batches, worker and triggerer SIGKILLs;
 #                     asserts 0 duplicates/losses/wrong states and a clean teardown). Full figures
-#                     by hand: .venv/bin/python scripts/chaos_distributed.py --runs 12
+#                     by hand: .venv-distributed/bin/python scripts/chaos_distributed.py --runs 12
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -21,7 +21,10 @@ STAMP := $(VENV)/.installed
 UV := $(BIN)/uv
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
-DIST_STAMP := $(VENV)/.installed-distributed
+# The distributed stack gets its own venv, so the Celery provider and the PostgreSQL drivers never
+# leak into the environment `make test` checks.
+DIST_VENV := .venv-distributed
+DIST_STAMP := $(DIST_VENV)/.installed
 TEST_OLDEST ?= 1
 
 # The oldest Airflow minor we support (pyproject: apache-airflow>=3.1.0), in its own venv.
@@ -50,8 +53,9 @@ $(OLDEST_STAMP): pyproject.toml constraints-oldest.txt $(STAMP)
 install: $(STAMP)
 
 # The distributed stack's Python side (Celery provider, redis, psycopg2, asyncpg), pinned.
-$(DIST_STAMP): $(STAMP)
-	$(UV) pip install --quiet --python $(BIN)/python -c constraints.txt -e ".[test,docs,distributed]"
+$(DIST_STAMP): pyproject.toml constraints.txt $(STAMP)
+	$(PYTHON) -m venv $(DIST_VENV)
+	$(UV) pip install --quiet --python $(DIST_VENV)/bin/python -c constraints.txt -e ".[test,distributed]"
 	touch $(DIST_STAMP)
 
 # Debian's chromium for the batch page's browser test (apt; skipped when already installed).
@@ -85,7 +89,7 @@ test-oldest: $(OLDEST_STAMP)
 # Debian's postgresql + redis-server (apt; skipped when present), then the chaos run on the stack.
 test-distributed: $(DIST_STAMP)
 	bash scripts/install_distributed.sh
-	$(BIN)/python -m pytest -m distributed -s $(PYTEST_ARGS) tests/distributed
+	$(DIST_VENV)/bin/python -m pytest -m distributed -s $(PYTEST_ARGS) tests/distributed
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py $(DEMO_ARGS)

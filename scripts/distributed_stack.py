@@ -22,6 +22,8 @@ Settings shortened for tests (documented in docs/scaling.md):
   (default 5 s) is how often a live one heartbeats.
 * ``[scheduler] task_instance_heartbeat_timeout`` (default 300 s): how long a task whose worker
   died stays ``running`` before the scheduler fails it into its retry.
+* ``[scheduler] task_queued_timeout`` (default 600 s): how long a task whose Celery message
+  was taken by a worker that died before starting it stays ``queued`` before it is queued again.
 * ``[triggerer] queues_enabled = True``: a deferred task's trigger carries the task's ``queue``;
   a triggerer started with ``--queues`` runs only those (Airflow 3.2+).
 
@@ -365,6 +367,15 @@ def _airflow_env(
             # Shortened for the test: a task on a dead worker is failed (into its retry) after 20 s.
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "20",
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
+            # Shortened for the test: a task whose Celery message died with its worker before the
+            # task started stays `queued` (never heartbeats; Redis redelivers an unacked message
+            # only after the 24 h visibility timeout) until this, 600 s by default; then the
+            # scheduler queues it again.
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "60",
+            # ... which then must exceed a healthy task's time in the Celery queue: the scheduler
+            # queues no more tasks than the workers have slots (2 x 3).
+            "AIRFLOW__CORE__PARALLELISM": "6",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "5",
             "PYTHONUNBUFFERED": "1",
             "PATH": os.pathsep.join([str(airflow_bin.parent), os.environ.get("PATH", "")]),
         }
