@@ -222,6 +222,53 @@ class Redis:
         wait_for("Redis", ready, timeout=timeout, interval=0.2)
 
 
+def _parents() -> dict[int, int]:
+    """pid -> parent pid of every process (from /proc)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return parents
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (children, grandchildren, ...)."""
+    children: dict[int, list[int]] = {}
+    for child, parent in _parents().items():
+        children.setdefault(parent, []).append(child)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
+
+
+def _processes_with_env(key: str, value: str) -> list[int]:
+    """Pids of processes whose environment has ``key=value`` (root, or our own processes)."""
+    needle = f"{key}={value}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if needle in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
 def _fernet_key() -> str:
     """A Fernet key (32 random bytes, urlsafe base64) shared by every Airflow process."""
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
@@ -265,11 +312,20 @@ class DistributedStack:
         return process
 
     def kill(self, name: str) -> float:
-        """SIGKILL the whole process group of ``name`` (a machine dying); return the epoch time."""
+        """SIGKILL ``name`` as a dying machine would; return the epoch time.
+
+        Kills the component's process group **and** the groups of its descendants: Airflow's task
+        supervisor puts each task process in a group of its own (``os.setpgid`` in
+        airflow/sdk/execution_time/supervisor.py), so killing the worker's group alone would leave
+        the task running on as an orphan, finishing the very call it should die in.
+        """
         process = self.components[name]
         assert process.popen is not None
+        groups = {process.popen.pid} | {_pgid(pid) for pid in _descendants(process.popen.pid)}
         when = time.time()
-        os.killpg(process.popen.pid, signal.SIGKILL)
+        for pgid in groups - {None}:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
         process.popen.wait(timeout=10)
         wait_for(
             f"{name}'s process group to vanish", lambda: None if process.group_alive() else True, timeout=10
@@ -302,7 +358,8 @@ class DistributedStack:
         return {int(r[0]): bool(r[1]) for r in rows}
 
     def leftovers(self) -> list[str]:
-        """Process groups still alive and data directories still present (empty after teardown)."""
+        """What survived teardown: process groups started, any process running with this stack's
+        AIRFLOW_HOME (task processes lead groups of their own), and data directories."""
         found = []
         for pgid in self.started_pgids:
             try:
@@ -312,6 +369,9 @@ class DistributedStack:
                 pass
             except PermissionError:
                 found.append(f"process group {pgid} alive (other user)")
+        found += [
+            f"process {pid} alive" for pid in _processes_with_env("AIRFLOW_HOME", self.env["AIRFLOW_HOME"])
+        ]
         if self.data_root.exists():
             found.append(f"data dir {self.data_root} present")
         return found
@@ -514,16 +574,33 @@ def teardown(stack: DistributedStack) -> None:
     """Stop every component (Airflow first, then emulator, Redis, PostgreSQL); remove data dirs."""
     if stack.api is not None:
         stack.api.close()
+    # Task processes lead process groups of their own: note them before their parents go.
+    task_groups = {
+        _pgid(pid)
+        for process in stack.components.values()
+        if process.popen is not None
+        for pid in _descendants(process.popen.pid)
+    }
     for process in reversed(list(stack.components.values())):
         process.stop(grace=10.0)
     stack.emulator.stop()
     for service in (stack.redis, stack.postgres):
         if service.process is not None:
             service.process.stop(grace=10.0)
-    # Anything that escaped a stop above (e.g. a group whose leader already died).
-    for pgid in stack.started_pgids:
+    # Anything that escaped a stop above (a task's own group, a group whose leader died, ...).
+    home = stack.env.get("AIRFLOW_HOME", "")
+    stray = {_pgid(pid) for pid in _processes_with_env("AIRFLOW_HOME", home)} if home else set()
+    for pgid in (set(stack.started_pgids) | task_groups | stray) - {None}:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
+    if home:
+        # Not raising here (a finally block): whatever is left shows in leftovers().
+        with contextlib.suppress(StackError):
+            wait_for(
+                "the stack's processes to exit",
+                lambda: None if _processes_with_env("AIRFLOW_HOME", home) else True,
+                timeout=15,
+            )
     shutil.rmtree(stack.data_root, ignore_errors=True)
 
 
