@@ -52,7 +52,7 @@ DAG_ID = "gemini_chaos"
 HOLD = 15.0
 ROWS = 6
 #: The triggerer is killed once it holds this many waits.
-KILL_AT_WAITS = 4
+KILL_AT_WAITS = 3
 _MARKER = re.compile(r"\[af:([0-9a-f]{16}):[0-9a-f]{12}\]\s*$")
 #: Connection extras: generous timeout (2 shared cores), quick backoff.
 CONN_EXTRA = {"timeout": 20.0, "max_retries": 6, "retry_initial_delay": 0.2, "retry_max_delay": 2.0}
