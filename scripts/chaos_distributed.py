@@ -245,7 +245,10 @@ class Chaos:
             return
         rows = self.stack.postgres.sql(
             "SELECT t.triggerer_id, t.id, ti.run_id, ti.task_id, ti.map_index FROM trigger t "
-            "JOIN task_instance ti ON ti.trigger_id = t.id WHERE t.triggerer_id IS NOT NULL"
+            # Only waits still deferred: a trigger that already fired has moved its task on, and
+            # the next request for its batch would come from a worker, not a triggerer.
+            "JOIN task_instance ti ON ti.trigger_id = t.id "
+            "WHERE t.triggerer_id IS NOT NULL AND ti.state = 'deferred'"
         )
         by_job = collections.defaultdict(list)
         for job, trigger_id, run_id, task_id, map_index in rows:
@@ -291,7 +294,8 @@ class Chaos:
             now = time.time()
             current = {int(r[0]): r[1] for r in rows}
             for trigger_id in batches:
-                if trigger_id not in reassigned and current.get(trigger_id) not in (victim_job,):
+                owner = current.get(trigger_id)
+                if trigger_id not in reassigned and owner is not None and int(owner) != victim_job:
                     reassigned[trigger_id] = now - killed_at
             journal = self.journal()
             for trigger_id, batch in batches.items():
@@ -305,6 +309,8 @@ class Chaos:
                     ):
                         resumed[trigger_id] = float(entry["at"]) - killed_at
                         break
+            # The worker kills go on meanwhile (a held call must not run out unobserved).
+            self.step_worker_kills()
             time.sleep(0.5)
         self.fig.reassign_seconds += [round(v, 1) for v in reassigned.values()]
         # A wait whose batch ended before the kill never polls again, nor needs to.
