@@ -9,7 +9,12 @@ What it shows:
 * a final task merging the parts' manifests and files into one JSONL and one summary.
 
 Keep the number of parts modest: the API allows 100 concurrent batch jobs per project. Use an
-Airflow pool on ``create_batch`` to cap concurrency further.
+Airflow pool on ``create_batch`` to cap concurrency further (docs/scaling.md).
+
+The waits go to the queue named by ``GEMINI_BATCH_QUEUE`` (default ``default``): with Airflow
+3.2+ ``[triggerer] queues_enabled = True``, the trigger carries the task's queue, so
+``GEMINI_BATCH_QUEUE=gemini`` pins these waits to triggerers started with ``--queues gemini``
+(and, with Celery, their worker parts to workers consuming ``gemini``).
 
 Configuration: the connection id ``gemini_batch_default`` and the parameters ``results_dir``
 (default ``$AIRFLOW_HOME/gemini_batch_results``), ``parts`` and ``items``.
@@ -37,6 +42,9 @@ from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
 DEFAULT_RESULTS_DIR = os.path.join(
     os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow")), "gemini_batch_results"
 )
+
+# The queue of the waits (see the module docstring); "default" is Airflow's own default queue.
+WAIT_QUEUE = os.environ.get("GEMINI_BATCH_QUEUE", "default")
 
 RUN_DIR = "{{ params.results_dir }}/{{ dag.dag_id }}/{{ run_id | replace(':', '-') | replace('+', '-') }}"
 
@@ -99,7 +107,9 @@ with DAG(
         create = GeminiCreateBatchOperator(
             task_id="create_batch", model="gemini-2.5-flash", input_file=upload.output
         )
-        wait = GeminiBatchSensor(task_id="wait", batch_name=create.output, poll_interval=5, deferrable=True)
+        wait = GeminiBatchSensor(
+            task_id="wait", batch_name=create.output, poll_interval=5, deferrable=True, queue=WAIT_QUEUE
+        )
         land = GeminiBatchResultsOperator(
             task_id="results",
             batch_name=create.output,

@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -164,6 +165,9 @@ class Api:
             "headers": {k.lower(): v for k, v in request.headers.items()},
             "body_size": 0,
             "json": None,
+            # Wall-clock arrival (epoch seconds): lets an observer time events across processes,
+            # e.g. when a killed triggerer's waits resume polling (scripts/chaos_distributed.py).
+            "at": time.time(),
         }
         self.state.journal.append(entry)
         ctx = Ctx(request, entry)
