@@ -15,6 +15,7 @@ which the stdlib accepts, are refused here as invalid JSON.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 from dataclasses import dataclass, field
 
 import msgspec
@@ -117,11 +118,16 @@ class InputValidator:
                 for piece in pieces:
                     slow(piece)
                 return
-        decode = _FAST_DECODERS[kind]
+        decode: Callable[[bytes | str], Any] = _FAST_DECODERS[kind]  # union-free attribute access
         generate = kind == request_fields.GENERATE
         seen = self._seen
+        keyed = self.keyed
+        number = self.number
+        count = self.count
         for piece in pieces:
-            # Inlined fast_line + _fast: this loop runs once per line of files up to 2 GB.
+            # Inlined fast_line + _fast: this loop runs once per line of files up to 2 GB, so the
+            # counters live in locals (written back before the slow path runs and at the end).
+            number += 1
             if self._pending_blank is None:
                 try:
                     line = decode(piece)
@@ -129,29 +135,40 @@ class InputValidator:
                     line = None
                 if line is not None:
                     request = line.request
-                    if (generate and not request.contents) or (
-                        _snake_given(request) and not _one_spelling(request, kind)
-                    ):
+                    if generate:
+                        if not request.contents or (
+                            (
+                                request.tool_config
+                                or request.safety_settings
+                                or request.cached_content
+                                or request.service_tier
+                                or request.system_instruction is not _UNSET
+                                or request.generation_config is not _UNSET
+                            )
+                            and not _one_spelling(request, kind)
+                        ):
+                            line = None
+                    elif _snake_given(request) and not _one_spelling(request, kind):
                         line = None
                 if line is not None:
                     key = line.key
-                    keyed = self.keyed
                     if key is _UNSET:
                         if keyed is None:
                             self.keyed = keyed = False
                         if not keyed:
-                            self.number += 1
-                            self.count += 1
+                            count += 1
                             continue
                     elif key and key not in seen:
                         if keyed is None:
                             self.keyed = keyed = True
                         if keyed:
-                            self.number += 1
-                            seen[key] = self.number
-                            self.count += 1
+                            seen[key] = number
+                            count += 1
                             continue
+            self.number, self.count = number - 1, count
             slow(piece)
+            number, count, keyed = self.number, self.count, self.keyed
+        self.number, self.count = number, count
 
     def feed_line(self, raw: bytes | str) -> None:
         """Check the next line (with or without its ``\\n``).
@@ -327,24 +344,26 @@ class InputValidator:
 # ever accepts what the rules above accept: anything it refuses, or any doubt left after it
 # (both spellings of a field, an empty list or key), goes to the slow path, which then names the
 # problem (or accepts the line: the fast path may refuse more, never less).
+# ``gc=False``: these short-lived structs never form cycles; untracked, the hundreds of thousands
+# decoded per file do not drive the garbage collector (measured: ~15% of the validation time).
 
 _Raw = msgspec.Raw
 _UNSET = msgspec.UNSET
 
 
-class _Object(msgspec.Struct):
+class _Object(msgspec.Struct, gc=False):
     """Any JSON object, its fields skipped unread (a Part, a generationConfig)."""
 
 
 _Part = _Object
 
 
-class _Content(msgspec.Struct, forbid_unknown_fields=True):
+class _Content(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     parts: list[_Part]
     role: str | None = None
 
 
-class _Generate(msgspec.Struct, forbid_unknown_fields=True):
+class _Generate(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     contents: list[_Content]
     model: _Raw = _Raw()
     tools: _Raw = _Raw()
@@ -365,7 +384,7 @@ class _Generate(msgspec.Struct, forbid_unknown_fields=True):
     store: _Raw = _Raw()
 
 
-class _Embed(msgspec.Struct, forbid_unknown_fields=True):
+class _Embed(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     content: _Content
     model: _Raw = _Raw()
     taskType: _Raw = _Raw()
@@ -375,12 +394,12 @@ class _Embed(msgspec.Struct, forbid_unknown_fields=True):
     output_dimensionality: _Raw = _Raw()
 
 
-class _GenerateLine(msgspec.Struct, forbid_unknown_fields=True):
+class _GenerateLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     request: _Generate
     key: str | msgspec.UnsetType = _UNSET
 
 
-class _EmbedLine(msgspec.Struct, forbid_unknown_fields=True):
+class _EmbedLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     request: _Embed
     key: str | msgspec.UnsetType = _UNSET
 
