@@ -15,8 +15,8 @@ which the stdlib accepts, are refused here as invalid JSON.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
