@@ -8,6 +8,7 @@ lowerCamelCase or snake_case.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,8 +21,13 @@ def pick(obj: Mapping[str, Any], camel: str, default: Any = None) -> Any:
     """Read a proto-JSON field under its lowerCamelCase or its snake_case spelling."""
     if camel in obj:
         return obj[camel]
-    snake = "".join("_" + c.lower() if c.isupper() else c for c in camel)
-    return obj.get(snake, default)
+    return obj.get(snake_name(camel), default)
+
+
+@functools.lru_cache(maxsize=1024)
+def snake_name(camel: str) -> str:
+    """``promptFeedback`` -> ``prompt_feedback`` (cached: it runs for every result row)."""
+    return "".join("_" + c.lower() if c.isupper() else c for c in camel)
 
 
 def to_int(value: Any) -> int:
