@@ -46,7 +46,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from airflow_provider_gemini_batch._core.models import snake_name
 
@@ -141,7 +141,7 @@ def _get(obj: Mapping[str, Any], camel: str) -> Any:
     return obj.get(snake_name(camel))
 
 
-def _is_map(value: Any) -> bool:
+def _is_map(value: Any) -> TypeGuard[Mapping[str, Any]]:
     # Decoded JSON objects are dicts: the exact-type test is many times faster than the ABC
     # check, which stays for other mappings. Runs several times per result row.
     return type(value) is dict or isinstance(value, Mapping)
