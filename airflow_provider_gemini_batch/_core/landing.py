@@ -15,10 +15,13 @@ object, possibly spelled differently: escapes, spacing).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import msgspec
 
+from airflow_provider_gemini_batch._core import rows
 from airflow_provider_gemini_batch._core.jsonl import result_from_json
 from airflow_provider_gemini_batch._core.models import BatchResult
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
@@ -106,3 +109,181 @@ def row_line(result: BatchResult, *, response: bytes | None = None, error: bytes
     head = _encode(row)
     # head is "{...}" (never empty: key, status and outcome come first): reopen it, append the body.
     return b"".join((head[:-1], b',"', name.encode(), b'":', source, b"}\n"))
+
+
+# -- the landing fast path: classify from the few fields the verdict reads ----------------------
+#
+# The results operator needs, per row, the verdict (``rows.classify``), the usage counters and the
+# body's bytes; decoding the whole response into dicts and strings is most of the cost of a row.
+# A typed decode reads only the fields the verdict and the tally read (the first candidate's
+# finishReason and parts, promptFeedback.blockReason, usageMetadata, tokenCount) and skips the
+# rest in C. The verdict is then computed by ``rows.classify`` itself, on a small dict holding just
+# those fields, so the two paths cannot disagree. Anything the typed decode is not sure of (a
+# field of an unexpected type, an embedding row) goes through parse_raw_result_line as before.
+
+_Any = Any
+_UNSET: Any = msgspec.UNSET
+_PAYLOADS = rows._PAYLOAD_FIELDS
+
+
+class _Part(msgspec.Struct, gc=False):
+    thought: _Any = _UNSET
+    text: _Any = _UNSET
+    inlineData: _Any = _UNSET
+    inline_data: _Any = _UNSET
+    fileData: _Any = _UNSET
+    file_data: _Any = _UNSET
+    functionCall: _Any = _UNSET
+    function_call: _Any = _UNSET
+    functionResponse: _Any = _UNSET
+    function_response: _Any = _UNSET
+    executableCode: _Any = _UNSET
+    executable_code: _Any = _UNSET
+    codeExecutionResult: _Any = _UNSET
+    code_execution_result: _Any = _UNSET
+
+
+class _Content(msgspec.Struct, gc=False):
+    parts: list[_Part] | None = None
+
+
+class _Candidate(msgspec.Struct, gc=False):
+    content: _Content | None = None
+    finishReason: _Any = _UNSET
+    finish_reason: _Any = _UNSET
+
+
+class _Feedback(msgspec.Struct, gc=False):
+    blockReason: _Any = _UNSET
+    block_reason: _Any = _UNSET
+
+
+class _Response(msgspec.Struct, gc=False):
+    candidates: list[_Candidate] | None = None
+    promptFeedback: _Feedback | msgspec.UnsetType | None = _UNSET
+    prompt_feedback: _Feedback | msgspec.UnsetType | None = _UNSET
+    usageMetadata: _Any = _UNSET
+    usage_metadata: _Any = _UNSET
+    tokenCount: _Any = _UNSET
+    token_count: _Any = _UNSET
+    embedding: msgspec.Raw = msgspec.Raw()
+    embeddings: msgspec.Raw = msgspec.Raw()
+
+
+class _LightLine(msgspec.Struct, gc=False):
+    key: Any = None
+    metadata: Any = None
+    response: _Response | None = None
+    error: msgspec.Raw = msgspec.Raw()
+    status: msgspec.Raw = msgspec.Raw()
+
+
+_light_line = msgspec.json.Decoder(_LightLine).decode
+_light_response = msgspec.json.Decoder(_Response).decode
+
+#: The ``response`` of a landing result whose body is spliced from the line's bytes: an empty
+#: stand-in (the row takes the raw bytes; the usage comes with the :class:`LandingLine`).
+SPLICED: Mapping[str, Any] = MappingProxyType({})
+
+
+class LandingLine(NamedTuple):
+    """A result ready to land: ``response``/``error`` bytes as :class:`RawResult`; ``usage`` and
+    ``token_count`` are the response's ``usageMetadata`` and ``tokenCount`` when ``result.response``
+    is :data:`SPLICED` (the tally takes them from here), else None (the tally reads the response)."""
+
+    result: BatchResult
+    response: bytes | None = None
+    error: bytes | None = None
+    usage: Any = None
+    token_count: Any = None
+
+
+def _pick(struct: Any, camel: str, snake: str) -> Any:
+    """``rows._get`` on a struct: the camelCase field when given, else its snake_case twin."""
+    value = getattr(struct, camel)
+    return getattr(struct, snake) if value is _UNSET else value
+
+
+def _part_dict(part: _Part) -> dict[str, Any]:
+    out = {
+        name: value
+        for name in ("thought", "text", *_PAYLOADS)
+        if (value := getattr(part, name)) is not _UNSET
+    }
+    return out
+
+
+def _verdict_input(response: _Response) -> dict[str, Any]:
+    """The fields of ``response`` that ``rows.classify`` reads, as the dict it would have read."""
+    out: dict[str, Any] = {}
+    feedback = _pick(response, "promptFeedback", "prompt_feedback")
+    if feedback is not _UNSET:
+        block = None if feedback is None else _pick(feedback, "blockReason", "block_reason")
+        out["promptFeedback"] = (
+            None if feedback is None else {} if block is _UNSET else {"blockReason": block}
+        )
+    candidates = response.candidates
+    if candidates is not None:
+        first: dict[str, Any] = {}
+        if candidates:
+            head = candidates[0]
+            finish = _pick(head, "finishReason", "finish_reason")
+            if finish is not _UNSET:
+                first["finishReason"] = finish
+            if head.content is not None:
+                parts = head.content.parts
+                first["content"] = {} if parts is None else {"parts": [_part_dict(p) for p in parts]}
+            out["candidates"] = [first]
+        else:
+            out["candidates"] = []
+    return out
+
+
+def parse_landing_line(line: bytes, index: int) -> LandingLine:
+    """Parse one result-file line for landing: verdict, key and body bytes, without building the body.
+
+    Rows whose shape the typed decode does not cover (fields of unexpected types, embedding rows,
+    an ``error``/``status`` row) take :func:`parse_raw_result_line` and come back with the full
+    response (``usage`` None).
+
+    :raises GeminiInvalidInputError: as :func:`parse_raw_result_line`.
+    """
+    try:
+        scanned = _scan_line(line)
+        light = None
+        if len(scanned.response) and not len(scanned.error) and not len(scanned.status):
+            light = _light_response(scanned.response)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        light = None
+    if (
+        light is None
+        or len(light.embedding)
+        or len(light.embeddings)
+        or type(scanned.key) not in (str, type(None))
+    ):
+        return LandingLine(*parse_raw_result_line(line, index))
+    key = scanned.key
+    if key is None:
+        metadata = scanned.metadata
+        if type(metadata) is dict:
+            key = metadata.get("key")
+            key = None if key is None else str(key)
+    verdict = rows.classify(_verdict_input(light), None)
+    result = BatchResult(
+        key=key,
+        index=index,
+        response=SPLICED,
+        error=None,
+        outcome=verdict.outcome,
+        reason=verdict.reason,
+        retryable=verdict.retryable,
+    )
+    usage = _pick(light, "usageMetadata", "usage_metadata")
+    token_count = _pick(light, "tokenCount", "token_count")
+    return LandingLine(
+        result,
+        bytes(scanned.response),
+        None,
+        None if usage is _UNSET else usage,
+        None if token_count is _UNSET else token_count,
+    )

@@ -64,3 +64,55 @@ def test_a_line_that_is_not_an_object_is_refused_like_before() -> None:
         parse_raw_result_line(b"[1, 2]", 1)
     with pytest.raises(GeminiInvalidInputError, match="Result line 1 is not valid JSON"):
         parse_raw_result_line(b'{"key": ', 0)
+
+
+# -- the landing fast path (parse_landing_line): same verdict, row and usage as the full parse ----
+
+LIGHT_EDGES = [
+    b'{"key": "f", "response": {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": '
+    b'{"promptTokenCount": 4, "totalTokenCount": "4"}}}',
+    b'{"key": "g", "response": {"promptFeedback": null, "prompt_feedback": {"block_reason": "OTHER"}}}',
+    b'{"key": "h", "response": {"candidates": [{"finishReason": "MAX_TOKENS"}]}}',
+    b'{"key": "i", "response": {"candidates": [{"finish_reason": "SAFETY", "content": {}}]}}',
+    b'{"key": "j", "response": {"candidates": [{"content": {"parts": [{"text": "t", "thought": true}]}}]}}',
+    b'{"key": "k", "response": {"candidates": [{"content": {"parts": [{"text": ""}, '
+    b'{"functionCall": {"name": "f"}}]}}], "usage_metadata": {"prompt_token_count": 3}}}',
+    b'{"key": "l", "response": {"candidates": [{"content": {"parts": [{"inlineData": {}}]}}]}}',
+    b'{"key": "m", "response": {"candidates": [{"content": null, "finishReason": null}]}}',
+    b'{"key": "n", "response": {"candidates": null}}',
+    b'{"key": "o", "response": {"candidates": ["x"]}}',
+    b'{"key": "p", "response": {"candidates": [{"content": {"parts": "x"}}]}}',
+    b'{"key": "q", "response": {"tokenCount": "5", "embedding": {"values": [0.5]}}}',
+    b'{"metadata": {"key": 9}, "response": {"candidates": [{"content": {"parts": [{"text": "a"}]}}]}}',
+    b'{"key": "r", "response": {"candidates": [{"content": {"parts": [{"text": 5}]}}]}}',
+]
+
+
+@pytest.mark.parametrize(
+    "raw_line", CORPUS + EDGES + LIGHT_EDGES, ids=lambda b: b[:40].decode("utf-8", "replace")
+)
+def test_landing_line_matches_the_full_parse(raw_line: bytes) -> None:
+    from airflow_provider_gemini_batch._core.landing import SPLICED, parse_landing_line
+    from airflow_provider_gemini_batch._core.manifest import ResultsTally
+
+    old = parse_result_line(raw_line, 3)
+    new = parse_landing_line(raw_line, 3)
+    for name in ("key", "index", "error", "outcome", "reason", "retryable"):
+        assert getattr(new.result, name) == getattr(old, name), name
+    landed = json.loads(row_line(new.result, response=new.response, error=new.error))
+    expected = json.loads(json.dumps(old.to_row(), ensure_ascii=False))
+    assert landed == expected
+    assert list(landed) == list(expected)
+    old_tally, new_tally = ResultsTally(), ResultsTally()
+    old_tally.add(old)
+    if new.result.response is SPLICED:
+        new_tally.add_usage(new.usage, new.token_count)
+    new_tally.add(new.result)
+    assert new_tally == old_tally
+
+
+def test_a_plain_text_row_is_landed_without_decoding_its_response() -> None:
+    from airflow_provider_gemini_batch._core.landing import SPLICED, parse_landing_line
+
+    line = captures_rows.COOKBOOK_TEXT_RESULT_LINES.splitlines()[0]
+    assert parse_landing_line(line, 0).result.response is SPLICED
