@@ -72,12 +72,6 @@ class ResultsTally:
             return False
         return self._check_key(result.key)
 
-    def add_usage(self, usage: Any, token_count: Any = None) -> None:
-        """Sum a response's ``usageMetadata`` and ``tokenCount`` (for rows counted by :meth:`add`
-        whose response was not decoded: ``_core.landing.SPLICED``)."""
-        self._add_usage(usage)
-        self._add_counter("tokenCount", token_count)
-
     def _check_key(self, key: str) -> bool:
         if key in self._seen:
             self.duplicate_keys += 1

@@ -33,12 +33,7 @@ from airflow_provider_gemini_batch._core.jsonl import (
     parse_result_line,
     split_lines,
 )
-from airflow_provider_gemini_batch._core.landing import (
-    LandingLine,
-    RawResult,
-    parse_landing_line,
-    parse_raw_result_line,
-)
+from airflow_provider_gemini_batch._core.landing import RawResult, parse_raw_result_line
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryBudget, RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
@@ -854,23 +849,6 @@ class GeminiBatchHook(GeminiHookBase):
             return
         for result in self.iter_results(batch):
             yield RawResult(result)
-
-    def iter_landing_lines(self, batch: Batch | str) -> Iterator[LandingLine]:
-        """As :meth:`iter_raw_results`, for landing: a result file's rows are classified from the
-        few fields the verdict reads and their response is not decoded (``result.response`` is
-        ``_core.landing.SPLICED``; the usage comes with each :class:`LandingLine`).
-
-        :raises GeminiInvalidInputError: as :meth:`iter_results`.
-        """
-        if isinstance(batch, str):
-            batch = self.get_batch(batch)
-        if batch.responses_file:
-            req = routes.download_file(self.settings.api_version, batch.responses_file)
-            for index, line in enumerate(split_lines(self._stream_body(req))):
-                yield parse_landing_line(line, index)
-            return
-        for result in self.iter_results(batch):
-            yield LandingLine(result)
 
     def _iter_file_results(self, name: str) -> Iterator[BatchResult]:
         """Stream a result file line by line. A broken connection is resumed from the byte reached

@@ -190,7 +190,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         pending: list[bytes] = []
         buffered = 0
         with atomic_destination(str(self.destination)) as out:
-            for result, response, error, usage, token_count in self.hook.iter_landing_lines(batch):
+            for result, response, error in self.hook.iter_raw_results(batch):
                 if infer_keys:
                     result = with_position_key(result)
                 # The row is spliced from the line's own bytes (no re-encoding of the body) and
@@ -203,8 +203,6 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                     pending.clear()
                     buffered = 0
                 # Only the first few duplicates are named, so a pathological file cannot flood the log.
-                if usage is not None or token_count is not None:
-                    tally.add_usage(usage, token_count)  # the response was not decoded
                 if tally.add(result) and logged < _DUPLICATES_LOGGED:
                     logged += 1
                     self.log.warning(
