@@ -14,6 +14,11 @@ the best MB/s is reported with the spread (min..max) and the largest RSS growth.
 
     .venv/bin/python benchmarks/bench_speed.py [--upload-mb 512] [--results-mb 256] [--repeat 3]
 
+Each line also gives CPU seconds per GB moved, of the measuring client (``time.process_time``
+over the work) and of the emulator (``/proc/<pid>/stat`` over the run), least of the runs: on a
+shared machine they are steadier than MB/s. ``BENCH_PROFILE=/tmp/p`` writes a cProfile of each
+worker's work to ``/tmp/p.<kind>`` (``upload-ours``, ``land-sdk`` ...).
+
 To measure another checkout's code with the same script: ``PYTHONPATH=<checkout> .venv/bin/python
 benchmarks/bench_speed.py`` (the package is imported from ``PYTHONPATH`` first; the script prints
 where it came from).
