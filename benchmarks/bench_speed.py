@@ -14,6 +14,11 @@ the best MB/s is reported with the spread (min..max) and the largest RSS growth.
 
     .venv/bin/python benchmarks/bench_speed.py [--upload-mb 512] [--results-mb 256] [--repeat 3]
 
+Each line also gives CPU seconds per GB moved, of the measuring client (``time.process_time``
+over the work) and of the emulator (``/proc/<pid>/stat`` over the run), least of the runs: on a
+shared machine they are steadier than MB/s. ``BENCH_PROFILE=/tmp/p`` writes a cProfile of each
+worker's work to ``/tmp/p.<kind>`` (``upload-ours``, ``land-sdk`` ...).
+
 To measure another checkout's code with the same script: ``PYTHONPATH=<checkout> .venv/bin/python
 benchmarks/bench_speed.py`` (the package is imported from ``PYTHONPATH`` first; the script prints
 where it came from).
@@ -131,7 +136,13 @@ _MARK: dict[str, float] = {}
 def yield_baseline() -> None:
     """Called by each work function after its warm-up: RSS and time are measured from here."""
     _MARK["rss_mb"] = peak_rss_mb()
+    _MARK["cpu"] = time.process_time()
     _MARK["started"] = time.perf_counter()
+    if os.environ.get("BENCH_PROFILE"):  # BENCH_PROFILE=/tmp/p: cProfile the work into /tmp/p.<kind>
+        import cProfile
+
+        _MARK["profiler"] = cProfile.Profile()  # type: ignore[assignment]
+        _MARK["profiler"].enable()  # type: ignore[attr-defined]
 
 
 WORK = {
@@ -145,13 +156,32 @@ WORK = {
 def worker(kind: str, arg: str) -> None:
     moved = WORK[kind](arg)
     seconds = time.perf_counter() - _MARK["started"]
-    print(json.dumps({"bytes": moved, "seconds": seconds, "rss_mb": peak_rss_mb() - _MARK["rss_mb"]}))
+    cpu = time.process_time() - _MARK["cpu"]
+    if "profiler" in _MARK:
+        _MARK["profiler"].disable()  # type: ignore[attr-defined]
+        _MARK["profiler"].dump_stats(f"{os.environ['BENCH_PROFILE']}.{kind}")  # type: ignore[attr-defined]
+    print(
+        json.dumps(
+            {"bytes": moved, "seconds": seconds, "cpu_s": cpu, "rss_mb": peak_rss_mb() - _MARK["rss_mb"]}
+        )
+    )
 
 
 # -- the driver -----------------------------------------------------------------------------------
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux ``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+_SERVER_PID: list[int] = []
+
+
 def run_worker(kind: str, arg: str, env: dict[str, str]) -> dict[str, float]:
+    """One measurement in a fresh subprocess; adds the emulator's CPU seconds over the run."""
+    server_before = process_cpu_s(_SERVER_PID[0]) if _SERVER_PID else 0.0
     proc = subprocess.run(
         [sys.executable, __file__, "--worker", kind, arg],
         capture_output=True,
@@ -162,17 +192,31 @@ def run_worker(kind: str, arg: str, env: dict[str, str]) -> dict[str, float]:
     )
     if proc.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{proc.stderr[-3000:]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    result = dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    result["server_cpu_s"] = process_cpu_s(_SERVER_PID[0]) - server_before if _SERVER_PID else 0.0
+    return result
 
 
 def summarise(runs: list[dict[str, float]]) -> dict[str, float]:
     rates = [r["bytes"] / MB / r["seconds"] for r in runs]
-    return {"best": max(rates), "low": min(rates), "rss": max(r["rss_mb"] for r in runs)}
+    # CPU seconds per GB moved: steadier than wall time on a shared machine (least of the runs).
+    cpu = min(r["cpu_s"] / r["bytes"] * 1000 * MB for r in runs)
+    server = min(r["server_cpu_s"] / r["bytes"] * 1000 * MB for r in runs)
+    return {
+        "best": max(rates),
+        "low": min(rates),
+        "rss": max(r["rss_mb"] for r in runs),
+        "cpu": cpu,
+        "server": server,
+    }
 
 
 def line(label: str, s: dict[str, float]) -> str:
     spread = f"{s['low']:.1f}..{s['best']:.1f}"
-    return f"  {label:<6} best {s['best']:7.1f} MB/s (spread {spread}), peak RSS +{s['rss']:.0f} MB"
+    return (
+        f"  {label:<6} best {s['best']:7.1f} MB/s (spread {spread}), peak RSS +{s['rss']:.0f} MB, "
+        f"CPU {s['cpu']:.2f} s/GB client + {s['server']:.2f} s/GB emulator"
+    )
 
 
 def main() -> None:
@@ -196,6 +240,7 @@ def main() -> None:
     print(f"code under test: {Path(airflow_provider_gemini_batch.__file__).parent}")
     work = Path(tempfile.mkdtemp(prefix="bench-speed-"))
     server, base_url = start_emulator(api_key=API_KEY, processing_seconds=0, data_dir=str(work / "emulator"))
+    _SERVER_PID.append(server.pid)
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(work / "airflow"),

@@ -213,7 +213,7 @@ def result_from_json(obj: Mapping[str, Any], index: int) -> BatchResult:
     ``_core/rows.py``) and kept whole; the row is classified by :func:`rows.classify`.
     """
     raw_response = obj.get("response")
-    response = raw_response if isinstance(raw_response, Mapping) else None
+    response = raw_response if type(raw_response) is dict or isinstance(raw_response, Mapping) else None
     error = rows.row_error(obj)
     verdict = rows.classify(response, error)
     return BatchResult(

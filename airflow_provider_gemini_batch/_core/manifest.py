@@ -6,6 +6,7 @@ memory stays constant whatever the number of results. Pure: no I/O, no Airflow r
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,19 +83,19 @@ class ResultsTally:
         return False
 
     def _add_usage(self, usage: Any) -> None:
-        if not isinstance(usage, Mapping):
+        if type(usage) is not dict and not isinstance(usage, Mapping):
             return
         for raw_key, value in usage.items():
             self._add_counter(_camel(raw_key), value)
 
     def _add_counter(self, key: str, value: Any) -> None:
         # int64 counters may arrive as decimal strings (proto-JSON); bools are not counters.
-        if isinstance(value, bool):
-            return
-        if isinstance(value, str) and value.isdigit():
-            value = int(value)
-        if not isinstance(value, int):
-            return
+        kind = type(value)
+        if kind is not int:
+            if kind is str and value.isdigit():
+                value = int(value)
+            elif kind is bool or not isinstance(value, int):
+                return
         self.usage[key] = self.usage.get(key, 0) + value
 
     @property
@@ -119,6 +120,7 @@ class ResultsTally:
         }
 
 
+@functools.lru_cache(maxsize=1024)
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part[:1].upper() + part[1:] for part in rest)

@@ -17,10 +17,14 @@ from typing import Any
 from airflow_provider_gemini_batch._core.states import BatchState
 
 
-@functools.cache
-def _snake(camel: str) -> str:
-    # Cached: a list page of 100 operations asks ~15 absent fields each; spelling them out per call
-    # was the largest own-time item on the triggerer loop with 10,000 waits (bench_trigger --profile).
+@functools.lru_cache(maxsize=1024)
+def snake_name(camel: str) -> str:
+    """``promptFeedback`` -> ``prompt_feedback``.
+
+    Cached: it runs for every result row and for every absent field of every Operation on a list
+    page (the largest own-time item on the triggerer loop with 10,000 waits, ``bench_trigger
+    --profile``).
+    """
     return "".join("_" + c.lower() if c.isupper() else c for c in camel)
 
 
@@ -28,7 +32,7 @@ def pick(obj: Mapping[str, Any], camel: str, default: Any = None) -> Any:
     """Read a proto-JSON field under its lowerCamelCase or its snake_case spelling."""
     if camel in obj:
         return obj[camel]
-    return obj.get(_snake(camel), default)
+    return obj.get(snake_name(camel), default)
 
 
 def to_int(value: Any) -> int:

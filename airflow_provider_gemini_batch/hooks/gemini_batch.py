@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from functools import cached_property
-from typing import IO, Any
+from typing import Any
 
 import requests
 import urllib3.exceptions
@@ -60,6 +59,7 @@ from airflow_provider_gemini_batch.hooks._auth import (
     register_secrets,
 )
 from airflow_provider_gemini_batch.hooks._base import GeminiHookBase
+from airflow_provider_gemini_batch.hooks._chunk_feed import ChunkFeed
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook, aclose_shared_clients
 from airflow_provider_gemini_batch.storage import atomic_destination, resolve_path
 
@@ -87,43 +87,6 @@ def _never_connected(exc: BaseException) -> bool:
         if isinstance(item, BaseException):
             todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
     return False
-
-
-class _ConfirmedDigest:
-    """SHA-256 of the bytes the upload session confirmed, in file order.
-
-    Chunks are hashed from memory as they are confirmed; after a resume only the bytes the server
-    kept from the interrupted chunk are read again from the file.
-    """
-
-    def __init__(self, handle: IO[bytes], block: int) -> None:
-        self._handle = handle
-        self._block = block
-        self._digest = hashlib.sha256()
-        self.hashed = 0
-
-    def catch_up(self, target: int) -> None:
-        if target < self.hashed:  # the server kept less than it had confirmed: start over
-            self._digest, self.hashed = hashlib.sha256(), 0
-        while self.hashed < target:
-            self._handle.seek(self.hashed)
-            block = self._handle.read(min(self._block, target - self.hashed))
-            if not block:
-                return
-            self._digest.update(block)
-            self.hashed += len(block)
-
-    def confirm(self, offset: int, data: bytes) -> None:
-        self.catch_up(offset)
-        if offset == self.hashed:
-            self._digest.update(data)
-            self.hashed += len(data)
-
-    def digest(self) -> bytes:
-        return self._digest.digest()
-
-    def hexdigest(self) -> str:
-        return self._digest.hexdigest()
 
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
@@ -531,11 +494,12 @@ class GeminiBatchHook(GeminiHookBase):
         dropped connection, timeout or 5xx on a chunk the session is asked how many bytes it holds
         (``X-Goog-Upload-Command: query``) and the upload continues from there.
 
-        One pass: each chunk is read once, its lines are checked, then it is sent and hashed from
-        memory (for the ``sha256Hash`` check). The first chunk is checked before the session opens
-        (a file of one chunk is checked whole before any request). A bad line further on stops the
-        upload before the final chunk and cancels the session (``X-Goog-Upload-Command: cancel``):
-        a session never finalized creates no file.
+        One pass: each chunk is read once, hashed (for the ``sha256Hash`` check) and its lines
+        checked on a reader thread (``hooks/_chunk_feed.py``) while the chunk before it is being
+        sent, at most two chunks ahead (memory: about four chunks). The first chunk is checked
+        before the session opens (a file of one chunk is checked whole before any request). A bad
+        line further on stops the upload before the chunk holding it is sent and cancels the
+        session (``X-Goog-Upload-Command: cancel``): a session never finalized creates no file.
 
         :param validate: check JSONL input line by line (default: when ``mime_type`` is JSONL),
             each request against its REST type (``_core.request_fields``).
@@ -561,28 +525,23 @@ class GeminiBatchHook(GeminiHookBase):
         if not validate and size == 0:
             raise GeminiInvalidInputError(f"The input file {path!s} is empty.")
         validator = InputValidator(str(path), embeddings=embeddings) if validate else None
-        chunk_size = self.upload_chunk_size
         try:
             handle = source.open("rb")
         except OSError as exc:
             raise GeminiInvalidInputError(f"The input file {path!s} cannot be read ({exc}).") from None
-        with handle:
-            # The first chunk is read and checked before the session opens: a mistake in it (most
-            # mistakes are on every line, so on line 1) is refused before anything is sent, and a
-            # file of one chunk is checked whole first.
-            first = self._read_chunk(handle, 0, min(chunk_size, size), validator)
-            if validator is not None and len(first) == size:
-                validator.finish()
+        with handle, ChunkFeed(handle, size, self.upload_chunk_size, validator) as feed:
+            # The first chunk is checked before the session opens: a mistake in it (most mistakes
+            # are on every line, so on line 1) is refused before anything is sent, and a file of
+            # one chunk is checked whole first. Later chunks are read, hashed and checked on the
+            # feed's thread while the one before them is being sent.
+            first = feed.take()
             session_url = self._start_upload(source, size, mime_type, display_name)
-            digest = _ConfirmedDigest(handle, chunk_size)
             try:
-                info = self._upload_chunks(
-                    session_url, handle, size, digest, first=first, validator=validator
-                )
+                info = self._upload_chunks(session_url, source, size, feed, first)
             except GeminiInputFileError:
                 self._cancel_upload(session_url)
                 raise
-            digest.catch_up(size)
+        digest = feed
         if validator is not None and validator.summary is not None:
             warning = echoed_fields_warning(validator.summary, str(path))
             if warning:
@@ -636,26 +595,8 @@ class GeminiBatchHook(GeminiHookBase):
         except GeminiBatchError as exc:
             self.log.info("Could not cancel the upload session (%s); it was never finalized.", exc)
 
-    @staticmethod
-    def _read_chunk(handle: IO[bytes], offset: int, length: int, validator: InputValidator | None) -> bytes:
-        """``length`` bytes at ``offset``, checked by ``validator`` when given (new bytes only)."""
-        handle.seek(offset)
-        data = handle.read(length)
-        if len(data) != length:
-            raise GeminiInvalidInputError("The input file changed size during the upload; upload it again.")
-        if validator is not None:
-            validator.feed_chunk(data)
-        return data
-
     def _upload_chunks(
-        self,
-        session_url: str,
-        handle: IO[bytes],
-        size: int,
-        digest: _ConfirmedDigest,
-        *,
-        first: bytes = b"",
-        validator: InputValidator | None = None,
+        self, session_url: str, source: Any, size: int, feed: ChunkFeed, first: bytes
     ) -> FileInfo:
         """Send the file in chunks under ONE retry loop whose budget every confirmed chunk renews.
 
@@ -664,23 +605,55 @@ class GeminiBatchHook(GeminiHookBase):
         another failed attempt) and continues from there, so a 2 GB upload resumes however long
         it has been running: only failures since the last confirmed chunk count.
 
-        One read per byte: ``first`` is the file's first chunk, already read (and checked); every
-        later chunk is read once, checked by ``validator`` (when given) before it is sent, and
-        hashed from memory once the session confirms it. The final chunk goes out only after
-        :meth:`InputValidator.finish` passed, so bad input never finalizes a file. Bytes sent
-        again after a resume are not checked again.
+        New bytes come from ``feed`` (read once, hashed and checked on its thread, ``first``
+        already taken); the final chunk exists only once the whole file passed the checks, so bad
+        input never finalizes a file. After a resume, bytes of the chunk last taken are sent again
+        from memory; only when the session kept less than that are bytes read again from the
+        file (they were checked on the first read).
 
         :raises GeminiInputFileError: a chunk holds a bad line (the caller cancels the session).
         """
         chunk_size = self.upload_chunk_size
         budget = RetryBudget()
         offset = 0
-        checked = len(first) if validator is not None else size  # bytes the validator has seen
-        pending_first: bytes | None = first or None
+        # Chunks taken from the feed and not yet wholly confirmed, as (file offset, bytes): a
+        # resume inside them sends their bytes again from memory (at most two chunks are held).
+        held: list[tuple[int, bytes]] = [(0, first)]
         resuming = False
 
+        def bytes_at(start: int) -> bytes:
+            """The chunk to send at ``start``: ``chunk_size`` bytes (fewer at the end of the file)."""
+            end = min(size, start + chunk_size)
+            while held and held[0][0] + len(held[0][1]) <= start:
+                del held[0]  # confirmed: never needed again
+            if start > feed.taken:
+                raise GeminiApiError(
+                    http_status=200,
+                    status=None,
+                    message=f"the upload session claims {start} bytes; only {feed.taken} were sent",
+                    resource="upload session",
+                )
+            while feed.taken < end:
+                held.append((feed.taken, feed.take()))
+            first_at, first_data = held[0]
+            if len(held) == 1 and first_at == start and len(first_data) == end - start:
+                return first_data  # the usual case: one chunk of the feed, sent as it came
+            pieces = []
+            if start < first_at:
+                # The session kept less than it had confirmed: read those (checked) bytes again.
+                with source.open("rb") as again:
+                    again.seek(start)
+                    pieces.append(again.read(first_at - start))
+                if len(pieces[0]) != first_at - start:
+                    raise GeminiInvalidInputError(
+                        "The input file changed size during the upload; upload it again."
+                    )
+            for at, data in held:
+                pieces.append(data[max(0, start - at) : max(0, end - at)])
+            return b"".join(pieces)[: end - start]
+
         def attempt() -> FileInfo:
-            nonlocal offset, resuming, checked, pending_first
+            nonlocal offset, resuming
             if resuming:
                 status, received, answer = self._query_upload(session_url)
                 if status == "final":
@@ -694,24 +667,12 @@ class GeminiBatchHook(GeminiHookBase):
                 offset = received
             resuming = True  # whatever fails from here on, the next attempt asks for the offset
             while True:
-                length = min(chunk_size, size - offset)
+                data = bytes_at(offset)
+                length = len(data)
                 final = offset + length >= size
-                if pending_first is not None and offset == 0 and length == len(pending_first):
-                    data = pending_first
-                else:
-                    data = self._read_chunk(handle, offset, length, None)
-                    if validator is not None and offset + length > checked:
-                        # Only bytes never checked (after a resume, part of the chunk may have been).
-                        validator.feed_chunk(data[max(0, checked - offset) :])
-                        checked = offset + length
-                pending_first = None  # sent once; a resume reads the file again
-                if final and validator is not None and validator.summary is None:
-                    validator.finish()
                 req = routes.upload_chunk(session_url, offset=offset, length=length, final=final)
                 response = self._send_once(req, data=data)
                 status = response.headers.get("X-Goog-Upload-Status", "").lower()
-                if status in ("final", "active"):
-                    digest.confirm(offset, data)
                 if status == "final":
                     return self._final_file(response, req)
                 response.close()

@@ -159,16 +159,45 @@ def test_upload_from_an_object_storage_path(
     assert hook.upload_file(f"file://{path}").sha256_hash == info.sha256_hash
 
 
-def test_confirmed_digest_rereads_only_the_resumed_gap(tmp_path: Path) -> None:
-    from airflow_provider_gemini_batch.hooks.gemini_batch import _ConfirmedDigest
+def test_chunk_feed_hands_over_the_file_in_order_hashed_once(tmp_path: Path) -> None:
+    """The upload's reader thread: chunks in file order, the sha256 of the whole file."""
+    from airflow_provider_gemini_batch.hooks._chunk_feed import ChunkFeed
 
     data = bytes(range(256)) * 40
     path = tmp_path / "blob.bin"
     path.write_bytes(data)
+    with path.open("rb") as fh, ChunkFeed(fh, len(data), 1000, None) as feed:
+        chunks = [feed.take() for _ in range(11)]
+        assert feed.done
+    assert chunks[0] == data[:1000]
+    assert b"".join(chunks) == data
+    assert feed.digest() == hashlib.sha256(data).digest()
+
+
+def test_chunk_feed_raises_a_bad_line_at_its_chunk_and_stops_cleanly(tmp_path: Path) -> None:
+    """Chunks before the bad line come through; the chunk holding it never does. Closing a feed
+    whose reader is blocked on a full queue returns (the reader thread ends)."""
+    from airflow_provider_gemini_batch._core.input_check import InputValidator
+    from airflow_provider_gemini_batch.exceptions import GeminiInputFileError
+    from airflow_provider_gemini_batch.hooks._chunk_feed import ChunkFeed
+
+    good = json.dumps({"key": "k", "request": {"contents": [{"parts": [{"text": "x" * 60}]}]}})
+    lines = [good.replace('"k"', f'"k{i}"') for i in range(100)]
+    lines[60] = "{not json"
+    data = ("\n".join(lines) + "\n").encode()
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(data)
+    line_bytes = len(lines[0]) + 1
     with path.open("rb") as fh:
-        digest = _ConfirmedDigest(fh, block=1000)
-        digest.confirm(0, data[:1000])
-        # The next chunk broke after the server kept 1234 bytes in total; we resume from there.
-        digest.confirm(1234, data[1234:2234])
-        digest.catch_up(len(data))
-    assert digest.digest() == hashlib.sha256(data).digest()
+        feed = ChunkFeed(fh, len(data), line_bytes * 10, InputValidator(str(path)))
+        taken = [feed.take() for _ in range(6)]  # lines 1-60
+        with pytest.raises(GeminiInputFileError, match="line 61"):
+            feed.take()
+        with pytest.raises(GeminiInputFileError, match="line 61"):
+            feed.take()
+        feed.close()
+    assert b"".join(taken) == data[: len(b"".join(taken))]
+    with path.open("rb") as fh:
+        blocked = ChunkFeed(fh, len(data), 100, None)  # never taken from: its queue fills up
+        blocked.close()
+        assert not blocked._thread.is_alive()
