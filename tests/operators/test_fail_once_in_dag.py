@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import hookimpl
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer
 from airflow_provider_gemini_batch.exceptions import RESUBMIT_HINT
@@ -32,6 +31,7 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
 )
 from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
 from tests.fixtures.airflow_env import DagRunResult, run_dag, unique_dag_id
+from tests.operators._failures import recording_failures
 from tests.operators._support import MODEL, inline_requests, sync_hook
 
 FAST = {"poll_interval": 0.05}
@@ -42,24 +42,6 @@ NO_RETRY_CONN = "gemini_no_retry"
 FAILURES: dict[str, list[str]] = {}
 #: task_id -> message of the last failed try.
 MESSAGES: dict[str, str] = {}
-
-
-class _FailureRecorder:
-    """An Airflow listener (public plugin interface) recording every failed try of every task
-    (Airflow calls ``on_task_instance_failed`` for a try that goes up for retry, too)."""
-
-    @hookimpl
-    def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
-        FAILURES.setdefault(task_instance.task_id, []).append(type(error).__name__)
-        MESSAGES[task_instance.task_id] = str(error)
-
-
-def _listener_manager() -> Any:
-    try:  # Airflow >= 3.2: task-side listeners live in the SDK
-        from airflow.sdk.listener import get_listener_manager
-    except ImportError:
-        from airflow.listeners.listener import get_listener_manager
-    return get_listener_manager()
 
 
 def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
@@ -231,14 +213,15 @@ def result(
         mp.setenv("AIRFLOW_CONN_GEMINI_BATCH_DEFAULT", json.dumps(conn))
         mp.setenv(f"AIRFLOW_CONN_{NO_RETRY_CONN.upper()}", json.dumps({**conn, "extra": {"max_retries": 0}}))
         dag = _build_dag(unique_dag_id("fail_once"), tmp, emulator_server)
-        recorder = _FailureRecorder()
-        listeners = _listener_manager()
-        listeners.add_listener(recorder)
         try:
-            yield run_dag(dag)
+            with recording_failures() as failures:
+                result = run_dag(dag)
         finally:
-            listeners.pm.unregister(recorder)
             emulator_server.control.reset()
+        for task_id, tries in failures.tries.items():
+            FAILURES[task_id] = [name for name, _ in tries]
+            MESSAGES[task_id] = tries[-1][1]
+        yield result
 
 
 TERMINAL = {

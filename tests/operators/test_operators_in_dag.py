@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow.providers.common.compat.sdk import hookimpl
 
 from airflow_provider_gemini_batch._core.identity import TaskIdentity, tagged_display_name
 from airflow_provider_gemini_batch.emulator import EmulatorServer
@@ -33,11 +32,16 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
 )
 from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
 from tests.fixtures.airflow_env import DagRunResult, run_dag, unique_dag_id
+from tests.operators._failures import recording_failures
 from tests.operators._support import MODEL, counts_all_succeeded, inline_requests, sync_hook, write_jsonl
 
 STATES = ("SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED")
 REQS = inline_requests(3, "r")
 FAST = {"poll_interval": 0.05}
+
+
+#: task_id -> (exception class name, message) of each task's last failed try.
+ERRORS: dict[str, tuple[str, str]] = {}
 
 
 class Run:
@@ -72,31 +76,6 @@ class Run:
             and e["path"].endswith(":batchGenerateContent")
             and tag in json.dumps(e["json"] or {})
         )
-
-
-#: task_id -> (exception class name, message) of every failed task, filled by a listener
-#: (``dag.test()`` runs tasks and their listeners in this process).
-ERRORS: dict[str, tuple[str, str]] = {}
-
-
-class _FailureRecorder:
-    """An Airflow listener (the public plugin interface) recording what each failed task raised.
-
-    A failure callback would be simpler, but Airflow 3.1's ``dag.test()`` leaves ``exception``
-    out of the callback context; the listener receives the error on every supported version.
-    """
-
-    @hookimpl
-    def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
-        ERRORS[task_instance.task_id] = (type(error).__name__, str(error))
-
-
-def _listener_manager() -> Any:
-    try:  # Airflow >= 3.2: task-side listeners live in the SDK
-        from airflow.sdk.listener import get_listener_manager
-    except ImportError:
-        from airflow.listeners.listener import get_listener_manager
-    return get_listener_manager()
 
 
 def _identity(context: Any, task_id: str) -> TaskIdentity:
@@ -317,13 +296,9 @@ def run(
         }
         mp.setenv("AIRFLOW_CONN_GEMINI_BATCH_DEFAULT", json.dumps(conn))
         dag = _build_dag(unique_dag_id("ops"), tmp, emulator_server)
-        recorder = _FailureRecorder()
-        listeners = _listener_manager()
-        listeners.add_listener(recorder)
-        try:
+        with recording_failures() as failures:
             result = run_dag(dag)
-        finally:
-            listeners.pm.unregister(recorder)
+        ERRORS.update({task_id: tries[-1] for task_id, tries in failures.tries.items()})
         yield Run(result, tmp, emulator_server, emulator_server.control.journal())
 
 

@@ -39,7 +39,6 @@ from typing import Any
 
 import pytest
 import requests
-from airflow.providers.common.compat.sdk import hookimpl
 
 from airflow_provider_gemini_batch._core.identity import TaskIdentity
 from airflow_provider_gemini_batch.emulator import EmulatorServer, fake_model
@@ -51,6 +50,7 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
 )
 from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
 from tests.fixtures.airflow_env import DagRunResult, run_dag, unique_dag_id
+from tests.operators._failures import recording_failures
 from tests.operators._support import MODEL, inline_requests, sync_hook, write_jsonl
 from tests.real_service.captures import COOKBOOK_EMBEDDINGS_INPUT
 
@@ -70,14 +70,6 @@ MARKERS = ("[[blocked]]", "[[safety]]", "[[max_tokens]]", "[[thought_only]]")
 ERRORS: dict[str, tuple[str, str]] = {}
 
 
-class _FailureRecorder:
-    """An Airflow listener (public plugin interface) recording what each failed task raised."""
-
-    @hookimpl
-    def on_task_instance_failed(self, previous_state: Any, task_instance: Any, error: Any) -> None:
-        ERRORS[task_instance.task_id] = (type(error).__name__, str(error))
-
-
 class _Tee(io.TextIOBase):
     """A stream writing to ``target`` and keeping a copy: ``dag.test()`` prints task logs
     (structlog) to the process's stdout/stderr, not through stdlib logging handlers."""
@@ -91,14 +83,6 @@ class _Tee(io.TextIOBase):
 
     def flush(self) -> None:
         self.target.flush()
-
-
-def _listener_manager() -> Any:
-    try:  # Airflow >= 3.2: task-side listeners live in the SDK
-        from airflow.sdk.listener import get_listener_manager
-    except ImportError:
-        from airflow.listeners.listener import get_listener_manager
-    return get_listener_manager()
 
 
 class Run:
@@ -541,17 +525,13 @@ def run(
             conn = {"conn_type": "gemini_batch", "host": emulator_server.base_url, "password": key}
             mp.setenv(f"AIRFLOW_CONN_{conn_id}", json.dumps(conn))
         dag = _build_dag(unique_dag_id("real_ops"), tmp, emulator_server)
-        recorder = _FailureRecorder()
-        listeners = _listener_manager()
-        listeners.add_listener(recorder)
-        try:
-            with (
-                contextlib.redirect_stdout(_Tee(sys.stdout, logs)),
-                contextlib.redirect_stderr(_Tee(sys.stderr, logs)),
-            ):
-                result = run_dag(dag)
-        finally:
-            listeners.pm.unregister(recorder)
+        with (
+            recording_failures() as failures,
+            contextlib.redirect_stdout(_Tee(sys.stdout, logs)),
+            contextlib.redirect_stderr(_Tee(sys.stderr, logs)),
+        ):
+            result = run_dag(dag)
+        ERRORS.update({task_id: tries[-1] for task_id, tries in failures.tries.items()})
         journal = emulator_server.control.journal()
         emulator_server.control.reset()
         yield Run(result, tmp, emulator_server, journal, logs.getvalue().splitlines())
