@@ -1,4 +1,4 @@
-"""What each failed task raised in a ``dag.test()`` run, recorded by an Airflow listener.
+"""A recorded ``dag.test()`` run: what each failed task raised (an Airflow listener) and its results.
 
 A failure callback would be simpler, but Airflow 3.1's ``dag.test()`` leaves ``exception`` out of
 the callback context; a listener (the public plugin interface) receives the error on every
@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import hookimpl
+
+if TYPE_CHECKING:
+    from airflow_provider_gemini_batch.emulator import EmulatorServer
+    from tests.fixtures.airflow_env import DagRunResult
 
 
 class FailureRecorder:
@@ -48,3 +53,43 @@ def recording_failures() -> Iterator[FailureRecorder]:
         yield recorder
     finally:
         listeners.pm.unregister(recorder)
+
+
+class RecordedRun:
+    """One ``dag.test()`` run of a test module, with what its tests inspect.
+
+    :param result: task states, tries and XComs read back from the metadata DB.
+    :param tmp: the run's temporary folder (inputs, landed results).
+    :param emulator: the emulator the run talked to.
+    :param journal: the emulator's request journal taken right after the run.
+    :param failures: what each failed task's last try raised (a :class:`FailureRecorder`).
+    """
+
+    def __init__(
+        self,
+        result: DagRunResult,
+        tmp: Path,
+        emulator: EmulatorServer,
+        journal: list[dict[str, Any]],
+        failures: FailureRecorder,
+    ) -> None:
+        self.result = result
+        self.tmp = tmp
+        self.emulator = emulator
+        self.journal = journal
+        self.failures = failures
+
+    def state(self, task_id: str) -> str | None:
+        return self.result.task_states.get(task_id)
+
+    def error(self, task_id: str) -> str:
+        """The exception class name the task's last failed try raised (``"<none>"``)."""
+        last = self.failures.last(task_id)
+        return last[0] if last else "<none>"
+
+    def message(self, task_id: str) -> str:
+        last = self.failures.last(task_id)
+        return last[1] if last else "<none>"
+
+    def xcom(self, task_id: str, key: str = "return_value") -> Any:
+        return self.result.xcom(task_id, key)

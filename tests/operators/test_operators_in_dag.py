@@ -31,8 +31,8 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
     batch_input_fingerprint,
 )
 from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
-from tests.fixtures.airflow_env import DagRunResult, run_dag, unique_dag_id
-from tests.operators._failures import recording_failures
+from tests.fixtures.airflow_env import run_dag, unique_dag_id
+from tests.operators._failures import RecordedRun, recording_failures
 from tests.operators._support import MODEL, counts_all_succeeded, inline_requests, sync_hook, write_jsonl
 
 STATES = ("SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED")
@@ -40,33 +40,8 @@ REQS = inline_requests(3, "r")
 FAST = {"poll_interval": 0.05}
 
 
-#: task_id -> (exception class name, message) of each task's last failed try.
-ERRORS: dict[str, tuple[str, str]] = {}
-
-
-class Run:
+class Run(RecordedRun):
     """The module's single DAG run plus what the tests need to inspect it."""
-
-    def __init__(
-        self, result: DagRunResult, tmp: Path, emulator: EmulatorServer, journal: list[dict[str, Any]]
-    ):
-        self.result = result
-        self.tmp = tmp
-        self.emulator = emulator
-        self.journal = journal
-
-    def state(self, task_id: str) -> str | None:
-        return self.result.task_states.get(task_id)
-
-    def error(self, task_id: str) -> str:
-        """The exception class name the failed task raised."""
-        return ERRORS.get(task_id, ("<none>", ""))[0]
-
-    def message(self, task_id: str) -> str:
-        return ERRORS.get(task_id, ("", "<none>"))[1]
-
-    def xcom(self, task_id: str, key: str = "return_value") -> Any:
-        return self.result.xcom(task_id, key)
 
     def creates_tagged(self, tag: str) -> int:
         return sum(
@@ -298,8 +273,7 @@ def run(
         dag = _build_dag(unique_dag_id("ops"), tmp, emulator_server)
         with recording_failures() as failures:
             result = run_dag(dag)
-        ERRORS.update({task_id: tries[-1] for task_id, tries in failures.tries.items()})
-        yield Run(result, tmp, emulator_server, emulator_server.control.journal())
+        yield Run(result, tmp, emulator_server, emulator_server.control.journal(), failures)
 
 
 # ---------------------------------------------------------------------------------------- upload
@@ -538,7 +512,9 @@ def test_delete_file_removes_upload(run: Run) -> None:
 def test_no_xcom_holds_the_api_key(run: Run) -> None:
     assert run.emulator.api_key
     assert run.emulator.api_key not in json.dumps(run.result.xcoms)
-    assert not any(run.emulator.api_key in message for _, message in ERRORS.values())
+    messages = [message for tries in run.failures.tries.values() for _, message in tries]
+    assert messages, "the run has failed tasks whose messages are searched"
+    assert not any(run.emulator.api_key in message for message in messages)
 
 
 def test_template_fields_never_include_a_key_field() -> None:

@@ -50,7 +50,7 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
 )
 from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
 from tests.fixtures.airflow_env import DagRunResult, run_dag, unique_dag_id
-from tests.operators._failures import recording_failures
+from tests.operators._failures import FailureRecorder, RecordedRun, recording_failures
 from tests.operators._support import MODEL, inline_requests, sync_hook, write_jsonl
 from tests.real_service.captures import COOKBOOK_EMBEDDINGS_INPUT
 
@@ -65,9 +65,6 @@ REJECTED_LINE = {
     "request": {"contents": [{"parts": [{"text": "hi"}]}], "thinking_config": {"thinking_budget": 0}},
 }
 MARKERS = ("[[blocked]]", "[[safety]]", "[[max_tokens]]", "[[thought_only]]")
-
-#: task_id -> (exception class name, message) of every failed try, filled by a listener.
-ERRORS: dict[str, tuple[str, str]] = {}
 
 
 class _Tee(io.TextIOBase):
@@ -85,8 +82,8 @@ class _Tee(io.TextIOBase):
         self.target.flush()
 
 
-class Run:
-    """The module's single DAG run plus what the tests need to inspect it."""
+class Run(RecordedRun):
+    """The module's single DAG run plus what the tests need to inspect it (and its log lines)."""
 
     def __init__(
         self,
@@ -94,25 +91,11 @@ class Run:
         tmp: Path,
         emulator: EmulatorServer,
         journal: list[dict[str, Any]],
+        failures: FailureRecorder,
         logs: list[str],
     ):
-        self.result = result
-        self.tmp = tmp
-        self.emulator = emulator
-        self.journal = journal
+        super().__init__(result, tmp, emulator, journal, failures)
         self.logs = logs
-
-    def state(self, task_id: str) -> str | None:
-        return self.result.task_states.get(task_id)
-
-    def error(self, task_id: str) -> str:
-        return ERRORS.get(task_id, ("<none>", ""))[0]
-
-    def message(self, task_id: str) -> str:
-        return ERRORS.get(task_id, ("", "<none>"))[1]
-
-    def xcom(self, task_id: str, key: str = "return_value") -> Any:
-        return self.result.xcom(task_id, key)
 
     def tag(self, task_id: str) -> str:
         """The identity marker the operators put in display names for ``task_id``."""
@@ -531,10 +514,9 @@ def run(
             contextlib.redirect_stderr(_Tee(sys.stderr, logs)),
         ):
             result = run_dag(dag)
-        ERRORS.update({task_id: tries[-1] for task_id, tries in failures.tries.items()})
         journal = emulator_server.control.journal()
         emulator_server.control.reset()
-        yield Run(result, tmp, emulator_server, journal, logs.getvalue().splitlines())
+        yield Run(result, tmp, emulator_server, journal, failures, logs.getvalue().splitlines())
 
 
 # ---------------------------------------------------------------------------------------- cookbook
