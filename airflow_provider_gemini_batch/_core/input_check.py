@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
@@ -90,8 +90,13 @@ class InputValidator:
         #: The result of :meth:`finish`, once it passed.
         self.summary: InputSummary | None = None
 
-    def feed_chunk(self, chunk: bytes) -> None:
-        """Check every line that ``chunk`` completes; keep its last, unfinished line for later.
+    def feed_chunk(self, chunk: bytes, start: int = 0, stop: int | None = None) -> None:
+        """Check every line that ``chunk[start:stop]`` completes; keep its last, unfinished line.
+
+        The region lets a caller hand over an upload chunk in slices without copying them (the
+        upload hashes and checks it a slice at a time, so its sending thread gets the GIL back
+        often). Lines are found with ``bytes.find`` and decoded from ``memoryview`` slices: no
+        line is copied unless the slow path must look at it.
 
         The common line (valid, of the known kind) is accepted in one tight loop by the typed
         decoder (:func:`fast_line` without a call per line); any line it is not sure of goes
@@ -99,54 +104,60 @@ class InputValidator:
 
         :raises GeminiInputFileError: as :meth:`feed_line`.
         """
-        if not chunk:
+        stop = len(chunk) if stop is None else stop
+        if stop <= start:
             return
-        pieces = chunk.split(b"\n")
+        find = chunk.find
+        pos = start
         if self._tail:
-            pieces[0] = self._tail + pieces[0]
-        self._tail = pieces.pop()
-        slow = self._check_line
+            newline = find(b"\n", pos, stop)
+            if newline < 0:
+                self._tail += chunk[pos:stop]
+                return
+            line, self._tail = self._tail + chunk[pos:newline], b""
+            pos = newline + 1
+            self.feed_line(line)
+        while self._kind is None:
+            # The first line decides the kind: check lines the slow way until one did, then fast.
+            newline = find(b"\n", pos, stop)
+            if newline < 0:
+                self._tail = chunk[pos:stop]
+                return
+            self._check_line(chunk[pos:newline])
+            pos = newline + 1
+        view = memoryview(chunk)
         kind = self._kind
-        if kind is None:
-            # The first line decides the kind: check it the slow way, then the rest fast.
-            if not pieces:
-                return
-            slow(pieces[0])
-            del pieces[0]
-            kind = self._kind
-            if kind is None:  # still undecided (blank first lines): stay on the slow path
-                for piece in pieces:
-                    slow(piece)
-                return
-        decode: Callable[[bytes | str], Any] = _FAST_DECODERS[kind]  # union-free attribute access
+        decode: Callable[[Any], Any] = _FAST_DECODERS[kind]  # union-free attribute access
         generate = kind == request_fields.GENERATE
         seen = self._seen
         keyed = self.keyed
         number = self.number
         count = self.count
-        for piece in pieces:
+        while True:
             # Inlined fast_line + _fast: this loop runs once per line of files up to 2 GB, so the
             # counters live in locals (written back before the slow path runs and at the end).
+            newline = find(b"\n", pos, stop)
+            if newline < 0:
+                break
             number += 1
             if self._pending_blank is None:
                 try:
-                    line = decode(piece)
+                    line = decode(view[pos:newline])
                 except _FAST_ERRORS:
                     line = None
                 if line is not None:
                     request = line.request
+                    # An empty ``contents``/``key`` is refused by the decoder (min_length=1); a
+                    # snake_case field (rare) makes the twins be compared.
                     if generate:
-                        if not request.contents or (
-                            (
-                                request.tool_config
-                                or request.safety_settings
-                                or request.cached_content
-                                or request.service_tier
-                                or request.system_instruction is not _UNSET
-                                or request.generation_config is not _UNSET
-                            )
-                            and not _one_spelling(request, kind)
-                        ):
+                        if (
+                            request.tool_config
+                            or request.safety_settings
+                            or request.cached_content
+                            or request.service_tier
+                            or request.system_instruction is not _UNSET
+                            or request.generation_config is not _UNSET
+                        ) and not _one_spelling(request, kind):
                             line = None
                     elif _snake_given(request) and not _one_spelling(request, kind):
                         line = None
@@ -157,18 +168,22 @@ class InputValidator:
                             self.keyed = keyed = False
                         if not keyed:
                             count += 1
+                            pos = newline + 1
                             continue
-                    elif key and key not in seen:
+                    elif key not in seen:
                         if keyed is None:
                             self.keyed = keyed = True
                         if keyed:
                             seen[key] = number
                             count += 1
+                            pos = newline + 1
                             continue
             self.number, self.count = number - 1, count
-            slow(piece)
+            self._check_line(chunk[pos:newline])
             number, count, keyed = self.number, self.count, self.keyed
+            pos = newline + 1
         self.number, self.count = number, count
+        self._tail = chunk[pos:stop]
 
     def feed_line(self, raw: bytes | str) -> None:
         """Check the next line (with or without its ``\\n``).
@@ -349,6 +364,9 @@ class InputValidator:
 
 _Raw = msgspec.Raw
 _UNSET = msgspec.UNSET
+_T = TypeVar("_T")
+#: A string or list the decoder itself refuses when empty (no check per line in Python).
+_NonEmpty = Annotated[_T, msgspec.Meta(min_length=1)]
 
 
 class _Object(msgspec.Struct, gc=False):
@@ -364,7 +382,7 @@ class _Content(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 class _Generate(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    contents: list[_Content]
+    contents: _NonEmpty[list[_Content]]
     model: _Raw = _Raw()
     tools: _Raw = _Raw()
     toolConfig: _Raw = _Raw()
@@ -396,12 +414,12 @@ class _Embed(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 class _GenerateLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     request: _Generate
-    key: str | msgspec.UnsetType = _UNSET
+    key: _NonEmpty[str] | msgspec.UnsetType = _UNSET
 
 
 class _EmbedLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     request: _Embed
-    key: str | msgspec.UnsetType = _UNSET
+    key: _NonEmpty[str] | msgspec.UnsetType = _UNSET
 
 
 _FAST_DECODERS: dict[str, Callable[[bytes | str], _GenerateLine | _EmbedLine]] = {

@@ -70,3 +70,33 @@ def test_every_cut_gives_the_line_by_line_verdict(case: str) -> None:
         for size in (0, 7):
             got = _outcome(lambda cut=cut, size=size: _chunked(data, cut, size))
             assert got == expected, (case, cut, size)
+
+
+def _regions(data: bytes, cut: int, size: int) -> object:
+    """Validate ``data`` fed as regions of ONE buffer (``feed_chunk(buf, start, stop)``), as the
+    upload's reader does: ``[0:cut]``, then regions of ``size`` bytes."""
+    validator = InputValidator("in.jsonl")
+    buffer = b"#" + data + b"#"  # bytes outside the regions must never be read
+    validator.feed_chunk(buffer, 1, 1 + cut)
+    step = size or max(len(data) - cut, 1)
+    for start in range(1 + cut, 1 + len(data), step):
+        validator.feed_chunk(buffer, start, min(start + step, 1 + len(data)))
+    return validator.finish()
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_regions_of_one_buffer_give_the_line_by_line_verdict(case: str) -> None:
+    data = CASES[case]
+    expected = _outcome(lambda: validate_input_lines(data.splitlines(keepends=True), path="in.jsonl"))
+    for cut in range(len(data) + 1):
+        for size in (0, 5):
+            got = _outcome(lambda cut=cut, size=size: _regions(data, cut, size))
+            assert got == expected, (case, cut, size)
+
+
+def test_empty_key_and_contents_are_named_by_the_slow_path() -> None:
+    """The typed decoder refuses an empty key or ``contents`` (min_length): the rules name them."""
+    data = _lines({"key": "a", "request": REQ}, {"key": "", "request": REQ})
+    with pytest.raises(GeminiInputFileError, match="non-empty string") as caught:
+        _chunked(data, 0, 0)
+    assert caught.value.line_number == 2
