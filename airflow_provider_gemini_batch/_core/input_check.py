@@ -114,9 +114,9 @@ class InputValidator:
             if newline < 0:
                 self._tail += chunk[pos:stop]
                 return
-            line, self._tail = self._tail + chunk[pos:newline], b""
+            joined, self._tail = self._tail + chunk[pos:newline], b""
             pos = newline + 1
-            self.feed_line(line)
+            self.feed_line(joined)
         while self._kind is None:
             # The first line decides the kind: check lines the slow way until one did, then fast.
             newline = find(b"\n", pos, stop)
