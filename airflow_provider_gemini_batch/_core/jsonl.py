@@ -214,16 +214,12 @@ def result_from_json(obj: Mapping[str, Any], index: int) -> BatchResult:
     """
     raw_response = obj.get("response")
     response = raw_response if type(raw_response) is dict or isinstance(raw_response, Mapping) else None
-    error = rows.row_error(obj)
+    # Most rows carry neither field: skip the per-row error lookup for them (runs once per row).
+    error = rows.row_error(obj) if "error" in obj or "status" in obj else None
     verdict = rows.classify(response, error)
+    # Positional: this runs once per landed row (key, index, response, error, outcome, reason, retryable).
     return BatchResult(
-        key=_key_of(obj),
-        index=index,
-        response=response,
-        error=error,
-        outcome=verdict.outcome,
-        reason=verdict.reason,
-        retryable=verdict.retryable,
+        _key_of(obj), index, response, error, verdict.outcome, verdict.reason, verdict.retryable
     )
 
 

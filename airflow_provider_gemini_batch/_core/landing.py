@@ -14,8 +14,10 @@ object, possibly spelled differently: escapes, spacing).
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple, Union
 
 import msgspec
 
@@ -24,7 +26,11 @@ from airflow_provider_gemini_batch._core.models import BatchResult
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 
 
-class _Line(msgspec.Struct):
+#: What lines and bodies may be: bytes, a view of a chunk, or a ``msgspec.Raw`` slice of a line.
+Buffer = Union[bytes, memoryview, msgspec.Raw]
+
+
+class _Line(msgspec.Struct, gc=False):
     """The fields of a result line the row needs; every other field is skipped while scanning."""
 
     key: Any = None
@@ -45,16 +51,55 @@ class RawResult(NamedTuple):
     ``response`` is the bytes of the line's ``response`` when the result kept it as its
     response; ``error`` the bytes of the ``error`` (or ``status``) object the result took as its
     per-row error (``rows.row_error``). None when the row needs another body (inline results,
-    which come parsed; an error made from a ``status`` string; a row with neither).
+    which come parsed; an error made from a ``status`` string; a row with neither). Both are
+    bytes-like (``msgspec.Raw``: a view of the line, not a copy), usable with ``bytes.join``,
+    ``bytes(...)`` and ``msgspec`` decoders.
     """
 
     result: BatchResult
-    response: bytes | None = None
-    error: bytes | None = None
+    response: Buffer | None = None
+    error: Buffer | None = None
 
 
-def parse_raw_result_line(line: bytes, index: int) -> RawResult:
-    """Parse one result-file line, keeping the bytes of its large fields.
+def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes | memoryview]:
+    """The lines of a stream of byte chunks (without ``\\n``), blank lines skipped.
+
+    Each line is a ``memoryview`` slice of the chunk holding it (no copy), or ``bytes`` for a line
+    cut by a chunk boundary (joined: the only copy). A line is valid until the next is asked for
+    only in the sense that its chunk stays alive while referenced. Memory: one chunk plus one
+    partial line.
+    """
+    tail = b""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        find = chunk.find
+        pos = 0
+        if tail:
+            newline = find(b"\n")
+            if newline < 0:
+                tail += chunk
+                continue
+            line, tail = tail + chunk[:newline], b""
+            pos = newline + 1
+            if line.strip():
+                yield line
+        view = memoryview(chunk)
+        while (newline := find(b"\n", pos)) >= 0:
+            # A result line starts with "{"; anything else is looked at closer (blank lines).
+            if newline > pos and (chunk[pos] == _OPEN_BRACE or chunk[pos:newline].strip()):
+                yield view[pos:newline]
+            pos = newline + 1
+        tail = chunk[pos:]
+    if tail.strip():
+        yield tail
+
+
+_OPEN_BRACE = ord("{")
+
+
+def parse_raw_result_line(line: Buffer, index: int) -> RawResult:
+    """Parse one result-file line, keeping (views of) the bytes of its large fields.
 
     :raises GeminiInvalidInputError: the line is not a JSON object (a corrupt result file), as
         :func:`~._core.jsonl.parse_result_line`.
@@ -66,43 +111,57 @@ def parse_raw_result_line(line: bytes, index: int) -> RawResult:
     except msgspec.DecodeError as exc:
         raise GeminiInvalidInputError(f"Result line {index + 1} is not valid JSON ({exc}).") from None
     obj: dict[str, Any] = {}
-    raw: dict[str, bytes] = {}
     if scanned.key is not None:
         obj["key"] = scanned.key
     if scanned.metadata is not None:
         obj["metadata"] = scanned.metadata
-    for name in ("response", "error", "status"):
-        value: msgspec.Raw = getattr(scanned, name)
+    response = scanned.response
+    error = scanned.error
+    status = scanned.status
+    if len(response) and not len(error) and not len(status):
+        # The common line: a response alone. Its bytes are the row's body, as they came.
+        obj["response"] = _decode(response)
+        result = result_from_json(obj, index)
+        return RawResult(result, response if result.response is not None else None, None)
+    raw: dict[str, msgspec.Raw] = {}
+    for name, value in (("response", response), ("error", error), ("status", status)):
         if len(value):
-            data = bytes(value)
-            raw[name] = data
-            obj[name] = _decode(data)
+            raw[name] = value
+            obj[name] = _decode(value)
     result = result_from_json(obj, index)
     # result_from_json keeps the very objects it was given: identity says which bytes they were.
-    response = (
-        raw["response"] if result.response is not None and result.response is obj.get("response") else None
-    )
-    error = None
+    kept = raw["response"] if result.response is not None and result.response is obj.get("response") else None
+    error_bytes = None
     if result.error is not None:
         for name in ("error", "status"):
             if result.error is obj.get(name):
-                error = raw[name]
+                error_bytes = raw[name]
                 break
-    return RawResult(result, response, error)
+    return RawResult(result, kept, error_bytes)
 
 
-def row_line(result: BatchResult, *, response: bytes | None = None, error: bytes | None = None) -> bytes:
-    """The landed row of ``result`` (:meth:`BatchResult.to_row`) as one JSONL line with ``\n``.
+def row_line(result: BatchResult, *, response: Buffer | None = None, error: Buffer | None = None) -> bytes:
+    """The landed row of ``result`` (:meth:`BatchResult.to_row`) as one JSONL line with ``\\n``.
 
     The body (``response`` or ``error``, always the row's last field) is copied from the given
-    bytes when there are some; otherwise the row is encoded whole with the stdlib, as before.
+    bytes when there are some; the fields between the key and the body depend only on the row's
+    classification, so their bytes are made once per distinct classification and reused
+    (:func:`_row_middle`). Without body bytes the row is encoded whole with the stdlib, as before.
     """
-    row = result.to_row()
-    name = "response" if "response" in row else "error"
-    source = response if name == "response" else error
+    if result.response is not None and result.error is None:
+        name, source = "response", response
+    else:
+        name, source = "error", error
     if source is None:
-        return json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n"
-    del row[name]
-    head = _encode(row)
-    # head is "{...}" (never empty: key, status and outcome come first): reopen it, append the body.
-    return b"".join((head[:-1], b',"', name.encode(), b'":', source, b"}\n"))
+        return json.dumps(result.to_row(), ensure_ascii=False).encode("utf-8") + b"\n"
+    middle = _row_middle(result.outcome, result.reason, result.retryable, result.key_inferred, name)
+    return b"".join((b'{"key":', _encode(result.key), middle, source, b"}\n"))
+
+
+@functools.lru_cache(maxsize=4096)
+def _row_middle(outcome: str, reason: str | None, retryable: bool, key_inferred: bool, body: str) -> bytes:
+    """The bytes of a row between its key and its body, e.g. ``,"status":"succeeded","outcome":
+    "succeeded","response":``: what :meth:`BatchResult.to_row` puts there, encoded compactly."""
+    fields = BatchResult(None, 0, None, None, outcome, reason, retryable, key_inferred).to_row()
+    del fields["key"], fields["error"]  # a result without response gets the placeholder error
+    return b"," + _encode(fields)[1:-1] + b',"' + body.encode() + b'":'

@@ -56,17 +56,32 @@ class ResultsTally:
 
     def add(self, result: BatchResult) -> bool:
         """Count one landed row; returns True when its key duplicates an earlier row's."""
+        # Runs once per landed row: attribute reads in locals, no call for a plain int counter.
         self.total += 1
-        if result.ok:
+        outcome = result.outcome
+        if outcome == rows.SUCCEEDED:
             self.succeeded += 1
         elif result.retryable:
             self.retryable += 1
-        self.by_outcome[result.outcome] = self.by_outcome.get(result.outcome, 0) + 1
+        by_outcome = self.by_outcome
+        by_outcome[outcome] = by_outcome.get(outcome, 0) + 1
         if result.key_inferred:
             self.key_inferred += 1
-        if result.response:
-            self._add_usage(pick(result.response, "usageMetadata"))
-            self._add_counter("tokenCount", pick(result.response, "tokenCount"))
+        response = result.response
+        if response:
+            usage = pick(response, "usageMetadata")
+            if type(usage) is dict:
+                totals = self.usage
+                for name, value in usage.items():
+                    if type(value) is int and "_" not in name:
+                        totals[name] = totals.get(name, 0) + value
+                    else:
+                        self._add_counter(_camel(name), value)
+            else:
+                self._add_usage(usage)
+            tokens = pick(response, "tokenCount")
+            if tokens is not None:
+                self._add_counter("tokenCount", tokens)
         if result.key is None or result.key_inferred:
             self.keyless += 1
             return False

@@ -311,9 +311,13 @@ class FileInfo:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class BatchResult:
-    """One normalised result row.
+    """One normalised result row (treat it as read-only; :func:`dataclasses.replace` makes changed copies).
+
+    Not ``frozen``: a frozen dataclass sets each field through ``object.__setattr__``, which made
+    building one cost 1.3-1.7 us against 0.3 us (measured with ``timeit``), and a result is built
+    for every landed row of files of hundreds of thousands of rows (issue 10).
 
     ``key`` is the request's key as the service echoed it (None when the row carried none);
     ``index`` the 0-based output position; ``response`` the GenerateContentResponse or embedding

@@ -230,6 +230,8 @@ def classify(response: Mapping[str, Any] | None, error: Mapping[str, Any] | None
     The first candidate decides (it is the one ``response.text`` reads in the SDKs); a request
     asking for several candidates is usable when the first is.
     """
+    if error is None and type(response) is dict and _plainly_succeeded(response):
+        return _SUCCESS
     if error is not None:
         return Verdict(ERROR, error_reason(error), is_retryable(error))
     if response is None:
@@ -254,6 +256,39 @@ def classify(response: Mapping[str, Any] | None, error: Mapping[str, Any] | None
     if not has_visible_output(first):
         return Verdict(NO_OUTPUT, "ONLY_THOUGHTS" if _has_thoughts(first) else "NO_CONTENT")
     return Verdict(SUCCEEDED)
+
+
+#: The verdict of every usable answer (one object: most rows of a batch are this).
+_SUCCESS = Verdict(SUCCEEDED)
+
+
+def _plainly_succeeded(response: dict[str, Any]) -> bool:
+    """True for the common answer, checked in a few dict reads: no prompt feedback, a first
+    candidate with a normal (or no) camelCase ``finishReason`` and a non-empty, non-thought text
+    part. Every response this accepts, the full rules below also call ``succeeded``; anything
+    else (snake_case fields, payload parts, feedback) is left to them. It runs once per landed row.
+    """
+    if "promptFeedback" in response or "prompt_feedback" in response:
+        return False
+    candidates = response.get("candidates")
+    if type(candidates) is not list or not candidates:
+        return False
+    first = candidates[0]
+    if type(first) is not dict or "finish_reason" in first:
+        return False
+    finish = first.get("finishReason")
+    if finish and finish not in _NORMAL_FINISH:
+        return False
+    content = first.get("content")
+    parts = content.get("parts") if type(content) is dict else None
+    if type(parts) is not list:
+        return False
+    for part in parts:
+        if type(part) is dict and part.get("thought") is not True:
+            text = part.get("text")
+            if text and type(text) is str:
+                return True
+    return False
 
 
 def _has_thoughts(candidate: Mapping[str, Any]) -> bool:

@@ -33,7 +33,7 @@ from airflow_provider_gemini_batch._core.jsonl import (
     parse_result_line,
     split_lines,
 )
-from airflow_provider_gemini_batch._core.landing import RawResult, parse_raw_result_line
+from airflow_provider_gemini_batch._core.landing import RawResult, iter_lines, parse_raw_result_line
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryBudget, RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
@@ -868,7 +868,7 @@ class GeminiBatchHook(GeminiHookBase):
             batch = self.get_batch(batch)
         if batch.responses_file:
             req = routes.download_file(self.settings.api_version, batch.responses_file)
-            for index, line in enumerate(split_lines(self._stream_body(req))):
+            for index, line in enumerate(iter_lines(self._stream_body(req))):
                 yield parse_raw_result_line(line, index)
             return
         for result in self.iter_results(batch):
