@@ -253,6 +253,16 @@ class Chaos:
             return  # not consumed yet
         time.sleep(1.0)  # let the task be reported running
         candidates = [ti for ti in self.running_tis(task_ids) if ti.get("pid")]
+        if label == "mid-create":
+            # Only the creates still waiting for their answer: a create task waiting for its
+            # batch in the worker (WORKER_WAIT_TASK) is running too, but past its create call.
+            batches = self.tagged_batches()
+            candidates = [
+                ti
+                for ti in candidates
+                if TaskIdentity(DAG_ID, ti["task_id"], ti["dag_run_id"], int(ti["map_index"])).tag
+                not in batches
+            ]
         workers = collections.Counter(self.stack.pgid_of(int(ti["pid"])) for ti in candidates)
         workers.pop(None, None)
         if not workers:

@@ -32,6 +32,8 @@ def test_no_duplicate_no_loss_no_wrong_state_and_nothing_survives(tmp_path: Path
     after_answer = figures.killed_creates_found_by.get("after answer", [])
     assert after_answer, figures.killed_creates_found_by
     assert set(after_answer) == {"task state store"}, figures.killed_creates_found_by
+    # ... and the one killed in its held create call (no answer, nothing recorded) was handled too.
+    assert figures.killed_creates_found_by.get("before answer"), figures.killed_creates_found_by
     assert figures.duplicate_batches == 0
     assert figures.lost_or_partial_files == 0
     assert figures.wrong_run_states == 0, figures.problems
