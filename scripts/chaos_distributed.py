@@ -14,6 +14,10 @@ file batches; ``--quick`` = 6 runs = 30 batches) on scripts/distributed_stack.py
   the task in that held call - mid-upload, mid-create, mid-landing - then restarts it; the
   scheduler fails the orphaned task after ``[scheduler] task_instance_heartbeat_timeout`` and its
   retry must reattach, not create a second batch;
+* the inline create of one run waits for its batch in the worker (``wait_for_completion``, not
+  deferred): once its batch exists, the emulator holds that batch's next poll and the script kills
+  the worker there - after the create answer, so the batch name is in Airflow's task state store
+  (Airflow 3.3+) and the retry must reattach through it (one GET, no listing);
 * once waits are deferred, it SIGKILLs the triggerer holding the most of them, restarts it later,
   and times how long each of its waits took to poll again (first request for that batch in the
   emulator's journal after the kill) and to be reassigned in the metadata DB.
@@ -21,7 +25,9 @@ file batches; ``--quick`` = 6 runs = 30 batches) on scripts/distributed_stack.py
 Counted at the end from the emulator's own listing and journal and the landed files: duplicate
 batches (same task-instance tag twice), lost or partial result files (a landed file lacking a key
 of its input, or not valid JSONL), runs ending in a state other than ``success``. Exit 1 if any
-is not 0. ``--json PATH`` writes the figures.
+is not 0. And, from the task logs, how each retried create task found its batch: recorded in the
+task state store, found by its display-name marker, or none found (it created one). ``--json
+PATH`` writes the figures.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from airflow_stack import StackError
 from distributed_stack import DistributedStack, distributed_stack
 
+from airflow_provider_gemini_batch._core.identity import TaskIdentity
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DAGS = REPO_ROOT / "tests" / "distributed" / "dags"
 DAG_ID = "gemini_chaos"
@@ -54,6 +62,15 @@ ROWS = 6
 #: The triggerer is killed once it holds this many waits.
 KILL_AT_WAITS = 3
 _MARKER = re.compile(r"\[af:([0-9a-f]{16}):[0-9a-f]{12}\]\s*$")
+#: The create tasks (a mapped one inside the ``part`` group).
+CREATE_TASKS = ("file_create", "inline_create", "part.create")
+#: The create task that waits in the worker; the "after-create" kill happens in its wait.
+WORKER_WAIT_TASK = "inline_create"
+#: What the create operator logs for each way a try finds its batch (operators/create.py).
+FOUND_BY = {
+    "task state store": "), recorded in the task state store by an earlier try",
+    "display-name marker": "found by its display-name marker",
+}
 #: Connection extras: generous timeout (2 shared cores), quick backoff.
 CONN_EXTRA = {"timeout": 20.0, "max_retries": 6, "retry_initial_delay": 0.2, "retry_max_delay": 2.0}
 
@@ -114,6 +131,12 @@ class Figures:
     lost_or_partial_files: int = 0
     wrong_run_states: int = 0
     task_retries: int = 0
+    #: Retried create task instances by how their last try found the batch (``FOUND_BY`` keys, or
+    #: "created" when it found none and created it).
+    retried_creates: collections.Counter[str] = field(default_factory=collections.Counter)
+    #: Create tasks on a killed worker, by whether their batch existed at the kill ("after answer"
+    #: or "before answer"): how each one's last try found the batch.
+    killed_creates_found_by: dict[str, list[str]] = field(default_factory=dict)
     resume_seconds: list[float] = field(default_factory=list)
     reassign_seconds: list[float] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
@@ -149,6 +172,12 @@ class Figures:
         out += [f"  {k['what']:<12} {k['component']:<12} {k.get('task', '')}" for k in self.kills]
         out += [
             f"task retries (Airflow): {self.task_retries}",
+            "retried create tasks by how their last try found the batch: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(self.retried_creates.items())) or "none"),
+            "  ... create tasks killed after their create answer: "
+            + (", ".join(self.killed_creates_found_by.get("after answer", [])) or "n/a"),
+            "  ... create tasks killed before their create answer: "
+            + (", ".join(self.killed_creates_found_by.get("before answer", [])) or "n/a"),
             f"create calls in the journal: {self.create_calls}; "
             f"batches in the emulator: {self.batches_created}",
             f"duplicate batches: {self.duplicate_batches}",
@@ -170,6 +199,12 @@ class Chaos:
         self.pending_holds = list(HELD)
         self.triggerer_killed = False
         self.restart_at: dict[str, float] = {}
+        #: The after-create kill: None until a held poll is armed, then (run id, batch, fault path).
+        self.after_create: tuple[str, str, str] | None = None
+        self.after_create_done = False
+        #: (run id, task id, map index) of create tasks on a killed worker -> "after answer" or
+        #: "before answer" (whether their batch existed at the kill).
+        self.killed_creates: dict[tuple[str, str, int], str] = {}
 
     # -- emulator ---------------------------------------------------------------------------------
     def control(self, method: str, path: str, body: Any = None) -> Any:
@@ -218,6 +253,16 @@ class Chaos:
             return  # not consumed yet
         time.sleep(1.0)  # let the task be reported running
         candidates = [ti for ti in self.running_tis(task_ids) if ti.get("pid")]
+        if label == "mid-create":
+            # Only the creates still waiting for their answer: a create task waiting for its
+            # batch in the worker (WORKER_WAIT_TASK) is running too, but past its create call.
+            batches = self.tagged_batches()
+            candidates = [
+                ti
+                for ti in candidates
+                if TaskIdentity(DAG_ID, ti["task_id"], ti["dag_run_id"], int(ti["map_index"])).tag
+                not in batches
+            ]
         workers = collections.Counter(self.stack.pgid_of(int(ti["pid"])) for ti in candidates)
         workers.pop(None, None)
         if not workers:
@@ -225,20 +270,90 @@ class Chaos:
         else:
             worker = workers.most_common(1)[0][0]
             assert worker is not None
-            tasks = [
-                f"{ti['dag_run_id']}/{ti['task_id']}[{ti['map_index']}]"
-                for ti in candidates
-                if self.stack.pgid_of(int(ti["pid"])) == worker
-            ]
-            self.stack.kill(worker)
-            self.fig.kills.append(
-                {"what": label, "component": worker, "task": ", ".join(tasks), "at": time.time()}
-            )
-            print(f"killed {worker} {label}: {tasks}", flush=True)
-            self.stack.start_component(worker)
+            self.kill_worker(worker, label)
         self.pending_holds.pop(0)
         if self.pending_holds:
             self.control("POST", "faults", self.pending_holds[0][2])
+
+    def tagged_batches(self) -> dict[str, dict[str, Any]]:
+        """The emulator's batches by task-instance tag (the latest one of each tag)."""
+        found: dict[str, dict[str, Any]] = {}
+        listing = self.emu.get(
+            "/v1beta/batches", params={"pageSize": 1000}, headers={"x-goog-api-key": self.key}
+        ).json()
+        for op in listing.get("operations", []):
+            match = _MARKER.search((op.get("metadata") or {}).get("displayName") or "")
+            if match:
+                found[match.group(1)] = op
+        return found
+
+    def kill_worker(self, worker: str, label: str) -> None:
+        """SIGKILL ``worker`` and restart it; first note each create task running there and
+        whether its batch already existed (the create had been answered) or not."""
+        running = [
+            ti
+            for ti in self.running_tis(
+                (*CREATE_TASKS, "file_upload", "part.upload", "file_results", "part.results")
+            )
+            if ti.get("pid")
+        ]
+        victims = [ti for ti in running if self.stack.pgid_of(int(ti["pid"])) == worker]
+        batches = self.tagged_batches()
+        for ti in victims:
+            if ti["task_id"] not in CREATE_TASKS:
+                continue
+            key = (str(ti["dag_run_id"]), str(ti["task_id"]), int(ti["map_index"]))
+            tag = TaskIdentity(DAG_ID, key[1], key[0], key[2]).tag
+            self.killed_creates[key] = "after answer" if tag in batches else "before answer"
+        tasks = [f"{ti['dag_run_id']}/{ti['task_id']}[{ti['map_index']}]" for ti in victims]
+        self.stack.kill(worker)
+        self.fig.kills.append(
+            {"what": label, "component": worker, "task": ", ".join(tasks), "at": time.time()}
+        )
+        print(f"killed {worker} {label}: {tasks}", flush=True)
+        self.stack.start_component(worker)
+
+    def step_after_create_kill(self) -> None:
+        """Kill a worker while its create task waits for the batch it created (after the answer).
+
+        First: find a running ``WORKER_WAIT_TASK`` whose batch exists (by its task-instance tag)
+        and hold that batch's next GET. Then, once the hold is consumed (the task is polling, so
+        past its create and its task-state-store record), kill the worker running the task. If
+        another kill already took that task down after its answer, that kill counts; if the task
+        ended meanwhile, another run's is tried.
+        """
+        if self.after_create_done:
+            return
+        if any(how == "after answer" for how in self.killed_creates.values()):
+            self.after_create_done = True  # another kill already hit a create after its answer
+            return
+        if self.after_create is None:
+            running = {ti["dag_run_id"]: ti for ti in self.running_tis((WORKER_WAIT_TASK,)) if ti.get("pid")}
+            batches = self.tagged_batches()
+            for run_id in running:
+                op = batches.get(TaskIdentity(DAG_ID, WORKER_WAIT_TASK, run_id).tag)
+                if op is not None and not op.get("done"):
+                    path = f"^/v1beta/{re.escape(op['name'])}(\\?|$)"
+                    self.control("POST", "faults", {"method": "GET", "path": path, "delay": HOLD})
+                    self.after_create = (run_id, op["name"], path)
+                    return
+            return
+        run_id, _batch, path = self.after_create
+        if any(f["path"] == path for f in self.pending_faults()):
+            return  # not polled yet
+        time.sleep(1.0)
+        tis = [
+            ti for ti in self.running_tis((WORKER_WAIT_TASK,)) if ti["dag_run_id"] == run_id and ti.get("pid")
+        ]
+        worker = self.stack.pgid_of(int(tis[0]["pid"])) if tis else None
+        if worker is None:
+            print(
+                f"after-create: {run_id}/{WORKER_WAIT_TASK} no longer running; trying another run", flush=True
+            )
+            self.after_create = None
+            return
+        self.after_create_done = True
+        self.kill_worker(worker, "after-create")
 
     def step_triggerer_kill(self) -> None:
         if self.triggerer_killed:
@@ -311,6 +426,7 @@ class Chaos:
                         break
             # The worker kills go on meanwhile (a held call must not run out unobserved).
             self.step_worker_kills()
+            self.step_after_create_kill()
             time.sleep(0.5)
         self.fig.reassign_seconds += [round(v, 1) for v in reassigned.values()]
         # A wait whose batch ended before the kill never polls again, nor needs to.
@@ -331,6 +447,7 @@ class Chaos:
             self.stack.alive()
             try:
                 self.step_worker_kills()
+                self.step_after_create_kill()
                 self.step_triggerer_kill()
                 states = self.run_states()
             except httpx.TimeoutException as exc:
@@ -385,6 +502,8 @@ class Chaos:
             if not token:
                 break
         fig.duplicate_batches = sum(n - 1 for n in tags.values())
+        if not self.killed_creates_any_after_answer():
+            fig.problems.append("no create task was killed after its create answer")
         if fig.batches_created - fig.duplicate_batches != fig.batches_expected:
             fig.problems.append(f"{fig.batches_created} batches for {fig.batches_expected} expected")
         for run_id in run_ids:
@@ -393,6 +512,14 @@ class Chaos:
                 fig.problems.append(f"run {run_id} ended {fig.run_states.get(run_id)}")
             for ti in self.api.task_instances(DAG_ID, run_id):
                 fig.task_retries += max(0, int(ti.get("try_number") or 1) - 1)
+                if ti["task_id"] in CREATE_TASKS and int(ti.get("try_number") or 1) > 1:
+                    how = self.found_by(
+                        run_id, ti["task_id"], int(ti.get("map_index", -1)), int(ti["try_number"])
+                    )
+                    fig.retried_creates[how] += 1
+                    key = (run_id, str(ti["task_id"]), int(ti.get("map_index", -1)))
+                    if key in self.killed_creates:
+                        fig.killed_creates_found_by.setdefault(self.killed_creates[key], []).append(how)
             out = self.results_dir / run_id / "out"
             for name in ["file", "inline", *(f"part-{i}" for i in range(parts))]:
                 path = out / f"{name}.jsonl"
@@ -406,6 +533,25 @@ class Chaos:
                 if sorted(keys) != sorted(expected):
                     fig.lost_or_partial_files += 1
                     fig.problems.append(f"{path}: keys {sorted(keys)[:3]}... != {len(expected)} expected")
+
+    def killed_creates_any_after_answer(self) -> bool:
+        return "after answer" in self.killed_creates.values()
+
+    def found_by(self, run_id: str, task_id: str, map_index: int, try_number: int) -> str:
+        """How try ``try_number`` of a create task found its batch, from its log file on disk."""
+        folder = self.stack.workdir / "airflow-home" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
+        folder = folder / f"task_id={task_id}"
+        if map_index >= 0:
+            folder = folder / f"map_index={map_index}"
+        try:
+            text = (folder / f"attempt={try_number}.log").read_text(errors="replace")
+        except OSError as exc:
+            self.fig.problems.append(f"no log of {run_id}/{task_id}[{map_index}] try {try_number}: {exc!r}")
+            return "log missing"
+        for how, phrase in FOUND_BY.items():
+            if phrase in text:
+                return how
+        return "created"
 
 
 def run(runs: int, parts: int, workdir: Path) -> Figures:

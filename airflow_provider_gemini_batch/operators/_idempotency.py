@@ -112,6 +112,41 @@ def find_reusable_file(
     return None
 
 
+def why_file_not_reusable(info: FileInfo, identity: TaskIdentity, content_sha256: str) -> str | None:
+    """Why ``info`` (read by name, e.g. from the task state store) may not be reused, or None.
+
+    The rules of :func:`find_reusable_file`: the marker carries this task instance's tag and the
+    content fingerprint, the file is ACTIVE and the service's sha256 (when given) matches.
+    """
+    marker = parse_marker(info.display_name)
+    if marker is None or marker.tag != identity.tag:
+        return f"{info.name} does not carry this task instance's marker"
+    if marker.fingerprint != content_sha256[:FINGERPRINT_LENGTH]:
+        return f"{info.name} holds different content"
+    if (info.state or "ACTIVE") != "ACTIVE":
+        return f"{info.name} is {info.state}"
+    if not _server_sha_matches(info, content_sha256):
+        return f"the service's sha256 of {info.name} differs"
+    return None
+
+
+def why_batch_not_reusable(batch: Batch, identity: TaskIdentity, input_fingerprint: str) -> str | None:
+    """Why ``batch`` (read by name, e.g. from the task state store) may not be reattached, or None.
+
+    The rules of :func:`find_reattachable_batch`: the marker carries this task instance's tag and
+    this input fingerprint, and the batch did not end FAILED, CANCELLED or EXPIRED. A batch of
+    another input is not judged here (the ``on_input_change`` policy belongs to the lookup).
+    """
+    marker = parse_marker(batch.display_name)
+    if marker is None or marker.tag != identity.tag:
+        return f"{batch.name} does not carry this task instance's marker"
+    if marker.fingerprint != input_fingerprint:
+        return f"{batch.name} was created from a different input"
+    if batch.state in FAILURE_STATES:
+        return f"{batch.name} ended {batch.state.short}"
+    return None
+
+
 def upload_display_name(base: str | None, identity: TaskIdentity, content_sha256: str) -> str:
     return tagged_display_name(base, identity, content_sha256[:FINGERPRINT_LENGTH])
 

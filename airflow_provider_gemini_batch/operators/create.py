@@ -20,6 +20,7 @@ from airflow_provider_gemini_batch._core.waiting import (
     raise_for_event,
 )
 from airflow_provider_gemini_batch.exceptions import (
+    GeminiClientError,
     GeminiInvalidInputError,
     GeminiServerError,
     GeminiTransportError,
@@ -38,8 +39,11 @@ from airflow_provider_gemini_batch.operators._idempotency import (
     InputChangePolicy,
     Reattach,
     find_reattachable_batch,
+    why_batch_not_reusable,
+    why_file_not_reusable,
 )
 from airflow_provider_gemini_batch.operators._input import check_input_size, validate_and_hash
+from airflow_provider_gemini_batch.operators._state_store import Recorded, read_record, write_record
 from airflow_provider_gemini_batch.operators._wait import cancel_in_flight, poll_until_done
 from airflow_provider_gemini_batch.operators.upload import upload_idempotent
 from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
@@ -75,6 +79,12 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
     and reattaches instead of paying twice. A batch of this task instance that ended FAILED,
     CANCELLED or EXPIRED is not reused. If the input changed, ``on_input_change`` decides:
     ``"fail"`` (default: raise, nothing is created) or ``"create_new"``.
+
+    On Airflow 3.3+ the batch name (and the file uploaded for ``input_path``) is also recorded in
+    the task state store (key ``gemini_batch``) as soon as it is known, before any wait or
+    deferral. A retry or a cleared task reads it back and checks it with one GET (same marker,
+    same input, not FAILED/CANCELLED/EXPIRED) instead of listing batches; when the record is
+    missing or unusable, or on older Airflow, the display-name lookup above decides.
 
     :param model: model name, e.g. ``gemini-2.5-flash`` (templated).
     :param requests: inline requests (templated).
@@ -210,11 +220,22 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         identity = TaskIdentity.from_context(context)
         described = self._describe_input()
         input_fp = self._input_fingerprint(described)
-        batch = self._reattach_lookup(identity, input_fp)
+        recorded = read_record(context, self.log)
+        batch = self._recorded_batch(recorded, identity, input_fp)
         if batch is None:
-            input_file = self._upload_if_needed(identity, described)
+            batch = self._reattach_lookup(identity, input_fp)
+            if batch is not None:
+                self._record(context, recorded, batch, input_fp)
+        if batch is None:
+            input_file = self._recorded_file(recorded, identity, described)
+            if input_file is None:
+                input_file = self._upload_if_needed(identity, described)
+                recorded = self._record_upload(context, recorded, described, input_file)
             self._wait_for_file_active(input_file)
             batch = self._create_or_find(identity, input_fp, input_file)
+            # Recorded before the XComs, the wait and any deferral: a worker dying from here on
+            # leaves a retry the name to check with one GET.
+            self._record(context, recorded, batch, input_fp)
         self._push_xcoms(context, batch)
         if not self.wait_for_completion:
             return batch.name
@@ -254,11 +275,106 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
             log=self.log,
         )
 
+    def _recorded_batch(
+        self, recorded: Recorded | None, identity: TaskIdentity, input_fp: str
+    ) -> Batch | None:
+        """The batch an earlier try recorded in the task state store, if it may be reattached.
+
+        One light GET; the reuse rules of the display-name lookup (see ``_idempotency``). A batch
+        that is gone (404), unreadable with this connection (4xx), of another input or ended
+        badly is not reused, and None sends the caller to the display-name lookup, which applies
+        ``on_input_change`` and decides whether to create.
+        """
+        if recorded is None or not recorded.batch_name:
+            return None
+        try:
+            batch = self.hook.get_batch(recorded.batch_name, light=True)
+        except GeminiClientError as exc:
+            self.log.info(
+                "The task state store names %s, which cannot be read (%s); looking the batch up by "
+                "its display-name marker.",
+                recorded.batch_name,
+                type(exc).__name__,
+            )
+            return None
+        unusable = why_batch_not_reusable(batch, identity, input_fp)
+        if unusable is not None:
+            self.log.info(
+                "The task state store names %s, not reused: %s; looking the batch up by its "
+                "display-name marker.",
+                recorded.batch_name,
+                unusable,
+            )
+            return None
+        self.log.info(
+            "Idempotency check: reattaching to %s (%s), recorded in the task state store by an earlier try.",
+            batch.name,
+            batch.state.short,
+        )
+        return batch
+
     def _reattach_lookup(self, identity: TaskIdentity, input_fp: str) -> Batch | None:
         """The batch an earlier try of this task instance created for this input, or None."""
         decision = self._lookup(identity, input_fp)
-        self.log.info("Idempotency check: %s.", decision.reason)
+        if decision.batch is not None:
+            self.log.info("Idempotency check: %s, found by its display-name marker.", decision.reason)
+        else:
+            self.log.info("Idempotency check: %s.", decision.reason)
         return decision.batch
+
+    def _recorded_file(
+        self, recorded: Recorded | None, identity: TaskIdentity, described: Mapping[str, Any]
+    ) -> str | None:
+        """The file an earlier try uploaded for this same ``input_path`` content, if still usable.
+
+        One GET instead of listing the project's files; None (upload as usual, which still reuses
+        a file found by its marker) when nothing usable was recorded.
+        """
+        sha = described.get("file_sha256")
+        if recorded is None or not recorded.input_file or not sha or recorded.input_sha256 != sha:
+            return None
+        try:
+            info = self.hook.get_file(recorded.input_file)
+        except GeminiClientError as exc:
+            self.log.info(
+                "The task state store names %s, which cannot be read (%s); uploading as usual.",
+                recorded.input_file,
+                type(exc).__name__,
+            )
+            return None
+        unusable = why_file_not_reusable(info, identity, str(sha))
+        if unusable is not None:
+            self.log.info("The task state store names %s, not reused: %s.", recorded.input_file, unusable)
+            return None
+        self.log.info("Reusing %s, recorded in the task state store by an earlier try.", info.name)
+        return info.name
+
+    def _record_upload(
+        self,
+        context: Context,
+        recorded: Recorded | None,
+        described: Mapping[str, Any],
+        input_file: str | None,
+    ) -> Recorded | None:
+        """Record the file uploaded for ``input_path`` (before the create, so a worker dying
+        between the two does not make the retry list files); returns what is now recorded."""
+        sha = described.get("file_sha256")
+        if not input_file or not sha:
+            return recorded
+        record = Recorded(input_file=input_file, input_sha256=str(sha))
+        return record if write_record(context, record, self.log) else recorded
+
+    def _record(self, context: Context, recorded: Recorded | None, batch: Batch, input_fp: str) -> None:
+        """Record the batch (and keep a recorded upload) in the task state store, if any."""
+        kept = recorded or Recorded()
+        record = Recorded(
+            batch_name=batch.name,
+            input_fingerprint=input_fp,
+            input_file=kept.input_file,
+            input_sha256=kept.input_sha256,
+        )
+        if write_record(context, record, self.log):
+            self.log.info("Recorded %s in the task state store.", batch.name)
 
     def _upload_if_needed(self, identity: TaskIdentity, described: Mapping[str, Any]) -> str | None:
         """The ``files/...`` to create from: ``input_path`` uploaded (once per task instance and

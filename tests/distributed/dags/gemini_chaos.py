@@ -2,6 +2,8 @@
 
 One JSONL-file batch, one inline batch and ``parts`` mapped file batches, each upload -> create ->
 deferrable wait (on the ``gemini`` trigger queue) -> results landed under ``results_dir/<run>/``.
+The inline create also waits for its batch in the worker first (``wait_for_completion``), the
+synchronous path the task state store record protects.
 Retries are on, as the provider recommends: a task on a killed worker is failed by the scheduler
 after the heartbeat timeout and its retry must reattach to what the dead try made.
 """
@@ -76,7 +78,16 @@ with DAG(
     inputs >> upload
     wait("file_wait", create.output) >> land
 
-    inline = GeminiCreateBatchOperator(task_id="inline_create", model=MODEL, requests=rows("inline"))
+    # Waits for its batch in the worker (not deferred): the chaos script kills a worker in this
+    # wait, after the create answer, and the retry must reattach through the task state store.
+    inline = GeminiCreateBatchOperator(
+        task_id="inline_create",
+        model=MODEL,
+        requests=rows("inline"),
+        wait_for_completion=True,
+        deferrable=False,
+        poll_interval=3,
+    )
     inline_land = GeminiBatchResultsOperator(
         task_id="inline_results", batch_name=inline.output, destination=RUN_DIR + "/out/inline.jsonl"
     )
