@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -25,9 +25,8 @@ from airflow_provider_gemini_batch._core.jsonl import result_from_json
 from airflow_provider_gemini_batch._core.models import BatchResult
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 
-
 #: What lines and bodies may be: bytes, a view of a chunk, or a ``msgspec.Raw`` slice of a line.
-Buffer = Union[bytes, memoryview, msgspec.Raw]
+Buffer = bytes | memoryview | msgspec.Raw
 
 
 class _Line(msgspec.Struct, gc=False):
