@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import msgspec
 
+from airflow_provider_gemini_batch._core import rows
 from airflow_provider_gemini_batch._core.jsonl import result_from_json
 from airflow_provider_gemini_batch._core.models import BatchResult
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
@@ -109,17 +110,23 @@ def parse_raw_result_line(line: Buffer, index: int) -> RawResult:
         raise GeminiInvalidInputError(f"Result line {index + 1} is not a JSON object.") from None
     except msgspec.DecodeError as exc:
         raise GeminiInvalidInputError(f"Result line {index + 1} is not valid JSON ({exc}).") from None
-    obj: dict[str, Any] = {}
-    if scanned.key is not None:
-        obj["key"] = scanned.key
-    if scanned.metadata is not None:
-        obj["metadata"] = scanned.metadata
+    key = scanned.key
     response = scanned.response
     error = scanned.error
     status = scanned.status
+    obj: dict[str, Any] = {}
     if len(response) and not len(error) and not len(status):
-        # The common line: a response alone. Its bytes are the row's body, as they came.
-        obj["response"] = _decode(response)
+        # The common line: a keyed response alone. Its bytes are the row's body, as they came.
+        body = _decode(response)
+        if type(key) is str and type(body) is dict and rows.plainly_succeeded(body):
+            # What result_from_json gives for it, without the general path (once per row).
+            return RawResult(BatchResult(key, index, body, None, rows.SUCCEEDED), response)
+        obj["response"] = body
+    if key is not None:
+        obj["key"] = key
+    if scanned.metadata is not None:
+        obj["metadata"] = scanned.metadata
+    if "response" in obj:
         result = result_from_json(obj, index)
         return RawResult(result, response if result.response is not None else None, None)
     raw: dict[str, msgspec.Raw] = {}

@@ -230,8 +230,13 @@ def classify(response: Mapping[str, Any] | None, error: Mapping[str, Any] | None
     The first candidate decides (it is the one ``response.text`` reads in the SDKs); a request
     asking for several candidates is usable when the first is.
     """
-    if error is None and type(response) is dict and _plainly_succeeded(response):
+    if error is None and type(response) is dict and plainly_succeeded(response):
         return _SUCCESS
+    return classify_fully(response, error)
+
+
+def classify_fully(response: Mapping[str, Any] | None, error: Mapping[str, Any] | None) -> Verdict:
+    """:func:`classify` by the full rules alone (without its fast path for the common answer)."""
     if error is not None:
         return Verdict(ERROR, error_reason(error), is_retryable(error))
     if response is None:
@@ -262,10 +267,10 @@ def classify(response: Mapping[str, Any] | None, error: Mapping[str, Any] | None
 _SUCCESS = Verdict(SUCCEEDED)
 
 
-def _plainly_succeeded(response: dict[str, Any]) -> bool:
+def plainly_succeeded(response: dict[str, Any]) -> bool:
     """True for the common answer, checked in a few dict reads: no prompt feedback, a first
     candidate with a normal (or no) camelCase ``finishReason`` and a non-empty, non-thought text
-    part. Every response this accepts, the full rules below also call ``succeeded``; anything
+    part. Every response this accepts, the full rules (:func:`classify`) also call ``succeeded``; anything
     else (snake_case fields, payload parts, feedback) is left to them. It runs once per landed row.
     """
     if "promptFeedback" in response or "prompt_feedback" in response:
