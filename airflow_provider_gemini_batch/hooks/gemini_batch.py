@@ -60,7 +60,6 @@ from airflow_provider_gemini_batch.hooks._auth import (
 )
 from airflow_provider_gemini_batch.hooks._base import GeminiHookBase
 from airflow_provider_gemini_batch.hooks._chunk_feed import ChunkFeed
-from airflow_provider_gemini_batch.hooks._prefetch import Prefetch
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook, aclose_shared_clients
 from airflow_provider_gemini_batch.storage import atomic_destination, resolve_path
 
@@ -861,7 +860,7 @@ class GeminiBatchHook(GeminiHookBase):
         For a result file, the bytes of each line's ``response``/``error`` come along, so a row
         can be written from them without encoding the body again (see ``_core/landing.py``);
         inline results come without (they were parsed with the batch). Streams like
-        :meth:`iter_results`, reading the download up to four 1 MiB blocks ahead on a thread.
+        :meth:`iter_results`.
 
         :raises GeminiInvalidInputError: as :meth:`iter_results`.
         """
@@ -869,11 +868,8 @@ class GeminiBatchHook(GeminiHookBase):
             batch = self.get_batch(batch)
         if batch.responses_file:
             req = routes.download_file(self.settings.api_version, batch.responses_file)
-            # The download is read ahead on a thread (hooks/_prefetch.py): its socket waits and
-            # copies overlap the parsing of the rows, which holds the GIL.
-            with Prefetch(self._stream_body(req)) as blocks:
-                for index, line in enumerate(iter_lines(blocks)):
-                    yield parse_raw_result_line(line, index)
+            for index, line in enumerate(iter_lines(self._stream_body(req))):
+                yield parse_raw_result_line(line, index)
             return
         for result in self.iter_results(batch):
             yield RawResult(result)
