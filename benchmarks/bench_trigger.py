@@ -65,20 +65,27 @@ class Watchdog:
     thread's own CPU time (``time.thread_time``) over the same gap: what the code on the loop cost.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, gc_pauses: GcPauses | None = None) -> None:
         self.longest = 0.0
         self.longest_cpu = 0.0
+        #: the longest stall whose gap saw no full (generation 2) collection, when gc_pauses is given:
+        #: what the code on the loop costs apart from the collector's passes over the whole heap.
+        self.longest_without_full_gc = 0.0
+        self._gc = gc_pauses
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._stop.is_set():
             before, cpu_before = loop.time(), time.thread_time()
+            full_before = self._gc.count[2] if self._gc is not None else 0
             await asyncio.sleep(0.005)
             wall = loop.time() - before - 0.005
             if wall > self.longest:
                 self.longest = wall
             self.longest_cpu = max(self.longest_cpu, time.thread_time() - cpu_before)
+            if self._gc is not None and self._gc.count[2] == full_before:
+                self.longest_without_full_gc = max(self.longest_without_full_gc, wall)
 
     def stop(self) -> None:
         self._stop.set()
@@ -114,7 +121,8 @@ class GcPauses:
 
     def report(self) -> dict[str, Any]:
         return {
-            f"gen{g}": {"collections": self.count[g], "longest_ms": round(self.longest_ms[g], 1)} for g in (0, 1, 2)
+            f"gen{g}": {"collections": self.count[g], "longest_ms": round(self.longest_ms[g], 1)}
+            for g in (0, 1, 2)
         }
 
 
@@ -344,9 +352,9 @@ async def scale_async(args: argparse.Namespace, base_url: str, names: list[str])
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:
         profiler.enable()  # the loop thread only: where its CPU time goes (slows it ~2x)
-    dog = Watchdog()
-    dog_task = asyncio.ensure_future(dog.run())
     gc_pauses = GcPauses().__enter__()
+    dog = Watchdog(gc_pauses)
+    dog_task = asyncio.ensure_future(dog.run())
     done: dict[int, float] = {}
     started = time.perf_counter()
     housekeeping_stop = asyncio.Event()
@@ -380,6 +388,7 @@ async def scale_async(args: argparse.Namespace, base_url: str, names: list[str])
         "longest_loop_stall_ms": round(dog.longest * 1000, 1),
         "longest_loop_stall_while_waiting_ms": round(stall_waiting_ms, 1),
         "longest_loop_stall_cpu_ms": round(dog.longest_cpu * 1000, 1),
+        "longest_loop_stall_without_full_gc_ms": round(dog.longest_without_full_gc * 1000, 1),
         "gc_pauses": gc_pauses.report(),
         "http_requests": requests,
         "http_requests_per_s": round(requests / elapsed, 1),

@@ -27,8 +27,16 @@ Shapes and rules:
   at once); a batch seen on a page but asked again after the walk passed it waits for the next walk;
 * a list page that fails answers that failure to the round's reads (each trigger then backs off as
   for a failed GET); a GET that fails answers only that batch's reads;
-* answers wake at most :data:`WAKE_CHUNK` triggers per loop turn, so a page answering thousands of
-  waits never runs them all in one turn (the loop-stall budget is 50 ms, issue 10);
+* a page is scanned lightly (``_core/list_page.py``): only the names of its operations are read,
+  and a :class:`Batch` is built only for an operation some read waits for. When that operation's
+  JSON equals the one the batch's last :class:`Batch` was built from, that same object is answered
+  again: a batch that did not change costs no new objects, so a poll of a quiet batch leaves
+  nothing behind for the cyclic garbage collector, whose full passes over a heap of 10,000 waits
+  are the longest loop stalls left (``bench_trigger`` reports them as ``gc_pauses``);
+* answers wake at most :data:`WAKE_CHUNK` triggers per loop turn, fewer when the woken triggers'
+  turn took longer than :data:`WAKE_TURN_BUDGET` (the chunk halves, down to :data:`MIN_WAKE_CHUNK`,
+  and grows back when turns are short), so a page answering thousands of waits - all batches
+  ending at once - never runs them all in one turn (the loop-stall budget is 50 ms, issue 10);
 * a poller belongs to one loop and one connection id: a failing or hanging connection only delays
   its own walker (which holds at most one poll slot while listing).
 """
@@ -37,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -45,6 +54,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_gemini_batch._core import names
+from airflow_provider_gemini_batch._core.list_page import decode_operation
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch.exceptions import GeminiBatchError
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
@@ -60,8 +70,14 @@ LIST_PAGE_SIZE = conf.getint("gemini_batch", "poll_list_page_size", fallback=100
 MAX_WALKS = max(1, conf.getint("gemini_batch", "poll_list_walks", fallback=4))
 #: Shortest time between the starts of two walks, seconds (before a full walk has been timed).
 MIN_WALK_GAP = 1.0
-#: Triggers woken per loop turn when one answer serves many (keeps each turn short).
+#: Most triggers woken per loop turn when one answer serves many (keeps each turn short).
 WAKE_CHUNK = 64
+#: Fewest triggers woken per loop turn (the chunk shrinks to this when woken triggers are slow).
+MIN_WAKE_CHUNK = 4
+#: Seconds the triggers woken in one turn may take before the next chunk is halved. A woken
+#: trigger that only sleeps again costs ~20 us; one whose batch ended logs, builds its event and
+#: is torn down by the triggerer (~0.3-1 ms), which is what the budget is sized for.
+WAKE_TURN_BUDGET = 0.010
 #: Tasks reading the leftovers of a round with GET (the loop's poll slots bound them further).
 GET_WORKERS = 8
 #: A round with at most this many batches is read with GETs (a list page costs as much as a GET).
@@ -93,6 +109,9 @@ class SharedPoller:
         self._closing = False
         #: requests sent by this poller, by kind (``get``, ``list``), for tests and benchmarks.
         self.sent: dict[str, int] = {"get": 0, "list": 0}
+        #: the last Batch answered per batch name, while some trigger still holds it.
+        self._seen: weakref.WeakValueDictionary[str, Batch] = weakref.WeakValueDictionary()
+        self._pacer = WakePacer()
 
     async def read(self, batch_name: str, *, light: bool) -> Batch:
         """The batch as the service reports it now (light: :data:`routes.POLL_FIELDS`).
@@ -124,8 +143,8 @@ class SharedPoller:
             if not waiting:
                 del self._pending[name]
 
-    async def _answer(self, name: str, result: Batch | BaseException, woken: list[int]) -> None:
-        """Resolve every pending read of ``name``, yielding the loop every :data:`WAKE_CHUNK` wakes."""
+    async def _answer(self, name: str, result: Batch | BaseException) -> None:
+        """Resolve every pending read of ``name``; wakes are paced by :class:`WakePacer`."""
         for future in self._pending.pop(name, ()):
             if future.done():
                 continue
@@ -133,10 +152,17 @@ class SharedPoller:
                 future.set_exception(result)
             else:
                 future.set_result(result)
-            woken[0] += 1
-            if woken[0] >= WAKE_CHUNK:
-                woken[0] = 0
-                await asyncio.sleep(0)
+            await self._pacer.woke()
+
+    def _view(self, name: str, raw: Any) -> Batch:
+        """The :class:`Batch` of a listed operation; the previous object when its JSON is unchanged."""
+        op = decode_operation(raw)
+        previous = self._seen.get(name)
+        if previous is not None and previous.raw == op:
+            return previous
+        batch = Batch.from_operation(op)
+        self._seen[name] = batch
+        return batch
 
     def _maybe_start_walk(self) -> None:
         """Start a walk if none runs, or if the last started long enough ago and fewer than MAX_WALKS run."""
@@ -168,9 +194,8 @@ class SharedPoller:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must not leave triggers waiting forever
-            woken = [0]
             for name in list(self._pending):
-                await self._answer(name, exc, woken)
+                await self._answer(name, exc)
         current = asyncio.current_task()
         if current is not None:
             self._walks.discard(current)
@@ -187,24 +212,23 @@ class SharedPoller:
         max_pages = 1 + 2 * math.ceil(len(round_names) / page_size)
         unseen = set(round_names)
         token: str | None = None
-        woken = [0]
         pending = self._pending
         for _ in range(max_pages):
             try:
                 async with self._slot():
                     self.sent["list"] += 1
-                    page, token = await self.hook.list_batches_page(token, page_size=page_size, light=True)
+                    page = await self.hook.list_operations_page(token, page_size=page_size, light=True)
             except GeminiBatchError as exc:
                 # The connection is failing: every read of the round gets the failure and its
                 # trigger backs off (a GET per batch now would multiply the load on a sick service).
                 for name in round_names:
-                    await self._answer(name, exc, woken)
+                    await self._answer(name, exc)
                 return set(), False
-            for batch in page:
-                name = batch.name
+            token = page.next_page_token
+            for name, raw in page.items:
                 unseen.discard(name)
                 if name in pending:
-                    await self._answer(name, batch, woken)
+                    await self._answer(name, self._view(name, raw))
             if token is None:
                 return unseen, True
             if unseen.isdisjoint(pending):
@@ -216,7 +240,6 @@ class SharedPoller:
         if not batch_names:
             return
         todo = deque(batch_names)
-        woken = [0]
 
         async def worker() -> None:
             while todo:
@@ -227,7 +250,7 @@ class SharedPoller:
                     result: Batch | BaseException = await self._get(name, light=True)
                 except GeminiBatchError as exc:
                     result = exc
-                await self._answer(name, result, woken)
+                await self._answer(name, result)
 
         # The poll slots bound what is in flight; the workers only need to be enough to fill them.
         workers = min(len(todo), GET_WORKERS)
@@ -243,6 +266,35 @@ class SharedPoller:
             # asyncio.wait does not raise the walks' CancelledError; ours (if any) propagates.
             await asyncio.wait(walks)
         await self.hook.aclose()
+
+
+class WakePacer:
+    """Yields the loop after every ``chunk`` wakes; the chunk adapts to what the woken triggers cost.
+
+    Resolving a read's future only schedules its trigger: the trigger runs in the next loop turn,
+    together with the others woken since the last yield. The time :meth:`woke` spends in its
+    ``sleep(0)`` is that turn, so it measures the woken triggers' cost directly: above
+    :data:`WAKE_TURN_BUDGET` the chunk halves (not below :data:`MIN_WAKE_CHUNK`), under a quarter
+    of it the chunk doubles (not above :data:`WAKE_CHUNK`).
+    """
+
+    def __init__(self) -> None:
+        self.chunk = WAKE_CHUNK
+        self._count = 0
+
+    async def woke(self) -> None:
+        """Count one wake; at the end of a chunk, yield the loop and adapt the chunk."""
+        self._count += 1
+        if self._count < self.chunk:
+            return
+        self._count = 0
+        before = time.perf_counter()
+        await asyncio.sleep(0)
+        spent = time.perf_counter() - before
+        if spent > WAKE_TURN_BUDGET:
+            self.chunk = max(MIN_WAKE_CHUNK, self.chunk // 2)
+        elif spent < WAKE_TURN_BUDGET / 4:
+            self.chunk = min(WAKE_CHUNK, self.chunk * 2)
 
 
 _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedPoller]] = (
