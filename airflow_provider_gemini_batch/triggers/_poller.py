@@ -29,13 +29,14 @@ Shapes and rules:
   for a failed GET); a GET that fails answers only that batch's reads;
 * a page is scanned lightly (``_core/list_page.py``): only the names of its operations are read,
   and a :class:`Batch` is built only for an operation some read waits for. When that operation's
-  JSON equals the one the batch's last :class:`Batch` was built from, that same object is answered
-  again: a batch that did not change costs no new objects, so a poll of a quiet batch leaves
-  nothing behind for the cyclic garbage collector, whose full passes over a heap of 10,000 waits
-  are the longest loop stalls left (``bench_trigger`` reports them as ``gc_pauses``);
-* answers wake at most :data:`WAKE_CHUNK` triggers per loop turn, fewer when the woken triggers'
-  turn took longer than :data:`WAKE_TURN_BUDGET` (the chunk halves, down to :data:`MIN_WAKE_CHUNK`,
-  and grows back when turns are short), so a page answering thousands of waits - all batches
+  JSON (listed, or read with GET) equals the one the batch's last :class:`Batch` was built from,
+  that same object is answered again: a batch that did not change costs no new objects, so a
+  poll of a quiet batch leaves nothing behind for the cyclic garbage collector, whose full passes
+  over a heap of 10,000 waits are the longest loop stalls left (``bench_trigger``: ``gc_pauses``);
+* answers wake at most :data:`WAKE_CHUNK` triggers per loop turn, a quarter of that when they
+  bring news (:data:`NEWS_WEIGHT`), fewer when the woken triggers' turn took longer than
+  :data:`WAKE_TURN_BUDGET` (the chunk halves, down to :data:`MIN_WAKE_CHUNK`, and grows back
+  when turns are short), so a page answering thousands of waits - all batches
   ending at once - never runs them all in one turn (the loop-stall budget is 50 ms, issue 10);
 * a poller belongs to one loop and one connection id: a failing or hanging connection only delays
   its own walker (which holds at most one poll slot while listing).
@@ -48,7 +49,7 @@ import math
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow.providers.common.compat.sdk import conf
@@ -72,8 +73,14 @@ MAX_WALKS = max(1, conf.getint("gemini_batch", "poll_list_walks", fallback=4))
 MIN_WALK_GAP = 1.0
 #: Most triggers woken per loop turn when one answer serves many (keeps each turn short).
 WAKE_CHUNK = 64
-#: Fewest triggers woken per loop turn (the chunk shrinks to this when woken triggers are slow).
+#: Smallest chunk (the chunk shrinks to this when woken triggers are slow).
 MIN_WAKE_CHUNK = 4
+#: What waking a trigger with news (its batch changed, or its read failed) counts for in a chunk,
+#: against 1 for a batch that did not change: a trigger with news logs a line and may fire its
+#: event and end (~0.3-1 ms on the loop), one without only sleeps again (~20 us). So at most
+#: WAKE_CHUNK / NEWS_WEIGHT = 16 triggers with news run in one turn - the moment every batch ends
+#: at once included - before the pacer has measured anything.
+NEWS_WEIGHT = 4
 #: Seconds the triggers woken in one turn may take before the next chunk is halved. A woken
 #: trigger that only sleeps again costs ~20 us; one whose batch ended logs, builds its event and
 #: is torn down by the triggerer (~0.3-1 ms), which is what the budget is sized for.
@@ -143,8 +150,13 @@ class SharedPoller:
             if not waiting:
                 del self._pending[name]
 
-    async def _answer(self, name: str, result: Batch | BaseException) -> None:
-        """Resolve every pending read of ``name``; wakes are paced by :class:`WakePacer`."""
+    async def _answer(self, name: str, result: Batch | BaseException, *, news: bool = True) -> None:
+        """Resolve every pending read of ``name``; wakes are paced by :class:`WakePacer`.
+
+        ``news``: the batch changed since it was last answered (or the read failed), so the woken
+        triggers will log (and may end): they weigh :data:`NEWS_WEIGHT` in the pacer's chunk.
+        """
+        weight = NEWS_WEIGHT if news else 1
         for future in self._pending.pop(name, ()):
             if future.done():
                 continue
@@ -152,15 +164,15 @@ class SharedPoller:
                 future.set_exception(result)
             else:
                 future.set_result(result)
-            await self._pacer.woke()
+            await self._pacer.woke(weight)
 
-    def _view(self, name: str, raw: Any) -> Batch:
-        """The :class:`Batch` of a listed operation; the previous object when its JSON is unchanged."""
-        op = decode_operation(raw)
+    def _unchanged(self, name: str, op: Mapping[str, Any]) -> Batch | None:
+        """The Batch last answered for ``name`` if it was built from this same operation JSON."""
         previous = self._seen.get(name)
-        if previous is not None and previous.raw == op:
-            return previous
-        batch = Batch.from_operation(op)
+        return previous if previous is not None and previous.raw == op else None
+
+    def _remember(self, name: str, batch: Batch) -> Batch:
+        """Keep ``batch`` as the last answer for ``name`` (while some trigger holds it); return it."""
         self._seen[name] = batch
         return batch
 
@@ -228,7 +240,12 @@ class SharedPoller:
             for name, raw in page.items:
                 unseen.discard(name)
                 if name in pending:
-                    await self._answer(name, self._view(name, raw))
+                    op = decode_operation(raw)
+                    same = self._unchanged(name, op)
+                    if same is not None:
+                        await self._answer(name, same, news=False)
+                    else:
+                        await self._answer(name, self._remember(name, Batch.from_operation(op)))
             if token is None:
                 return unseen, True
             if unseen.isdisjoint(pending):
@@ -247,10 +264,15 @@ class SharedPoller:
                 if name not in self._pending:
                     continue
                 try:
-                    result: Batch | BaseException = await self._get(name, light=True)
+                    got = await self._get(name, light=True)
                 except GeminiBatchError as exc:
-                    result = exc
-                await self._answer(name, result)
+                    await self._answer(name, exc)
+                    continue
+                same = self._unchanged(name, got.raw)
+                if same is not None:
+                    await self._answer(name, same, news=False)
+                else:
+                    await self._answer(name, self._remember(name, got))
 
         # The poll slots bound what is in flight; the workers only need to be enough to fill them.
         workers = min(len(todo), GET_WORKERS)
@@ -275,16 +297,18 @@ class WakePacer:
     together with the others woken since the last yield. The time :meth:`woke` spends in its
     ``sleep(0)`` is that turn, so it measures the woken triggers' cost directly: above
     :data:`WAKE_TURN_BUDGET` the chunk halves (not below :data:`MIN_WAKE_CHUNK`), under a quarter
-    of it the chunk doubles (not above :data:`WAKE_CHUNK`).
+    of it the chunk doubles (not above :data:`WAKE_CHUNK`). Wakes count by weight: a trigger woken
+    with news counts :data:`NEWS_WEIGHT`, one whose batch did not change counts 1.
     """
 
     def __init__(self) -> None:
         self.chunk = WAKE_CHUNK
         self._count = 0
 
-    async def woke(self) -> None:
-        """Count one wake; at the end of a chunk, yield the loop and adapt the chunk."""
-        self._count += 1
+    async def woke(self, weight: int = 1) -> None:
+        """Count one wake of ``weight`` (:data:`NEWS_WEIGHT` for news); at the end of a chunk,
+        yield the loop and adapt the chunk."""
+        self._count += weight
         if self._count < self.chunk:
             return
         self._count = 0
