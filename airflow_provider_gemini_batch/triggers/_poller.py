@@ -73,17 +73,20 @@ MAX_WALKS = max(1, conf.getint("gemini_batch", "poll_list_walks", fallback=4))
 MIN_WALK_GAP = 1.0
 #: Most triggers woken per loop turn when one answer serves many (keeps each turn short).
 WAKE_CHUNK = 64
-#: Smallest chunk (the chunk shrinks to this when woken triggers are slow).
-MIN_WAKE_CHUNK = 4
+#: Smallest chunk (the chunk shrinks to this when woken triggers are slow): 4 triggers with news
+#: per turn, so pacing never makes 10,000 ends take 10,000 turns.
+MIN_WAKE_CHUNK = 16
 #: What waking a trigger with news (its batch changed, or its read failed) counts for in a chunk,
 #: against 1 for a batch that did not change: a trigger with news logs a line and may fire its
 #: event and end (~0.3-1 ms on the loop), one without only sleeps again (~20 us). So at most
 #: WAKE_CHUNK / NEWS_WEIGHT = 16 triggers with news run in one turn - the moment every batch ends
 #: at once included - before the pacer has measured anything.
 NEWS_WEIGHT = 4
-#: Seconds the triggers woken in one turn may take before the next chunk is halved. A woken
-#: trigger that only sleeps again costs ~20 us; one whose batch ended logs, builds its event and
-#: is torn down by the triggerer (~0.3-1 ms), which is what the budget is sized for.
+#: Seconds of the loop thread's CPU the triggers woken in one turn may take before the next chunk
+#: is halved. A woken trigger that only sleeps again costs ~20 us; one whose batch ended logs,
+#: builds its event and is torn down by the triggerer (~0.3-1 ms), which is what it is sized for.
+#: CPU time, not wall time: on a busy machine the OS deschedules the process, which pacing
+#: cannot help and must not mistake for costly triggers.
 WAKE_TURN_BUDGET = 0.010
 #: Tasks reading the leftovers of a round with GET (the loop's poll slots bound them further).
 GET_WORKERS = 8
@@ -295,7 +298,8 @@ class WakePacer:
 
     Resolving a read's future only schedules its trigger: the trigger runs in the next loop turn,
     together with the others woken since the last yield. The time :meth:`woke` spends in its
-    ``sleep(0)`` is that turn, so it measures the woken triggers' cost directly: above
+    ``sleep(0)`` is that turn, so the loop thread's CPU time over it measures the woken triggers'
+    cost directly: above
     :data:`WAKE_TURN_BUDGET` the chunk halves (not below :data:`MIN_WAKE_CHUNK`), under a quarter
     of it the chunk doubles (not above :data:`WAKE_CHUNK`). Wakes count by weight: a trigger woken
     with news counts :data:`NEWS_WEIGHT`, one whose batch did not change counts 1.
@@ -312,9 +316,9 @@ class WakePacer:
         if self._count < self.chunk:
             return
         self._count = 0
-        before = time.perf_counter()
+        before = time.thread_time()
         await asyncio.sleep(0)
-        spent = time.perf_counter() - before
+        spent = time.thread_time() - before
         if spent > WAKE_TURN_BUDGET:
             self.chunk = max(MIN_WAKE_CHUNK, self.chunk // 2)
         elif spent < WAKE_TURN_BUDGET / 4:
