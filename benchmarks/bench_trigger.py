@@ -10,6 +10,15 @@ phase), HTTP requests/s, the time from the batches' end to each event in poll in
 noticed within 1.5 intervals; a ratio <= 1 meets the goal). ``--provider-src DIR`` runs another
 checkout's provider code (e.g. main's, for the "before" figures) against this emulator.
 
+The longest stall is also given as loop-thread CPU time (the machine is shared: the OS may
+deschedule the process mid-gap) and without the gaps that contained a full (generation 2)
+collection of the cyclic garbage collector, whose pauses are listed per generation
+(``gc_pauses``, from ``gc.callbacks``) with the objects it tracks (``gc_tracked_objects``): a full
+pass walks every tracked object of the process, so with 10,000 waits it is the longest stall,
+and it is the interpreter's, not a line of ours. ``--gc-freeze`` runs ``gc.freeze()`` on the
+warmed-up process before the triggers start (what a deployment can do at triggerer start), to
+measure how much of that pause is the process's own objects.
+
     python benchmarks/bench_trigger.py --triggers 1000 --poll-interval 10
     python benchmarks/bench_trigger.py --triggers 10000 --poll-interval 30
 
