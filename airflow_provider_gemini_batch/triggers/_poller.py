@@ -36,8 +36,8 @@ Shapes and rules:
 * answers wake at most :data:`WAKE_CHUNK` triggers per loop turn, a quarter of that when they
   bring news (:data:`NEWS_WEIGHT`), fewer when the woken triggers' turn took longer than
   :data:`WAKE_TURN_BUDGET` (the chunk halves, down to :data:`MIN_WAKE_CHUNK`, and grows back
-  when turns are short), so a page answering thousands of waits - all batches
-  ending at once - never runs them all in one turn (the loop-stall budget is 50 ms, issue 10);
+  when turns are short), so a page answering thousands of waits - all batches ending at once -
+  never runs them all in one turn (the loop-stall budget is 50 ms, issue 10);
 * a poller belongs to one loop and one connection id: a failing or hanging connection only delays
   its own walker (which holds at most one poll slot while listing).
 """
@@ -299,10 +299,10 @@ class WakePacer:
     Resolving a read's future only schedules its trigger: the trigger runs in the next loop turn,
     together with the others woken since the last yield. The time :meth:`woke` spends in its
     ``sleep(0)`` is that turn, so the loop thread's CPU time over it measures the woken triggers'
-    cost directly: above
-    :data:`WAKE_TURN_BUDGET` the chunk halves (not below :data:`MIN_WAKE_CHUNK`), under a quarter
-    of it the chunk doubles (not above :data:`WAKE_CHUNK`). Wakes count by weight: a trigger woken
-    with news counts :data:`NEWS_WEIGHT`, one whose batch did not change counts 1.
+    cost directly: above :data:`WAKE_TURN_BUDGET` the chunk halves (not below
+    :data:`MIN_WAKE_CHUNK`), under a quarter of it the chunk doubles (not above
+    :data:`WAKE_CHUNK`). Wakes count by weight: a trigger woken with news counts
+    :data:`NEWS_WEIGHT`, one whose batch did not change counts 1.
     """
 
     def __init__(self) -> None:

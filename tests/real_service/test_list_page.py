@@ -115,3 +115,24 @@ async def test_hook_reads_a_list_page_lightly_over_a_real_socket(monkeypatch: py
     assert sent[0].query["pageSize"] == ["6"]
     assert "fields" in sent[0].query
     assert sent[1].query["pageToken"] == ["next-1"]
+
+
+async def test_hook_reads_full_pages_once_the_mask_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 400 on the masked list (``INVALID_ARGUMENT_BODY``, spec §3 envelope) switches to full
+    pages, once, as the light GET does."""
+    script = [
+        Reply("GET", LIST, status=400, body=cb.INVALID_ARGUMENT_BODY, when=lambda r: "fields" in r.query),
+        Reply("GET", LIST, body=list_page(PAGE_OPERATIONS, token=None)),
+    ]
+    with ScriptedServer(script) as server:
+        connect(monkeypatch, server)
+        hook = GeminiBatchAsyncHook(gemini_conn_id=CONN_ID, retry=False)
+        try:
+            first = await hook.list_operations_page(None)
+            second = await hook.list_operations_page(None)
+        finally:
+            await hook.aclose()
+        sent = server.requests
+    assert len(first.items) == len(second.items) == len(PAGE_OPERATIONS)
+    assert first.next_page_token is None
+    assert ["fields" in r.query for r in sent] == [True, False, False]
