@@ -10,6 +10,15 @@ phase), HTTP requests/s, the time from the batches' end to each event in poll in
 noticed within 1.5 intervals; a ratio <= 1 meets the goal). ``--provider-src DIR`` runs another
 checkout's provider code (e.g. main's, for the "before" figures) against this emulator.
 
+The longest stall is also given as loop-thread CPU time (the machine is shared: the OS may
+deschedule the process mid-gap) and without the gaps that contained a full (generation 2)
+collection of the cyclic garbage collector, whose pauses are listed per generation
+(``gc_pauses``, from ``gc.callbacks``) with the objects it tracks (``gc_tracked_objects``): a full
+pass walks every tracked object of the process, so with 10,000 waits it is the longest stall,
+and it is the interpreter's, not a line of ours. ``--gc-freeze`` runs ``gc.freeze()`` on the
+warmed-up process before the triggers start (what a deployment can do at triggerer start), to
+measure how much of that pause is the process's own objects.
+
     python benchmarks/bench_trigger.py --triggers 1000 --poll-interval 10
     python benchmarks/bench_trigger.py --triggers 10000 --poll-interval 30
 
@@ -65,23 +74,65 @@ class Watchdog:
     thread's own CPU time (``time.thread_time``) over the same gap: what the code on the loop cost.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, gc_pauses: GcPauses | None = None) -> None:
         self.longest = 0.0
         self.longest_cpu = 0.0
+        #: the longest stall whose gap saw no full (generation 2) collection, when gc_pauses is given:
+        #: what the code on the loop costs apart from the collector's passes over the whole heap.
+        self.longest_without_full_gc = 0.0
+        self._gc = gc_pauses
         self._stop = asyncio.Event()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         while not self._stop.is_set():
             before, cpu_before = loop.time(), time.thread_time()
+            full_before = self._gc.count[2] if self._gc is not None else 0
             await asyncio.sleep(0.005)
             wall = loop.time() - before - 0.005
             if wall > self.longest:
                 self.longest = wall
             self.longest_cpu = max(self.longest_cpu, time.thread_time() - cpu_before)
+            if self._gc is not None and self._gc.count[2] == full_before:
+                self.longest_without_full_gc = max(self.longest_without_full_gc, wall)
 
     def stop(self) -> None:
         self._stop.set()
+
+
+class GcPauses:
+    """The longest pause of Python's cyclic garbage collector per generation, and collection counts.
+
+    A collection runs inside whatever loop turn allocated the object that crossed the threshold,
+    so a full (generation 2) pass over a heap of 10,000 waiting triggers shows up as a loop stall
+    that no profile line names. Recorded with ``gc.callbacks`` (start/stop of each collection).
+    """
+
+    def __init__(self) -> None:
+        self.longest_ms = {0: 0.0, 1: 0.0, 2: 0.0}
+        self.count = {0: 0, 1: 0, 2: 0}
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        gen = info["generation"]
+        self.count[gen] += 1
+        self.longest_ms[gen] = max(self.longest_ms[gen], (time.perf_counter() - self._started) * 1000)
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            f"gen{g}": {"collections": self.count[g], "longest_ms": round(self.longest_ms[g], 1)}
+            for g in (0, 1, 2)
+        }
 
 
 def count_polls(control: Any) -> int:
@@ -282,6 +333,7 @@ async def scale_async(args: argparse.Namespace, base_url: str, names: list[str])
     # Phase 1: memory per waiting trigger, on its own (tracemalloc slows everything).
     first_round = args.latency * (n / 100 + n / 40 / 8) + 5  # list pages, or GETs at 40/s
     gc.collect()
+    tracked_before = len(gc.get_objects())
     tracemalloc.start()
     base = tracemalloc.take_snapshot()
     tasks = await start_like_the_triggerer(lambda i: run_one(trigger(i), {}, i), n)
@@ -291,6 +343,13 @@ async def scale_async(args: argparse.Namespace, base_url: str, names: list[str])
     tracemalloc.stop()
     grown = sum(s.size_diff for s in snap.compare_to(base, "filename"))
     out["memory_per_waiting_trigger_kb"] = round(grown / n / 1024, 2)
+    # A full collection walks every object the collector tracks: the process's own (Airflow's
+    # imports) plus the waiting triggers'. Its pause grows with both (see GcPauses).
+    tracked_after = len(gc.get_objects())
+    out["gc_tracked_objects"] = {
+        "process": tracked_before,
+        "per_waiting_trigger": round((tracked_after - tracked_before) / n, 1),
+    }
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -299,10 +358,17 @@ async def scale_async(args: argparse.Namespace, base_url: str, names: list[str])
 
     # Phase 2: start n waits together, end every batch at one instant, time each event.
     gc.collect()
+    if args.gc_freeze:
+        # What a deployment can do at triggerer start (e.g. in airflow_local_settings.py): move the
+        # process's own objects out of the collector's full passes. Off by default (the triggerer
+        # as shipped does not); the figures say which was used.
+        gc.freeze()
+    out["gc_freeze_at_start"] = bool(args.gc_freeze)
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:
         profiler.enable()  # the loop thread only: where its CPU time goes (slows it ~2x)
-    dog = Watchdog()
+    gc_pauses = GcPauses().__enter__()
+    dog = Watchdog(gc_pauses)
     dog_task = asyncio.ensure_future(dog.run())
     done: dict[int, float] = {}
     started = time.perf_counter()
@@ -318,6 +384,7 @@ async def scale_async(args: argparse.Namespace, base_url: str, names: list[str])
     elapsed = time.perf_counter() - started
     dog.stop()
     await dog_task
+    gc_pauses.__exit__()
     housekeeping_stop.set()
     await housekeeping
     if profiler is not None:
@@ -336,6 +403,8 @@ async def scale_async(args: argparse.Namespace, base_url: str, names: list[str])
         "longest_loop_stall_ms": round(dog.longest * 1000, 1),
         "longest_loop_stall_while_waiting_ms": round(stall_waiting_ms, 1),
         "longest_loop_stall_cpu_ms": round(dog.longest_cpu * 1000, 1),
+        "longest_loop_stall_without_full_gc_ms": round(dog.longest_without_full_gc * 1000, 1),
+        "gc_pauses": gc_pauses.report(),
         "http_requests": requests,
         "http_requests_per_s": round(requests / elapsed, 1),
         "events": {s: statuses.count(s) for s in set(statuses)},
@@ -434,6 +503,9 @@ def main() -> None:
     parser.add_argument("--log-file", default="/tmp/bench_trigger.log", help="scale: the INFO log")
     parser.add_argument("--profile", default=None, help="scale: write a cProfile of the loop to this file")
     parser.add_argument("--provider-src", default=None, help="import the provider from this directory")
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="scale: gc.freeze() before the triggers start"
+    )
     args = parser.parse_args()
     if args.provider_src:
         sys.path.insert(0, str(Path(args.provider_src).resolve()))

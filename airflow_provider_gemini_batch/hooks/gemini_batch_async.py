@@ -19,10 +19,11 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_provider_gemini_batch._core import routes
 from airflow_provider_gemini_batch._core.errors import transport_error
+from airflow_provider_gemini_batch._core.list_page import ListPage, ListPageError, scan_list_page
 from airflow_provider_gemini_batch._core.models import Batch, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
-from airflow_provider_gemini_batch.exceptions import GeminiClientError
+from airflow_provider_gemini_batch.exceptions import GeminiApiError, GeminiClientError
 from airflow_provider_gemini_batch.hooks._auth import USER_AGENT
 from airflow_provider_gemini_batch.hooks._base import GeminiHookBase
 
@@ -202,16 +203,19 @@ class GeminiBatchAsyncHook(GeminiHookBase):
             )
         return response
 
-    async def _json(self, req: routes.ApiRequest) -> dict[str, Any]:
+    async def _response(self, req: routes.ApiRequest) -> httpx.Response:
+        """The 200 answer to ``req`` (retried with the connection's policy unless ``retry=False``)."""
         settings = await self.get_settings()
-        response: httpx.Response
         if self.retry:
             retrying = RetryPolicy.from_settings(settings).async_retrying(
                 idempotent=req.idempotent, what=req.what
             )
-            response = await retrying(self._send_once, req)
-        else:
-            response = await self._send_once(req)
+            response: httpx.Response = await retrying(self._send_once, req)
+            return response
+        return await self._send_once(req)
+
+    async def _json(self, req: routes.ApiRequest) -> dict[str, Any]:
+        response = await self._response(req)
         return self._json_object(req, response.status_code, response.content)
 
     async def get_batch(self, name: str, *, light: bool = False) -> Batch:
@@ -262,6 +266,44 @@ class GeminiBatchAsyncHook(GeminiHookBase):
         items = data.get("operations") or []
         batches = [Batch.from_operation(item) for item in items if isinstance(item, dict)]
         return batches, (data.get("nextPageToken") or None)
+
+    async def list_operations_page(
+        self, page_token: str | None = None, *, page_size: int = routes.LIST_PAGE_SIZE, light: bool = True
+    ) -> ListPage:
+        """One page of ``batches.list`` scanned lightly (``_core/list_page.py``): each operation's
+        name and raw JSON, and the next page's token. Nothing is parsed beyond the names, so a
+        caller interested in a few operations of a page pays for those only (the shared poller of
+        the triggerer, ``triggers/_poller.py``).
+
+        :param light: as for :meth:`list_batches_page` (:data:`routes.LIST_FIELDS`, full pages
+            once the service has refused the mask).
+        :raises GeminiBatchError: the page could not be read (one attempt with ``retry=False``),
+            or its body is not a list page (:class:`GeminiApiError`).
+        """
+        settings = await self.get_settings()
+        version = settings.api_version
+        req: routes.ApiRequest | None = None
+        response: httpx.Response | None = None
+        if light and not self._fields_refused:
+            req = routes.list_batches(version, page_token, page_size, fields=routes.LIST_FIELDS)
+            try:
+                response = await self._response(req)
+            except GeminiClientError as exc:
+                if not self._light_read_refused(exc, "the batch list"):
+                    raise
+        if response is None:
+            req = routes.list_batches(version, page_token, page_size)
+            response = await self._response(req)
+        try:
+            return scan_list_page(response.content)
+        except ListPageError as exc:
+            raise GeminiApiError(
+                http_status=response.status_code,
+                status=None,
+                message=str(exc),
+                resource=req.resource if req is not None else "batches",
+                method=req.what if req is not None else "Listing batches",
+            ) from None
 
     async def cancel_batch(self, name: str) -> None:
         """Ask the service to cancel ``batches/…``."""

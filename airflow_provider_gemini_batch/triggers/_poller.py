@@ -27,8 +27,17 @@ Shapes and rules:
   at once); a batch seen on a page but asked again after the walk passed it waits for the next walk;
 * a list page that fails answers that failure to the round's reads (each trigger then backs off as
   for a failed GET); a GET that fails answers only that batch's reads;
-* answers wake at most :data:`WAKE_CHUNK` triggers per loop turn, so a page answering thousands of
-  waits never runs them all in one turn (the loop-stall budget is 50 ms, issue 10);
+* a page is scanned lightly (``_core/list_page.py``): only the names of its operations are read,
+  and a :class:`Batch` is built only for an operation some read waits for. When that operation's
+  JSON (listed, or read with GET) equals the one the batch's last :class:`Batch` was built from,
+  that same object is answered again: a batch that did not change costs no new objects, so a
+  poll of a quiet batch leaves nothing behind for the cyclic garbage collector, whose full passes
+  over a heap of 10,000 waits are the longest loop stalls left (``bench_trigger``: ``gc_pauses``);
+* answers wake at most :data:`WAKE_CHUNK` triggers per loop turn, a quarter of that when they
+  bring news (:data:`NEWS_WEIGHT`), fewer when the woken triggers' turn took longer than
+  :data:`WAKE_TURN_BUDGET` (the chunk halves, down to :data:`MIN_WAKE_CHUNK`, and grows back
+  when turns are short), so a page answering thousands of waits - all batches ending at once -
+  never runs them all in one turn (the loop-stall budget is 50 ms, issue 10);
 * a poller belongs to one loop and one connection id: a failing or hanging connection only delays
   its own walker (which holds at most one poll slot while listing).
 """
@@ -37,14 +46,16 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_gemini_batch._core import names
+from airflow_provider_gemini_batch._core.list_page import decode_operation
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch.exceptions import GeminiBatchError
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
@@ -60,8 +71,23 @@ LIST_PAGE_SIZE = conf.getint("gemini_batch", "poll_list_page_size", fallback=100
 MAX_WALKS = max(1, conf.getint("gemini_batch", "poll_list_walks", fallback=4))
 #: Shortest time between the starts of two walks, seconds (before a full walk has been timed).
 MIN_WALK_GAP = 1.0
-#: Triggers woken per loop turn when one answer serves many (keeps each turn short).
+#: Most triggers woken per loop turn when one answer serves many (keeps each turn short).
 WAKE_CHUNK = 64
+#: Smallest chunk (the chunk shrinks to this when woken triggers are slow): 4 triggers with news
+#: per turn, so pacing never makes 10,000 ends take 10,000 turns.
+MIN_WAKE_CHUNK = 16
+#: What waking a trigger with news (its batch changed, or its read failed) counts for in a chunk,
+#: against 1 for a batch that did not change: a trigger with news logs a line and may fire its
+#: event and end (~0.3-1 ms on the loop), one without only sleeps again (~20 us). So at most
+#: WAKE_CHUNK / NEWS_WEIGHT = 16 triggers with news run in one turn - the moment every batch ends
+#: at once included - before the pacer has measured anything.
+NEWS_WEIGHT = 4
+#: Seconds of the loop thread's CPU the triggers woken in one turn may take before the next chunk
+#: is halved. A woken trigger that only sleeps again costs ~20 us; one whose batch ended logs,
+#: builds its event and is torn down by the triggerer (~0.3-1 ms), which is what it is sized for.
+#: CPU time, not wall time: on a busy machine the OS deschedules the process, which pacing
+#: cannot help and must not mistake for costly triggers.
+WAKE_TURN_BUDGET = 0.010
 #: Tasks reading the leftovers of a round with GET (the loop's poll slots bound them further).
 GET_WORKERS = 8
 #: A round with at most this many batches is read with GETs (a list page costs as much as a GET).
@@ -93,6 +119,9 @@ class SharedPoller:
         self._closing = False
         #: requests sent by this poller, by kind (``get``, ``list``), for tests and benchmarks.
         self.sent: dict[str, int] = {"get": 0, "list": 0}
+        #: the last Batch answered per batch name, while some trigger still holds it.
+        self._seen: weakref.WeakValueDictionary[str, Batch] = weakref.WeakValueDictionary()
+        self._pacer = WakePacer()
 
     async def read(self, batch_name: str, *, light: bool) -> Batch:
         """The batch as the service reports it now (light: :data:`routes.POLL_FIELDS`).
@@ -124,8 +153,13 @@ class SharedPoller:
             if not waiting:
                 del self._pending[name]
 
-    async def _answer(self, name: str, result: Batch | BaseException, woken: list[int]) -> None:
-        """Resolve every pending read of ``name``, yielding the loop every :data:`WAKE_CHUNK` wakes."""
+    async def _answer(self, name: str, result: Batch | BaseException, *, news: bool = True) -> None:
+        """Resolve every pending read of ``name``; wakes are paced by :class:`WakePacer`.
+
+        ``news``: the batch changed since it was last answered (or the read failed), so the woken
+        triggers will log (and may end): they weigh :data:`NEWS_WEIGHT` in the pacer's chunk.
+        """
+        weight = NEWS_WEIGHT if news else 1
         for future in self._pending.pop(name, ()):
             if future.done():
                 continue
@@ -133,10 +167,17 @@ class SharedPoller:
                 future.set_exception(result)
             else:
                 future.set_result(result)
-            woken[0] += 1
-            if woken[0] >= WAKE_CHUNK:
-                woken[0] = 0
-                await asyncio.sleep(0)
+            await self._pacer.woke(weight)
+
+    def _unchanged(self, name: str, op: Mapping[str, Any]) -> Batch | None:
+        """The Batch last answered for ``name`` if it was built from this same operation JSON."""
+        previous = self._seen.get(name)
+        return previous if previous is not None and previous.raw == op else None
+
+    def _remember(self, name: str, batch: Batch) -> Batch:
+        """Keep ``batch`` as the last answer for ``name`` (while some trigger holds it); return it."""
+        self._seen[name] = batch
+        return batch
 
     def _maybe_start_walk(self) -> None:
         """Start a walk if none runs, or if the last started long enough ago and fewer than MAX_WALKS run."""
@@ -168,9 +209,8 @@ class SharedPoller:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must not leave triggers waiting forever
-            woken = [0]
             for name in list(self._pending):
-                await self._answer(name, exc, woken)
+                await self._answer(name, exc)
         current = asyncio.current_task()
         if current is not None:
             self._walks.discard(current)
@@ -187,24 +227,28 @@ class SharedPoller:
         max_pages = 1 + 2 * math.ceil(len(round_names) / page_size)
         unseen = set(round_names)
         token: str | None = None
-        woken = [0]
         pending = self._pending
         for _ in range(max_pages):
             try:
                 async with self._slot():
                     self.sent["list"] += 1
-                    page, token = await self.hook.list_batches_page(token, page_size=page_size, light=True)
+                    page = await self.hook.list_operations_page(token, page_size=page_size, light=True)
             except GeminiBatchError as exc:
                 # The connection is failing: every read of the round gets the failure and its
                 # trigger backs off (a GET per batch now would multiply the load on a sick service).
                 for name in round_names:
-                    await self._answer(name, exc, woken)
+                    await self._answer(name, exc)
                 return set(), False
-            for batch in page:
-                name = batch.name
+            token = page.next_page_token
+            for name, raw in page.items:
                 unseen.discard(name)
                 if name in pending:
-                    await self._answer(name, batch, woken)
+                    op = decode_operation(raw)
+                    same = self._unchanged(name, op)
+                    if same is not None:
+                        await self._answer(name, same, news=False)
+                    else:
+                        await self._answer(name, self._remember(name, Batch.from_operation(op)))
             if token is None:
                 return unseen, True
             if unseen.isdisjoint(pending):
@@ -216,7 +260,6 @@ class SharedPoller:
         if not batch_names:
             return
         todo = deque(batch_names)
-        woken = [0]
 
         async def worker() -> None:
             while todo:
@@ -224,10 +267,15 @@ class SharedPoller:
                 if name not in self._pending:
                     continue
                 try:
-                    result: Batch | BaseException = await self._get(name, light=True)
+                    got = await self._get(name, light=True)
                 except GeminiBatchError as exc:
-                    result = exc
-                await self._answer(name, result, woken)
+                    await self._answer(name, exc)
+                    continue
+                same = self._unchanged(name, got.raw)
+                if same is not None:
+                    await self._answer(name, same, news=False)
+                else:
+                    await self._answer(name, self._remember(name, got))
 
         # The poll slots bound what is in flight; the workers only need to be enough to fill them.
         workers = min(len(todo), GET_WORKERS)
@@ -243,6 +291,38 @@ class SharedPoller:
             # asyncio.wait does not raise the walks' CancelledError; ours (if any) propagates.
             await asyncio.wait(walks)
         await self.hook.aclose()
+
+
+class WakePacer:
+    """Yields the loop after every ``chunk`` wakes; the chunk adapts to what the woken triggers cost.
+
+    Resolving a read's future only schedules its trigger: the trigger runs in the next loop turn,
+    together with the others woken since the last yield. The time :meth:`woke` spends in its
+    ``sleep(0)`` is that turn, so the loop thread's CPU time over it measures the woken triggers'
+    cost directly: above :data:`WAKE_TURN_BUDGET` the chunk halves (not below
+    :data:`MIN_WAKE_CHUNK`), under a quarter of it the chunk doubles (not above
+    :data:`WAKE_CHUNK`). Wakes count by weight: a trigger woken with news counts
+    :data:`NEWS_WEIGHT`, one whose batch did not change counts 1.
+    """
+
+    def __init__(self) -> None:
+        self.chunk = WAKE_CHUNK
+        self._count = 0
+
+    async def woke(self, weight: int = 1) -> None:
+        """Count one wake of ``weight`` (:data:`NEWS_WEIGHT` for news); at the end of a chunk,
+        yield the loop and adapt the chunk."""
+        self._count += weight
+        if self._count < self.chunk:
+            return
+        self._count = 0
+        before = time.thread_time()
+        await asyncio.sleep(0)
+        spent = time.thread_time() - before
+        if spent > WAKE_TURN_BUDGET:
+            self.chunk = max(MIN_WAKE_CHUNK, self.chunk // 2)
+        elif spent < WAKE_TURN_BUDGET / 4:
+            self.chunk = min(WAKE_CHUNK, self.chunk * 2)
 
 
 _POLLERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, SharedPoller]] = (

@@ -214,6 +214,7 @@ class GeminiBatchTrigger(BaseTrigger):
         last_stats: Any = None
         started = last_news = time.monotonic()
         last_summary: dict[str, Any] | None = None
+        last_batch: Batch | None = None
         # The one wait decision (_core/waiting.py), with its memory across polls: the state last
         # seen, the output grace and whether the next read must be a full one.
         tracker = WaitTracker(self.batch_name, output_grace=self.output_grace_period)
@@ -266,7 +267,10 @@ class GeminiBatchTrigger(BaseTrigger):
                 await asyncio.sleep(delay)
                 continue
             failures = 0
-            last_summary = batch.summary()
+            if batch is not last_batch:
+                # The shared poller answers the same object while the batch does not change: no
+                # new summary either, so a quiet poll allocates nothing that outlives it.
+                last_summary, last_batch = batch.summary(), batch
             step = tracker.observe(batch, time.monotonic())
             now = time.monotonic()
             if step.state_changed or batch.stats != last_stats:
@@ -292,6 +296,9 @@ class GeminiBatchTrigger(BaseTrigger):
             final = event_for_step(step, batch, self.batch_name)
             if final is not None:
                 return final
+            # Drop this poll's objects before sleeping: kept across the sleep they would survive
+            # into the collector's oldest generation and make its full passes more frequent.
+            del step, batch
             remaining = self.end_time - time.time()
             if remaining <= 0:
                 return await self._timeout_event(tracker.last_state, last_summary)

@@ -246,3 +246,93 @@ async def test_a_new_list_walk_starts_while_a_long_one_is_still_under_way(
             segments[-1].append(decode_token(token, "before"))
     interleaved = [s for s in segments if any(b >= a for a, b in itertools.pairwise(s))]
     assert interleaved, f"list walks never overlapped: {segments}"
+
+
+# --- Issue 10 item 3: quiet polls reuse their Batch; a storm of news is paced per loop turn. ---
+
+
+async def test_a_batch_that_did_not_change_is_answered_with_the_same_object(
+    gemini_conn: EmulatorServer, share_from_four: None
+) -> None:
+    """A quiet poll must leave nothing behind for the garbage collector (its full passes over a
+    heap of 10,000 waits are the longest loop stalls, ``bench_trigger`` ``gc_pauses``): the list
+    walk answers the Batch object it answered last time while the operation's JSON is the same,
+    and a new one once the batch changed."""
+    gemini_conn.control.configure(processing_seconds=3600)
+    names = [_create() for _ in range(6)]
+    poller = poller_module.poller_for("gemini_batch_default", trigger_module._poll_limit)
+    poller.active = len(names)
+    try:
+        first = await asyncio.gather(*(poller.read(n, light=True) for n in names))
+        second = await asyncio.gather(*(poller.read(n, light=True) for n in names))
+        gemini_conn.control.advance_clock(3700)
+        third = await asyncio.gather(*(poller.read(n, light=True) for n in names))
+    finally:
+        poller.active = 0
+        await poller_module.release_poller(poller)
+    assert poller.sent["list"] >= 3
+    assert poller.sent["get"] == 0
+    assert all(a is b for a, b in zip(first, second, strict=True)), "an unchanged batch was rebuilt"
+    assert [b.state.short for b in third] == ["SUCCEEDED"] * 6
+    assert all(a is not c for a, c in zip(first, third, strict=True))
+
+
+class _TurnLog:
+    """A trigger logger that records the loop turn of each line and costs ``cost`` seconds of CPU
+    per line (a log line is the main cost of a trigger woken with news)."""
+
+    def __init__(self, cost: float) -> None:
+        self.cost = cost
+        self.turn = 0
+        self.lines: list[tuple[int, str]] = []
+
+    def _line(self, msg: str, *args: Any) -> None:
+        self.lines.append((self.turn, msg % args))
+        until = time.perf_counter() + self.cost
+        while time.perf_counter() < until:
+            pass
+
+    info = warning = _line
+
+    async def count_turns(self) -> None:
+        while True:
+            self.turn += 1
+            await asyncio.sleep(0)
+
+
+_TURN_LOG = _TurnLog(cost=0.002)
+
+
+class _TurnLoggedTrigger(GeminiBatchTrigger):
+    @property
+    def log(self) -> Any:  # type: ignore[override]
+        return _TURN_LOG
+
+
+async def test_triggers_woken_with_news_are_spread_over_loop_turns(gemini_conn: EmulatorServer) -> None:
+    """Issue 10: every batch ending at one instant must not run every trigger's end in one loop
+    turn. 120 triggers share list pages of 100; each line they log costs 2 ms. At most
+    WAKE_CHUNK / NEWS_WEIGHT = 16 triggers with news run in one turn (the old fixed chunk ran
+    64: 128 ms), and the pacer shrinks the chunk when the turns cost more than its budget."""
+    gemini_conn.control.configure(processing_seconds=3600, max_active_batches=200)
+    names = [_create() for _ in range(120)]
+    _TURN_LOG.lines.clear()
+    counter = asyncio.ensure_future(_TURN_LOG.count_turns())
+    triggers = [_TurnLoggedTrigger(batch_name=n, poll_interval=0.5, end_time=time.time() + 60) for n in names]
+    tasks = [asyncio.ensure_future(_event(t)) for t in triggers]
+    try:
+        await asyncio.sleep(2.0)  # every trigger has seen its batch RUNNING (one line each)
+        poller = triggers[0]._poller
+        assert poller is not None
+        await asyncio.to_thread(gemini_conn.control.advance_clock, 3700)
+        events = await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    finally:
+        counter.cancel()
+    assert [e["status"] for e in events] == ["success"] * 120
+    ends = [turn for turn, line in _TURN_LOG.lines if "is SUCCEEDED" in line]
+    starts = [turn for turn, line in _TURN_LOG.lines if "is RUNNING" in line or "is PENDING" in line]
+    assert len(ends) == 120
+    for kind, turns in (("ends", ends), ("first sightings", starts)):
+        busiest = max(turns.count(t) for t in set(turns))
+        assert busiest <= 16, (kind, busiest)  # WAKE_CHUNK // NEWS_WEIGHT
+    assert poller._pacer.chunk < poller_module.WAKE_CHUNK, "2 ms per woken trigger never shrank the chunk"
