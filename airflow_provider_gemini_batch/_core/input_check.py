@@ -128,7 +128,6 @@ class InputValidator:
         view = memoryview(chunk)
         kind = self._kind
         decode: Callable[[Any], Any] = _FAST_DECODERS[kind]  # union-free attribute access
-        generate = kind == request_fields.GENERATE
         seen = self._seen
         keyed = self.keyed
         number = self.number
@@ -149,17 +148,7 @@ class InputValidator:
                     request = line.request
                     # An empty ``contents``/``key`` is refused by the decoder (min_length=1); a
                     # snake_case field (rare) makes the twins be compared.
-                    if generate:
-                        if (
-                            request.tool_config
-                            or request.safety_settings
-                            or request.cached_content
-                            or request.service_tier
-                            or request.system_instruction is not _UNSET
-                            or request.generation_config is not _UNSET
-                        ) and not _one_spelling(request, kind):
-                            line = None
-                    elif _snake_given(request) and not _one_spelling(request, kind):
+                    if _snake_given(request) and not _one_spelling(request, kind):
                         line = None
                 if line is not None:
                     key = line.key
