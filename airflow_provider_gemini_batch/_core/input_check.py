@@ -86,7 +86,9 @@ class InputValidator:
         self._kind = kind_for(embeddings)
         self._kind_line = 0
         self._pending_blank: int | None = None
-        self._tail = b""
+        #: The unfinished last line, as the pieces it came in (joined once its newline arrives:
+        #: appending to one bytes object would copy it again for every slice of a long line).
+        self._tail: list[bytes] = []
         #: The result of :meth:`finish`, once it passed.
         self.summary: InputSummary | None = None
 
@@ -112,16 +114,17 @@ class InputValidator:
         if self._tail:
             newline = find(b"\n", pos, stop)
             if newline < 0:
-                self._tail += chunk[pos:stop]
+                self._tail.append(chunk[pos:stop])
                 return
-            joined, self._tail = self._tail + chunk[pos:newline], b""
+            self._tail.append(chunk[pos:newline])
+            joined, self._tail = b"".join(self._tail), []
             pos = newline + 1
             self.feed_line(joined)
         while self._kind is None:
             # The first line decides the kind: check lines the slow way until one did, then fast.
             newline = find(b"\n", pos, stop)
             if newline < 0:
-                self._tail = chunk[pos:stop]
+                self._tail = [chunk[pos:stop]] if pos < stop else []
                 return
             self._check_line(chunk[pos:newline])
             pos = newline + 1
@@ -172,7 +175,8 @@ class InputValidator:
             number, count, keyed = self.number, self.count, self.keyed
             pos = newline + 1
         self.number, self.count = number, count
-        self._tail = chunk[pos:stop]
+        if pos < stop:
+            self._tail = [chunk[pos:stop]]
 
     def feed_line(self, raw: bytes | str) -> None:
         """Check the next line (with or without its ``\\n``).
@@ -219,7 +223,7 @@ class InputValidator:
         :raises GeminiInputFileError: as :meth:`feed_line`, or an input without any request.
         """
         if self._tail:
-            tail, self._tail = self._tail, b""
+            tail, self._tail = b"".join(self._tail), []
             self.feed_line(tail)
         if self.count == 0:
             raise GeminiInputFileError("the file holds no requests.", path=self.path)
@@ -465,12 +469,8 @@ def fast_line(raw: bytes | str, kind: str) -> str | bool | None:
         line: _GenerateLine | _EmbedLine = _FAST_DECODERS[kind](raw)
     except _FAST_ERRORS:
         return False
-    request = line.request
-    if type(request) is _Generate and not request.contents:
-        return False
-    if _snake_given(request) and not _one_spelling(request, kind):
+    # An empty ``contents`` or key never gets here: the decoder refuses them (min_length=1).
+    if _snake_given(line.request) and not _one_spelling(line.request, kind):
         return False
     key = line.key
-    if key is _UNSET:
-        return None
-    return key if key else False
+    return None if key is _UNSET else key

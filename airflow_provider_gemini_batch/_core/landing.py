@@ -64,10 +64,9 @@ class RawResult(NamedTuple):
 def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes | memoryview]:
     """The lines of a stream of byte chunks (without ``\\n``), blank lines skipped.
 
-    Each line is a ``memoryview`` slice of the chunk holding it (no copy), or ``bytes`` for a line
-    cut by a chunk boundary (joined: the only copy). A line is valid until the next is asked for
-    only in the sense that its chunk stays alive while referenced. Memory: one chunk plus one
-    partial line.
+    Each line is a ``memoryview`` slice of the chunk holding it (no copy; it keeps that whole
+    chunk alive while referenced), or ``bytes`` for a line cut by a chunk boundary (joined: the only
+    copy). Memory: one chunk plus one partial line.
     """
     tail = b""
     for chunk in chunks:

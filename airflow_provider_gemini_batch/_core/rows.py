@@ -270,8 +270,9 @@ _SUCCESS = Verdict(SUCCEEDED)
 def plainly_succeeded(response: dict[str, Any]) -> bool:
     """True for the common answer, checked in a few dict reads: no prompt feedback, a first
     candidate with a normal (or no) camelCase ``finishReason`` and a non-empty, non-thought text
-    part. Every response this accepts, the full rules (:func:`classify`) also call ``succeeded``; anything
-    else (snake_case fields, payload parts, feedback) is left to them. It runs once per landed row.
+    part. Every response this accepts, the full rules (:func:`classify_fully`) also call
+    ``succeeded``; anything else (snake_case fields, payload parts, feedback, a finishReason that is
+    not a string) is left to them. It runs once per landed row.
     """
     if "promptFeedback" in response or "prompt_feedback" in response:
         return False
@@ -282,7 +283,7 @@ def plainly_succeeded(response: dict[str, Any]) -> bool:
     if type(first) is not dict or "finish_reason" in first:
         return False
     finish = first.get("finishReason")
-    if finish and finish not in _NORMAL_FINISH:
+    if finish and (type(finish) is not str or finish not in _NORMAL_FINISH):
         return False
     content = first.get("content")
     parts = content.get("parts") if type(content) is dict else None

@@ -135,15 +135,18 @@ class ChunkFeed:
 
         ``hashlib`` lets go of the GIL while it hashes a slice; checking holds it. Alternating
         the two in small slices means the sending thread, woken by the service's answer to the
-        chunk before, waits at most one slice's check (a quarter of a millisecond) for the GIL instead
-        of the interpreter's 5 ms switch interval, several times per chunk: measured, that wait
-        was most of the time validation added to an upload (benchmarks/bench_speed.py).
+        chunk before, waits at most one slice's check for the GIL (well under the interpreter's
+        5 ms switch interval) several times per chunk. Measured in one process (256 MB, 8 MiB
+        chunks): with whole-chunk checks, sending took 1.00-1.04 s of a 1.10-1.23 s validating
+        upload against 0.68-0.78 s without validation, while the sender waited only 0.05-0.21 s
+        for this thread: the GIL hand-off, not the checks, was the cost.
         """
         update = self._digest.update
         validator = self._validator
+        view = memoryview(data)
         for start in range(0, len(data), SLICE):
             stop = min(start + SLICE, len(data))
-            update(memoryview(data)[start:stop])
+            update(view[start:stop])
             if validator is not None:
                 validator.feed_chunk(data, start, stop)
 

@@ -857,10 +857,15 @@ class GeminiBatchHook(GeminiHookBase):
     def iter_raw_results(self, batch: Batch | str) -> Iterator[RawResult]:
         """As :meth:`iter_results`, each result with the raw JSON of its row's body.
 
-        For a result file, the bytes of each line's ``response``/``error`` come along, so a row
-        can be written from them without encoding the body again (see ``_core/landing.py``);
+        For a result file, the raw JSON of each line's ``response``/``error`` comes along, so a
+        row can be written from it without encoding the body again (see ``_core/landing.py``);
         inline results come without (they were parsed with the batch). Streams like
         :meth:`iter_results`.
+
+        The raw JSON is a bytes-like ``msgspec.Raw`` view of the downloaded block (no copy):
+        ``bytes.join``, ``memoryview`` and ``msgspec`` decoders take it as it is; call
+        ``bytes(...)`` for a ``bytes`` object (``json.loads``, ``.decode()``, ``==`` with bytes), and
+        to keep one longer than the loop step without keeping its whole 1 MiB block alive.
 
         :raises GeminiInvalidInputError: as :meth:`iter_results`.
         """

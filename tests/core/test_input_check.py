@@ -100,3 +100,15 @@ def test_empty_key_and_contents_are_named_by_the_slow_path() -> None:
     with pytest.raises(GeminiInputFileError, match="non-empty string") as caught:
         _chunked(data, 0, 0)
     assert caught.value.line_number == 2
+
+
+def test_a_line_longer_than_many_slices_is_joined_once() -> None:
+    """A 4 MB line fed in 256-byte regions is checked whole; the partial line is kept as pieces
+    (appending to one bytes object copied it again for every region: quadratic)."""
+    big = {"key": "a", "request": {"contents": [{"parts": [{"text": "x" * 4_000_000}]}]}}
+    data = _lines(big, {"key": "b", "request": REQ})
+    validator = InputValidator("in.jsonl")
+    for start in range(0, len(data), 256):
+        validator.feed_chunk(data, start, min(start + 256, len(data)))
+    summary = validator.finish()
+    assert (summary.count, summary.keyed) == (2, True)

@@ -81,6 +81,8 @@ FAST_PATH_SHAPES = [
     {"candidates": [{"content": {"parts": [{"text": "x"}]}}]},  # no finishReason
     {"candidates": [{**_TEXT, "finishReason": "SAFETY"}]},
     {"candidates": [{**_TEXT, "finishReason": "MAX_TOKENS"}]},
+    {"candidates": [{**_TEXT, "finishReason": ["STOP"]}]},  # not a string: classified, not raised
+    {"candidates": [{**_TEXT, "finishReason": {"a": 1}}]},
     {"candidates": [{"content": _TEXT["content"], "finish_reason": "SAFETY"}]},  # snake_case spelling
     {"candidates": [{"content": {"parts": [{"text": "t", "thought": True}]}, "finishReason": "STOP"}]},
     {"candidates": [{"content": {"parts": [{"text": ""}, {"text": "y"}]}, "finishReason": "STOP"}]},
