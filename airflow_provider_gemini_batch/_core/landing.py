@@ -61,6 +61,9 @@ class RawResult(NamedTuple):
     error: Buffer | None = None
 
 
+_OPEN_BRACE = ord("{")
+
+
 def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes | memoryview]:
     """The lines of a stream of byte chunks (without ``\\n``), blank lines skipped.
 
@@ -68,7 +71,9 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes | memoryview]:
     chunk alive while referenced), or ``bytes`` for a line cut by a chunk boundary (joined: the only
     copy). Memory: one chunk plus one partial line.
     """
-    tail = b""
+    # A line cut by chunk boundaries is kept as its pieces and joined once (appending to one bytes
+    # object would copy it again for every block of a long line, e.g. an inline image answer).
+    tail: list[bytes] = []
     for chunk in chunks:
         if not chunk:
             continue
@@ -77,9 +82,10 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes | memoryview]:
         if tail:
             newline = find(b"\n")
             if newline < 0:
-                tail += chunk
+                tail.append(chunk)
                 continue
-            line, tail = tail + chunk[:newline], b""
+            tail.append(chunk[:newline])
+            line, tail = b"".join(tail), []
             pos = newline + 1
             if line.strip():
                 yield line
@@ -89,12 +95,11 @@ def iter_lines(chunks: Iterable[bytes]) -> Iterator[bytes | memoryview]:
             if newline > pos and (chunk[pos] == _OPEN_BRACE or chunk[pos:newline].strip()):
                 yield view[pos:newline]
             pos = newline + 1
-        tail = chunk[pos:]
-    if tail.strip():
-        yield tail
-
-
-_OPEN_BRACE = ord("{")
+        if pos < len(chunk):
+            tail.append(chunk[pos:])
+    last = b"".join(tail)
+    if last.strip():
+        yield last
 
 
 def parse_raw_result_line(line: Buffer, index: int) -> RawResult:
