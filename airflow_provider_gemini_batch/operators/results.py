@@ -195,13 +195,14 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         return tally
 
     def _land_once(self, batch: Batch, *, infer_keys: bool) -> ResultsTally:
-        from airflow_provider_gemini_batch.storage import atomic_destination
+        from airflow_provider_gemini_batch.storage import BackgroundWriter, atomic_destination
 
         tally = ResultsTally()
         logged = 0
         pending: list[bytes] = []
         buffered = 0
-        with atomic_destination(str(self.destination)) as out:
+        # The writer thread is closed (every block written) before the destination is published.
+        with atomic_destination(str(self.destination)) as handle, BackgroundWriter(handle) as out:
             for result, response, error in self.hook.iter_raw_results(batch):
                 if infer_keys:
                     result = with_position_key(result)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
-from airflow_provider_gemini_batch.storage import atomic_destination
+from airflow_provider_gemini_batch.storage import BackgroundWriter, atomic_destination
 
 
 def test_success_publishes_the_file_and_leaves_no_temp(tmp_path: Path) -> None:
@@ -61,3 +63,44 @@ def test_file_uri_and_object_storage_path(tmp_path: Path) -> None:
         fh.write(b"2")
     assert (tmp_path / "new-dir" / "b.bin").read_bytes() == b"2"
     assert os.listdir(tmp_path / "new-dir") == ["b.bin"]
+
+
+# -- BackgroundWriter: blocks written on a thread, published only when all were written ----------
+
+
+def test_background_writer_keeps_the_order_and_publishes_after_the_last_block(tmp_path: Path) -> None:
+    destination = tmp_path / "rows.jsonl"
+    blocks = [f"{n:05d}\n".encode() * 1000 for n in range(40)]
+    with atomic_destination(str(destination)) as handle, BackgroundWriter(handle, depth=2) as out:
+        for block in blocks:
+            out.write(block)
+        assert not destination.exists()  # still writing: nothing published yet
+    assert destination.read_bytes() == b"".join(blocks)
+
+
+def _write_blocks(handle: object, *blocks: bytes) -> None:
+    with BackgroundWriter(handle) as out:  # type: ignore[arg-type]
+        for block in blocks:
+            out.write(block)
+
+
+def test_a_failed_write_is_raised_to_the_caller() -> None:
+    """``/dev/full`` refuses every write (ENOSPC) like a full disk: the error reaches the caller."""
+    with open("/dev/full", "wb", buffering=0) as full, pytest.raises(OSError, match="No space") as caught:
+        _write_blocks(full, b"x" * 10, b"y" * 10)
+    assert caught.value.errno == errno.ENOSPC
+
+
+def _land_then_fail(destination: Path) -> None:
+    with atomic_destination(str(destination)) as handle, BackgroundWriter(handle) as out:
+        out.write(b"row\n" * 1000)
+        raise RuntimeError("parse failed")
+
+
+def test_an_error_while_landing_stops_the_writer_and_publishes_nothing(tmp_path: Path) -> None:
+    destination = tmp_path / "rows.jsonl"
+    with pytest.raises(RuntimeError, match="parse failed"):
+        _land_then_fail(destination)
+    assert not destination.exists()
+    assert os.listdir(tmp_path) == []
+    assert not [t for t in threading.enumerate() if t.name.startswith("gemini-writer")]
