@@ -59,8 +59,14 @@ DAG_ID = "gemini_chaos"
 #: Seconds the emulator holds the call a worker is killed in (long enough to observe and kill).
 HOLD = 15.0
 ROWS = 6
-#: The triggerer is killed once it holds this many waits.
+#: The triggerer is killed once it holds this many waits ...
 KILL_AT_WAITS = 3
+#: ... or, LATE_AFTER seconds after the first deferred wait was seen, as soon as it holds one:
+#: with the inline create waiting in its worker, fewer waits overlap, and a CI run once ended
+#: with no triggerer ever holding three at one 1.5 s look (the kill never happened; the test
+#: failed). A batch takes 30 s in the emulator, so waits are still held after 20 s.
+LATE_KILL_AT_WAITS = 1
+LATE_AFTER = 20.0
 _MARKER = re.compile(r"\[af:([0-9a-f]{16}):[0-9a-f]{12}\]\s*$")
 #: The create tasks (a mapped one inside the ``part`` group).
 CREATE_TASKS = ("file_create", "inline_create", "part.create")
@@ -198,6 +204,8 @@ class Chaos:
         self.key = stack.emulator.api_key
         self.pending_holds = list(HELD)
         self.triggerer_killed = False
+        #: When the first deferred wait was seen (monotonic seconds; None: none yet).
+        self.first_wait_seen: float | None = None
         self.restart_at: dict[str, float] = {}
         #: The after-create kill: None until a held poll is armed, then (run id, batch, fault path).
         self.after_create: tuple[str, str, str] | None = None
@@ -370,7 +378,12 @@ class Chaos:
             by_job[int(job)].append((int(trigger_id), run_id, task_id, int(map_index)))
         # Waits start staggered (scheduling lag on shared cores): strike once one triggerer holds
         # a few; the other one need not hold any.
-        if not by_job or max(len(v) for v in by_job.values()) < KILL_AT_WAITS:
+        now = time.monotonic()
+        if rows and self.first_wait_seen is None:
+            self.first_wait_seen = now
+        late = self.first_wait_seen is not None and now - self.first_wait_seen > LATE_AFTER
+        needed = LATE_KILL_AT_WAITS if late else KILL_AT_WAITS
+        if not by_job or max(len(v) for v in by_job.values()) < needed:
             return
         jobs = sorted(j for j, alive in self.stack.triggerer_job_ids().items() if alive)
         victim_job = max(by_job, key=lambda j: len(by_job[j]))
