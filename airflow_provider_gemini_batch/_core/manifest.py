@@ -69,23 +69,40 @@ class ResultsTally:
             self.key_inferred += 1
         response = result.response
         if response:
-            usage = pick(response, "usageMetadata")
-            if type(usage) is dict:
-                totals = self.usage
-                for name, value in usage.items():
-                    if type(value) is int and "_" not in name:
-                        totals[name] = totals.get(name, 0) + value
-                    else:
-                        self._add_counter(_camel(name), value)
-            else:
-                self._add_usage(usage)
-            tokens = pick(response, "tokenCount")
-            if tokens is not None:
-                self._add_counter("tokenCount", tokens)
+            self._sum_usage(pick(response, "usageMetadata"), pick(response, "tokenCount"))
         if result.key is None or result.key_inferred:
             self.keyless += 1
             return False
         return self._check_key(result.key)
+
+    def add_succeeded(self, key: str, usage: Any, tokens: Any) -> bool:
+        """Count a keyed row that succeeded, as :meth:`add` counts its result; returns True when
+        its key duplicates an earlier row's.
+
+        For the landing path that never builds the row's response (``_core/landing.py``):
+        ``usage`` and ``tokens`` are the response's ``usageMetadata`` and ``tokenCount`` (either
+        spelling; None when absent).
+        """
+        self.total += 1
+        self.succeeded += 1
+        by_outcome = self.by_outcome
+        by_outcome[rows.SUCCEEDED] = by_outcome.get(rows.SUCCEEDED, 0) + 1
+        self._sum_usage(usage, tokens)
+        return self._check_key(key)
+
+    def _sum_usage(self, usage: Any, tokens: Any) -> None:
+        """Add a response's ``usageMetadata`` counters and its ``tokenCount`` to :attr:`usage`."""
+        if type(usage) is dict:
+            totals = self.usage
+            for name, value in usage.items():
+                if type(value) is int and "_" not in name:
+                    totals[name] = totals.get(name, 0) + value
+                else:
+                    self._add_counter(_camel(name), value)
+        else:
+            self._add_usage(usage)
+        if tokens is not None:
+            self._add_counter("tokenCount", tokens)
 
     def _check_key(self, key: str) -> bool:
         if key in self._seen:

@@ -93,7 +93,7 @@ GRPC_CODE_NAMES: dict[int, str] = {
 _RETRYABLE_NAMES = frozenset(GRPC_CODE_NAMES[c] for c in RETRYABLE_GRPC_CODES)
 
 # finishReason values that mean "the model ended normally" (absent is treated the same).
-_NORMAL_FINISH = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED"})
+NORMAL_FINISH = frozenset({"STOP", "FINISH_REASON_UNSPECIFIED"})
 # Part fields that are output a reader can use (besides non-empty ``text``); both spellings.
 _PAYLOAD_FIELDS = (
     "inlineData",
@@ -256,7 +256,7 @@ def classify_fully(response: Mapping[str, Any] | None, error: Mapping[str, Any] 
     finish = str(finish) if finish else None
     if finish == "MAX_TOKENS":
         return Verdict(MAX_TOKENS, finish)
-    if finish is not None and finish not in _NORMAL_FINISH:
+    if finish is not None and finish not in NORMAL_FINISH:
         return Verdict(STOPPED, finish)
     if not has_visible_output(first):
         return Verdict(NO_OUTPUT, "ONLY_THOUGHTS" if _has_thoughts(first) else "NO_CONTENT")
@@ -283,7 +283,7 @@ def plainly_succeeded(response: dict[str, Any]) -> bool:
     if type(first) is not dict or "finish_reason" in first:
         return False
     finish = first.get("finishReason")
-    if finish and (type(finish) is not str or finish not in _NORMAL_FINISH):
+    if finish and (type(finish) is not str or finish not in NORMAL_FINISH):
         return False
     content = first.get("content")
     parts = content.get("parts") if type(content) is dict else None

@@ -33,7 +33,7 @@ from airflow_provider_gemini_batch._core.jsonl import (
     parse_result_line,
     split_lines,
 )
-from airflow_provider_gemini_batch._core.landing import RawResult, iter_lines, parse_raw_result_line
+from airflow_provider_gemini_batch._core.landing import RawResult, raw_result_from_scan, scan_result_blocks
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryBudget, RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
@@ -745,6 +745,16 @@ class GeminiBatchHook(GeminiHookBase):
                 written += len(chunk)
         return written
 
+    def iter_file_blocks(self, name: str) -> Iterator[bytes]:
+        """The bytes of ``files/…`` as they arrive, in blocks of up to 1 MiB (lines may span blocks).
+
+        One seamless stream: a cut connection is resumed from the byte reached (see
+        :meth:`_stream_body`), so no byte is lost or repeated.
+
+        :raises GeminiTransportError: the body could not be completed within the retry budget.
+        """
+        return self._stream_body(routes.download_file(self.settings.api_version, name))
+
     def _stream_body(self, req: routes.ApiRequest) -> Iterator[bytes]:
         """The body of a GET as one seamless byte stream, resumed across cut connections.
 
@@ -872,9 +882,11 @@ class GeminiBatchHook(GeminiHookBase):
         if isinstance(batch, str):
             batch = self.get_batch(batch)
         if batch.responses_file:
-            req = routes.download_file(self.settings.api_version, batch.responses_file)
-            for index, line in enumerate(iter_lines(self._stream_body(req))):
-                yield parse_raw_result_line(line, index)
+            index = 0
+            for scanned in scan_result_blocks(self.iter_file_blocks(batch.responses_file)):
+                for line in scanned:
+                    yield raw_result_from_scan(line, index)
+                    index += 1
             return
         for result in self.iter_results(batch):
             yield RawResult(result)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gemini_batch._core.cost import check_price_table, estimate_cost
 from airflow_provider_gemini_batch._core.jsonl import with_position_key
-from airflow_provider_gemini_batch._core.landing import row_line
+from airflow_provider_gemini_batch._core.landing import land_result_blocks, row_line
 from airflow_provider_gemini_batch._core.manifest import ResultsTally, build_manifest, row_warnings
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.rows import SUCCEEDED
@@ -199,34 +199,52 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
 
         tally = ResultsTally()
         logged = 0
+
+        def on_duplicate(index: int, key: str) -> None:
+            # Only the first few duplicates are named, so a pathological file cannot flood the log.
+            nonlocal logged
+            if logged < _DUPLICATES_LOGGED:
+                logged += 1
+                self.log.warning(
+                    "Result row %d of %s repeats key %r; both rows were written.", index + 1, batch.name, key
+                )
+
         pending: list[bytes] = []
         buffered = 0
         # The writer thread is closed (every block written) before the destination is published.
         with atomic_destination(str(self.destination)) as handle, BackgroundWriter(handle) as out:
-            for result, response, error in self.hook.iter_raw_results(batch):
-                if infer_keys:
-                    result = with_position_key(result)
-                # The row is spliced from the line's own bytes (no re-encoding of the body) and
-                # written in blocks of about _WRITE_BLOCK bytes: few large writes, flat memory.
-                row = row_line(result, response=response, error=error)
-                pending.append(row)
-                buffered += len(row)
+            # Rows are spliced from the lines' own bytes (no re-encoding of the bodies) and written
+            # in blocks of about _WRITE_BLOCK bytes: few large writes, flat memory.
+            for rows_bytes in self._iter_row_blocks(batch, tally, infer_keys, on_duplicate):
+                pending.append(rows_bytes)
+                buffered += len(rows_bytes)
                 if buffered >= _WRITE_BLOCK:
                     out.write(b"".join(pending))
                     pending.clear()
                     buffered = 0
-                # Only the first few duplicates are named, so a pathological file cannot flood the log.
-                if tally.add(result) and logged < _DUPLICATES_LOGGED:
-                    logged += 1
-                    self.log.warning(
-                        "Result row %d of %s repeats key %r; both rows were written.",
-                        result.index + 1,
-                        batch.name,
-                        result.key,
-                    )
             if pending:
                 out.write(b"".join(pending))
         return tally
+
+    def _iter_row_blocks(
+        self, batch: Batch, tally: ResultsTally, infer_keys: bool, on_duplicate: Callable[[int, str], None]
+    ) -> Iterator[bytes]:
+        """The landed rows of ``batch`` as byte blocks, each row counted in ``tally``."""
+        if batch.responses_file:
+            # A result file: a block of lines at a time (_core/landing.land_result_blocks).
+            yield from land_result_blocks(
+                self.hook.iter_file_blocks(batch.responses_file),
+                tally,
+                infer_keys=infer_keys,
+                on_duplicate=on_duplicate,
+            )
+            return
+        for result, response, error in self.hook.iter_raw_results(batch):
+            if infer_keys:
+                result = with_position_key(result)
+            yield row_line(result, response=response, error=error)
+            if tally.add(result):
+                on_duplicate(result.index, result.key or "")
 
     # -- OpenLineage (called by apache-airflow-providers-openlineage when installed) --------------
 

@@ -18,7 +18,13 @@ from airflow_provider_gemini_batch._core.jsonl import (
     split_lines,
     with_position_key,
 )
-from airflow_provider_gemini_batch._core.landing import iter_lines, parse_raw_result_line, row_line
+from airflow_provider_gemini_batch._core.landing import (
+    land_result_blocks,
+    parse_raw_result_line,
+    row_line,
+    scan_result_blocks,
+)
+from airflow_provider_gemini_batch._core.manifest import ResultsTally
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 from tests.real_service import captures_rows
 
@@ -121,11 +127,100 @@ def test_a_parsed_line_equals_the_general_normalisation(response: dict, key: str
         assert bytes(raw_response) == body  # type: ignore[arg-type]
 
 
-STREAM = b'{"a": 1}\n\n  \n{"b": 2}\r\n{"c": [3,\n4]}\n \t{"d": 5}\n{"e": 6}'
+STREAM = (
+    b'{"key": "a", "response": {"candidates": []}}\n\n  \n'
+    b'{"key": "b", "error": {"code": 8}}\r\n'
+    b' \t{"key": "c", "status": {"code": 13}}\n'
+    b'{"metadata": {"key": "d"}, "response": {"embedding": {"values": [1]}}}\n'
+    b'{"key": "e", "response": {"candidates": [{"content": {"parts": [{"text": "x"}]}}]}}'
+)
 
 
-@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, len(STREAM)])
-def test_iter_lines_cuts_like_split_lines(size: int) -> None:
-    """Lines found in place give what the copying splitter gave, wherever the chunks are cut."""
-    chunks = [STREAM[i : i + size] for i in range(0, len(STREAM), size)]
-    assert [bytes(line) for line in iter_lines(chunks)] == list(split_lines(chunks))
+def _scanned(lines: list) -> list[tuple]:
+    return [(s.key, s.metadata, bytes(s.response), bytes(s.error), bytes(s.status)) for s in lines]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8, 13, 40, len(STREAM)])
+def test_scanning_blocks_cuts_like_split_lines(size: int) -> None:
+    """Lines scanned in place give what scanning each line of the copying splitter gave, blank
+    lines skipped, wherever the blocks are cut."""
+    blocks = [STREAM[i : i + size] for i in range(0, len(STREAM), size)]
+    scanned = [line for block in scan_result_blocks(blocks) for line in block]
+    expected = [parse_raw_result_line(line, 0) for line in split_lines([STREAM])]
+    assert len(scanned) == len(expected) == 5
+    one_by_one = [line + b"\n" for line in split_lines([STREAM])]
+    assert _scanned(scanned) == _scanned([scan for block in scan_result_blocks(one_by_one) for scan in block])
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 10_000])
+def test_a_bad_line_is_named_by_its_number_wherever_the_blocks_are_cut(size: int) -> None:
+    data = b'{"key": "a"}\n\n{"key": "b"}\n[1, 2]\n{"key": "c"}\n'
+    blocks = [data[i : i + size] for i in range(0, len(data), size)]
+    with pytest.raises(GeminiInvalidInputError, match="Result line 3 is not a JSON object"):
+        list(land_result_blocks(blocks, ResultsTally()))
+    broken = data.replace(b"[1, 2]", b'{"key": ')
+    blocks = [broken[i : i + size] for i in range(0, len(broken), size)]
+    with pytest.raises(GeminiInvalidInputError, match="Result line 3 is not valid JSON"):
+        list(land_result_blocks(blocks, ResultsTally()))
+
+
+# -- a whole result file landed a block at a time -----------------------------------------------
+
+_USAGE = {"promptTokenCount": 4, "candidatesTokenCount": "2", "totalTokenCount": 6, "promptTokensDetails": []}
+
+
+def _shape_lines() -> list[bytes]:
+    """Every shape above as a keyed line (with and without usage), the corpus, the edges, keyless
+    and duplicate rows, snake_case usage: the fast path and every way out of it."""
+    lines = []
+    for n, response in enumerate(FAST_PATH_SHAPES):
+        lines.append(json.dumps({"response": response, "key": f"s{n}"}).encode())
+        with_usage = {**response, "usageMetadata": _USAGE} if isinstance(response, dict) else response
+        lines.append(json.dumps({"key": f"u{n}", "response": with_usage}).encode())
+    snake = {"candidates": [_TEXT], "usage_metadata": _USAGE}
+    lines.append(json.dumps({"key": "snake", "response": snake}).encode())
+    lines.append(json.dumps({"key": "both", "response": {"candidates": [_TEXT], "tokenCount": 3}}).encode())
+    lines.append(json.dumps({"key": "s0", "response": {"candidates": [_TEXT]}}).encode())  # a duplicate key
+    lines.append(json.dumps({"response": {"candidates": [_TEXT]}}).encode())  # keyless
+    lines.append(json.dumps({"key": "m", "metadata": {"x": 1}, "response": {"candidates": [_TEXT]}}).encode())
+    return lines + CORPUS + EDGES
+
+
+def _land_line_by_line(lines: list[bytes], infer: bool) -> tuple[list[dict], ResultsTally, list]:
+    """What landing gave before blocks: each line parsed alone, its row encoded by the stdlib."""
+    tally, landed, duplicates = ResultsTally(), [], []
+    for index, line in enumerate(lines):
+        result = parse_result_line(line, index)
+        if infer:
+            result = with_position_key(result)
+        landed.append(json.loads(json.dumps(result.to_row(), ensure_ascii=False)))
+        if tally.add(result):
+            duplicates.append((index, result.key))
+    return landed, tally, duplicates
+
+
+@pytest.mark.parametrize("infer", [False, True])
+@pytest.mark.parametrize("size", [1, 97, 4096, 1 << 20])
+def test_landing_blocks_gives_the_rows_and_counts_of_landing_each_line_alone(infer: bool, size: int) -> None:
+    lines = _shape_lines()
+    data = b"\n".join(lines) + b"\n"
+    blocks = [data[i : i + size] for i in range(0, len(data), size)]
+    tally: ResultsTally = ResultsTally()
+    duplicates: list = []
+
+    def on_duplicate(index: int, key: str) -> None:
+        duplicates.append((index, key))
+
+    out = b"".join(land_result_blocks(blocks, tally, infer_keys=infer, on_duplicate=on_duplicate))
+    expected_rows, expected_tally, expected_duplicates = _land_line_by_line(lines, infer)
+    landed = [json.loads(row) for row in out.splitlines()]
+    assert landed == expected_rows
+    assert [list(row) for row in landed] == [list(row) for row in expected_rows]  # same field order
+    assert tally == expected_tally
+    assert duplicates == expected_duplicates
+    assert (len(FAST_PATH_SHAPES) * 2 + 2, "s0") in duplicates
+    # Byte for byte what the one-line path writes (the body spliced from the line as it came).
+    assert out == b"".join(
+        row_line(with_position_key(r) if infer else r, response=b, error=e)
+        for r, b, e in (parse_raw_result_line(line, i) for i, line in enumerate(lines))
+    )
