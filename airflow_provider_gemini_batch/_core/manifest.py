@@ -95,9 +95,10 @@ class ResultsTally:
         if type(usage) is dict:
             totals = self.usage
             for name, value in usage.items():
-                if type(value) is int and "_" not in name:
+                kind = type(value)
+                if kind is int and "_" not in name:
                     totals[name] = totals.get(name, 0) + value
-                else:
+                elif kind is not list:  # a per-modality breakdown list is never a counter
                     self._add_counter(_camel(name), value)
         else:
             self._add_usage(usage)
