@@ -24,6 +24,10 @@ from airflow_provider_gemini_batch._core import request_fields
 from airflow_provider_gemini_batch.exceptions import GeminiInputFileError
 
 _decode = msgspec.json.Decoder().decode
+#: Most bytes of whole lines checked in one call by :meth:`InputValidator._accept_region`. Measured
+#: (128 MB of 2.5 kB lines fed in 8 MiB chunks): 256 KiB regions ~1.2 s/GB; one region per chunk
+#: 2.9-3.7 s/GB (the newline walk had pushed the chunk out of the cache before the decode).
+REGION = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class InputValidator:
         "_kind",
         "_kind_line",
         "_pending_blank",
+        "_regions",
         "_seen",
         "_tail",
         "count",
@@ -86,6 +91,8 @@ class InputValidator:
         self._kind = kind_for(embeddings)
         self._kind_line = 0
         self._pending_blank: int | None = None
+        #: Whether :meth:`_accept_region` is still worth trying (see there).
+        self._regions = True
         #: The unfinished last line, as the pieces it came in (joined once its newline arrives:
         #: appending to one bytes object would copy it again for every slice of a long line).
         self._tail: list[bytes] = []
@@ -128,6 +135,13 @@ class InputValidator:
                 return
             self._check_line(chunk[pos:newline])
             pos = newline + 1
+        while self._regions and self._pending_blank is None:
+            # Whole lines, up to REGION bytes at a time (a region walked then decoded while it is
+            # still in the CPU cache); on any doubt the loop below checks them one by one.
+            end = chunk.rfind(b"\n", pos, min(stop, pos + REGION)) + 1
+            if end <= pos or not self._accept_region(chunk, pos, end):
+                break
+            pos = end
         view = memoryview(chunk)
         kind = self._kind
         decode: Callable[[Any], Any] = _FAST_DECODERS[kind]  # union-free attribute access
@@ -177,6 +191,77 @@ class InputValidator:
         self.number, self.count = number, count
         if pos < stop:
             self._tail = [chunk[pos:stop]]
+
+    def _accept_region(self, chunk: bytes, start: int, end: int) -> bool:
+        """Accept every line of ``chunk[start:end]`` (whole lines: ``end`` follows a newline) at once.
+
+        One C call (``msgspec``'s ``decode_lines`` with the camel-only typed decoder) checks all the
+        lines, and the keys are checked as lists, so the common region costs no Python step per
+        line (measured on 2.5 kB lines: ~0.2 s/GB less than the per-line loop).
+
+        ``decode_lines`` reads values separated by ANY whitespace: it skips blank lines, takes
+        ``{..} {..}`` on one line and a value spread over lines. So the region is taken only when
+        it starts with ``{`` and every newline in it has ``}`` right before it and ``{`` right after
+        it (or ends the region): JSON strings hold no raw newline (the decoder refuses control
+        characters in strings) and no value goes on with ``{`` after a ``}``, so each newline then
+        ends one top-level value and no line is blank; with exactly as many values as newlines,
+        each line holds exactly one value, the bytes the per-line check would decode. (Counting
+        ``}\n{`` with ``bytes.count`` was measured slower than the typed decode itself; the
+        ``bytes.find`` walk below is ~0.1 s/GB.)
+
+        Anything else (a blank line, CRLF, a value the camel-only type refuses, a snake_case field,
+        a duplicate or missing key, keyed and keyless lines mixed) returns False and changes
+        nothing: the per-line loop then checks the region and names the problem exactly as
+        before. After one refusal the region path is not tried again for this input: a file whose
+        lines the per-line path accepts but this one refuses (echoed fields, snake_case) would
+        otherwise be decoded twice.
+
+        :returns: True when the region was accepted (counters and keys updated), else False.
+        """
+        if chunk[start] != _OPEN:
+            self._regions = False
+            return False
+        find = chunk.find
+        lines = 0
+        pos = start
+        last = end - 1
+        while True:
+            newline = find(b"\n", pos, end)
+            if newline < 0:
+                break
+            lines += 1
+            if chunk[newline - 1] != _CLOSE or (newline < last and chunk[newline + 1] != _OPEN):
+                self._regions = False
+                return False
+            pos = newline + 1
+        try:
+            values = _REGION_DECODERS[self._kind](memoryview(chunk)[start:end])  # type: ignore[index]
+        except _FAST_ERRORS:
+            self._regions = False
+            return False
+        if len(values) != lines:
+            self._regions = False
+            return False
+        keys = [value.key for value in values]
+        unset = keys.count(_UNSET)
+        keyed = self.keyed
+        number = self.number
+        if unset == lines and keyed is not True:
+            self.keyed = False
+        elif unset == 0 and keyed is not False:
+            numbered = dict(zip(keys, range(number + 1, number + lines + 1), strict=True))
+            seen = self._seen
+            if len(numbered) != lines or not seen.keys().isdisjoint(numbered):
+                self._regions = False
+                return False
+            seen.update(numbered)
+            self.keyed = True
+        else:
+            self._regions = False
+            return False
+        self.number = number + lines
+        self.count += lines
+        return True
 
     def feed_line(self, raw: bytes | str) -> None:
         """Check the next line (with or without its ``\\n``).
@@ -419,6 +504,27 @@ _FAST_DECODERS: dict[str, Callable[[bytes | str], _GenerateLine | _EmbedLine]] =
     request_fields.GENERATE: msgspec.json.Decoder(_GenerateLine).decode,
     request_fields.EMBED: msgspec.json.Decoder(_EmbedLine).decode,
 }
+
+
+def _camel_only(line: type[msgspec.Struct], request: type[msgspec.Struct], kind: str) -> type[msgspec.Struct]:
+    """``line`` whose request type drops the snake_case twins (``_TWINS``), so a snake field is an
+    unknown field the decoder refuses (the region path needs no per-line twin check)."""
+    snake = {s for _c, s in _TWINS[kind]}
+    fields = [
+        (f.name, f.type, f.default) if f.required is False else (f.name, f.type)
+        for f in msgspec.structs.fields(request)
+        if f.name not in snake
+    ]
+    camel = msgspec.defstruct(f"{request.__name__}Camel", fields, forbid_unknown_fields=True, gc=False)
+    line_fields = [
+        (f.name, camel, msgspec.NODEFAULT) if f.name == "request" else (f.name, f.type, f.default)
+        for f in msgspec.structs.fields(line)
+    ]
+    return msgspec.defstruct(f"{line.__name__}Camel", line_fields, forbid_unknown_fields=True, gc=False)
+
+
+#: ``{`` and ``}`` as ``bytes`` items.
+_OPEN, _CLOSE = ord("{"), ord("}")
 # msgspec raises UnicodeDecodeError for bad UTF-8 inside a string it decodes.
 _FAST_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError)
 #: (camel, snake) twins of each request type: given both, the slow path names the problem.
@@ -427,6 +533,17 @@ _TWINS = {
         (c, s) for s, c in request_fields.GENERATE_FIELDS.items() if s != c and c not in ("contents",)
     ),
     request_fields.EMBED: tuple((c, s) for s, c in request_fields.EMBED_FIELDS.items() if s != c),
+}
+
+
+#: Region decoders (:meth:`InputValidator._accept_region`): many lines in one call, camel-only.
+_REGION_DECODERS: dict[str, Callable[[Any], list[Any]]] = {
+    request_fields.GENERATE: msgspec.json.Decoder(
+        _camel_only(_GenerateLine, _Generate, request_fields.GENERATE)
+    ).decode_lines,
+    request_fields.EMBED: msgspec.json.Decoder(
+        _camel_only(_EmbedLine, _Embed, request_fields.EMBED)
+    ).decode_lines,
 }
 
 
