@@ -24,10 +24,16 @@ from airflow_provider_gemini_batch._core import request_fields
 from airflow_provider_gemini_batch.exceptions import GeminiInputFileError
 
 _decode = msgspec.json.Decoder().decode
-#: Most bytes of whole lines checked in one call by :meth:`InputValidator._accept_region`. Measured
-#: (128 MB of 2.5 kB lines fed in 8 MiB chunks): 256 KiB regions ~1.2 s/GB; one region per chunk
-#: 2.9-3.7 s/GB (the newline walk had pushed the chunk out of the cache before the decode).
+#: About the most bytes of whole lines checked in one call by :meth:`InputValidator._accept_region`
+#: (a longer line is taken alone). Measured (128 MB of 2.5 kB lines fed in 8 MiB chunks): 256 KiB
+#: regions ~1.2 s/GB; one region per chunk 2.9-3.7 s/GB (the newline walk had pushed the chunk
+#: out of the CPU cache before the decode).
 REGION = 1 << 18
+#: The most lines checked in one call. The decoded lines live until their keys are checked, and
+#: each holds lists the garbage collector tracks: 1,400 short lines at once (256 KiB of 185-byte
+#: lines) set off ~700 collections per 64 MB, some of them full ones; 64 lines (~400 lists) stay
+#: under the collector's threshold of 700.
+REGION_LINES = 64
 
 
 @dataclass(frozen=True)
@@ -136,10 +142,9 @@ class InputValidator:
             self._check_line(chunk[pos:newline])
             pos = newline + 1
         while self._regions and self._pending_blank is None:
-            # Whole lines, up to REGION bytes at a time (a region walked then decoded while it is
-            # still in the CPU cache); on any doubt the loop below checks them one by one.
-            end = chunk.rfind(b"\n", pos, min(stop, pos + REGION)) + 1
-            if end <= pos or not self._accept_region(chunk, pos, end):
+            # Whole lines a region at a time; on any doubt the loop below checks them one by one.
+            end = self._accept_region(chunk, pos, stop)
+            if end == pos:
                 break
             pos = end
         view = memoryview(chunk)
@@ -192,56 +197,55 @@ class InputValidator:
         if pos < stop:
             self._tail = [chunk[pos:stop]]
 
-    def _accept_region(self, chunk: bytes, start: int, end: int) -> bool:
-        """Accept every line of ``chunk[start:end]`` (whole lines: ``end`` follows a newline) at once.
+    def _accept_region(self, chunk: bytes, start: int, stop: int) -> int:
+        """Accept the next whole lines of ``chunk[start:stop]`` (``start`` begins a line) at once.
 
-        One C call (``msgspec``'s ``decode_lines`` with the camel-only typed decoder) checks all the
-        lines, and the keys are checked as lists, so the common region costs no Python step per
-        line (measured on 2.5 kB lines: ~0.2 s/GB less than the per-line loop).
+        One C call (``msgspec``'s ``decode_lines`` with the camel-only typed decoder) checks up to
+        :data:`REGION_LINES` lines of at most about :data:`REGION` bytes, and their keys are checked
+        as lists, so the common line costs no per-line call into the decoder or the rules.
 
         ``decode_lines`` reads values separated by ANY whitespace: it skips blank lines, takes
-        ``{..} {..}`` on one line and a value spread over lines. So the region is taken only when
-        it starts with ``{`` and every newline in it has ``}`` right before it and ``{`` right after
-        it (or ends the region): JSON strings hold no raw newline (the decoder refuses control
-        characters in strings) and no value goes on with ``{`` after a ``}``, so each newline then
-        ends one top-level value and no line is blank; with exactly as many values as newlines,
-        each line holds exactly one value, the bytes the per-line check would decode. (Counting
-        ``}\n{`` with ``bytes.count`` was measured slower than the typed decode itself; the
-        ``bytes.find`` walk below is ~0.1 s/GB.)
+        ``{..} {..}`` on one line and a value spread over lines. So the lines are taken only when
+        each starts with ``{`` and ends with ``}`` right before its newline: JSON strings hold no
+        raw newline (the decoder refuses control characters in strings) and no value goes on with
+        ``{`` after a ``}``, so each newline then ends one top-level value and no line is blank;
+        with exactly as many values as lines, each line holds exactly one value, the bytes the
+        per-line check would decode. (Counting ``}\n{`` with ``bytes.count`` was measured slower
+        than the typed decode itself; the ``bytes.find`` walk below costs ~0.1 s/GB on 2.5 kB lines.)
 
         Anything else (a blank line, CRLF, a value the camel-only type refuses, a snake_case field,
-        a duplicate or missing key, keyed and keyless lines mixed) returns False and changes
-        nothing: the per-line loop then checks the region and names the problem exactly as
+        a duplicate or missing key, keyed and keyless lines mixed) is a refusal that changes
+        nothing: the per-line loop then checks those lines and names the problem exactly as
         before. After one refusal the region path is not tried again for this input: a file whose
         lines the per-line path accepts but this one refuses (echoed fields, snake_case) would
         otherwise be decoded twice.
 
-        :returns: True when the region was accepted (counters and keys updated), else False.
+        :returns: the offset after the lines accepted; ``start`` when none were (no whole line
+            left, or a refusal).
         """
-        if chunk[start] != _OPEN:
-            self._regions = False
-            return False
         find = chunk.find
+        limit = start + REGION
         lines = 0
         pos = start
-        last = end - 1
-        while True:
-            newline = find(b"\n", pos, end)
-            if newline < 0:
+        while lines < REGION_LINES:
+            newline = find(b"\n", pos, stop)
+            if newline < 0 or (lines and newline >= limit):
                 break
-            lines += 1
-            if chunk[newline - 1] != _CLOSE or (newline < last and chunk[newline + 1] != _OPEN):
+            if chunk[pos] != _OPEN or chunk[newline - 1] != _CLOSE:  # a blank line fails here too
                 self._regions = False
-                return False
+                return start
+            lines += 1
             pos = newline + 1
+        if not lines:
+            return start
         try:
-            values = _REGION_DECODERS[self._kind](memoryview(chunk)[start:end])  # type: ignore[index]
+            values = _REGION_DECODERS[self._kind](memoryview(chunk)[start:pos])  # type: ignore[index]
         except _FAST_ERRORS:
             self._regions = False
-            return False
+            return start
         if len(values) != lines:
             self._regions = False
-            return False
+            return start
         keys = [value.key for value in values]
         unset = keys.count(_UNSET)
         keyed = self.keyed
@@ -249,19 +253,26 @@ class InputValidator:
         if unset == lines and keyed is not True:
             self.keyed = False
         elif unset == 0 and keyed is not False:
-            numbered = dict(zip(keys, range(number + 1, number + lines + 1), strict=True))
             seen = self._seen
-            if len(numbered) != lines or not seen.keys().isdisjoint(numbered):
+            if not seen.keys().isdisjoint(keys):
                 self._regions = False
-                return False
-            seen.update(numbered)
+                return start
+            before = len(seen)
+            seen.update(zip(keys, range(number + 1, number + lines + 1), strict=True))
+            if len(seen) != before + lines:
+                # A key twice among these lines: every key of them was new, so dropping them all
+                # puts ``seen`` back as it was for the per-line loop.
+                for key in keys:
+                    seen.pop(key, None)
+                self._regions = False
+                return start
             self.keyed = True
         else:
             self._regions = False
-            return False
+            return start
         self.number = number + lines
         self.count += lines
-        return True
+        return pos
 
     def feed_line(self, raw: bytes | str) -> None:
         """Check the next line (with or without its ``\\n``).
