@@ -113,8 +113,10 @@ class InputValidator:
         often). Lines are found with ``bytes.find`` and decoded from ``memoryview`` slices: no
         line is copied unless the slow path must look at it.
 
-        The common line (valid, of the known kind) is accepted in one tight loop by the typed
-        decoder (:func:`fast_line` without a call per line); any line it is not sure of goes
+        Common lines (valid, of the known kind) are accepted up to 64 at a time by one typed
+        ``decode_lines`` call (:meth:`_accept_region`). Once it doubts some lines it stops for
+        this input, and lines go through one tight loop of the per-line typed decoder
+        (:func:`fast_line` without a call per line); any line that one is not sure of goes
         through :meth:`feed_line`, which applies every rule and names the problem.
 
         :raises GeminiInputFileError: as :meth:`feed_line`.
