@@ -158,10 +158,16 @@ def test_a_bad_line_is_named_by_its_number_wherever_the_blocks_are_cut(size: int
     blocks = [data[i : i + size] for i in range(0, len(data), size)]
     with pytest.raises(GeminiInvalidInputError, match="Result line 3 is not a JSON object"):
         list(land_result_blocks(blocks, ResultsTally()))
-    broken = data.replace(b"[1, 2]", b'{"key": ')
-    blocks = [broken[i : i + size] for i in range(0, len(broken), size)]
-    with pytest.raises(GeminiInvalidInputError, match="Result line 3 is not valid JSON"):
-        list(land_result_blocks(blocks, ResultsTally()))
+    for bad in (
+        b'{"key": ',
+        # its key and its response decode alone, but the line does not close: still not JSON
+        b'{"response":{"candidates":[{"content":{"parts":[{"text":"t"}]}}]},"key":"c3"]',
+        b'{"key":"c3","response":{"candidates":[{"content":{"parts":[{"text":"t"}]}}]}]',
+    ):
+        broken = data.replace(b"[1, 2]", bad)
+        blocks = [broken[i : i + size] for i in range(0, len(broken), size)]
+        with pytest.raises(GeminiInvalidInputError, match="Result line 3 is not valid JSON"):
+            list(land_result_blocks(blocks, ResultsTally()))
 
 
 # -- a whole result file landed a block at a time -----------------------------------------------
@@ -183,7 +189,34 @@ def _shape_lines() -> list[bytes]:
     lines.append(json.dumps({"key": "s0", "response": {"candidates": [_TEXT]}}).encode())  # a duplicate key
     lines.append(json.dumps({"response": {"candidates": [_TEXT]}}).encode())  # keyless
     lines.append(json.dumps({"key": "m", "metadata": {"x": 1}, "response": {"candidates": [_TEXT]}}).encode())
-    return lines + CORPUS + EDGES
+    compact = [json.dumps(json.loads(line), separators=(",", ":")).encode() for line in lines]
+    return lines + compact + TWO_MEMBER_LINES + CORPUS + EDGES
+
+
+# Lines of exactly a key and a response, compact, as the live service writes them: the landing's
+# shortcut cuts them at the separator, so here are the ways that cut can be wrong or doubtful.
+_OK = '{"candidates":[{"content":{"parts":[{"text":"fine"}]},"finishReason":"STOP"}]}'
+TWO_MEMBER_LINES = [
+    f'{{"response":{_OK},"key":"r1"}}'.encode(),
+    f'{{"key":"r2","response":{_OK}}}'.encode(),
+    # the separator's bytes inside the answer's text, and inside the key (escaped quotes)
+    b'{"response":{"candidates":[{"content":{"parts":[{"text":"a,\\"key\\":\\"x\\"}"}]}}]},"key":"r3"}',
+    b'{"key":"r4 \\",\\"response\\":{","response":' + _OK.encode() + b"}",
+    b'{"response":' + _OK.encode() + b',"key":"r5,\\"key\\":\\"z"}',
+    # a member twice: the line means its last spelling (here a different key and answer)
+    b'{"response":{"candidates":[]},"key":"dup-a","response":' + _OK.encode() + b',"key":"r6"}',
+    b'{"key":"r7","response":' + _OK.encode() + b',"key":"dup-b"}',
+    b'{"response":' + _OK.encode() + b',"key":"r8","response":{"candidates":[]}}',
+    # a third member, spacing, an escaped key, a non-string key, not an object inside
+    b'{"response":' + _OK.encode() + b',"metadata":{"a":1},"key":"r9"}',
+    b'{"response": ' + _OK.encode() + b',"key":"r10"}',
+    b'{"response":' + _OK.encode() + b',"key": "r11" }',
+    b'{"response":' + _OK.encode() + b',"key":"r\\u00e912"}',
+    b'{"response":' + _OK.encode() + b',"key":13}',
+    b'{"response":' + _OK.encode() + b',"key":"r14"}  ',
+    b'{"key":"r15","response":' + _OK.encode() + b"}\r",
+    b'{"response":{},"key":"r16"}',
+]
 
 
 def _land_line_by_line(lines: list[bytes], infer: bool) -> tuple[list[dict], ResultsTally, list]:
