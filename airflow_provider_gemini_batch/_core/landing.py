@@ -249,8 +249,14 @@ class _Candidate(msgspec.Struct, gc=False):
     finish_reason: Any = msgspec.UNSET
 
 
+class _Embedding(msgspec.Struct, gc=False):
+    values: msgspec.Raw = msgspec.Raw()
+
+
 class _Response(msgspec.Struct, gc=False):
     candidates: list[_Candidate] | None = None
+    embedding: _Embedding | None = None
+    embeddings: msgspec.Raw = msgspec.Raw()
     promptFeedback: Any = msgspec.UNSET
     prompt_feedback: Any = msgspec.UNSET
     usageMetadata: Any = msgspec.UNSET
@@ -265,8 +271,12 @@ _QUOTE = ord('"')
 
 
 def _plain_success(response: _Response) -> bool:
-    """:func:`rows.plainly_succeeded` of the typed view: the same answer for every response it
-    decodes (the dict version reads ``candidates[0]``, its ``finishReason`` and its parts)."""
+    """True only when the full rules (:func:`rows.classify_fully`) call the response succeeded:
+    an embedding with values (the rules' first test), or what :func:`rows.plainly_succeeded` accepts
+    (the dict version reads ``candidates[0]``, its ``finishReason`` and its parts)."""
+    embedding = response.embedding
+    if (embedding is not None and _non_empty_list(embedding.values)) or _non_empty_list(response.embeddings):
+        return True
     if response.promptFeedback is not _UNSET or response.prompt_feedback is not _UNSET:
         return False
     candidates = response.candidates
@@ -288,6 +298,18 @@ def _plain_success(response: _Response) -> bool:
         if part.thought is not True and len(text) > 2 and memoryview(text)[0] == _QUOTE:
             return True
     return False
+
+
+def _non_empty_list(raw: msgspec.Raw) -> bool:
+    """True when ``raw`` is a JSON list with an item right after its ``[`` (False is "not sure")."""
+    if len(raw) < 3:
+        return False
+    view = memoryview(raw)
+    return view[0] == _OPEN_BRACKET and view[1] not in _LIST_END_OR_SPACE
+
+
+_OPEN_BRACKET = ord("[")
+_LIST_END_OR_SPACE = frozenset(b"] \t\r\n")
 
 
 def _usage_of(response: _Response) -> tuple[Any, Any]:

@@ -102,6 +102,17 @@ FAST_PATH_SHAPES = [
     {"candidates": [{"content": {"parts": "no list"}, "finishReason": "STOP"}]},
     {"embedding": {"values": [0.5]}},
     {"tokenCount": "3", "embedding": {"values": [0.5]}},
+    {"embedding": {"values": []}},
+    {"embedding": {"values": 0}},
+    {"embedding": {"values": 0.0}},
+    {"embedding": {"values": "v"}},
+    {"embedding": {"values": [0.5]}, "candidates": [{"finishReason": "SAFETY"}]},
+    {"embedding": {"values": [0.5]}, "promptFeedback": {"blockReason": "SAFETY"}},
+    {"embedding": None, "candidates": [_TEXT]},
+    {"embedding": {}},
+    {"embeddings": [{"values": [1]}]},
+    {"embeddings": []},
+    {"embeddings": {"values": [1]}},
 ]
 
 
@@ -216,6 +227,10 @@ TWO_MEMBER_LINES = [
     b'{"response":' + _OK.encode() + b',"key":"r14"}  ',
     b'{"key":"r15","response":' + _OK.encode() + b"}\r",
     b'{"response":{},"key":"r16"}',
+    b'{"response":{"embedding":{"values":[ ]}},"key":"r17"}',
+    b'{"response":{"embedding":{"values":[\t]}},"key":"r18"}',
+    b'{"response":{"embedding":[0.1]},"key":"r19"}',
+    b'{"response":{"embeddings":[ {"values":[1]}]},"key":"r20"}',
 ]
 
 
