@@ -10,9 +10,12 @@ the best MB/s is reported with the spread (min..max) and the largest RSS growth.
   ``client.files.upload(file=path)`` (no validation). Goal: ours >= 1.0x the SDK, < 100 MB RSS.
 * landing: ``GeminiBatchResultsOperator`` writing the rows of a result file (download, parse,
   classify, write) against ``client.files.download`` + ``json.loads`` per line (the whole file in
-  memory, nothing written). Goal: ours >= 2.0x the SDK, < 100 MB RSS.
+  memory, nothing written). Goal: ours >= 2.0x the SDK, < 100 MB RSS. ``--land-kind embeddings``
+  lands an embeddings batch's result file instead (the emulator's 3,072-value vectors, about
+  35 kB per row) with the same two clients.
 
     .venv/bin/python benchmarks/bench_speed.py [--upload-mb 512] [--results-mb 256] [--repeat 3]
+        [--land-kind text|embeddings]
 
 Each line also gives CPU seconds per GB moved, of the measuring client (``time.process_time``
 over the work) and of the emulator (``/proc/<pid>/stat`` over the run), least of the runs: on a
@@ -227,6 +230,9 @@ def main() -> None:
     parser.add_argument("--results-mb", type=int, default=256, help="approximate result file size")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--only", choices=("upload", "land"), default=None)
+    parser.add_argument(
+        "--land-kind", choices=("text", "embeddings"), default="text", help="the result file to land"
+    )
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "ARG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -267,13 +273,17 @@ def main() -> None:
             print(f"  ratio {o['best'] / s['best']:.2f}x SDK (goal >= 1.0x), +{o['rss']:.0f} MB (goal < 100)")
             source.unlink()
         if args.only in (None, "land"):
-            batch_name, file_name = make_result_file(work, args.results_mb)
+            embeddings = args.land_kind == "embeddings"
+            batch_name, file_name = make_result_file(work, args.results_mb, embeddings=embeddings)
             ours, sdk = [], []
             for _ in range(args.repeat):
                 ours.append(run_worker("land-ours", batch_name, env))
                 sdk.append(run_worker("land-sdk", file_name, env))
             o, s = summarise(ours), summarise(sdk)
-            print(f"land a {sdk[0]['bytes'] / MB:.0f} MB result file, {args.repeat} runs (result file MB/s):")
+            print(
+                f"land a {sdk[0]['bytes'] / MB:.0f} MB result file ({args.land_kind}), {args.repeat} runs "
+                "(result file MB/s):"
+            )
             print(line("ours", o))
             print(line("SDK", s))
             print(f"  ratio {o['best'] / s['best']:.2f}x SDK (goal >= 2.0x), +{o['rss']:.0f} MB (goal < 100)")
@@ -283,21 +293,39 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def make_result_file(work: Path, target_mb: int) -> tuple[str, str]:
+def make_result_file(work: Path, target_mb: int, *, embeddings: bool = False) -> tuple[str, str]:
     """A finished batch whose result file is about ``target_mb``; returns (batch, file) names."""
     from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 
     hook = GeminiBatchHook(gemini_conn_id=CONN_ID)
     source = work / "results-input.jsonl"
-    # The emulator's fake model answers each line with a response about the size of its prompt.
-    write_input(source, target_mb * MB)
+    if embeddings:
+        write_embed_input(source, target_mb * MB // EMBED_ROW_BYTES)
+    else:
+        # The emulator's fake model answers each line with a response about the size of its prompt.
+        write_input(source, target_mb * MB)
     info = hook.upload_file(source, validate=False)
     source.unlink()
-    batch = hook.create_batch("gemini-2.5-flash", input_file=info.name)
+    if embeddings:
+        batch = hook.create_embeddings_batch("gemini-embedding-001", input_file=info.name)
+    else:
+        batch = hook.create_batch("gemini-2.5-flash", input_file=info.name)
     while not (batch := hook.get_batch(batch.name)).done:
         time.sleep(0.5)
     assert batch.responses_file, batch.summary()
     return batch.name, batch.responses_file
+
+
+#: About the bytes of one embedding result row from the emulator (3,072 values, ~11 characters each).
+EMBED_ROW_BYTES = 35_000
+
+
+def write_embed_input(path: Path, count: int) -> None:
+    """``count`` EmbedContentRequest lines, each answered with a 3,072-value vector by the emulator."""
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(count):
+            request = {"content": {"parts": [{"text": f"Item {i}: a sturdy, well made item."}]}}
+            fh.write(json.dumps({"key": f"e{i}", "request": request}) + "\n")
 
 
 if __name__ == "__main__":
