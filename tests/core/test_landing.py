@@ -272,3 +272,48 @@ def test_landing_blocks_gives_the_rows_and_counts_of_landing_each_line_alone(inf
         row_line(with_position_key(r) if infer else r, response=b, error=e)
         for r, b, e in (parse_raw_result_line(line, i) for i, line in enumerate(lines))
     )
+
+
+# -- bytes the typed view does not read ----------------------------------------------------------
+
+_PLAIN = b'{"candidates":[{"content":{"parts":[{"text":"fine"}]}}]'
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b'{"key":"k","response":{"candidates":[{"content":{"parts":[{"text":"a\xffb"}]}}]}}',
+        b'{"response":' + _PLAIN + b',"modelVersion":"\xc3"},"key":"k"}',
+        b'{"key":"k","response":' + _PLAIN + b',"\xff":1}}',
+    ],
+)
+@pytest.mark.parametrize("size", [1, 50, 1 << 20])
+def test_a_body_that_is_not_utf8_is_refused_with_its_line_number(bad: bytes, size: int) -> None:
+    """Found by review: the typed view skips the text unchecked, so such a row was landed; the
+    line-by-line code refused it (with a bare UnicodeDecodeError). Now the line is named."""
+    data = b'{"key":"a","response":' + _PLAIN + b"}}\n" + bad + b"\n"
+    blocks = [data[i : i + size] for i in range(0, len(data), size)]
+    with pytest.raises(GeminiInvalidInputError, match="Result line 2 is not valid UTF-8"):
+        list(land_result_blocks(blocks, ResultsTally()))
+
+
+def test_bad_bytes_outside_every_body_are_landed_as_before() -> None:
+    """A line-level field nobody reads was never decoded: its bytes do not stop the landing."""
+    data = b'{"key":"a","response":' + _PLAIN + b'},"note":"\xff"}\n{"key":"b","response":' + _PLAIN + b"}}\n"
+    tally = ResultsTally()
+    out = b"".join(land_result_blocks([data], tally))
+    assert tally.succeeded == 2
+    assert [json.loads(row)["key"] for row in out.splitlines()] == ["a", "b"]
+
+
+def test_a_number_beyond_a_double_is_landed_where_unread_and_named_where_read() -> None:
+    """A body the classification need not read is landed as the service wrote it (JSON allows
+    ``1e999``); a body it must decode whole cannot hold it, and the line is named."""
+    unread = b'{"key":"a","response":' + _PLAIN + b',"x":1e999}}\n'
+    tally = ResultsTally()
+    out = b"".join(land_result_blocks([unread], tally))
+    assert tally.succeeded == 1
+    assert out.endswith(b',"x":1e999}}\n')
+    read = b'{"key":"b","response":{"candidates":[{"finishReason":"SAFETY"}],"x":1e999}}\n'
+    with pytest.raises(GeminiInvalidInputError, match="Result line 1 cannot be read"):
+        list(land_result_blocks([read], ResultsTally()))
