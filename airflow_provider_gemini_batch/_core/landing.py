@@ -245,9 +245,10 @@ def scan_result_blocks(blocks: Iterable[bytes]) -> Iterator[list[_Line]]:
             yield scanned
 
 
-# The few fields of a response that tell a plain success (``rows.plainly_succeeded``) and its token
-# counts, decoded typed: every other field, and the text itself, is skipped (no dict, no str built).
-# A response of another shape fails this decode and takes the general path (``raw_result_from_scan``).
+# The few fields of a response that tell a plain success (``rows.plainly_succeeded``, or an
+# embedding with values) and its token counts, decoded typed: every other field, the text and the
+# embedding's values are skipped (no dict, no str, no float built). A response of another shape
+# fails this decode and takes the general path (``raw_result_from_scan``).
 
 
 class _Part(msgspec.Struct, gc=False):
