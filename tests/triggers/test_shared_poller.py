@@ -332,7 +332,13 @@ async def test_triggers_woken_with_news_are_spread_over_loop_turns(gemini_conn: 
     ends = [turn for turn, line in _TURN_LOG.lines if "is SUCCEEDED" in line]
     starts = [turn for turn, line in _TURN_LOG.lines if "is RUNNING" in line or "is PENDING" in line]
     assert len(ends) == 120
-    for kind, turns in (("ends", ends), ("first sightings", starts)):
-        busiest = max(turns.count(t) for t in set(turns))
-        assert busiest <= 16, (kind, busiest)  # WAKE_CHUNK // NEWS_WEIGHT
+    paced = poller_module.WAKE_CHUNK // poller_module.NEWS_WEIGHT  # 16 triggers with news per turn
+    # Every end comes from a shared list page, so the pacer alone bounds them.
+    assert max(ends.count(t) for t in set(ends)) <= paced
+    # First sightings: the triggers that started before the shared reads took over (fewer than
+    # SHARED_LIST_MIN_WAITS waits) read with their own GETs, which are not paced; at most
+    # MAX_CONCURRENT_POLLS of those answers can land in one turn beside a paced chunk (a fresh
+    # clone's run once saw 18 in one turn).
+    busiest_start = max(starts.count(t) for t in set(starts))
+    assert busiest_start <= paced + trigger_module.MAX_CONCURRENT_POLLS, busiest_start
     assert poller._pacer.chunk < poller_module.WAKE_CHUNK, "2 ms per woken trigger never shrank the chunk"
