@@ -212,9 +212,11 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         pending: list[bytes] = []
         buffered = 0
         # The writer thread is closed (every block written) before the destination is published.
-        with atomic_destination(str(self.destination)) as handle, BackgroundWriter(handle) as out:
-            # Rows are spliced from the lines' own bytes (no re-encoding of the bodies) and written
-            # in blocks of about _WRITE_BLOCK bytes: few large writes, flat memory.
+        with atomic_destination(str(self.destination)) as handle, BackgroundWriter(handle, depth=4) as out:
+            # Rows are spliced from the lines' own bytes (no re-encoding of the bodies). A result
+            # file's rows come a downloaded block at a time (about 1 MiB): such a block is written
+            # as it is (bytes.join of one bytes object returns it, no copy); the small rows of
+            # inline results are gathered up to _WRITE_BLOCK first. Memory: about depth blocks.
             for rows_bytes in self._iter_row_blocks(batch, tally, infer_keys, on_duplicate):
                 pending.append(rows_bytes)
                 buffered += len(rows_bytes)
@@ -263,5 +265,8 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
 
 
 _DUPLICATES_LOGGED = 5
-#: Bytes of rows gathered before one write to the destination (4 MiB).
-_WRITE_BLOCK = 4 * 1024 * 1024
+#: Bytes of rows gathered before one write to the destination (512 KiB). Gathering a result file's
+#: ~1 MiB row blocks into 4 MiB writes, as before, copied every byte once more: landing a 64 MB
+#: result file from memory took 4.56 / 5.49 s/GB of CPU (min / median of 10 alternating rounds)
+#: that way against 4.14 / 4.90 with the blocks written as they come.
+_WRITE_BLOCK = 512 * 1024
