@@ -177,7 +177,8 @@ def test_uploaded_input_file_is_pushed_and_deleted_downstream(
 
     assert result.task_states == {"create": "success", "delete_input": "success"}
     uploaded = result.xcom("create", "input_file")
-    assert isinstance(uploaded, str) and uploaded.startswith("files/")
+    assert isinstance(uploaded, str)
+    assert uploaded.startswith("files/")
     assert [f.name for f in sync_hook().list_files()] == []
 
 
