@@ -433,7 +433,7 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         context["ti"].xcom_push(key=INPUT_FILE_XCOM_KEY, value=input_file)
         self.log.info(
             "Input file %s pushed under XCom key %r: delete it with GeminiDeleteFileOperator "
-            "(trigger_rule=\"all_done\") once the batch ended; otherwise the Files API deletes it "
+            '(trigger_rule="all_done") once the batch ended; otherwise the Files API deletes it '
             "48 h after the upload.",
             input_file,
             INPUT_FILE_XCOM_KEY,

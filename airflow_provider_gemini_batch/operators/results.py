@@ -51,9 +51,15 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
     landed (they were billed); when it offers none, the manifest says so in ``note`` and nothing is
     written. Such a batch then fails the task (after landing) unless
     ``fail_on_unsuccessful_batch=False``; the manifest is pushed under XCom key ``manifest`` first.
+    Downstream of a wait (sensor, or create with ``wait_for_completion``), which fails for such a
+    batch, this task runs only with ``trigger_rule="all_done"`` (the default ``all_success`` marks
+    it ``upstream_failed``).
 
     :param batch_name: ``batches/...`` (templated), usually the create task's XCom.
-    :param destination: local path or object-storage URI (``gs://``, ``s3://`` ...) (templated).
+    :param destination: local path or object-storage URI (``gs://``, ``s3://`` ...) (templated)
+        naming a file: a path ending in ``/`` or an existing directory raises
+        ``GeminiInvalidInputError`` before any request; a relative local path is resolved against
+        the worker's current directory (logged) and recorded absolute in the manifest.
         Declared as an Asset outlet when it is a literal (not templated) value.
     :param max_failed_ratio: largest tolerated ``failed / total`` (0.0 to 1.0), where ``failed``
         counts every row without a usable answer (any outcome but ``succeeded``). Default 0.0.
