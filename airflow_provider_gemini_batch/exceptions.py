@@ -33,8 +33,9 @@ GeminiBatchFailedError`` and ``except GeminiBatchError`` still catch them):
   the batch ended and its results are what they are; a retry would wait again (or re-land the same
   rows) only to fail identically. The message says to clear the create task to submit a new
   batch (the create operator never reattaches to a batch that ended FAILED, CANCELLED or EXPIRED).
-* :class:`GeminiBatchTimeoutError` is also :class:`AirflowSensorTimeout`, as the non-deferrable
-  sensor's own timeout already is: ``timeout`` is the longest the user wants to wait, and a retry
+* :class:`GeminiBatchTimeoutError` is also :class:`AirflowSensorTimeout` (the sensor raises it in
+  every mode, its poke/reschedule timeout included, as Airflow's own sensor timeout is one):
+  ``timeout`` is the longest the user wants to wait, and a retry
   would silently multiply it by ``retries + 1`` (the retried create reattaches to the same batch
   and starts a fresh deadline). The batch is left running (or cancelled with
   ``cancel_on_timeout``); wait for it again with a sensor or by clearing the task.

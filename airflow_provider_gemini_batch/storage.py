@@ -74,16 +74,37 @@ def _protocol(path: Any) -> str:
     return str(protocol[0] if isinstance(protocol, (tuple, list)) else protocol)
 
 
+def check_destination(dest: Destination) -> Any:
+    """Refuse a destination that names a directory; return it resolved (:func:`resolve_path`).
+
+    A file is published by renaming a finished temporary file onto ``dest``, which fails on a
+    directory only at the very end (``IsADirectoryError``, after the whole download). So a path
+    ending in ``/`` (any destination) or an existing local directory is refused at once. Object
+    stores are not asked whether a "directory" exists (that would be a request).
+
+    :raises GeminiInvalidInputError: ``dest`` ends in a separator or is an existing directory.
+    """
+    text = os.fspath(dest) if isinstance(dest, (str, os.PathLike)) else str(dest)
+    path = resolve_path(dest)
+    if text.endswith(("/", os.sep)) or (is_local(path) and path.is_dir()):
+        raise GeminiInvalidInputError(
+            f"The destination {text} is a directory; it must name the file to write. Give a file "
+            f"path such as {text.rstrip('/' + os.sep)}/results.jsonl."
+        )
+    return path
+
+
 @contextlib.contextmanager
 def atomic_destination(dest: Destination) -> Iterator[IO[bytes]]:
     """Yield a binary file to write; publish it as ``dest`` only if the block succeeds.
 
     Missing parent directories of a local (or ``file://``) destination are created.
 
-    :raises GeminiInvalidInputError: if the destination's directory cannot be written (raised
-        on entry, before the caller does any work).
+    :raises GeminiInvalidInputError: if the destination names a directory
+        (:func:`check_destination`) or its directory cannot be written (both raised on entry,
+        before the caller does any work).
     """
-    path = resolve_path(dest)
+    path = check_destination(dest)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.partial"
     try:
         if is_local(path) or _protocol(path) in ("file", "local"):

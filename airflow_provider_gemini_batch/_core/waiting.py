@@ -121,8 +121,8 @@ def interpret(batch: Batch) -> Outcome:
 _NEXT_STEP = {
     BatchState.FAILED: "Inspect the error, fix the input and submit a new batch.",
     BatchState.CANCELLED: (
-        "The batch was cancelled; results finished before the cancel are still landed when the API "
-        "offers them."
+        "The batch was cancelled (by a person, or by a task's cancel_on_kill or cancel_on_timeout); "
+        "the requests it finished before the cancel were billed."
     ),
     BatchState.EXPIRED: (
         "The batch stayed pending or running for more than 48 hours; split the input into smaller batches "
@@ -130,9 +130,23 @@ _NEXT_STEP = {
     ),
 }
 
+#: How results of a batch that ended badly reach storage: a waiting task fails, and Airflow's
+#: default trigger rule (``all_success``) then marks the results task ``upstream_failed`` without
+#: running it.
+LANDING_AFTER_FAILURE_HINT = (
+    "To land them, give the GeminiBatchResultsOperator downstream of this task "
+    'trigger_rule="all_done" (with the default all_success it is marked upstream_failed and never '
+    "runs); it lands them, then fails as well unless fail_on_unsuccessful_batch=False."
+)
 
-def describe_failure(batch: Batch) -> str:
-    """A one-paragraph message for a batch that ended badly: name, state, stats, error, next step."""
+
+def describe_failure(batch: Batch, *, landing_hint: bool = True) -> str:
+    """A one-paragraph message for a batch that ended badly: name, state, stats, error, next step.
+
+    :param landing_hint: when the API still offers results, say how a results task downstream
+        of the failing wait can land them (:data:`LANDING_AFTER_FAILURE_HINT`). False for the
+        results operator itself, which has just landed them.
+    """
     parts = [f"Batch {batch.name} ended in state {batch.state_label} ({batch.stats.describe()})."]
     if batch.error is not None:
         # The API's own message usually ends with a full stop already.
@@ -142,6 +156,8 @@ def describe_failure(batch: Batch) -> str:
         parts.append(step)
     if batch.has_results:
         parts.append(f"Results are still offered ({batch.responses_file or 'inline responses'}).")
+        if landing_hint:
+            parts.append(LANDING_AFTER_FAILURE_HINT)
     return " ".join(parts)
 
 
@@ -470,8 +486,48 @@ def parse_event(event: Any) -> WaitEvent:
     )
 
 
-def raise_for_event(event: WaitEvent) -> Mapping[str, Any]:
+#: What a sensor whose ``timeout`` passed tells the user (appended to the timeout message).
+SENSOR_TIMEOUT_ADVICE = (
+    "To wait longer, raise the sensor's timeout, or clear the sensor task to wait for the same batch "
+    "again (it keeps running meanwhile; nothing is resubmitted)."
+)
+
+
+def create_timeout_advice(batch_name: str) -> str:
+    """What a create operator whose wait timed out tells the user (appended to the message)."""
+    return (
+        f"To keep waiting without creating a new batch, wait for it with "
+        f"GeminiBatchSensor(batch_name={batch_name!r}), or clear this task (it reattaches to the same "
+        "batch and waits again)."
+    )
+
+
+def timeout_message(
+    batch_name: str, last_state: str | None, advice: str, *, what: str = "the timeout"
+) -> str:
+    """The message of a wait that timed out with the batch left running.
+
+    :param last_state: the state label last seen (None: never observed).
+    :param advice: what to do next, fitting the caller (:data:`SENSOR_TIMEOUT_ADVICE`,
+        :func:`create_timeout_advice`).
+    :param what: the limit that passed, for the reader (``"the sensor's timeout of 3 s"``).
+    """
+    return (
+        f"Stopped waiting for {batch_name}: {what} passed while it was {last_state or 'not yet observed'}. "
+        f"The batch was left running. {advice}"
+    )
+
+
+#: The advice earlier releases' triggers put in their timeout event (it did not fit a sensor); a
+#: trigger started by such a release may still send it.
+_OLD_TRIGGER_ADVICE = "; raise the timeout or wait for it with a GeminiBatchSensor."
+
+
+def raise_for_event(event: WaitEvent, *, timeout_advice: str | None = None) -> Mapping[str, Any]:
     """Return the batch summary of a successful wait; raise the matching error otherwise.
+
+    :param timeout_advice: appended to a TIMEOUT event's message: what the caller (sensor or
+        create operator) should do next. The trigger's own message says only what happened.
 
     :raises GeminiBatchFailedError: the batch ended FAILED, CANCELLED or EXPIRED (no retries).
     :raises GeminiBatchOutputMissingError: it reports success without output (no retries).
@@ -490,7 +546,10 @@ def raise_for_event(event: WaitEvent) -> Mapping[str, Any]:
     if event.status is EventStatus.NO_OUTPUT:
         raise GeminiBatchOutputMissingError(event.message)
     if event.status is EventStatus.TIMEOUT:
-        raise GeminiBatchTimeoutError(event.message)
+        message = event.message.replace(_OLD_TRIGGER_ADVICE, ".")
+        if timeout_advice and timeout_advice not in message:
+            message = f"{message.rstrip()} {timeout_advice}"
+        raise GeminiBatchTimeoutError(message)
     raise GeminiBatchError(event.message)
 
 

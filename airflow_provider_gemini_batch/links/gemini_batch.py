@@ -88,6 +88,22 @@ class GeminiBatchLink(BaseOperatorLink):
         return url
 
     def get_link(self, operator: BaseOperator, *, ti_key: TaskInstanceKey) -> str:
-        """The stored page URL, or an empty string (no button) before a batch exists."""
-        value = XCom.get_value(key=self.xcom_key, ti_key=ti_key)
-        return value if isinstance(value, str) else ""
+        """The stored page URL, or an empty string (no button) before a batch exists.
+
+        Read with ``XCom.get_all`` (the execution API's ``.../slice`` route), not
+        ``XCom.get_value``: the single-value route answers 404 for a missing key and the task
+        SDK's client logs that at error level ("XCom not found", ``airflow/sdk/api/client.py``
+        ``XComOperations.get``, Airflow 3.1.8 and 3.3.2), and the task runner asks for this link
+        after every try, a create that failed before its batch existed included. The slice
+        route returns an empty list quietly. It holds the values of every map index of the
+        task, so the one ending with this task instance's page path is taken.
+        """
+        values = XCom.get_all(
+            key=self.xcom_key, dag_id=ti_key.dag_id, task_id=ti_key.task_id, run_id=ti_key.run_id
+        )
+        map_index = -1 if ti_key.map_index is None else int(ti_key.map_index)
+        own = page_path(ti_key.dag_id, ti_key.run_id, ti_key.task_id, map_index)
+        for value in values or ():
+            if isinstance(value, str) and value.endswith(own):
+                return value
+        return ""

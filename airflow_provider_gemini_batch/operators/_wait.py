@@ -20,9 +20,11 @@ from airflow_provider_gemini_batch._core.waiting import (
     Step,
     StepKind,
     WaitTracker,
+    create_timeout_advice,
     describe_settled,
     raise_for_step,
     settle_after_cancel,
+    timeout_message,
     verdict_once,
 )
 from airflow_provider_gemini_batch.exceptions import GeminiBatchError, GeminiBatchTimeoutError
@@ -138,7 +140,9 @@ def poll_until_done(
     :raises GeminiBatchOutputMissingError: the batch reports success but names no output after
         the grace.
     :raises GeminiBatchTimeoutError: ``end_time`` (epoch seconds) passed first (with
-        ``cancel_on_timeout``: after the cancel, when the batch did not end SUCCEEDED).
+        ``cancel_on_timeout``: after the cancel, when the batch did not end SUCCEEDED). Without
+        ``cancel_on_timeout`` the message says the batch was left running and how to keep waiting
+        for it (a :class:`GeminiBatchSensor`; this function serves the create operator).
     """
     tracker = WaitTracker(batch_name, output_grace=output_grace)
     while True:
@@ -151,7 +155,9 @@ def poll_until_done(
                 f"Stopped waiting for {batch_name}: the timeout passed while it was {tracker.last_state}."
             )
             if not cancel_on_timeout:
-                raise GeminiBatchTimeoutError(message + " The batch was left running.")
+                raise GeminiBatchTimeoutError(
+                    timeout_message(batch_name, tracker.last_state, create_timeout_advice(batch_name))
+                )
             settled, succeeded = settle_timed_out_wait(hook, batch_name, log, settle_timeout=settle_timeout)
             if settled is not None and succeeded:
                 log.warning("%s %s", message, describe_settled(batch_name, settled))

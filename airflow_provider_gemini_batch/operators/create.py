@@ -15,6 +15,7 @@ from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.waiting import (
     DEFAULT_FILE_ACTIVE_TIMEOUT,
     DEFAULT_OUTPUT_GRACE_SECONDS,
+    create_timeout_advice,
     describe_deferral,
     parse_event,
     raise_for_event,
@@ -50,6 +51,10 @@ from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigg
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
+
+
+#: XCom key of the ``files/...`` a create task uploaded (or reused) for its ``input_path``.
+INPUT_FILE_XCOM_KEY = "input_file"
 
 
 def batch_input_fingerprint(
@@ -121,7 +126,12 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
     :param reattach_scan_limit: existing batches scanned for a reattach. Default 500.
     :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
     :returns: the batch name ``batches/...`` (also pushed at once under XCom key ``batch_name``,
-        with the connection id under XCom key ``gemini_conn_id``).
+        with the connection id under XCom key ``gemini_conn_id``). With ``input_path``, the
+        uploaded (or reused) ``files/...`` is pushed under XCom key ``input_file`` right after the
+        upload, before the create: the file is not deleted with the batch (the Files API removes
+        it 48 h after upload), so delete it downstream with ``GeminiDeleteFileOperator(file_name=
+        "{{ ti.xcom_pull(task_ids='create', key='input_file') }}", trigger_rule="all_done")``,
+        which also runs when the create failed.
     :raises GeminiInvalidInputError: not exactly one input, or the input changed under ``"fail"``.
     :raises GeminiBatchFailedError: (when waiting) the batch ended FAILED, CANCELLED or EXPIRED;
         the task fails without retries (clear it to submit a new batch).
@@ -231,6 +241,9 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
             if input_file is None:
                 input_file = self._upload_if_needed(identity, described)
                 recorded = self._record_upload(context, recorded, described, input_file)
+            # Pushed before the create: a cleanup task (trigger_rule="all_done") can delete the
+            # upload even when the create below fails.
+            self._push_uploaded_file(context, input_file)
             self._wait_for_file_active(input_file)
             batch = self._create_or_find(identity, input_fp, input_file)
             # Recorded before the XComs, the wait and any deferral: a worker dying from here on
@@ -407,6 +420,25 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         self.log.info("Created %s (%s).", batch.name, batch.state.short)
         return batch
 
+    def _push_uploaded_file(self, context: Context, input_file: str | None) -> None:
+        """Push the ``files/...`` uploaded (or reused) for ``input_path`` under
+        :data:`INPUT_FILE_XCOM_KEY`; nothing for ``requests`` or ``input_file``.
+
+        The file outlives the batch: the Files API deletes uploads only 48 h after creation
+        (spec section 4.4, from ai.google.dev/gemini-api/docs/files), and they count against the
+        project's 20 GB meanwhile.
+        """
+        if not self.input_path or not input_file:
+            return
+        context["ti"].xcom_push(key=INPUT_FILE_XCOM_KEY, value=input_file)
+        self.log.info(
+            "Input file %s pushed under XCom key %r: delete it with GeminiDeleteFileOperator "
+            '(trigger_rule="all_done") once the batch ended; otherwise the Files API deletes it '
+            "48 h after the upload.",
+            input_file,
+            INPUT_FILE_XCOM_KEY,
+        )
+
     def _push_xcoms(self, context: Context, batch: Batch) -> None:
         """Record the batch (name, connection id, link) before any waiting: if this worker dies
         now, the name is already recorded."""
@@ -492,7 +524,7 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
             GeminiBatchError: as the event says.
         """
         parsed = parse_event(event)
-        summary = raise_for_event(parsed)
+        summary = raise_for_event(parsed, timeout_advice=create_timeout_advice(parsed.batch_name))
         self.log.info("%s", parsed.message or f"Batch {parsed.batch_name} succeeded.")
         context["ti"].xcom_push(key="batch_summary", value=dict(summary))
         return parsed.batch_name

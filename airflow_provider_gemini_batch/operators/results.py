@@ -12,9 +12,10 @@ from airflow_provider_gemini_batch._core.manifest import ResultsTally, build_man
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.rows import SUCCEEDED
 from airflow_provider_gemini_batch._core.states import FAILURE_STATES, PARTIAL_STATES
-from airflow_provider_gemini_batch._core.waiting import raise_for_step, verdict_once
+from airflow_provider_gemini_batch._core.waiting import describe_failure
 from airflow_provider_gemini_batch.exceptions import (
     GeminiBatchError,
+    GeminiBatchFailedError,
     GeminiInvalidInputError,
     GeminiResultsThresholdError,
 )
@@ -50,9 +51,15 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
     landed (they were billed); when it offers none, the manifest says so in ``note`` and nothing is
     written. Such a batch then fails the task (after landing) unless
     ``fail_on_unsuccessful_batch=False``; the manifest is pushed under XCom key ``manifest`` first.
+    Downstream of a wait (sensor, or create with ``wait_for_completion``), which fails for such a
+    batch, this task runs only with ``trigger_rule="all_done"`` (the default ``all_success`` marks
+    it ``upstream_failed``).
 
     :param batch_name: ``batches/...`` (templated), usually the create task's XCom.
-    :param destination: local path or object-storage URI (``gs://``, ``s3://`` ...) (templated).
+    :param destination: local path or object-storage URI (``gs://``, ``s3://`` ...) (templated)
+        naming a file: a path ending in ``/`` or an existing directory raises
+        ``GeminiInvalidInputError`` before any request; a relative local path is resolved against
+        the worker's current directory (logged) and recorded absolute in the manifest.
         Declared as an Asset outlet when it is a literal (not templated) value.
     :param max_failed_ratio: largest tolerated ``failed / total`` (0.0 to 1.0), where ``failed``
         counts every row without a usable answer (any outcome but ``succeeded``). Default 0.0.
@@ -108,6 +115,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                 f"max_failed_ratio must be within 0.0..1.0, got {self.max_failed_ratio}."
             )
         prices = check_price_table(self.price_table) if self.price_table is not None else None
+        target = self._resolve_destination()
         batch = self.hook.get_batch(str(self.batch_name))
         if not batch.done:
             raise GeminiBatchError(
@@ -116,10 +124,10 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
             )
         expected = batch.stats.request_count or None
         tally = ResultsTally()
-        destination: str | None = str(self.destination)
+        destination: str | None = target
         note: str | None = None
         if batch.has_results:
-            tally = self._land(batch, expected)
+            tally = self._land(batch, expected, target)
         else:
             destination = None
             note = (
@@ -143,18 +151,25 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
             cost=estimate_cost(tally.usage, batch.model, prices, currency=self.currency) if prices else None,
         )
         outcomes = ", ".join(f"{n} {o}" for o, n in tally.by_outcome.items() if n and o != SUCCEEDED)
-        self.log.info(
-            "Landed %d results of %s (expected %s) in %s: %d succeeded, %d without a usable answer%s; "
-            "%d retryable.",
-            tally.total,
-            batch.name,
-            expected if expected is not None else "?",
-            destination,
-            tally.succeeded,
-            tally.failed,
-            f" ({outcomes})" if outcomes else "",
-            tally.retryable,
-        )
+        if destination is None:
+            self.log.info(
+                "Landed no results of %s (expected %s): the API offers none; no file was written.",
+                batch.name,
+                expected if expected is not None else "?",
+            )
+        else:
+            self.log.info(
+                "Landed %d results of %s (expected %s) in %s: %d succeeded, %d without a usable "
+                "answer%s; %d retryable.",
+                tally.total,
+                batch.name,
+                expected if expected is not None else "?",
+                destination,
+                tally.succeeded,
+                tally.failed,
+                f" ({outcomes})" if outcomes else "",
+                tally.retryable,
+            )
         if batch.state in PARTIAL_STATES:
             self.log.warning(
                 "%s ended PARTIALLY_SUCCEEDED: some results may be missing (%d landed, %d expected).",
@@ -164,7 +179,18 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
             )
         if batch.state in FAILURE_STATES and self.fail_on_unsuccessful_batch:
             context["ti"].xcom_push(key="manifest", value=manifest)
-            raise_for_step(verdict_once(batch), batch)
+            landed = (
+                f"Its {tally.total} offered results were landed in {destination} before this task failed"
+                if destination is not None
+                else "The API offers no results for it; nothing was written"
+            )
+            raise GeminiBatchFailedError(
+                f"{describe_failure(batch, landing_hint=False)} {landed} (manifest under XCom key "
+                "'manifest'); set fail_on_unsuccessful_batch=False to let this task succeed.",
+                batch_name=batch.name,
+                state=batch.state.short,
+                summary=batch.summary(),
+            )
         if tally.exceeds(float(self.max_failed_ratio)):
             context["ti"].xcom_push(key="manifest", value=manifest)
             raise GeminiResultsThresholdError(
@@ -177,11 +203,37 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
             )
         return manifest
 
-    def _land(self, batch: Batch, expected: int | None) -> ResultsTally:
+    def _resolve_destination(self) -> str:
+        """``destination`` checked before any request; a relative local path made absolute.
+
+        A relative path would land under the worker's current directory, which an Airflow user
+        does not choose (it differs between ``airflow standalone``, Celery and Kubernetes
+        workers): it is resolved once here, logged, and recorded absolute in the manifest, so the
+        reader of the manifest finds the file.
+
+        :raises GeminiInvalidInputError: the destination names a directory (ends in ``/`` or is
+            an existing directory): the file's name is missing.
+        """
+        from airflow_provider_gemini_batch.storage import check_destination, is_local
+
+        text = str(self.destination)
+        path = check_destination(text)
+        if is_local(path) and not path.is_absolute():
+            absolute = str(path.absolute())
+            self.log.warning(
+                "The destination %s is relative; it resolves to %s (under this worker's current "
+                "directory). Give an absolute path or a URI to choose where results land.",
+                text,
+                absolute,
+            )
+            return absolute
+        return text
+
+    def _land(self, batch: Batch, expected: int | None, destination: str) -> ResultsTally:
         """Write every row; if some rows had no key and the landed count equals ``expected``,
         write them all again with keys inferred from their position (bounded memory: the
         results are streamed twice rather than held)."""
-        tally = self._land_once(batch, infer_keys=False)
+        tally = self._land_once(batch, destination, infer_keys=False)
         if tally.keyless and expected and tally.total == expected:
             self.log.info(
                 "%d of %d results of %s carry no key and the count matches the batch's %d requests; "
@@ -191,10 +243,10 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                 batch.name,
                 expected,
             )
-            tally = self._land_once(batch, infer_keys=True)
+            tally = self._land_once(batch, destination, infer_keys=True)
         return tally
 
-    def _land_once(self, batch: Batch, *, infer_keys: bool) -> ResultsTally:
+    def _land_once(self, batch: Batch, destination: str, *, infer_keys: bool) -> ResultsTally:
         from airflow_provider_gemini_batch.storage import BackgroundWriter, atomic_destination
 
         tally = ResultsTally()
@@ -212,7 +264,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         pending: list[bytes] = []
         buffered = 0
         # The writer thread is closed (every block written) before the destination is published.
-        with atomic_destination(str(self.destination)) as handle, BackgroundWriter(handle, depth=4) as out:
+        with atomic_destination(destination) as handle, BackgroundWriter(handle, depth=4) as out:
             # Rows are spliced from the lines' own bytes (no re-encoding of the bodies). A result
             # file's rows come a downloaded block at a time (about 1 MiB): such a block is written
             # as it is (bytes.join of one bytes object returns it, no copy); the small rows of

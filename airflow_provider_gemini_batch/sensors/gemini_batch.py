@@ -18,12 +18,16 @@ from airflow.providers.common.compat.sdk import (
 from airflow_provider_gemini_batch._core.waiting import (
     DEFAULT_CANCEL_SETTLE_SECONDS,
     DEFAULT_OUTPUT_GRACE_SECONDS,
+    SENSOR_TIMEOUT_ADVICE,
     StepKind,
     WaitTracker,
     describe_deferral,
+    describe_settled,
     parse_event,
     raise_for_event,
+    timeout_message,
 )
+from airflow_provider_gemini_batch.exceptions import GeminiBatchError, GeminiBatchTimeoutError
 from airflow_provider_gemini_batch.links.gemini_batch import GeminiBatchLink
 from airflow_provider_gemini_batch.operators._common import DEFAULT_CONN_ID, api_root_of, make_hook
 from airflow_provider_gemini_batch.operators._wait import cancel_in_flight, poll_once, settle_timed_out_wait
@@ -66,8 +70,11 @@ class GeminiBatchSensor(BaseSensorOperator):
         retry cannot change how the batch ended; the message says to clear the create task).
     :raises GeminiBatchOutputMissingError: the batch reports success but names no output after
         ``output_grace_period`` (without retries).
-    :raises GeminiBatchTimeoutError: (deferrable) the deadline passed; non-deferrable mode raises
-        Airflow's sensor timeout. Both fail the task without retries (Airflow's sensor semantics).
+    :raises GeminiBatchTimeoutError: ``timeout`` passed while the batch was in flight, in both
+        modes (the message names the batch, says it was left running and how to wait longer). It
+        is also an ``AirflowSensorTimeout``: the task fails without retries, as Airflow treats a
+        sensor's timeout in poke, reschedule and deferrable mode alike. With ``soft_fail`` the
+        task is skipped instead (Airflow's sensor rule).
     :raises GeminiBatchError: the batch could not be read (after the hook's or trigger's own
         retries): the task's ``retries`` apply.
     """
@@ -116,10 +123,14 @@ class GeminiBatchSensor(BaseSensorOperator):
         if not self.deferrable:
             try:
                 return super().execute(context)
-            except AirflowSensorTimeout:
-                if not self.cancel_on_timeout:
-                    raise
-                return self._cancel_after_timeout()
+            except GeminiBatchError:
+                raise  # the batch's own outcome (already a typed error), never a timeout here
+            except AirflowSensorTimeout as exc:
+                if self.cancel_on_timeout:
+                    return self._cancel_after_timeout()
+                # Airflow's own text names no batch and says nothing of it; the same error type as
+                # the deferrable mode (also an AirflowSensorTimeout: still no retry).
+                raise GeminiBatchTimeoutError(self._timeout_message()) from exc
         # self.timeout is seconds (BaseSensorOperator normalises it).
         end_time = time.time() + float(self.timeout)
         self.log.info("%s", describe_deferral(str(self.batch_name), float(self.poll_interval), end_time))
@@ -136,6 +147,15 @@ class GeminiBatchSensor(BaseSensorOperator):
             method_name="execute_complete",
         )
 
+    def _timeout_message(self) -> str:
+        last = self._tracker.last_state if self._tracker is not None else None
+        return timeout_message(
+            str(self.batch_name),
+            last,
+            SENSOR_TIMEOUT_ADVICE,
+            what=f"the sensor's timeout of {float(self.timeout):g} s",
+        )
+
     def _cancel_after_timeout(self) -> dict[str, Any]:
         """Cancel after a non-deferrable timeout; succeed only if the batch still ended SUCCEEDED."""
         name = str(self.batch_name)
@@ -144,9 +164,9 @@ class GeminiBatchSensor(BaseSensorOperator):
         )
         if settled is not None and succeeded:
             return settled.summary()
-        raise AirflowSensorTimeout(
-            f"Sensor timed out on {name}; cancel requested, last seen "
-            f"{settled.state_label if settled is not None else 'not at all'}."
+        raise GeminiBatchTimeoutError(
+            f"Stopped waiting for {name}: the sensor's timeout of {float(self.timeout):g} s passed. "
+            f"{describe_settled(name, settled)}"
         )
 
     def poke(self, context: Context) -> PokeReturnValue:
@@ -163,7 +183,7 @@ class GeminiBatchSensor(BaseSensorOperator):
             GeminiBatchError: as the event says.
         """
         parsed = parse_event(event)
-        summary = dict(raise_for_event(parsed))
+        summary = dict(raise_for_event(parsed, timeout_advice=SENSOR_TIMEOUT_ADVICE))
         self.log.info("%s", parsed.message or f"Batch {parsed.batch_name} succeeded.")
         return summary
 

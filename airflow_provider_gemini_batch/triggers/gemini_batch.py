@@ -314,8 +314,7 @@ class GeminiBatchTrigger(BaseTrigger):
                 EventStatus.TIMEOUT,
                 self.batch_name,
                 f"Stopped waiting for {self.batch_name}: the deadline passed while it was "
-                f"{last_state or 'not yet observed'}. The batch was left running; raise the timeout or "
-                "wait for it with a GeminiBatchSensor.",
+                f"{last_state or 'not yet observed'}. The batch was left running.",
                 last_summary,
             )
         settled = await self._cancel_and_settle(self.cancel_settle_timeout)

@@ -104,3 +104,18 @@ def test_an_error_while_landing_stops_the_writer_and_publishes_nothing(tmp_path:
     assert not destination.exists()
     assert os.listdir(tmp_path) == []
     assert not [t for t in threading.enumerate() if t.name.startswith("gemini-writer")]
+
+
+@pytest.mark.parametrize("shape", ["existing_dir", "trailing_slash", "object_store_slash"])
+def test_directory_destination_is_refused_on_entry(tmp_path: Path, shape: str) -> None:
+    """Refused before the caller writes anything (a rename onto a directory fails only at the end)."""
+    (tmp_path / "out").mkdir()
+    dest = {
+        "existing_dir": str(tmp_path / "out"),
+        "trailing_slash": f"{tmp_path}/new/",
+        "object_store_slash": "file:///tmp/results/",
+    }[shape]
+    with pytest.raises(GeminiInvalidInputError, match="is a directory"), atomic_destination(dest):
+        pytest.fail("entered")
+    assert os.listdir(tmp_path) == ["out"]
+    assert os.listdir(tmp_path / "out") == []
