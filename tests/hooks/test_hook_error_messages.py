@@ -14,7 +14,11 @@ import socket
 import pytest
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer
-from airflow_provider_gemini_batch.exceptions import GeminiNotFoundError, GeminiTransportError
+from airflow_provider_gemini_batch.exceptions import (
+    GeminiClientError,
+    GeminiNotFoundError,
+    GeminiTransportError,
+)
 from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
 
@@ -91,3 +95,26 @@ def test_api_errors_name_the_resource_once(hook: GeminiBatchHook, fast_conn: Emu
     text = str(info.value)
     assert text.startswith("Getting batches/nosuchbatch failed: HTTP 404")
     assert "failed for batches/nosuchbatch" not in text
+
+
+def test_wrong_key_on_the_reattach_lookup_is_one_request_naming_the_connection(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The reviewer's repro at the hook: the create operator's lookup lists batches lightly; the
+    emulator answers a wrong key 400 INVALID_ARGUMENT API_KEY_INVALID, as the service does."""
+    conn = {
+        "conn_type": "gemini_batch",
+        "host": emulator.base_url,
+        "password": "WRONGKEY-0123456789",
+        "extra": json.dumps({"max_retries": 0}),
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_GEMINI_BAD", json.dumps(conn))
+    emulator.control.clear_journal()
+    with pytest.raises(GeminiClientError) as info:
+        list(GeminiBatchHook(gemini_conn_id="gemini_bad").list_batches(light=True))
+    text = str(info.value)
+    assert text.startswith("Listing batches failed: HTTP 400 INVALID_ARGUMENT (API_KEY_INVALID)")
+    assert "The API key of Airflow connection 'gemini_bad' was refused" in text
+    assert "WRONGKEY" not in text
+    assert len(emulator.control.journal()) == 1
+    assert "partial-response mask" not in capsys.readouterr().out
