@@ -59,6 +59,19 @@ RESUBMIT_HINT = (
 )
 
 
+def call_phrase(method: str | None, resource: str | None, outcome: str) -> str:
+    """``"<method> <outcome>"``, adding ``" for <resource>"`` only when ``method`` does not
+    already name it (``"Getting batches/x failed"``, not ``"... failed for batches/x"``).
+
+    ``method`` is a request's description (``routes.ApiRequest.what``), e.g. ``"Listing batches"``;
+    without one the phrase starts with ``"Request"``.
+    """
+    text = f"{method or 'Request'} {outcome}"
+    if resource and resource not in (method or ""):
+        text += f" for {resource}"
+    return text
+
+
 class GeminiBatchError(AirflowException):
     """Base class of every error raised by this provider."""
 
@@ -131,9 +144,7 @@ class GeminiApiError(GeminiBatchError):
         self.reason = reason
         self.retry_after = retry_after
         self.details = details or []
-        about = f" for {resource}" if resource else ""
-        call = f"{method} " if method else ""
-        text = f"{call}failed{about}: HTTP {http_status}"
+        text = f"{call_phrase(method, resource, 'failed')}: HTTP {http_status}"
         if status:
             text += f" {status}"
         if reason:

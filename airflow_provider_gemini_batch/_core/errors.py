@@ -22,6 +22,7 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiRateLimitError,
     GeminiServerError,
     GeminiTransportError,
+    call_phrase,
 )
 
 #: Non-JSON bodies are cut to this many characters in messages (an HTML error page is not useful).
@@ -29,8 +30,6 @@ _MAX_TEXT = 300
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 _HINTS = {
-    401: "Check the API key or Google credentials of the connection.",
-    403: "Check that the API key or credentials may use the Gemini API for this project.",
     404: "Check the name; files expire 48 hours after upload and deleted batches are gone.",
     429: "A rate limit or quota was hit (e.g. 100 concurrent batches); it is retried with backoff.",
 }
@@ -45,8 +44,77 @@ _BATCH_404_HINT = (
 )
 
 
-def hint_for(status_code: int, resource: str | None) -> str | None:
-    """The next step to suggest for an error status on ``resource``."""
+#: ``ErrorInfo.reason`` of a refused API key. [LIVE] the service answers HTTP 400
+#: INVALID_ARGUMENT with this reason both for a key that is not valid ("API key not valid. Please
+#: pass a valid API key.", continuedev/continue issue #8516) and for an expired one ("API key
+#: expired. Please renew the API key.", continuedev/continue issue #11336).
+AUTH_REASONS = frozenset({"API_KEY_INVALID"})
+#: Google status strings of a refused caller: 401 UNAUTHENTICATED, and 403 PERMISSION_DENIED
+#: ([LIVE] "Method doesn't allow unregistered callers" when no key is sent,
+#: PublicAffairs/openai-gemini issue #92; "The caller does not have permission",
+#: google-gemini/gemini-cli issue #14519).
+_AUTH_STATUSES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
+
+
+def is_auth_failure(http_status: int, status: str | None, reason: str | None) -> bool:
+    """Whether an error answer says the connection's key or credentials were refused.
+
+    True for HTTP 401/403, a status UNAUTHENTICATED/PERMISSION_DENIED, or an ``ErrorInfo.reason``
+    in :data:`AUTH_REASONS` (a bad or expired key comes as HTTP 400, see there).
+    """
+    return http_status in (401, 403) or status in _AUTH_STATUSES or reason in AUTH_REASONS
+
+
+def may_be_mask_refusal(exc: GeminiApiError) -> bool:
+    """Whether a failed light read (one with the ``fields`` mask) may be the mask being refused.
+
+    The live answer to a refused mask is not known (the emulator's ``refuse_fields`` mode answers
+    400 INVALID_ARGUMENT, issue 9 kind 10), so any 400 INVALID_ARGUMENT (or 400 without a status)
+    counts, except an auth failure (:func:`is_auth_failure`): a bad key also answers 400
+    INVALID_ARGUMENT, and reading again without the mask would only repeat the refusal.
+    """
+    return (
+        exc.http_status == 400
+        and exc.status in (None, "INVALID_ARGUMENT", "BAD_REQUEST")
+        and not is_auth_failure(exc.http_status, exc.status, exc.reason)
+    )
+
+
+def _auth_hint(http_status: int, reason: str | None, conn_id: str | None) -> str:
+    """The next step for an auth failure, naming the Airflow connection (never its key)."""
+    conn = f"Airflow connection {conn_id!r}" if conn_id else "the Airflow connection"
+    if reason in AUTH_REASONS:
+        return (
+            f"The API key of {conn} was refused (not valid, or expired); fix the connection's "
+            "password (the API key)."
+        )
+    if http_status == 403:
+        return (
+            f"The request of {conn} was denied: check that the connection's password holds an API "
+            "key (without one no credentials are sent) and that its key or Google credentials may "
+            "use the Gemini API and this resource's project."
+        )
+    return (
+        f"The credentials of {conn} were refused; fix the connection's password (the API key) or "
+        "its Google credentials."
+    )
+
+
+def hint_for(
+    status_code: int,
+    resource: str | None,
+    *,
+    status: str | None = None,
+    reason: str | None = None,
+    conn_id: str | None = None,
+) -> str | None:
+    """The next step to suggest for an error status on ``resource``.
+
+    An auth failure (:func:`is_auth_failure`) names the Airflow connection ``conn_id`` whose key
+    or credentials were refused.
+    """
+    if is_auth_failure(status_code, status, reason):
+        return _auth_hint(status_code, reason, conn_id)
     if status_code == 404 and resource and resource.startswith("batches/"):
         return _BATCH_404_HINT
     return _HINTS.get(status_code)
@@ -130,8 +198,12 @@ def error_from_response(
     method: str | None = None,
     reason_phrase: str | None = None,
     secrets: Iterable[str | None] = (),
+    conn_id: str | None = None,
 ) -> GeminiApiError:
     """Build the typed exception for a non-200 answer.
+
+    ``conn_id`` is the Airflow connection the request used; an auth failure's message names it
+    (:func:`hint_for`).
 
     ``headers`` may be any case-insensitive mapping (requests/httpx) or a plain dict.
     429 → :class:`GeminiRateLimitError`, 404 → :class:`GeminiNotFoundError`, other 4xx →
@@ -181,8 +253,37 @@ def error_from_response(
         reason=reason,
         retry_after=retry_after,
         details=details,
-        hint=hint_for(status_code, resource),
+        hint=hint_for(status_code, resource, status=status, reason=reason, conn_id=conn_id),
     )
+
+
+#: A URL's query string in an exception text (requests/urllib3 quote the URL they failed on): it is
+#: long (``fields=`` masks), says nothing about the failure, and could carry a credential.
+_URL_QUERY = re.compile(r"(/[^\s?'\")]*)\?[^\s'\")]*")
+#: Modules of the exceptions that name a root cause (a refused connection, a name that does not
+#: resolve, a TLS failure, a socket timeout) rather than wrap one.
+_ROOT_MODULES = frozenset({"builtins", "socket", "ssl"})
+
+
+def root_cause(exc: BaseException) -> BaseException | None:
+    """The innermost low-level error under a transport exception, or None if there is none.
+
+    Follows urllib3's ``.reason`` (``MaxRetryError``), then ``__cause__``, ``__context__`` and
+    an exception held in ``args[0]`` (requests wraps urllib3's error so), and returns the deepest
+    ``OSError`` of the standard library on the way (``ConnectionRefusedError``, ``socket.gaierror``,
+    ``ssl.SSLError``, ``TimeoutError``); failing that, the deepest exception below ``exc``.
+    """
+    chain: list[BaseException] = []
+    item: BaseException | None = exc
+    while item is not None and item not in chain and len(chain) < 12:
+        chain.append(item)
+        following = [getattr(item, "reason", None), item.__cause__, item.__context__]
+        following.append(item.args[0] if item.args else None)
+        item = next((e for e in following if isinstance(e, BaseException)), None)
+    for candidate in reversed(chain[1:]):
+        if isinstance(candidate, OSError) and type(candidate).__module__ in _ROOT_MODULES:
+            return candidate
+    return chain[-1] if len(chain) > 1 else None
 
 
 def transport_error(
@@ -196,15 +297,25 @@ def transport_error(
 ) -> GeminiTransportError:
     """Wrap a connection failure or timeout.
 
+    The message shows the root cause first (:func:`root_cause`, never cut), then the transport's
+    own text with URL query strings removed, cut to :data:`_MAX_TEXT` characters; both redacted.
+
     :param sent: False only when the request provably never reached the server (connect failed);
         the retry policy uses it to decide whether a non-idempotent call may be retried.
     :param timed_out: True for a connect or read timeout.
     """
     what = "timed out" if timed_out else "got no answer"
-    about = f" for {resource}" if resource else ""
-    detail = redact(f"{type(exc).__name__}: {exc}", secrets)[:_MAX_TEXT]
+    outer = _URL_QUERY.sub(r"\1", redact(f"{type(exc).__name__}: {exc}", secrets))
+    if len(outer) > _MAX_TEXT:
+        outer = outer[: _MAX_TEXT - 3] + "..."
+    cause = root_cause(exc)
+    detail = outer
+    if cause is not None:
+        first = _URL_QUERY.sub(r"\1", redact(f"{type(cause).__name__}: {cause}", secrets))
+        if first != outer:
+            detail = f"{first}; {outer}"
     return GeminiTransportError(
-        f"{method or 'Request'}{about} {what} ({detail}).", sent=sent, timed_out=timed_out
+        f"{call_phrase(method, resource, what)} ({detail}).", sent=sent, timed_out=timed_out
     )
 
 

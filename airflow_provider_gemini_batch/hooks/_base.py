@@ -20,7 +20,11 @@ from typing import Any
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_gemini_batch._core import routes
-from airflow_provider_gemini_batch._core.errors import error_from_response, json_object_body
+from airflow_provider_gemini_batch._core.errors import (
+    error_from_response,
+    json_object_body,
+    may_be_mask_refusal,
+)
 from airflow_provider_gemini_batch._core.settings import AuthMode, ConnectionSettings
 from airflow_provider_gemini_batch.connection_fields import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_gemini_batch.exceptions import (
@@ -159,8 +163,8 @@ class GeminiHookBase(BaseHook):
             content=data if data is not None else req.content(),
         )
 
-    @staticmethod
     def _status_error(
+        self,
         req: routes.ApiRequest,
         status_code: int,
         content: bytes,
@@ -168,7 +172,8 @@ class GeminiHookBase(BaseHook):
         reason_phrase: str | None,
         secrets: tuple[str, ...],
     ) -> GeminiApiError:
-        """The typed error for an answer whose status the caller did not accept (``_core.errors``)."""
+        """The typed error for an answer whose status the caller did not accept (``_core.errors``);
+        an auth failure's message names this hook's connection id (never the key)."""
         return error_from_response(
             status_code,
             content,
@@ -177,6 +182,7 @@ class GeminiHookBase(BaseHook):
             method=req.what,
             reason_phrase=reason_phrase,
             secrets=secrets,
+            conn_id=self.gemini_conn_id,
         )
 
     @staticmethod
@@ -185,14 +191,18 @@ class GeminiHookBase(BaseHook):
         return json_object_body(status_code, content, resource=req.resource, method=req.what)
 
     def _light_read_refused(self, exc: GeminiClientError, name: str) -> bool:
-        """Whether a light read's failure is the service refusing the ``fields`` mask (a 400).
+        """Whether a light read's failure may be the service refusing the ``fields`` mask
+        (:func:`~airflow_provider_gemini_batch._core.errors.may_be_mask_refusal`: a 400 that is not
+        a refused key, which a full read would only repeat).
 
-        When it is, it is logged once and every later read of this hook is a full one.
+        When it may be, it is logged once and every later read of this hook is a full one.
         """
-        if exc.http_status != 400:
+        if not may_be_mask_refusal(exc):
             return False
         self._fields_refused = True
         self.log.warning(
-            "The service refused the partial-response mask on %s (%s); polling with full reads.", name, exc
+            "The service refused the partial-response mask on %s (%s); reading in full from now on.",
+            name,
+            exc,
         )
         return True

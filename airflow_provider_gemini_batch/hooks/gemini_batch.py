@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from functools import cached_property
@@ -69,6 +70,23 @@ __all__ = ["GeminiBatchAsyncHook", "GeminiBatchHook", "aclose_shared_clients"]
 JSONL_MIME_TYPES = frozenset({"application/jsonl", "jsonl", "application/x-ndjson", "application/json-lines"})
 #: Bytes read per network read when downloading or streaming results.
 STREAM_CHUNK_BYTES = 1024 * 1024
+
+
+def _is_ui_test_id(conn_id: str) -> bool:
+    """Whether ``conn_id`` looks like the id Airflow's UI tests a connection form under.
+
+    Airflow (``api_fastapi/core_api/routes/public/connections.py``, ``test_connection``; checked
+    on 3.3.2) names the form ``get_random_string()`` (8 ASCII letters and digits) and exports it
+    as ``AIRFLOW_CONN_<ID upper-cased>`` for the duration of the test. A user's own 8-character
+    id defined by an environment variable is taken for one too: its messages then say "this
+    connection", still true.
+    """
+    return (
+        len(conn_id) == 8
+        and conn_id.isascii()
+        and conn_id.isalnum()
+        and f"AIRFLOW_CONN_{conn_id.upper()}" in os.environ
+    )
 
 
 def _never_connected(exc: BaseException) -> bool:
@@ -355,7 +373,8 @@ class GeminiBatchHook(GeminiHookBase):
 
         :param light: ask only for what a lookup needs (``fields`` = :data:`routes.LIST_FIELDS`:
             no inline response bodies, which can make a full list answer 503). If the service
-            refuses the mask (400) on the first page, this hook logs it once and lists in full.
+            refuses the mask (a 400 that is not a refused key) on the first page, this hook logs
+            it once and lists in full.
         """
         version, size = self.settings.api_version, self.list_page_size
         if light and not self._fields_refused:
@@ -369,14 +388,8 @@ class GeminiBatchHook(GeminiHookBase):
                     yield Batch.from_operation(item)
                 return
             except GeminiClientError as exc:
-                if exc.http_status != 400 or yielded:
+                if yielded or not self._light_read_refused(exc, "the batch list"):
                     raise
-                self._fields_refused = True
-                self.log.warning(
-                    "The service refused the partial-response mask on the batch list (%s); listing "
-                    "with full reads.",
-                    exc,
-                )
         for item in self._pages(lambda token: routes.list_batches(version, token, size), "operations"):
             yield Batch.from_operation(item)
 
@@ -912,15 +925,26 @@ class GeminiBatchHook(GeminiHookBase):
             return False, self._test_failure_message(message, exc)
 
     def _test_failure_message(self, message: str, exc: BaseException) -> str:
-        """The test's failure text for a person: no connection id, a hint for a scheme-less host.
+        """The test's failure text for a person: the connection id named, unless it is the UI's
+        generated one (:func:`_is_ui_test_id`); a hint for a host without a scheme.
 
-        Airflow's UI tests an unsaved form under a generated connection id, which means nothing to
-        the reader, so it is dropped. A host without ``http://``/``https://`` is taken as
-        ``https://`` (``_core.settings``); against a plain-HTTP server (the local emulator) that
-        fails with a bare SSL error, so the message says what was assumed and how to write it.
+        Airflow's UI tests a form under a generated connection id, which means nothing to the
+        reader, so "connection '<id>'" becomes "this connection" there. A host without
+        ``http://``/``https://`` is taken as ``https://`` (``_core.settings``); against a
+        plain-HTTP server (the local emulator) that fails with a bare SSL error, so the message
+        says what was assumed and how to write it.
         """
         conn_id = self.gemini_conn_id
-        message = message.replace(f"Connection {conn_id!r}: ", "").replace(repr(conn_id), "this connection")
+        if _is_ui_test_id(conn_id):
+            quoted = repr(conn_id)
+            for old, new in (
+                (f"The Airflow connection {quoted}", "This connection"),
+                (f"Airflow connection {quoted}", "this connection"),
+                (f"Connection {quoted}", "This connection"),
+                (f"connection {quoted}", "this connection"),
+                (quoted, "this connection"),
+            ):
+                message = message.replace(old, new)
         if isinstance(exc, GeminiConnectionConfigError):
             return message
         try:

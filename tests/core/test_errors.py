@@ -120,3 +120,26 @@ def test_transport_error_records_whether_the_request_may_have_been_seen() -> Non
     assert err.sent is False
     assert err.timed_out is False
     assert "sk-9" not in str(err)
+
+
+def test_transport_error_shows_the_root_cause_first_and_no_url_query() -> None:
+    """A wrapper whose own text is long (urllib3 quotes the URL with its ``fields`` mask) and
+    whose root cause is deep: the cause leads, uncut; the query (which could carry ``key=``) goes."""
+
+    class Wrapper(Exception):
+        def __init__(self, text: str, reason: BaseException) -> None:
+            super().__init__(text)
+            self.reason = reason
+
+    root = ConnectionRefusedError(111, "Connection refused")
+    middle = Wrapper("Failed to establish a new connection", root)
+    url = "/v1beta/batches?pageSize=100&key=sk-77&fields=" + "operations(name,metadata(state))," * 20
+    outer = Wrapper(f"Max retries exceeded with url: {url}", middle)
+    err = transport_error(outer, resource="batches", method="Listing batches", sent=False, timed_out=False)
+    text = str(err)
+    assert text.startswith(
+        "Listing batches got no answer (ConnectionRefusedError: [Errno 111] Connection refused; "
+    )
+    assert "url: /v1beta/batches " in text or "url: /v1beta/batches)" in text
+    assert "sk-77" not in text
+    assert "fields=" not in text
