@@ -117,7 +117,7 @@ def _work_land_ours(batch_name: str) -> int:
     batch = GeminiBatchHook(gemini_conn_id=CONN_ID).get_batch(batch_name)
     op.hook.get_batch(batch_name)  # warm-up
     yield_baseline()
-    tally = op._land_once(batch, infer_keys=False)
+    tally = op._land_once(batch, destination, infer_keys=False)
     assert tally.total > 0
     return int((batch.responses_file and Path(destination).stat().st_size) or 0)
 
