@@ -19,9 +19,13 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import msgspec
+
 from airflow_provider_gemini_batch._core import request_fields, rows
 from airflow_provider_gemini_batch._core.input_check import InputSummary, InputValidator
 from airflow_provider_gemini_batch._core.models import BatchResult
+from airflow_provider_gemini_batch._core.result_lines import split_lines as split_lines  # re-exported
+from airflow_provider_gemini_batch._core.result_lines import too_deep
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 
 
@@ -198,12 +202,29 @@ def inline_request_items(
 
 
 def _key_of(obj: Mapping[str, Any]) -> str | None:
+    """The row's key: ``key``, else ``metadata.key``; None when neither is there (or is null).
+
+    Keys are strings (the input checks refuse others, and the service echoes what it was given).
+    A result carrying another JSON value as its key (a broken or hostile file) gets that value's
+    compact JSON text as its key (``7`` -> ``"7"``, ``true`` -> ``"true"``, ``{"a": 1}`` ->
+    ``'{"a":1}'``): one documented spelling, the same whichever client reads it, never Python's.
+    """
     key = obj.get("key")
     if key is None:
         meta = obj.get("metadata")
         if isinstance(meta, Mapping):
             key = meta.get("key")
-    return None if key is None else str(key)
+    if key is None or type(key) is str:
+        return key
+    return key_text(key)
+
+
+def key_text(key: Any) -> str:
+    """A non-string key as its compact JSON text (see :func:`_key_of`)."""
+    try:
+        return msgspec.json.encode(key).decode("utf-8")
+    except (TypeError, ValueError, OverflowError):  # not a JSON value (cannot come from a decoded line)
+        return str(key)
 
 
 def result_from_json(obj: Mapping[str, Any], index: int) -> BatchResult:
@@ -245,6 +266,8 @@ def parse_result_line(line: bytes | str, index: int) -> BatchResult:
         obj = json.loads(line)
     except ValueError as exc:
         raise GeminiInvalidInputError(f"Result line {index + 1} is not valid JSON ({exc}).") from None
+    except RecursionError:
+        raise too_deep(index + 1, line if isinstance(line, bytes) else line.encode("utf-8")) from None
     if not isinstance(obj, dict):
         raise GeminiInvalidInputError(f"Result line {index + 1} is not a JSON object.")
     return result_from_json(obj, index)
@@ -255,21 +278,3 @@ def iter_inline_results(items: Iterable[Any]) -> Iterator[BatchResult]:
     for index, item in enumerate(items):
         if isinstance(item, Mapping):
             yield result_from_json(item, index)
-
-
-def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Re-split a stream of byte chunks into lines (without ``\\n``), skipping blank lines.
-
-    Holds at most one chunk plus one partial line in memory.
-    """
-    pending = b""
-    for chunk in chunks:
-        if not chunk:
-            continue
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for line in complete:
-            if line.strip():
-                yield line
-    if pending.strip():
-        yield pending

@@ -29,12 +29,20 @@ import msgspec
 
 from airflow_provider_gemini_batch._core import rows
 from airflow_provider_gemini_batch._core.jsonl import result_from_json, with_position_key
-from airflow_provider_gemini_batch._core.manifest import ResultsTally
+from airflow_provider_gemini_batch._core.manifest import BadCounter, ResultsTally
 from airflow_provider_gemini_batch._core.models import BatchResult
+from airflow_provider_gemini_batch._core.result_lines import (
+    DEFAULT_MAX_LINE_BYTES,
+    LineTooLong,
+    line_regions,
+    line_too_long,
+    too_deep,
+)
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 
 #: What lines and bodies may be: bytes, a view of a chunk, or a ``msgspec.Raw`` slice of a line.
 Buffer = bytes | memoryview | msgspec.Raw
+
 
 
 class _Line(msgspec.Struct, gc=False):
@@ -90,9 +98,11 @@ def _scan_one(line: Buffer, index: int) -> _Line:
         raise GeminiInvalidInputError(f"Result line {index + 1} is not valid JSON ({exc}).") from None
     except UnicodeDecodeError as exc:
         raise GeminiInvalidInputError(f"Result line {index + 1} is not valid UTF-8 ({exc.reason}).") from None
+    except RecursionError:
+        raise too_deep(index + 1, line) from None
 
 
-def _decode_body(raw: Buffer, index: int) -> Any:
+def _decode_body(raw: Buffer, index: int, name: str = "response") -> Any:
     """A body of result line ``index`` decoded whole, or the error naming the line.
 
     :raises GeminiInvalidInputError: bytes that are not UTF-8, or a value Python cannot hold
@@ -104,6 +114,11 @@ def _decode_body(raw: Buffer, index: int) -> Any:
         raise GeminiInvalidInputError(f"Result line {index + 1} is not valid UTF-8 ({exc.reason}).") from None
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise GeminiInvalidInputError(f"Result line {index + 1} cannot be read ({exc}).") from None
+    except RecursionError:
+        raise GeminiInvalidInputError(
+            f"Result line {index + 1} cannot be read: its field {name!r} is nested deeper than about "
+            "1,000 levels (no Gemini answer is); the result file is corrupt or not from the Gemini API."
+        ) from None
 
 
 def raw_result_from_scan(scanned: _Line, index: int) -> RawResult:
@@ -131,7 +146,7 @@ def raw_result_from_scan(scanned: _Line, index: int) -> RawResult:
     for name, value in (("response", response), ("error", error), ("status", status)):
         if len(value):
             raw[name] = value
-            obj[name] = _decode_body(value, index)
+            obj[name] = _decode_body(value, index, name)
     result = result_from_json(obj, index)
     # result_from_json keeps the very objects it was given: identity says which bytes they were.
     kept = raw["response"] if result.response is not None and result.response is obj.get("response") else None
@@ -177,42 +192,8 @@ def _row_middle(outcome: str, reason: str | None, retryable: bool, key_inferred:
 # its own bytes, so the walk that finds them is needed anyway, and checking a block for
 # ``decode_lines`` with ``bytes.count`` of "\n" and "}\n{" cost 1.2 s/GB (66 MB result file).
 
-_SCAN_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError)
+_SCAN_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError)
 _CLOSE_BRACE = ord("}")
-
-
-def _line_regions(blocks: Iterable[bytes]) -> Iterator[tuple[bytes, int, int]]:
-    """``(buffer, start, end)``: runs of whole lines of the stream, each line ending with ``\\n``.
-
-    A run is a slice of a block (no copy); a line cut by block boundaries comes as a run of its
-    own, joined once from its pieces (appending to one bytes object would copy a long line again
-    for every block), and so does a last line without ``\\n`` (one is added). Memory: one block
-    plus one partial line.
-    """
-    tail: list[bytes] = []
-    for block in blocks:
-        if not block:
-            continue
-        start = 0
-        if tail:
-            newline = block.find(b"\n")
-            if newline < 0:
-                tail.append(block)
-                continue
-            start = newline + 1
-            tail.append(block[:start])
-            joined, tail = b"".join(tail), []
-            yield joined, 0, len(joined)
-        end = block.rfind(b"\n", start) + 1
-        if end > start:
-            yield block, start, end
-        rest = max(start, end)
-        if rest < len(block):
-            tail.append(block[rest:])
-    if tail:
-        tail.append(b"\n")
-        last = b"".join(tail)
-        yield last, 0, len(last)
 
 
 def _is_blank(block: bytes, start: int, newline: int) -> bool:
@@ -220,29 +201,39 @@ def _is_blank(block: bytes, start: int, newline: int) -> bool:
     return newline == start or (block[start] != _OPEN_BRACE and not block[start:newline].strip())
 
 
-def scan_result_blocks(blocks: Iterable[bytes]) -> Iterator[list[_Line]]:
+def scan_result_blocks(
+    blocks: Iterable[bytes], *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+) -> Iterator[list[_Line]]:
     """The scanned lines of a result file, in order, a list per run of whole lines; blank lines skipped.
 
     :param blocks: the file's bytes in consecutive blocks of any size (lines may span blocks).
+    :param max_line_bytes: the longest line accepted, without its ``\\n`` (default
+        :data:`DEFAULT_MAX_LINE_BYTES`, 64 MiB).
     :returns: lists of the scanned lines (``key``, ``metadata`` and raw views of ``response``,
         ``error``, ``status``); the n-th line overall is result index n. Memory: one block plus
-        one partial line.
-    :raises GeminiInvalidInputError: a line that is not a JSON object, named by its 1-based number
-        among the non-blank lines (as :func:`parse_raw_result_line`).
+        one partial line of at most ``max_line_bytes``.
+    :raises GeminiInvalidInputError: a line that is not a JSON object or is longer than
+        ``max_line_bytes``, named by its 1-based number among the non-blank lines (as
+        :func:`parse_raw_result_line`).
     """
     index = 0
-    for block, start, end in _line_regions(blocks):
-        scanned: list[_Line] = []
-        view = memoryview(block)
-        find = block.find
-        pos = start
-        while (newline := find(b"\n", pos, end)) >= 0:
-            if not _is_blank(block, pos, newline):
-                scanned.append(_scan_one(view[pos:newline], index))
-                index += 1
-            pos = newline + 1
-        if scanned:
-            yield scanned
+    try:
+        for block, start, end in line_regions(blocks, max_line_bytes):
+            scanned: list[_Line] = []
+            view = memoryview(block)
+            find = block.find
+            pos = start
+            while (newline := find(b"\n", pos, end)) >= 0:
+                if not _is_blank(block, pos, newline):
+                    if newline - pos > max_line_bytes:
+                        raise line_too_long(index + 1, max_line_bytes)
+                    scanned.append(_scan_one(view[pos:newline], index))
+                    index += 1
+                pos = newline + 1
+            if scanned:
+                yield scanned
+    except LineTooLong:
+        raise line_too_long(index + 1, max_line_bytes) from None
 
 
 # The few fields of a response that tell a plain success (``rows.plainly_succeeded``, or an
@@ -382,6 +373,7 @@ def land_result_blocks(
     *,
     infer_keys: bool = False,
     on_duplicate: Callable[[int, str], None] | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Iterator[bytes]:
     """The landed rows of a result file, the rows of each run of whole lines joined; counts in ``tally``.
 
@@ -394,57 +386,67 @@ def land_result_blocks(
 
     :param blocks: the result file's bytes in consecutive blocks (lines may span blocks).
     :param on_duplicate: called with ``(index, key)`` for a row whose key an earlier row had.
-    :raises GeminiInvalidInputError: a line that is not a JSON object, named by its 1-based number
-        among the non-blank lines.
+    :param max_line_bytes: the longest line accepted (default :data:`DEFAULT_MAX_LINE_BYTES`);
+        memory is one block plus one line of at most this size.
+    :raises GeminiInvalidInputError: a line that is not a JSON object, is longer than
+        ``max_line_bytes`` or holds a value the row cannot carry (a usage counter that is not a
+        count), named by its 1-based number among the non-blank lines (and the field).
     """
     middle = _row_middle(rows.SUCCEEDED, None, False, False, "response")
     encode = _encode
     decode_key = _decode_key
     decode_response = _decode_response
     index = 0
-    for block, start, end in _line_regions(blocks):
-        pieces: list[Buffer] = []
-        append = pieces.append
-        view = memoryview(block)
-        find = block.find
-        # The typed view skips what it does not read without checking its UTF-8, which the general
-        # path's decode of the whole body does: so the run is checked first (0.2 s/GB for ASCII),
-        # and a run with bad bytes goes line by line through the general path, which names the line.
-        try:
-            str(view[start:end], "utf-8")
-            utf8 = True
-        except UnicodeDecodeError:
-            utf8 = False
-        pos = start
-        while (newline := find(b"\n", pos, end)) >= 0:
-            line_start, pos = pos, newline + 1
-            if _is_blank(block, line_start, newline):
-                continue
-            spans = _two_member_spans(block, line_start, newline) if utf8 else None
-            if spans is not None:
-                key_start, key_end, body_start, body_end = spans
-                try:
-                    key = decode_key(view[key_start:key_end])
-                    typed = decode_response(view[body_start:body_end])
-                except _SCAN_ERRORS:
-                    typed = None
-                if typed is not None and _plain_success(typed):
-                    append(b'{"key":')
-                    append(encode(key))
-                    append(middle)
-                    append(view[body_start:body_end])
-                    append(b"}\n")
-                    usage, tokens = _usage_of(typed)
-                    if tally.add_succeeded(key, usage, tokens) and on_duplicate is not None:
-                        on_duplicate(index, key)
-                    index += 1
+    try:
+        for block, start, end in line_regions(blocks, max_line_bytes):
+            pieces: list[Buffer] = []
+            append = pieces.append
+            view = memoryview(block)
+            find = block.find
+            # The typed view skips what it does not read without checking its UTF-8, which the general
+            # path's decode of the whole body does: so the run is checked first (0.2 s/GB for ASCII),
+            # and a run with bad bytes goes line by line through the general path, which names the line.
+            try:
+                str(view[start:end], "utf-8")
+                utf8 = True
+            except UnicodeDecodeError:
+                utf8 = False
+            pos = start
+            while (newline := find(b"\n", pos, end)) >= 0:
+                line_start, pos = pos, newline + 1
+                if _is_blank(block, line_start, newline):
                     continue
-            result, body, error = raw_result_from_scan(_scan_one(view[line_start:newline], index), index)
-            if infer_keys:
-                result = with_position_key(result)
-            append(row_line(result, response=body, error=error))
-            if tally.add(result) and on_duplicate is not None:
-                on_duplicate(index, result.key or "")
-            index += 1
-        if pieces:
-            yield b"".join(pieces)
+                if newline - line_start > max_line_bytes:
+                    raise line_too_long(index + 1, max_line_bytes)
+                spans = _two_member_spans(block, line_start, newline) if utf8 else None
+                if spans is not None:
+                    key_start, key_end, body_start, body_end = spans
+                    try:
+                        key = decode_key(view[key_start:key_end])
+                        typed = decode_response(view[body_start:body_end])
+                    except _SCAN_ERRORS:
+                        typed = None
+                    if typed is not None and _plain_success(typed):
+                        append(b'{"key":')
+                        append(encode(key))
+                        append(middle)
+                        append(view[body_start:body_end])
+                        append(b"}\n")
+                        usage, tokens = _usage_of(typed)
+                        if tally.add_succeeded(key, usage, tokens) and on_duplicate is not None:
+                            on_duplicate(index, key)
+                        index += 1
+                        continue
+                result, body, error = raw_result_from_scan(_scan_one(view[line_start:newline], index), index)
+                if infer_keys:
+                    result = with_position_key(result)
+                append(row_line(result, response=body, error=error))
+                if tally.add(result) and on_duplicate is not None:
+                    on_duplicate(index, result.key or "")
+                index += 1
+            if pieces:
+                yield b"".join(pieces)
+    except LineTooLong:
+        raise line_too_long(index + 1, max_line_bytes) from None
+    except BadCounter as exc:
+        raise GeminiInvalidInputError(f"Result line {index + 1}: {exc}") from None

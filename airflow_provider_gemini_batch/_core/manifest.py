@@ -19,6 +19,17 @@ from airflow_provider_gemini_batch._core.models import BatchResult, pick
 #: memory stays bounded whatever the batch size.
 DUPLICATE_CHECK_LIMIT = 250_000
 
+#: The manifest's outcome for requests the batch counted and the results do not answer.
+MISSING = "missing"
+#: Digits of the largest usage counter accepted: counters are int64 (proto-JSON writes them as
+#: decimal strings), at most 19 digits. Longer strings, or digits Python reads but JSON does not
+#: ("²", "٣"), are not counts (``int()`` raises on them, or works for 4,300 digits and more).
+_COUNTER_DIGITS = 19
+
+
+class BadCounter(ValueError):
+    """A usage counter that is not a count; the message names the field. Landing names the line."""
+
 
 @dataclass
 class ResultsTally:
@@ -32,9 +43,15 @@ class ResultsTally:
     they were billed. Nested detail lists are ignored on purpose: they are per-modality
     breakdowns whose sum is already in the top-level counters.
 
-    ``by_outcome`` counts rows per outcome (``_core/rows.OUTCOMES``); ``failed`` is every row that
-    is not ``succeeded``. ``duplicate_keys`` counts rows whose key was already seen (among the
-    first ``key_limit`` distinct keys), ``keyless`` rows that arrived without a key.
+    ``by_outcome`` counts rows per outcome (``_core/rows.OUTCOMES``). ``total`` counts the landed
+    rows; ``missing`` the requests the batch counted that no landed row answers (set by
+    :meth:`account_for` once the rows are landed); ``requests`` is both, and ``failed`` every
+    request without a usable answer: landed rows that are not ``succeeded`` plus the missing ones.
+    ``duplicate_keys`` counts rows whose key was already seen (among the first ``key_limit``
+    distinct keys), ``keyless`` rows that arrived without a key.
+
+    :raises BadCounter: (from :meth:`add`, :meth:`add_succeeded`) a usage counter that is a string
+        but not a decimal int64 (the caller names the line).
     """
 
     total: int = 0
@@ -47,12 +64,31 @@ class ResultsTally:
     usage: dict[str, int] = field(default_factory=dict)
     key_limit: int = DUPLICATE_CHECK_LIMIT
     keys_unchecked: int = 0
+    missing: int = 0
     _seen: set[str] = field(default_factory=set, repr=False)
 
     @property
+    def requests(self) -> int:
+        """Requests accounted for: landed rows plus missing ones."""
+        return self.total + self.missing
+
+    @property
     def failed(self) -> int:
-        """Rows without a usable answer (every outcome but ``succeeded``)."""
-        return self.total - self.succeeded
+        """Requests without a usable answer: landed rows of any outcome but ``succeeded``, and
+        missing rows."""
+        return self.total - self.succeeded + self.missing
+
+    def account_for(self, expected_requests: int | None) -> int:
+        """Count as missing the requests of ``expected_requests`` (``batchStats.requestCount``)
+        that no landed row answers; returns that number (0 when ``expected_requests`` is None).
+
+        A row repeating a key answers no other request, so duplicates do not make up for missing
+        rows: ``missing = expected - (total - duplicate_keys)`` when positive. Duplicates are known
+        among the first ``key_limit`` distinct keys only, so past that the count is a lower bound.
+        """
+        answered = self.total - self.duplicate_keys
+        self.missing = max(0, expected_requests - answered) if expected_requests else 0
+        return self.missing
 
     def add(self, result: BatchResult) -> bool:
         """Count one landed row; returns True when its key duplicates an earlier row's."""
@@ -125,16 +161,16 @@ class ResultsTally:
         # int64 counters may arrive as decimal strings (proto-JSON); bools are not counters.
         kind = type(value)
         if kind is not int:
-            if kind is str and value.isdigit():
-                value = int(value)
+            if kind is str:
+                value = _string_counter(key, value)
             elif kind is bool or not isinstance(value, int):
                 return
         self.usage[key] = self.usage.get(key, 0) + value
 
     @property
     def failed_ratio(self) -> float:
-        """``failed / total`` (0.0 when there are no results)."""
-        return self.failed / self.total if self.total else 0.0
+        """``failed / requests`` (0.0 when there are none): missing rows count as failed."""
+        return self.failed / self.requests if self.requests else 0.0
 
     def exceeds(self, max_failed_ratio: float) -> bool:
         """True when the failed ratio is strictly above ``max_failed_ratio`` (a fraction, 0 to 1)."""
@@ -143,14 +179,33 @@ class ResultsTally:
     def counts(self) -> dict[str, Any]:
         """The manifest's ``counts`` object (JSON-native)."""
         return {
-            "total": self.total,
+            "total": self.requests,
+            "landed": self.total,
+            "missing": self.missing,
             "succeeded": self.succeeded,
             "failed": self.failed,
-            "by_outcome": dict(self.by_outcome),
+            "by_outcome": {**self.by_outcome, MISSING: self.missing},
             "retryable": self.retryable,
             "duplicate_keys": self.duplicate_keys,
             "keyless": self.keyless,
         }
+
+
+def _string_counter(name: str, value: str) -> int:
+    """A counter written as a decimal string (``"42"``), or :class:`BadCounter` naming ``name``."""
+    if value.isascii() and value.isdigit() and len(value) <= _COUNTER_DIGITS:
+        return int(value)
+    shown = value if len(value) <= 24 else f"{value[:20]}... ({len(value)} characters)"
+    raise BadCounter(
+        f"the usage counter {_field_of(name)} is {shown!r}, not a token count (ASCII digits, at most "
+        f"{_COUNTER_DIGITS}); the result file is corrupt or not from the Gemini API. Nothing was "
+        "published: check that the connection's host is the Gemini API."
+    )
+
+
+def _field_of(counter: str) -> str:
+    """Where a summed counter sits in a result line."""
+    return "response.tokenCount" if counter == "tokenCount" else f"response.usageMetadata.{counter}"
 
 
 @functools.lru_cache(maxsize=1024)

@@ -169,8 +169,12 @@ def _code(error: Mapping[str, Any]) -> int | None:
         return None
     if isinstance(code, int):
         return code
-    if isinstance(code, str) and code.strip().isdigit():
-        return int(code)
+    if isinstance(code, str):
+        # ASCII digits only, and a short number: str.isdigit() also accepts "²" (which int()
+        # refuses), and int() refuses 4,300 digits and more. A code that is not a number is no code.
+        text = code.strip()
+        if text.isascii() and text.isdigit() and len(text) <= 9:
+            return int(text)
     return None
 
 

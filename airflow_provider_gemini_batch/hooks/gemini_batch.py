@@ -35,6 +35,7 @@ from airflow_provider_gemini_batch._core.jsonl import (
     split_lines,
 )
 from airflow_provider_gemini_batch._core.landing import RawResult, raw_result_from_scan, scan_result_blocks
+from airflow_provider_gemini_batch._core.result_lines import DEFAULT_MAX_LINE_BYTES
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryBudget, RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
@@ -853,20 +854,22 @@ class GeminiBatchHook(GeminiHookBase):
 
     # -- results ---------------------------------------------------------------------------------
 
-    def iter_results(self, batch: Batch | str) -> Iterator[BatchResult]:
+    def iter_results(self, batch: Batch | str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[BatchResult]:
         """Yield one :class:`BatchResult` per request of a finished batch.
 
-        Streams the result file line by line (memory stays flat whatever its size) or walks the
-        inline responses. Each result carries the key the service echoed (results may come back in
-        any order); ``index`` is the output position, the identity only when no keys were given.
-        A batch that ended without results (e.g. EXPIRED) yields nothing.
+        Streams the result file line by line (memory stays flat whatever its size: one block plus
+        one line of at most ``max_line_bytes``, default 64 MiB) or walks the inline responses. Each
+        result carries the key the service echoed (results may come back in any order); ``index``
+        is the output position, the identity only when no keys were given. A batch that ended
+        without results (e.g. EXPIRED) yields nothing.
 
-        :raises GeminiInvalidInputError: the batch is still pending or running.
+        :raises GeminiInvalidInputError: the batch is still pending or running; a result line is
+            longer than ``max_line_bytes`` or cannot be read (named by its number).
         """
         if isinstance(batch, str):
             batch = self.get_batch(batch)
         if batch.responses_file:
-            yield from self._iter_file_results(batch.responses_file)
+            yield from self._iter_file_results(batch.responses_file, max_line_bytes)
             return
         items = batch.inline_items
         if items:
@@ -877,7 +880,9 @@ class GeminiBatchHook(GeminiHookBase):
                 f"Batch {batch.name} is {batch.state.short}; results exist only once it has ended."
             )
 
-    def iter_raw_results(self, batch: Batch | str) -> Iterator[RawResult]:
+    def iter_raw_results(
+        self, batch: Batch | str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    ) -> Iterator[RawResult]:
         """As :meth:`iter_results`, each result with the raw JSON of its row's body.
 
         For a result file, the raw JSON of each line's ``response``/``error`` comes along, so a
@@ -896,7 +901,8 @@ class GeminiBatchHook(GeminiHookBase):
             batch = self.get_batch(batch)
         if batch.responses_file:
             index = 0
-            for scanned in scan_result_blocks(self.iter_file_blocks(batch.responses_file)):
+            blocks = self.iter_file_blocks(batch.responses_file)
+            for scanned in scan_result_blocks(blocks, max_line_bytes=max_line_bytes):
                 for line in scanned:
                     yield raw_result_from_scan(line, index)
                     index += 1
@@ -904,12 +910,12 @@ class GeminiBatchHook(GeminiHookBase):
         for result in self.iter_results(batch):
             yield RawResult(result)
 
-    def _iter_file_results(self, name: str) -> Iterator[BatchResult]:
+    def _iter_file_results(self, name: str, max_line_bytes: int) -> Iterator[BatchResult]:
         """Stream a result file line by line. A broken connection is resumed from the byte reached
         (:meth:`_stream_body`), so no result is lost or repeated, and the time the consumer spends
         on each row does not count against the retry deadline."""
         req = routes.download_file(self.settings.api_version, name)
-        for index, line in enumerate(split_lines(self._stream_body(req))):
+        for index, line in enumerate(split_lines(self._stream_body(req), max_line_bytes)):
             yield parse_result_line(line, index)
 
     # -- connection test -------------------------------------------------------------------------
