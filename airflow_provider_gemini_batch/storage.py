@@ -144,7 +144,10 @@ def sweep_stale_partials(path: Path, *, before: float, keep: Path | None = None)
         if not pattern.fullmatch(entry.name) or (keep is not None and entry.name == keep.name):
             continue
         try:
-            if not entry.is_file(follow_symlinks=False) or entry.stat(follow_symlinks=False).st_mtime >= before:
+            if (
+                not entry.is_file(follow_symlinks=False)
+                or entry.stat(follow_symlinks=False).st_mtime >= before
+            ):
                 continue
             os.unlink(entry.path)
         except OSError:

@@ -44,7 +44,6 @@ from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 Buffer = bytes | memoryview | msgspec.Raw
 
 
-
 class _Line(msgspec.Struct, gc=False):
     """The fields of a result line the row needs; every other field is skipped while scanning."""
 

@@ -228,8 +228,10 @@ def build_manifest(
     """The JSON-native manifest pushed to XCom.
 
     Shape: ``{"batch_name", "state", "destination", "expected_requests", "counts": {"total",
-    "succeeded", "failed", "by_outcome": {outcome: n}, "retryable", "duplicate_keys", "keyless"},
-    "usage": {counter: n}}`` plus ``"note"`` and ``"warnings"`` when there is something to say.
+    "landed", "missing", "succeeded", "failed", "by_outcome": {outcome: n, "missing": n},
+    "retryable", "duplicate_keys", "keyless"}, "usage": {counter: n}}`` plus ``"note"`` and
+    ``"warnings"`` when there is something to say. ``total`` is ``landed + missing`` and equals
+    ``succeeded + failed`` and the sum of ``by_outcome``.
 
     :param state: the short final state (``"SUCCEEDED"``, ``"CANCELLED"`` ...).
     :param destination: where the rows were written, or None when nothing was written.
@@ -259,14 +261,22 @@ def build_manifest(
 def row_warnings(tally: ResultsTally, *, expected_requests: int | None, batch_name: str) -> list[str]:
     """Plain sentences for what the keys and counts of the landed rows put in doubt.
 
-    * landed count differs from ``batchStats.requestCount`` (results missing or extra; keys were
-      then not inferred for key-less rows);
+    * rows missing (:attr:`ResultsTally.missing`, counted as failed), or a landed count that
+      differs from ``batchStats.requestCount`` otherwise (extra rows; keys were then not inferred
+      for key-less rows);
     * rows sharing a key (a join on the key would pick one at random);
     * key-less rows (joined by position only when the counts matched, marked ``key_inferred``);
     * keys past :data:`DUPLICATE_CHECK_LIMIT` that were not checked for duplicates.
     """
     out: list[str] = []
-    if expected_requests and tally.total != expected_requests:
+    if tally.missing:
+        out.append(
+            f"{batch_name} owes {tally.missing} more result rows than were landed ({tally.total} landed, "
+            f"{tally.duplicate_keys} of them repeating a key, {expected_requests} requests); the "
+            "missing ones count as failed. Join the rows on their keys and resubmit the requests "
+            "whose key has no row."
+        )
+    elif expected_requests and tally.total != expected_requests:
         out.append(
             f"{batch_name} reports {expected_requests} requests but {tally.total} results were landed; "
             "join the rows on their keys and resubmit the requests whose key is missing."

@@ -41,7 +41,6 @@ def line_too_long(number: int, limit: int) -> GeminiInvalidInputError:
     )
 
 
-
 def line_regions(blocks: Iterable[bytes], max_line: int) -> Iterator[tuple[bytes, int, int]]:
     """``(buffer, start, end)``: runs of whole lines of the stream, each line ending with ``\\n``.
 
@@ -86,7 +85,6 @@ def line_regions(blocks: Iterable[bytes], max_line: int) -> Iterator[tuple[bytes
         tail.append(b"\n")
         last = b"".join(tail)
         yield last, 0, len(last)
-
 
 
 def split_lines(chunks: Iterable[bytes], max_line: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[bytes]:

@@ -35,8 +35,8 @@ from airflow_provider_gemini_batch._core.jsonl import (
     split_lines,
 )
 from airflow_provider_gemini_batch._core.landing import RawResult, raw_result_from_scan, scan_result_blocks
-from airflow_provider_gemini_batch._core.result_lines import DEFAULT_MAX_LINE_BYTES
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileInfo
+from airflow_provider_gemini_batch._core.result_lines import DEFAULT_MAX_LINE_BYTES
 from airflow_provider_gemini_batch._core.retry import RetryBudget, RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
 from airflow_provider_gemini_batch._core.waiting import (
@@ -854,7 +854,9 @@ class GeminiBatchHook(GeminiHookBase):
 
     # -- results ---------------------------------------------------------------------------------
 
-    def iter_results(self, batch: Batch | str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[BatchResult]:
+    def iter_results(
+        self, batch: Batch | str, *, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+    ) -> Iterator[BatchResult]:
         """Yield one :class:`BatchResult` per request of a finished batch.
 
         Streams the result file line by line (memory stays flat whatever its size: one block plus

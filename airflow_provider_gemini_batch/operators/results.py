@@ -8,10 +8,16 @@ from typing import TYPE_CHECKING, Any
 from airflow_provider_gemini_batch._core.cost import check_price_table, estimate_cost
 from airflow_provider_gemini_batch._core.jsonl import with_position_key
 from airflow_provider_gemini_batch._core.landing import land_result_blocks, row_line
-from airflow_provider_gemini_batch._core.manifest import ResultsTally, build_manifest, row_warnings
+from airflow_provider_gemini_batch._core.manifest import (
+    BadCounter,
+    ResultsTally,
+    build_manifest,
+    row_warnings,
+)
 from airflow_provider_gemini_batch._core.models import Batch
+from airflow_provider_gemini_batch._core.result_lines import DEFAULT_MAX_LINE_BYTES
 from airflow_provider_gemini_batch._core.rows import SUCCEEDED
-from airflow_provider_gemini_batch._core.states import FAILURE_STATES, PARTIAL_STATES
+from airflow_provider_gemini_batch._core.states import FAILURE_STATES, PARTIAL_STATES, RESULT_STATES
 from airflow_provider_gemini_batch._core.waiting import describe_failure
 from airflow_provider_gemini_batch.exceptions import (
     GeminiBatchError,
@@ -43,9 +49,18 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
 
     Keys are the only safe join. Rows repeating a key are all written, counted in
     ``counts.duplicate_keys`` and logged. The landed count is checked against the batch's
-    ``batchStats.requestCount`` (``expected_requests``; a warning when they differ). Rows without a
-    key get their request's identity ``request-<position>`` (marked ``key_inferred``) only when the
-    counts match; that rewrites the destination once more (a second read of the results).
+    ``batchStats.requestCount`` (``expected_requests``): requests no landed row answers are
+    failures, counted in ``counts.missing`` (and ``by_outcome.missing``), part of ``failed`` and of
+    the ratio ``max_failed_ratio`` bounds, and warned about. Rows without a key get their request's
+    identity ``request-<position>`` (marked ``key_inferred``) only when the counts match; that
+    rewrites the destination once more (a second read of the results). A non-string key lands as
+    its compact JSON text (``7`` -> ``"7"``).
+
+    Hostile or broken result files end the task with ``GeminiInvalidInputError`` naming the line
+    (and the field) before anything is published: a line longer than ``max_result_line_bytes``, a
+    line that is not JSON or nests deeper than about 1,000 levels, a usage counter that is not a
+    count. The destination is a local file of mode ``file_mode`` (0o600 by default); temporaries
+    that killed earlier attempts left next to it are removed when it is published.
 
     Batches that ended CANCELLED, EXPIRED or FAILED: whatever results the API still offers are
     landed (they were billed); when it offers none, the manifest says so in ``note`` and nothing is
@@ -62,7 +77,13 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         the worker's current directory (logged) and recorded absolute in the manifest.
         Declared as an Asset outlet when it is a literal (not templated) value.
     :param max_failed_ratio: largest tolerated ``failed / total`` (0.0 to 1.0), where ``failed``
-        counts every row without a usable answer (any outcome but ``succeeded``). Default 0.0.
+        counts every request without a usable answer (a row of any outcome but ``succeeded``, or
+        a missing row) and ``total`` the landed rows plus the missing ones. Default 0.0.
+    :param max_result_line_bytes: the longest result line landed, in bytes (default 64 MiB,
+        :data:`~airflow_provider_gemini_batch._core.result_lines.DEFAULT_MAX_LINE_BYTES`; memory
+        per line is about three times this). A longer line fails the task, naming it.
+    :param file_mode: POSIX permission bits of the landed local file (default ``0o600``: owner
+        only; ``0o640`` shares it with the group; None: ``0o666`` minus the umask).
     :param fail_on_unsuccessful_batch: raise for a batch that did not SUCCEED. Default True.
     :param price_table: prices per million tokens the user pays for batch requests, per model
         (``{"gemini-2.5-flash": {"input": 0.15, "output": 1.25, "thinking": 1.25}}``; see
@@ -71,8 +92,9 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
     :param currency: the currency of ``price_table``, copied into ``cost``. Default ``"USD"``.
     :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
     :returns: ``{"batch_name", "state", "destination", "expected_requests", "counts": {"total",
-        "succeeded", "failed", "by_outcome": {outcome: n}, "retryable", "duplicate_keys",
-        "keyless"}, "usage": {<summed usageMetadata counters and embedding tokenCount>}}``
+        "landed", "missing", "succeeded", "failed", "by_outcome": {outcome: n, "missing": n},
+        "retryable", "duplicate_keys", "keyless"}, "usage": {<summed usageMetadata counters and
+        embedding tokenCount>}}``
         (+ ``"note"`` when there was nothing to land, ``"warnings"`` about counts and keys).
     :raises GeminiResultsThresholdError: failed ratio above ``max_failed_ratio`` (after writing;
         without retries: a retry would land the same rows).
@@ -94,6 +116,8 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         fail_on_unsuccessful_batch: bool = True,
         price_table: dict[str, dict[str, float]] | None = None,
         currency: str = "USD",
+        max_result_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+        file_mode: int | None = 0o600,
         gemini_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -108,11 +132,24 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         self.fail_on_unsuccessful_batch = fail_on_unsuccessful_batch
         self.price_table = price_table
         self.currency = currency
+        self.max_result_line_bytes = max_result_line_bytes
+        self.file_mode = file_mode
 
     def execute(self, context: Context) -> dict[str, Any]:
         if not 0.0 <= float(self.max_failed_ratio) <= 1.0:
             raise GeminiInvalidInputError(
                 f"max_failed_ratio must be within 0.0..1.0, got {self.max_failed_ratio}."
+            )
+        if not isinstance(self.max_result_line_bytes, int) or self.max_result_line_bytes < 1024:
+            raise GeminiInvalidInputError(
+                f"max_result_line_bytes must be a number of bytes of at least 1024, got "
+                f"{self.max_result_line_bytes!r}; the default is {DEFAULT_MAX_LINE_BYTES:,} (64 MiB)."
+            )
+        if self.file_mode is not None and not (
+            isinstance(self.file_mode, int) and 0 <= self.file_mode <= 0o777
+        ):
+            raise GeminiInvalidInputError(
+                f"file_mode must be permission bits such as 0o600 or 0o640, or None; got {self.file_mode!r}."
             )
         prices = check_price_table(self.price_table) if self.price_table is not None else None
         target = self._resolve_destination()
@@ -135,6 +172,8 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                 "nothing was written."
             )
             self.log.warning("%s", note)
+        if batch.has_results:
+            tally.account_for(_rows_expected(batch))
         warnings = (
             row_warnings(tally, expected_requests=expected, batch_name=batch.name) if tally.total else []
         )
@@ -160,7 +199,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         else:
             self.log.info(
                 "Landed %d results of %s (expected %s) in %s: %d succeeded, %d without a usable "
-                "answer%s; %d retryable.",
+                "answer%s; %d retryable; %d missing.",
                 tally.total,
                 batch.name,
                 expected if expected is not None else "?",
@@ -169,6 +208,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                 tally.failed,
                 f" ({outcomes})" if outcomes else "",
                 tally.retryable,
+                tally.missing,
             )
         if batch.state in PARTIAL_STATES:
             self.log.warning(
@@ -194,12 +234,13 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         if tally.exceeds(float(self.max_failed_ratio)):
             context["ti"].xcom_push(key="manifest", value=manifest)
             raise GeminiResultsThresholdError(
-                f"{tally.failed} of {tally.total} requests of {batch.name} gave no usable answer "
+                f"{tally.failed} of {tally.requests} requests of {batch.name} gave no usable answer "
                 f"({tally.failed_ratio:.1%} > max_failed_ratio {float(self.max_failed_ratio):.1%}; "
                 f"by outcome: {outcomes}; {tally.retryable} retryable). "
                 f"All rows, failed ones included, were written to {destination}; inspect the rows "
                 "with status 'failed' (their 'outcome' and 'reason' say why), resubmit the retryable "
-                "ones, fix the others, or raise max_failed_ratio."
+                "ones and the missing ones (requests whose key has no row), fix the others, or raise "
+                "max_failed_ratio."
             )
         return manifest
 
@@ -264,7 +305,10 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         pending: list[bytes] = []
         buffered = 0
         # The writer thread is closed (every block written) before the destination is published.
-        with atomic_destination(destination) as handle, BackgroundWriter(handle, depth=4) as out:
+        with (
+            atomic_destination(destination, mode=self.file_mode) as handle,
+            BackgroundWriter(handle, depth=4) as out,
+        ):
             # Rows are spliced from the lines' own bytes (no re-encoding of the bodies). A result
             # file's rows come a downloaded block at a time (about 1 MiB): such a block is written
             # as it is (bytes.join of one bytes object returns it, no copy); the small rows of
@@ -291,13 +335,28 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                 tally,
                 infer_keys=infer_keys,
                 on_duplicate=on_duplicate,
+                max_line_bytes=self.max_result_line_bytes,
             )
             return
+        # Inline results came whole in the batch's answer (bounded by the answer's own size cap),
+        # so only the row-level checks apply here.
         for result, response, error in self.hook.iter_raw_results(batch):
             if infer_keys:
                 result = with_position_key(result)
-            yield row_line(result, response=response, error=error)
-            if tally.add(result):
+            try:
+                yield row_line(result, response=response, error=error)
+            except RecursionError:
+                raise GeminiInvalidInputError(
+                    f"Inline response {result.index + 1} of {batch.name} is nested deeper than about "
+                    "1,000 levels (no Gemini answer is); check that the connection's host is the Gemini API."
+                ) from None
+            try:
+                duplicate = tally.add(result)
+            except BadCounter as exc:
+                raise GeminiInvalidInputError(
+                    f"Inline response {result.index + 1} of {batch.name}: {exc}"
+                ) from None
+            if duplicate:
                 on_duplicate(result.index, result.key or "")
 
     # -- OpenLineage (called by apache-airflow-providers-openlineage when installed) --------------
@@ -314,6 +373,17 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """As on start: the batch as input and ``destination`` as output (the rendered values)."""
         return self.get_openlineage_facets_on_start()
+
+
+def _rows_expected(batch: Batch) -> int | None:
+    """How many result rows ``batch`` owes: every request (``batchStats.requestCount``) when it
+    ended SUCCEEDED or PARTIALLY_SUCCEEDED; when it was cancelled, expired or failed, only the
+    requests its stats say were answered (successful + failed: the pending ones never ran and
+    have no row). None when the batch reports no count."""
+    stats = batch.stats
+    if batch.state in RESULT_STATES:
+        return stats.request_count or None
+    return (stats.successful_request_count + stats.failed_request_count) or None
 
 
 _DUPLICATES_LOGGED = 5

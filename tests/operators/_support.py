@@ -68,10 +68,13 @@ def uploads_started(emulator: EmulatorServer) -> int:
 
 def counts_all_succeeded(n: int) -> dict[str, Any]:
     """The manifest ``counts`` of ``n`` rows that all gave a usable answer, with unique keys."""
-    by_outcome = dict.fromkeys(("succeeded", "error", "blocked", "stopped", "max_tokens", "no_output"), 0)
+    outcomes = ("succeeded", "error", "blocked", "stopped", "max_tokens", "no_output", "missing")
+    by_outcome = dict.fromkeys(outcomes, 0)
     by_outcome["succeeded"] = n
     return {
         "total": n,
+        "landed": n,
+        "missing": 0,
         "succeeded": n,
         "failed": 0,
         "by_outcome": by_outcome,

@@ -119,6 +119,8 @@ def test_tally_counts_every_row_without_a_usable_answer_as_failed() -> None:
     tally.add(result_from_json({"key": "c", "status": {"code": 14, "message": "try later"}}, 2))
     assert tally.counts() == {
         "total": 3,
+        "landed": 3,
+        "missing": 0,
         "succeeded": 1,
         "failed": 2,
         "by_outcome": {
@@ -128,6 +130,7 @@ def test_tally_counts_every_row_without_a_usable_answer_as_failed() -> None:
             "stopped": 1,
             "max_tokens": 0,
             "no_output": 0,
+            "missing": 0,
         },
         "retryable": 1,
         "duplicate_keys": 0,
@@ -166,6 +169,8 @@ def test_manifest_shape_is_small_and_json_native() -> None:
         "expected_requests": 2,
         "counts": {
             "total": 2,
+            "landed": 2,
+            "missing": 0,
             "succeeded": 2,
             "failed": 0,
             "by_outcome": {
@@ -175,6 +180,7 @@ def test_manifest_shape_is_small_and_json_native() -> None:
                 "stopped": 0,
                 "max_tokens": 0,
                 "no_output": 0,
+                "missing": 0,
             },
             "retryable": 0,
             "duplicate_keys": 0,

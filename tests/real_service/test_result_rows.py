@@ -179,6 +179,8 @@ def test_cookbook_text_batch_lands_two_usable_answers_with_thought_tokens(landed
     assert manifest["expected_requests"] == 2
     assert manifest["counts"] == {
         "total": 2,
+        "landed": 2,
+        "missing": 0,
         "succeeded": 2,
         "failed": 0,
         "by_outcome": {
@@ -188,6 +190,7 @@ def test_cookbook_text_batch_lands_two_usable_answers_with_thought_tokens(landed
             "stopped": 0,
             "max_tokens": 0,
             "no_output": 0,
+            "missing": 0,
         },
         "retryable": 0,
         "duplicate_keys": 0,
@@ -228,6 +231,7 @@ def test_reported_rows_counted_per_outcome_and_all_failed_rows_count_for_the_rat
         "stopped": 2,
         "max_tokens": 2,
         "no_output": 1,
+        "missing": 0,
     }
     assert (manifest["counts"]["failed"], manifest["counts"]["retryable"]) == (9, 1)
     assert manifest["usage"]["promptTokenCount"] == 8 + 171 + 8
@@ -255,21 +259,25 @@ def test_keyless_rows_get_their_request_position_when_counts_match(landed: Lande
 
 
 def test_keyless_rows_stay_null_and_the_mismatch_is_reported(landed: Landed) -> None:
-    """Two results for a batch reporting three requests: no key is guessed, the manifest says why."""
+    """Two results for a batch reporting three requests: no key is guessed, the manifest says why,
+    and the missing row is a failure (the task fails at max_failed_ratio 0.0)."""
     rows = landed.rows("keyless_short")
     manifest = landed.manifest("keyless_short")
 
     assert [(r["key"], "key_inferred" in r) for r in rows] == [(None, False), (None, False)]
     assert manifest["expected_requests"] == 3
-    assert manifest["counts"]["total"] == 2
-    assert any("reports 3 requests but 2 results" in w for w in manifest["warnings"])
+    assert (manifest["counts"]["landed"], manifest["counts"]["missing"]) == (2, 1)
+    assert any("owes 1 more result rows than were landed" in w for w in manifest["warnings"])
+    assert landed.state("keyless_short") == "failed"
 
 
 def test_duplicate_keys_are_counted_and_warned(landed: Landed) -> None:
-    """Issue 9 fault kind 4: ``request_1`` twice; every row is written, the duplicate counted."""
+    """Issue 9 fault kind 4: ``request_1`` twice; every row is written, the duplicate counted. Three
+    requests answered by two distinct keys: the third request's row is missing, a failure."""
     manifest = landed.manifest("duplicates")
 
-    assert landed.state("duplicates") == "success"
+    assert landed.state("duplicates") == "failed"
     assert [r["key"] for r in landed.rows("duplicates")] == ["request_1", "request_2", "request_1"]
     assert manifest["counts"]["duplicate_keys"] == 1
+    assert manifest["counts"]["missing"] == 1
     assert any("repeat a key" in w for w in manifest["warnings"])
