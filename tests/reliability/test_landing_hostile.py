@@ -1,0 +1,266 @@
+"""Landing results a hostile or broken server sends: huge lines, lost rows, hostile rows, killed landings.
+
+Every test goes through the results operator (``execute`` with a direct context, or a DAG run
+with ``dag.test()``) or the hook's result iterators, against a stand-in on a real socket:
+``_result_server.ResultFileServer`` streams generated result files (a 96 MiB line, a line that
+never ends, a download that stalls to be killed), ``tests/real_service/standin.ScriptedServer``
+serves small ones. docs/security.md ("Landing results") lists what each test shows.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+import tracemalloc
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError, GeminiResultsThresholdError
+from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
+from airflow_provider_gemini_batch.operators.gemini_batch import GeminiBatchResultsOperator
+from tests.fixtures.airflow_env import unique_dag_id
+from tests.real_service import captures_rows as cr
+from tests.real_service.standin import Reply, ScriptedServer
+from tests.reliability._result_server import ResultFileServer
+from tests.reliability._support import direct_context, run
+
+CONN_ID = "gemini_hostile_rows"
+MiB = 1024 * 1024
+#: A usable answer as the live service writes it (cookbook ``Batch_mode.ipynb`` cell 25).
+GOOD = cr.COOKBOOK_TEXT_RESPONSE_1
+
+
+def good_line(key: str) -> bytes:
+    return cr.line({"response": GOOD, "key": key})
+
+
+def use(monkeypatch: pytest.MonkeyPatch, server: ResultFileServer) -> None:
+    monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", server.connection())
+
+
+def results_op(server: ResultFileServer | str, destination: Path, **kwargs: Any) -> GeminiBatchResultsOperator:
+    name = server if isinstance(server, str) else server.batch_name
+    return GeminiBatchResultsOperator(
+        task_id="results", batch_name=name, destination=str(destination), gemini_conn_id=CONN_ID, **kwargs
+    )
+
+
+def peak_bytes_of(call: Any) -> tuple[int, BaseException | None]:
+    """Python-heap peak (tracemalloc) while ``call()`` runs, and what it raised."""
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    error: BaseException | None = None
+    try:
+        call()
+    except BaseException as exc:  # noqa: BLE001 - returned to the test
+        error = exc
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return peak, error
+
+
+# ------------------------------------------------------------------ a result line's length is capped
+
+
+def test_a_huge_result_line_is_refused_by_number_in_bounded_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Line 3 of the result file is 96 MiB (a broken or hostile server; no Gemini answer is near
+    that). Before: the line was gathered and joined whole (about twice its size in memory, 601 MB
+    for a 300 MB line in the review) and landed. After: landing stops at the 64 MiB default cap
+    with an error naming line 3, nothing is published, and the Python heap peaks near the cap."""
+    head = good_line("k1") + good_line("k2") + b'{"key":"k3","response":{"text":"'
+    with ResultFileServer([head, (b"A" * MiB, 96), b'"}}\n'], request_count=3) as server:
+        use(monkeypatch, server)
+        dest = tmp_path / "out" / "results.jsonl"
+        op = results_op(server, dest)
+        peak, error = peak_bytes_of(lambda: op.execute(direct_context(task_id="results")))
+
+    assert isinstance(error, GeminiInvalidInputError), error
+    assert "Result line 3 is longer than 67,108,864 bytes" in str(error)
+    assert "max_result_line_bytes" in str(error)
+    assert peak < 80 * MiB, f"peak {peak / MiB:.0f} MiB"
+    assert not dest.exists()
+    assert os.listdir(dest.parent) == []
+
+
+def test_a_line_that_never_ends_stops_at_the_configured_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server streams one line without end (no length, no newline). Before: the worker grew
+    until the server gave up (here after 512 MiB). After: ``max_result_line_bytes=1 MiB`` ends
+    landing after about 1 MiB, naming line 1; memory stays within a few MiB."""
+    with ResultFileServer([b'{"key":"k1","response":{"text":"', (b"B" * 65536, 8192)], endless=True) as server:
+        use(monkeypatch, server)
+        dest = tmp_path / "results.jsonl"
+        op = results_op(server, dest, max_result_line_bytes=MiB)
+        peak, error = peak_bytes_of(lambda: op.execute(direct_context(task_id="results")))
+
+    assert isinstance(error, GeminiInvalidInputError), error
+    assert "Result line 1 is longer than 1,048,576 bytes" in str(error)
+    assert peak < 8 * MiB, f"peak {peak / MiB:.1f} MiB"
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("method", ["iter_results", "iter_raw_results"])
+def test_the_hook_result_iterators_cap_a_line_too(method: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook's own readers of a result file (used by the common.ai adapter and user code): a
+    12 MiB second line with ``max_line_bytes=4 MiB``. Before: read whole (``iter_results`` grew
+    its buffer by copying it again for every block). After: an error naming line 2, memory near
+    the cap."""
+    body = [good_line("k1"), b'{"key":"k2","response":{"text":"', (b"C" * MiB, 12), b'"}}\n']
+    with ResultFileServer(body, request_count=2) as server:
+        use(monkeypatch, server)
+        hook = GeminiBatchHook(gemini_conn_id=CONN_ID)
+        batch = hook.get_batch(server.batch_name)
+        peak, error = peak_bytes_of(lambda: list(getattr(hook, method)(batch, max_line_bytes=4 * MiB)))
+
+    assert isinstance(error, GeminiInvalidInputError), error
+    assert "Result line 2 is longer than 4,194,304 bytes" in str(error)
+    assert peak < 10 * MiB, f"peak {peak / MiB:.1f} MiB"
+
+
+# --------------------------------------------------------------------------- hostile rows are named
+
+
+def scripted(lines: bytes, request_count: int = 2) -> list[Reply]:
+    batch_id = "hostilerows000000000000000000000000"
+    operation = cr.finished_operation(
+        batch_id, request_count=request_count, responses_file=f"files/batch-{batch_id}"
+    )
+    return [
+        Reply("GET", rf"/{cr.API}/batches/{batch_id}", body=operation),
+        Reply(
+            "GET",
+            rf"/{cr.API}/files/batch-{batch_id}:download",
+            body=lines,
+            headers={"Content-Type": "application/octet-stream"},
+        ),
+    ]
+
+
+@pytest.fixture
+def scripted_conn(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``serve(lines, request_count)``: a ScriptedServer for one batch, the connection set."""
+    servers: list[ScriptedServer] = []
+
+    def serve(lines: bytes, request_count: int = 2) -> str:
+        server = ScriptedServer(scripted(lines, request_count)).__enter__()
+        servers.append(server)
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{CONN_ID.upper()}",
+            json.dumps(
+                {
+                    "conn_type": "gemini_batch",
+                    "host": server.base_url,
+                    "password": "hostile-rows-key",
+                    "extra": json.dumps({"max_retries": 0, "api_version": cr.API}),
+                }
+            ),
+        )
+        return "batches/hostilerows000000000000000000000000"
+
+    yield serve
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+def with_usage(**counters: Any) -> dict[str, Any]:
+    response = copy.deepcopy(GOOD)
+    response["usageMetadata"].update(counters)
+    return response
+
+
+NESTED = {"a": 1}
+for _ in range(1200):
+    NESTED = {"a": NESTED}
+
+#: id -> (second line of the result file, the text the error must carry)
+HOSTILE_ROWS: dict[str, tuple[bytes, str]] = {
+    "superscript_counter": (
+        cr.line({"response": with_usage(promptTokenCount="²"), "key": "k2"}),
+        "Result line 2: the usage counter response.usageMetadata.promptTokenCount is '²'",
+    ),
+    "4400_digit_counter": (
+        cr.line({"response": with_usage(totalTokenCount="9" * 4400), "key": "k2"}),
+        "Result line 2: the usage counter response.usageMetadata.totalTokenCount is '9999",
+    ),
+    "superscript_embedding_token_count": (
+        cr.line({"response": {"tokenCount": "²", "embedding": {"values": [0.5]}}, "key": "k2"}),
+        "Result line 2: the usage counter response.tokenCount is '²'",
+    ),
+    "deep_response": (
+        b'{"key":"k2","response":' + b'{"a":' * 5000 + b"1" + b"}" * 5000 + b"}\n",
+        "Result line 2 cannot be read: its field 'response' is nested deeper than about 1,000 levels",
+    ),
+    "deep_metadata": (
+        b'{"key":"k2","metadata":' + b"[" * 5000 + b"]" * 5000 + b',"response":{}}\n',
+        "Result line 2 cannot be read: its field 'metadata' is nested deeper than about 1,000 levels",
+    ),
+    "deep_error": (
+        b'{"key":"k2","error":' + b'{"a":' * 5000 + b"1" + b"}" * 5000 + b"}\n",
+        "Result line 2 cannot be read: its field 'error' is nested deeper than about 1,000 levels",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE_ROWS))
+def test_a_hostile_row_ends_landing_with_an_error_naming_line_and_field(
+    case: str, scripted_conn: Any, tmp_path: Path
+) -> None:
+    """Before: a bare ``ValueError`` ("invalid literal for int()", "Exceeds the limit (4300
+    digits)") or ``RecursionError`` with no line. After: ``GeminiInvalidInputError`` naming the
+    line and the field, and nothing published."""
+    line, expected = HOSTILE_ROWS[case]
+    name = scripted_conn(good_line("k1") + line)
+    dest = tmp_path / "results.jsonl"
+
+    with pytest.raises(GeminiInvalidInputError) as raised:
+        results_op(name, dest).execute(direct_context(task_id="results"))
+
+    assert expected in str(raised.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_error_code_that_is_not_a_number_lands_as_a_failed_row(scripted_conn: Any, tmp_path: Path) -> None:
+    """A per-row error whose ``code`` is "²" or 4,400 digits. Before: a bare ``ValueError``
+    aborted landing. After: the rows land as ``error`` rows keeping what the server sent (the
+    code is no code: no reason, not retryable), and count as failed."""
+    lines = cr.line({"error": {"code": "²", "message": "x"}, "key": "k1"}) + cr.line(
+        {"error": {"code": "9" * 4400, "message": "y"}, "key": "k2"}
+    )
+    name = scripted_conn(lines)
+    dest = tmp_path / "results.jsonl"
+
+    manifest = results_op(name, dest, max_failed_ratio=1.0).execute(direct_context(task_id="results"))
+
+    rows = [json.loads(text) for text in dest.read_text(encoding="utf-8").splitlines()]
+    assert [(r["key"], r["outcome"], r["retryable"], r["error"]["message"]) for r in rows] == [
+        ("k1", "error", False, "x"),
+        ("k2", "error", False, "y"),
+    ]
+    assert manifest["counts"]["failed"] == 2
+
+
+def test_a_non_string_key_lands_as_its_json_text(scripted_conn: Any, tmp_path: Path) -> None:
+    """Keys the service echoes are strings; a number, a boolean or an object there (a broken or
+    hostile file). Before: Python's repr (``"{'a': 1}"``, ``"True"``). After: the value's compact
+    JSON text (``'{"a":1}'``, ``"true"``, ``"7"``), the documented rule."""
+    lines = b"".join(cr.line({"response": GOOD, "key": key}) for key in (7, True, {"a": 1}, [1, "x"]))
+    name = scripted_conn(lines, request_count=4)
+    dest = tmp_path / "results.jsonl"
+
+    results_op(name, dest).execute(direct_context(task_id="results"))
+
+    keys = [json.loads(text)["key"] for text in dest.read_text(encoding="utf-8").splitlines()]
+    assert keys == ["7", "true", '{"a":1}', '[1,"x"]']
