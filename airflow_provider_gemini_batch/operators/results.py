@@ -189,7 +189,8 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
             warnings=warnings,
             cost=estimate_cost(tally.usage, batch.model, prices, currency=self.currency) if prices else None,
         )
-        outcomes = ", ".join(f"{n} {o}" for o, n in tally.by_outcome.items() if n and o != SUCCEEDED)
+        by_outcome = manifest["counts"]["by_outcome"]  # with the missing rows
+        outcomes = ", ".join(f"{n} {o}" for o, n in by_outcome.items() if n and o != SUCCEEDED)
         if destination is None:
             self.log.info(
                 "Landed no results of %s (expected %s): the API offers none; no file was written.",
@@ -234,7 +235,8 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         if tally.exceeds(float(self.max_failed_ratio)):
             context["ti"].xcom_push(key="manifest", value=manifest)
             raise GeminiResultsThresholdError(
-                f"{tally.failed} of {tally.requests} requests of {batch.name} gave no usable answer "
+                f"{tally.failed} of {tally.requests} results of {batch.name} ({tally.total} rows landed, "
+                f"{tally.missing} missing) gave no usable answer "
                 f"({tally.failed_ratio:.1%} > max_failed_ratio {float(self.max_failed_ratio):.1%}; "
                 f"by outcome: {outcomes}; {tally.retryable} retryable). "
                 f"All rows, failed ones included, were written to {destination}; inspect the rows "

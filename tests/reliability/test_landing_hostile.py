@@ -264,3 +264,153 @@ def test_a_non_string_key_lands_as_its_json_text(scripted_conn: Any, tmp_path: P
 
     keys = [json.loads(text)["key"] for text in dest.read_text(encoding="utf-8").splitlines()]
     assert keys == ["7", "true", '{"a":1}', '[1,"x"]']
+
+
+# ------------------------------------------------------------------------ lost rows are failures
+
+
+def test_rows_the_batch_owes_and_the_file_lacks_are_failures(
+    airflow_db: str, scripted_conn: Any, tmp_path: Path
+) -> None:
+    """A SUCCEEDED batch whose ``batchStats`` counts 1,000 requests serves a result file of 10 rows.
+    Before: ``failed: 0``, the task succeeded with a warning. After, in a DAG run: 990 rows are
+    ``missing`` (``counts.missing``, ``by_outcome.missing``, part of ``failed`` and ``total``), the
+    task with ``max_failed_ratio=0.5`` fails, and only a ratio allowing 99 % passes."""
+    from airflow.sdk import DAG
+
+    name = scripted_conn(b"".join(good_line(f"k{i}") for i in range(10)), request_count=1000)
+    with DAG(unique_dag_id("lost_rows"), schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        for task_id, ratio in (("strict", 0.5), ("tolerant", 0.99)):
+            GeminiBatchResultsOperator(
+                task_id=task_id,
+                batch_name=name,
+                destination=str(tmp_path / f"{task_id}.jsonl"),
+                max_failed_ratio=ratio,
+                gemini_conn_id=CONN_ID,
+            )
+    result = run(dag)
+
+    assert result.states == {"strict": "failed", "tolerant": "success"}
+    for task_id in ("strict", "tolerant"):
+        xcoms = result.xcoms[task_id]
+        counts = (xcoms.get("return_value") or xcoms["manifest"])["counts"]
+        assert (counts["total"], counts["landed"], counts["missing"]) == (1000, 10, 990)
+        assert (counts["succeeded"], counts["failed"], counts["by_outcome"]["missing"]) == (10, 990, 990)
+    assert len((tmp_path / "strict.jsonl").read_text(encoding="utf-8").splitlines()) == 10
+
+
+def test_a_repeated_key_does_not_stand_in_for_a_missing_row(scripted_conn: Any, tmp_path: Path) -> None:
+    """Three requests, three rows, but ``k1`` twice: one request has no row. Before: counts matched,
+    success. After: one missing row, a failure at the default ratio."""
+    name = scripted_conn(good_line("k1") + good_line("k2") + good_line("k1"), request_count=3)
+    context = direct_context(task_id="results")
+
+    with pytest.raises(GeminiResultsThresholdError, match=r"1 of 4 results .*\(3 rows landed, 1 missing\)"):
+        results_op(name, tmp_path / "results.jsonl").execute(context)
+
+    counts = context["ti"].pushed["manifest"]["counts"]
+    assert (counts["landed"], counts["duplicate_keys"], counts["missing"]) == (3, 1, 1)
+
+
+# ------------------------------------------------------- killed landings leave no partials; file modes
+
+KILLED_LANDING = textwrap.dedent(
+    """
+    import sys
+    from airflow_provider_gemini_batch.operators.gemini_batch import GeminiBatchResultsOperator
+    from tests.reliability._support import direct_context
+
+    GeminiBatchResultsOperator(
+        task_id="results", batch_name=sys.argv[1], destination=sys.argv[2], gemini_conn_id=sys.argv[3]
+    ).execute(direct_context(task_id="results"))
+    """
+)
+
+
+def partials(directory: Path) -> list[str]:
+    return sorted(name for name in os.listdir(directory) if name.endswith(".partial"))
+
+
+def test_a_killed_landing_leaves_no_partial_after_the_next_try(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two tries of a landing are SIGKILLed mid-download (a worker lost, an OOM kill); each leaves
+    its ``.partial``. Before: both stayed for ever (one more per try) and the published file was
+    0644. After: the next try publishes, removes both, and the file is 0600."""
+    lines = b"".join(good_line(f"k{i}") for i in range(400))
+    dest = tmp_path / "results.jsonl"
+    for _ in range(2):
+        with ResultFileServer([lines], request_count=400, stall_after=len(lines) // 2) as server:
+            env = {**os.environ, f"AIRFLOW_CONN_{CONN_ID.upper()}": server.connection()}
+            child = subprocess.Popen(
+                [sys.executable, "-c", KILLED_LANDING, server.batch_name, str(dest), CONN_ID],
+                cwd=Path(__file__).resolve().parents[2],
+                env=env,
+            )
+            try:
+                assert server.stalled.wait(120), "the landing never reached the middle of the file"
+                time.sleep(0.2)  # the half that was sent reaches the partial file
+            finally:
+                child.send_signal(signal.SIGKILL)
+                child.wait(30)
+    left = partials(tmp_path)
+    assert len(left) == 2 and not dest.exists()
+
+    time.sleep(0.05)  # the next try begins after the killed ones last wrote (mtime resolution)
+    with ResultFileServer([lines], request_count=400) as server:
+        use(monkeypatch, server)
+        manifest = results_op(server, dest).execute(direct_context(task_id="results"))
+
+    assert manifest["counts"]["landed"] == 400
+    assert os.listdir(tmp_path) == ["results.jsonl"]
+    assert stat.S_IMODE(dest.stat().st_mode) == 0o600
+
+
+def test_the_sweep_touches_only_older_partials_of_the_same_destination(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only ``.<name>.<12 hex>.partial`` of this destination, last written before this try began,
+    is removed: another destination's partial, look-alike names, a partial written after this try
+    began (a concurrent writer) and the user's own files stay."""
+    dest = tmp_path / "results.jsonl"
+    stale = tmp_path / ".results.jsonl.0123456789ab.partial"
+    kept = [
+        tmp_path / ".other.jsonl.0123456789ab.partial",  # another destination
+        tmp_path / ".results.jsonl.partial",  # not the pattern
+        tmp_path / ".results.jsonl.0123456789AB.partial",  # not lower-case hex
+        tmp_path / "results.jsonl.0123456789ab.partial",  # no leading dot
+        tmp_path / "notes.txt",
+    ]
+    concurrent = tmp_path / ".results.jsonl.fedcba987654.partial"
+    for path in (stale, *kept, concurrent):
+        path.write_bytes(b"x")
+    past = time.time() - 3600
+    for path in (stale, *kept):
+        os.utime(path, (past, past))
+    future = time.time() + 3600  # written after this try began
+    os.utime(concurrent, (future, future))
+
+    with ResultFileServer([good_line("k1")], request_count=1) as server:
+        use(monkeypatch, server)
+        results_op(server, dest).execute(direct_context(task_id="results"))
+
+    assert not stale.exists()
+    assert all(path.exists() for path in (*kept, concurrent))
+
+
+@pytest.mark.parametrize(("file_mode", "expected"), [(0o640, 0o640), (0o600, 0o600)])
+def test_the_published_mode_is_exact_and_configurable(
+    file_mode: int, expected: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``file_mode`` sets the landed file's mode exactly, whatever the umask (022 here; before,
+    the file was 0644 under it)."""
+    dest = tmp_path / "results.jsonl"
+    old = os.umask(0o022)
+    try:
+        with ResultFileServer([good_line("k1")], request_count=1) as server:
+            use(monkeypatch, server)
+            results_op(server, dest, file_mode=file_mode).execute(direct_context(task_id="results"))
+    finally:
+        os.umask(old)
+
+    assert stat.S_IMODE(dest.stat().st_mode) == expected
