@@ -9,6 +9,7 @@ the connection open (a landing then sits mid-download, to be killed). Real socke
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator, Sequence
@@ -120,10 +121,9 @@ class ResultFileServer:
             protocol_version = "HTTP/1.1"
 
             def handle(self) -> None:
-                try:
+                # The client hanging up is what a capped landing does.
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     super().handle()
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client hung up: what a capped landing does
 
             def do_GET(self) -> None:
                 path = self.path.split("?", 1)[0]

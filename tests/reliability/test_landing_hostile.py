@@ -49,7 +49,9 @@ def use(monkeypatch: pytest.MonkeyPatch, server: ResultFileServer) -> None:
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", server.connection())
 
 
-def results_op(server: ResultFileServer | str, destination: Path, **kwargs: Any) -> GeminiBatchResultsOperator:
+def results_op(
+    server: ResultFileServer | str, destination: Path, **kwargs: Any
+) -> GeminiBatchResultsOperator:
     name = server if isinstance(server, str) else server.batch_name
     return GeminiBatchResultsOperator(
         task_id="results", batch_name=name, destination=str(destination), gemini_conn_id=CONN_ID, **kwargs
@@ -63,7 +65,7 @@ def peak_bytes_of(call: Any) -> tuple[int, BaseException | None]:
     error: BaseException | None = None
     try:
         call()
-    except BaseException as exc:  # noqa: BLE001 - returned to the test
+    except BaseException as exc:  # returned to the test
         error = exc
     finally:
         _, peak = tracemalloc.get_traced_memory()
@@ -96,11 +98,14 @@ def test_a_huge_result_line_is_refused_by_number_in_bounded_memory(
     assert os.listdir(dest.parent) == []
 
 
-def test_a_line_that_never_ends_stops_at_the_configured_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_line_that_never_ends_stops_at_the_configured_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The server streams one line without end (no length, no newline). Before: the worker grew
     until the server gave up (here after 512 MiB). After: ``max_result_line_bytes=1 MiB`` ends
     landing after about 1 MiB, naming line 1; memory stays within a few MiB."""
-    with ResultFileServer([b'{"key":"k1","response":{"text":"', (b"B" * 65536, 8192)], endless=True) as server:
+    endless = [b'{"key":"k1","response":{"text":"', (b"B" * 65536, 8192)]
+    with ResultFileServer(endless, endless=True) as server:
         use(monkeypatch, server)
         dest = tmp_path / "results.jsonl"
         op = results_op(server, dest, max_result_line_bytes=MiB)
@@ -354,7 +359,8 @@ def test_a_killed_landing_leaves_no_partial_after_the_next_try(
                 child.send_signal(signal.SIGKILL)
                 child.wait(30)
     left = partials(tmp_path)
-    assert len(left) == 2 and not dest.exists()
+    assert len(left) == 2
+    assert not dest.exists()
 
     time.sleep(0.05)  # the next try begins after the killed ones last wrote (mtime resolution)
     with ResultFileServer([lines], request_count=400) as server:
