@@ -141,6 +141,13 @@ class ResultsTally:
         if tokens is not None:
             self._add_counter("tokenCount", tokens)
 
+    def landed_key(self, key: str) -> bool | None:
+        """Whether a row with ``key`` was landed; None when the tally cannot tell (more distinct
+        keys landed than it remembers, ``keys_unchecked``)."""
+        if key in self._seen:
+            return True
+        return None if self.keys_unchecked else False
+
     def _check_key(self, key: str) -> bool:
         if key in self._seen:
             self.duplicate_keys += 1
@@ -224,6 +231,7 @@ def build_manifest(
     note: str | None = None,
     warnings: list[str] | None = None,
     cost: dict[str, Any] | None = None,
+    missing_keys: list[str] | None = None,
 ) -> dict[str, Any]:
     """The JSON-native manifest pushed to XCom.
 
@@ -238,6 +246,8 @@ def build_manifest(
     :param expected_requests: the batch's ``batchStats.requestCount`` (None when not reported).
     :param note: a plain sentence for the reader (e.g. why there are no results), or None.
     :param warnings: plain sentences about the rows (count mismatch, duplicate keys ...).
+    :param missing_keys: the first keys of requests without a row (``_core/missing.py``), when
+        they could be named; absent from the manifest otherwise.
     :param cost: the ``cost`` object (``_core/cost.estimate_cost``) when the user gave a price
         table; absent from the manifest otherwise.
     """
@@ -249,6 +259,8 @@ def build_manifest(
         "counts": tally.counts(),
         "usage": dict(sorted(tally.usage.items())),
     }
+    if missing_keys is not None:
+        manifest["missing_keys"] = list(missing_keys)
     if cost is not None:
         manifest["cost"] = cost
     if note:

@@ -82,6 +82,10 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
     :param max_result_line_bytes: the longest result line landed, in bytes (default 64 MiB,
         :data:`~airflow_provider_gemini_batch._core.result_lines.DEFAULT_MAX_LINE_BYTES`; memory
         per line is about three times this). A longer line fails the task, naming it.
+    :param input_path: the input JSONL the batch was created from (local path or URI; templated),
+        optional. When rows are missing, its keys are read line by line and the first 20 keys
+        without a row are named in the manifest (``missing_keys``) and the warning. Default None:
+        missing rows are counted, not named.
     :param file_mode: POSIX permission bits of the landed local file (default ``0o600``: owner
         only; ``0o640`` shares it with the group; None: ``0o666`` minus the umask).
     :param fail_on_unsuccessful_batch: raise for a batch that did not SUCCEED. Default True.
@@ -103,7 +107,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
     :raises GeminiBatchError: the batch is still in flight.
     """
 
-    template_fields: Sequence[str] = ("batch_name", "destination")
+    template_fields: Sequence[str] = ("batch_name", "destination", "input_path")
     template_ext: Sequence[str] = ()
     ui_color = "#ceead6"
 
@@ -118,6 +122,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         currency: str = "USD",
         max_result_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         file_mode: int | None = 0o600,
+        input_path: str | None = None,
         gemini_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -134,6 +139,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         self.currency = currency
         self.max_result_line_bytes = max_result_line_bytes
         self.file_mode = file_mode
+        self.input_path = input_path
 
     def execute(self, context: Context) -> dict[str, Any]:
         if not 0.0 <= float(self.max_failed_ratio) <= 1.0:
@@ -177,6 +183,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         warnings = (
             row_warnings(tally, expected_requests=expected, batch_name=batch.name) if tally.total else []
         )
+        named = self._name_missing(tally, warnings) if tally.missing and self.input_path else None
         for warning in warnings:
             self.log.warning("%s", warning)
         manifest = build_manifest(
@@ -188,6 +195,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
             note=note,
             warnings=warnings,
             cost=estimate_cost(tally.usage, batch.model, prices, currency=self.currency) if prices else None,
+            missing_keys=named,
         )
         by_outcome = manifest["counts"]["by_outcome"]  # with the missing rows
         outcomes = ", ".join(f"{n} {o}" for o, n in by_outcome.items() if n and o != SUCCEEDED)
@@ -245,6 +253,36 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                 "max_failed_ratio."
             )
         return manifest
+
+    def _name_missing(self, tally: ResultsTally, warnings: list[str]) -> list[str] | None:
+        """The first keys of ``input_path`` without a landed row (a sentence added to
+        ``warnings``), or None when they cannot be named (more keys landed than the tally
+        remembers, or the file cannot be read: said in ``warnings`` too)."""
+        from airflow_provider_gemini_batch._core.missing import NAMED_AT_MOST, missing_keys
+        from airflow_provider_gemini_batch.storage import resolve_path
+
+        if tally.keys_unchecked:
+            warnings.append(
+                f"The {tally.missing} missing rows cannot be named: more than {tally.key_limit} distinct "
+                "keys were landed, past what this task remembers. Compare the keys of the input with "
+                "the landed rows' keys."
+            )
+            return None
+        try:
+            with resolve_path(str(self.input_path)).open("rb") as lines:
+                named, count = missing_keys(lines, lambda key: bool(tally.landed_key(key)))
+        except OSError as exc:
+            warnings.append(f"The missing rows cannot be named: {self.input_path} cannot be read ({exc}).")
+            return None
+        if not named:
+            warnings.append(
+                f"Every key of {self.input_path} has a row, so the {tally.missing} missing rows cannot "
+                "be named by key: is it the input of this batch?"
+            )
+            return None
+        more = f" and {count - len(named)} more" if count > NAMED_AT_MOST else ""
+        warnings.append(f"Requests of {self.input_path} without a result row: {', '.join(named)}{more}.")
+        return named
 
     def _resolve_destination(self) -> str:
         """``destination`` checked before any request; a relative local path made absolute.

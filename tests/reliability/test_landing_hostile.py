@@ -280,10 +280,15 @@ def test_rows_the_batch_owes_and_the_file_lacks_are_failures(
     """A SUCCEEDED batch whose ``batchStats`` counts 1,000 requests serves a result file of 10 rows.
     Before: ``failed: 0``, the task succeeded with a warning. After, in a DAG run: 990 rows are
     ``missing`` (``counts.missing``, ``by_outcome.missing``, part of ``failed`` and ``total``), the
-    task with ``max_failed_ratio=0.5`` fails, and only a ratio allowing 99 % passes."""
+    task with ``max_failed_ratio=0.5`` fails, and only a ratio allowing 99 % passes; given the
+    input file, the manifest names the first missing keys."""
     from airflow.sdk import DAG
 
     name = scripted_conn(b"".join(good_line(f"k{i}") for i in range(10)), request_count=1000)
+    input_path = tmp_path / "input.jsonl"
+    input_path.write_text(
+        "".join(json.dumps({"key": f"k{i}", "request": {"contents": []}}) + "\n" for i in range(1000))
+    )
     with DAG(unique_dag_id("lost_rows"), schedule=None, start_date=datetime(2026, 1, 1)) as dag:
         for task_id, ratio in (("strict", 0.5), ("tolerant", 0.99)):
             GeminiBatchResultsOperator(
@@ -292,6 +297,7 @@ def test_rows_the_batch_owes_and_the_file_lacks_are_failures(
                 destination=str(tmp_path / f"{task_id}.jsonl"),
                 max_failed_ratio=ratio,
                 gemini_conn_id=CONN_ID,
+                input_path=str(input_path) if task_id == "tolerant" else None,
             )
     result = run(dag)
 
@@ -302,6 +308,11 @@ def test_rows_the_batch_owes_and_the_file_lacks_are_failures(
         assert (counts["total"], counts["landed"], counts["missing"]) == (1000, 10, 990)
         assert (counts["succeeded"], counts["failed"], counts["by_outcome"]["missing"]) == (10, 990, 990)
     assert len((tmp_path / "strict.jsonl").read_text(encoding="utf-8").splitlines()) == 10
+    # Named from the input file the batch was made from: the first 20 keys without a row.
+    tolerant = result.xcoms["tolerant"]["return_value"]
+    assert tolerant["missing_keys"] == [f"k{i}" for i in range(10, 30)]
+    assert any("k10, k11" in w and "and 970 more" in w for w in tolerant["warnings"])
+    assert "missing_keys" not in result.xcoms["strict"]["manifest"]
 
 
 def test_a_repeated_key_does_not_stand_in_for_a_missing_row(scripted_conn: Any, tmp_path: Path) -> None:
