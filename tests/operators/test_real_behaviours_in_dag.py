@@ -661,6 +661,7 @@ def test_markers_are_counted_per_outcome(run: Run) -> None:
         "stopped": 1,
         "max_tokens": 1,
         "no_output": 1,
+        "missing": 0,
     }
     rows = {r["key"]: r for r in run.rows("results_markers_below.jsonl")}
     assert (rows["blocked"]["outcome"], rows["blocked"]["reason"]) == ("blocked", "SAFETY")
