@@ -17,9 +17,10 @@ from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 #: answer is bounded by the model's maximum output tokens (65,536 for the Gemini 2.5 models, REST
 #: reference ``GenerationConfig.maxOutputTokens`` / the models page), a few MB of JSON even with
 #: every character escaped, and the largest answers are images, about 8 MB of base64 per 2K image
-#: (ai.google.dev batch-mode docs, "Image generation"), so 64 MiB holds several 4K images. A line
-#: is held whole while it is parsed (its bytes and, on the general path, its decoded body: about
-#: three times its size), so the cap is also what one line may cost in memory; a result file
+#: (ai.google.dev batch-mode docs, "Image generation"), so 64 MiB holds about eight of them. A line
+#: is held whole while it is parsed (its pieces and their join, and for a row that is not a plain
+#: success its decoded body and the landed row: up to about four times its size, measured 242 MiB
+#: for a 60 MiB line), so the cap also bounds what one line may cost in memory; a result file
 #: whose line grows past it (a broken or hostile server, a line that never ends) is refused with
 #: the line's number instead of growing the worker without limit.
 DEFAULT_MAX_LINE_BYTES = 64 * 1024 * 1024

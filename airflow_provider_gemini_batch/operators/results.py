@@ -81,7 +81,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         a missing row) and ``total`` the landed rows plus the missing ones. Default 0.0.
     :param max_result_line_bytes: the longest result line landed, in bytes (default 64 MiB,
         :data:`~airflow_provider_gemini_batch._core.result_lines.DEFAULT_MAX_LINE_BYTES`; memory
-        per line is about three times this). A longer line fails the task, naming it.
+        per line is up to about four times this). A longer line fails the task, naming it.
     :param input_path: the input JSONL the batch was created from (local path or URI; templated),
         optional. When rows are missing, its keys are read line by line and the first 20 keys
         without a row are named in the manifest (``missing_keys``) and the warning. Default None:
