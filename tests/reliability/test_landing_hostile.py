@@ -431,3 +431,32 @@ def test_the_published_mode_is_exact_and_configurable(
         os.umask(old)
 
     assert stat.S_IMODE(dest.stat().st_mode) == expected
+
+
+def test_inline_results_get_the_same_row_checks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Inline responses (inside the batch's answer, not a file): a usage counter of "²" on the
+    second. Before: a bare ``ValueError``. After: an error naming the inline response and field."""
+    batch_id = "hostileinline0000000000000000000000"
+    inlined = [
+        {"response": GOOD, "metadata": {"key": "k1"}},
+        {"response": with_usage(promptTokenCount="²"), "metadata": {"key": "k2"}},
+    ]
+    operation = cr.finished_operation(batch_id, request_count=2, inlined=inlined)
+    with ScriptedServer([Reply("GET", rf"/{cr.API}/batches/{batch_id}", body=operation)]) as server:
+        monkeypatch.setenv(
+            f"AIRFLOW_CONN_{CONN_ID.upper()}",
+            json.dumps(
+                {
+                    "conn_type": "gemini_batch",
+                    "host": server.base_url,
+                    "password": "hostile-inline-key",
+                    "extra": json.dumps({"max_retries": 0, "api_version": cr.API}),
+                }
+            ),
+        )
+        with pytest.raises(GeminiInvalidInputError) as raised:
+            results_op(f"batches/{batch_id}", tmp_path / "r.jsonl").execute(direct_context(task_id="results"))
+
+    assert f"Inline response 2 of batches/{batch_id}: the usage counter " in str(raised.value)
+    assert "response.usageMetadata.promptTokenCount is '²'" in str(raised.value)
+    assert os.listdir(tmp_path) == []
