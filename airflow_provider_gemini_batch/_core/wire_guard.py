@@ -33,6 +33,7 @@ MAX_ERROR_BODY_BYTES = 256 * 1024
 MIN_DOWNLOAD_BYTES_PER_SECOND = 1024
 #: Encodings decoded here (with a cap on the decoded size); any other is refused.
 _DECODED = {"gzip": 31, "x-gzip": 31, "deflate": 15}
+_PIECE = 1024 * 1024
 _TOKEN = re.compile(r"[A-Za-z0-9._+-]{1,32}")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -177,7 +178,9 @@ class BoundedBody:
             return
         data = raw
         while data:
-            room = self.limit - self.size + 1  # one byte over the cap proves the body too big
+            # One byte over the cap proves the body too big; pieces of at most 1 MiB keep zlib's
+            # growing output buffer (and its final copy) small.
+            room = min(self.limit - self.size + 1, _PIECE)
             try:
                 out = self._decoder.decompress(data, room)
             except zlib.error:

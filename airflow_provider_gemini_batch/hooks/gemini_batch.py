@@ -335,30 +335,37 @@ class GeminiBatchHook(GeminiHookBase):
             method=req.what,
         )
         raw = response.raw
+
+        def late() -> GeminiTransportError:
+            return GeminiTransportError(
+                f"{call_phrase(req.what, req.resource, 'timed out')}: the answer did not complete "
+                f"within the {timeout:g} s timeout of connection {self.gemini_conn_id!r} (it was "
+                f"still arriving after {body.size} bytes). Check the server or proxy; raise "
+                "the connection's 'timeout' extra only for a slow but healthy link.",
+                sent=True,
+                timed_out=True,
+            )
+
         try:
             while True:
                 remaining = deadline - retry_mod.monotonic()
                 if remaining <= 0:
-                    raise GeminiTransportError(
-                        f"{call_phrase(req.what, req.resource, 'timed out')}: the answer did not complete "
-                        f"within the {timeout:g} s timeout of connection {self.gemini_conn_id!r} (it was "
-                        f"still arriving after {body.size} bytes). Check the server or proxy; raise "
-                        "the connection's 'timeout' extra only for a slow but healthy link.",
-                        sent=True,
-                        timed_out=True,
-                    )
+                    raise late()
                 _limit_next_read(raw, remaining)
                 block = raw.read1(STREAM_CHUNK_BYTES, decode_content=False)
                 if not block:
                     break
                 body.feed(block)
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            timed_out = isinstance(exc, (urllib3.exceptions.ReadTimeoutError, TimeoutError))
+            if timed_out and retry_mod.monotonic() >= deadline - 0.05:
+                raise late() from None  # the read was cut short at the call's deadline
             raise transport_error(
                 exc,
                 resource=req.resource,
                 method=req.what,
                 sent=True,
-                timed_out=isinstance(exc, (urllib3.exceptions.ReadTimeoutError, TimeoutError)),
+                timed_out=timed_out,
                 secrets=self._secrets(),
             ) from None
         return body.body()
