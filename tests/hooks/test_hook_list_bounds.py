@@ -22,8 +22,9 @@ from airflow_provider_gemini_batch.operators._idempotency import find_reattachab
 from airflow_provider_gemini_batch.operators._lineage import created_by_task
 from tests.hostile.server import HostileServer, Rule, endless_pages, repeated_page
 
-#: What the fix allows: ``GeminiBatchHook.max_empty_pages`` pages in a row without an item.
-EMPTY_PAGES = GeminiBatchHook.max_empty_pages
+#: What the fix allows: ``GeminiBatchHook.max_empty_pages`` pages in a row without an item
+#: (a literal, so this module also loads against code without the bound).
+EMPTY_PAGES = 20
 ENDLESS_CAP = 300
 
 
@@ -86,6 +87,10 @@ def test_lineage_lookup_ends_on_endless_pages(
     task_instance = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1)
     assert created_by_task(operator, task_instance, kind) is None  # lineage never fails a task
     assert len(server.requests) == EMPTY_PAGES
+
+
+def test_the_bound_is_the_hooks_setting() -> None:
+    assert GeminiBatchHook.max_empty_pages == EMPTY_PAGES
 
 
 def test_pages_with_items_are_read_to_the_end(
