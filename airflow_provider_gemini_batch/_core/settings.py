@@ -45,7 +45,8 @@ class ConnectionSettings:
 
     :param base_url: scheme and host (and optional path prefix), no trailing slash.
     :param api_version: ``v1beta`` (default), ``v1`` or ``v1alpha``.
-    :param timeout: per-request timeout in seconds (connect and read).
+    :param timeout: seconds one request may take in all (connect, send, answer; see
+        ``docs/security.md``); a download is bounded by a minimum rate over spans of this length.
     :param max_retries: retries after the first attempt (0 = one attempt only).
     :param retry_deadline: seconds one call may spend in total, retries and waits included.
     :param retry_initial_delay: first backoff delay in seconds (doubles per retry, with jitter).
