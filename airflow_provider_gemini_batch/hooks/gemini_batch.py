@@ -302,6 +302,7 @@ class GeminiBatchHook(GeminiHookBase):
         if response.status_code not in accept:
             try:
                 content = self._read_answer(response, req, started, MAX_ERROR_BODY_BYTES)
+                response._content_consumed = True  # type: ignore[attr-defined]  # read whole: reusable
             except GeminiBatchError:
                 content = b""
             finally:
@@ -312,6 +313,9 @@ class GeminiBatchHook(GeminiHookBase):
         if not stream:
             try:
                 response._content = self._read_answer(response, req, started, self.max_answer_bytes)
+                # Read to its end: ``close`` then returns the connection to the pool (keep-alive)
+                # instead of closing it, as it does for a body left unread (too big, too late).
+                response._content_consumed = True  # type: ignore[attr-defined]
             finally:
                 response.close()
         return response
