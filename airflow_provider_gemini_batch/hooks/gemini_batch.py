@@ -48,8 +48,6 @@ from airflow_provider_gemini_batch._core.waiting import (
 from airflow_provider_gemini_batch._core.wire_guard import (
     MAX_ANSWER_BYTES,
     MAX_ERROR_BODY_BYTES,
-    MIN_DOWNLOAD_BYTES_PER_SECOND,
-    BoundedBody,
     check_session_url,
     redirect_error,
 )
@@ -62,7 +60,6 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiInvalidInputError,
     GeminiNotFoundError,
     GeminiTransportError,
-    call_phrase,
 )
 from airflow_provider_gemini_batch.hooks._auth import (
     USER_AGENT,
@@ -70,6 +67,10 @@ from airflow_provider_gemini_batch.hooks._auth import (
 )
 from airflow_provider_gemini_batch.hooks._base import GeminiHookBase
 from airflow_provider_gemini_batch.hooks._chunk_feed import ChunkFeed
+from airflow_provider_gemini_batch.hooks._sync_reads import (
+    STREAM_CHUNK_BYTES as STREAM_CHUNK_BYTES,  # re-exported: it lived here before
+)
+from airflow_provider_gemini_batch.hooks._sync_reads import iter_body, read_answer
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook, aclose_shared_clients
 from airflow_provider_gemini_batch.storage import atomic_destination, resolve_path
 
@@ -77,8 +78,6 @@ __all__ = ["GeminiBatchAsyncHook", "GeminiBatchHook", "aclose_shared_clients"]
 
 #: MIME types treated as batch input JSONL (validated line by line before upload).
 JSONL_MIME_TYPES = frozenset({"application/jsonl", "jsonl", "application/x-ndjson", "application/json-lines"})
-#: Bytes read per network read when downloading or streaming results.
-STREAM_CHUNK_BYTES = 1024 * 1024
 
 
 def _is_ui_test_id(conn_id: str) -> bool:
@@ -96,19 +95,6 @@ def _is_ui_test_id(conn_id: str) -> bool:
         and conn_id.isalnum()
         and f"AIRFLOW_CONN_{conn_id.upper()}" in os.environ
     )
-
-
-def _limit_next_read(raw: Any, seconds: float) -> None:
-    """Make the next socket read of ``raw`` (a urllib3 response) wait at most ``seconds``.
-
-    The per-read timeout is the connection's ``timeout``; near the call's deadline a read must
-    not wait that long again. urllib3 resets the socket's timeout when it reuses the connection
-    for the next request. Best effort: without a reachable socket the per-read timeout applies.
-    """
-    sock = getattr(getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.settimeout(max(0.001, seconds))
 
 
 def _never_connected(exc: BaseException) -> bool:
@@ -323,56 +309,17 @@ class GeminiBatchHook(GeminiHookBase):
     def _read_answer(
         self, response: requests.Response, req: routes.ApiRequest, started: float, limit: int
     ) -> bytes:
-        """The decoded body of ``response``, read within ``timeout`` of ``started`` and at most
-        ``limit`` decoded bytes (see :meth:`_send_once`).
-
-        :raises GeminiTransportError: the answer did not complete in time, or the connection broke.
-        :raises GeminiApiError: the answer is too large or in an encoding not decoded here.
-        """
-        timeout = self.settings.timeout
-        deadline = started + timeout
-        body = BoundedBody(
-            response.headers.get("Content-Encoding"),
-            limit,
-            http_status=response.status_code,
-            resource=req.resource,
-            method=req.what,
+        """``response``'s decoded body within ``timeout`` of ``started`` and ``limit`` bytes
+        (``hooks/_sync_reads.read_answer``)."""
+        return read_answer(
+            response,
+            req,
+            started=started,
+            timeout=self.settings.timeout,
+            limit=limit,
+            conn_id=self.gemini_conn_id,
+            secrets=self._secrets(),
         )
-        raw = response.raw
-
-        def late() -> GeminiTransportError:
-            return GeminiTransportError(
-                f"{call_phrase(req.what, req.resource, 'timed out')}: the answer did not complete "
-                f"within the {timeout:g} s timeout of connection {self.gemini_conn_id!r} (it was "
-                f"still arriving after {body.size} bytes). Check the server or proxy; raise "
-                "the connection's 'timeout' extra only for a slow but healthy link.",
-                sent=True,
-                timed_out=True,
-            )
-
-        try:
-            while True:
-                remaining = deadline - retry_mod.monotonic()
-                if remaining <= 0:
-                    raise late()
-                _limit_next_read(raw, remaining)
-                block = raw.read1(STREAM_CHUNK_BYTES, decode_content=False)
-                if not block:
-                    break
-                body.feed(block)
-        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            timed_out = isinstance(exc, (urllib3.exceptions.ReadTimeoutError, TimeoutError))
-            if timed_out and retry_mod.monotonic() >= deadline - 0.05:
-                raise late() from None  # the read was cut short at the call's deadline
-            raise transport_error(
-                exc,
-                resource=req.resource,
-                method=req.what,
-                sent=True,
-                timed_out=timed_out,
-                secrets=self._secrets(),
-            ) from None
-        return body.body()
 
     def _request(self, req: routes.ApiRequest, *, stream: bool = False) -> requests.Response:
         """Send with the retry policy (create is retried only where the server provably never saw it)."""
@@ -1046,63 +993,15 @@ class GeminiBatchHook(GeminiHookBase):
                 yield from attempt()
 
     def _iter_body(self, response: requests.Response, req: routes.ApiRequest) -> Iterator[bytes]:
-        """The body's bytes as they arrive (``read1``: up to :data:`STREAM_CHUNK_BYTES` per block).
-
-        ``read1`` returns what the socket has instead of waiting to fill the block, so the bytes
-        that arrived before a cut are handed over (and count as progress) rather than lost with
-        the exception a full-block read raises.
-
-        A whole-call deadline makes no sense for a 2 GB stream, so a download is bounded by its
-        *rate* instead: a read waits at most the connection's ``timeout`` (the socket timeout, a
-        stall), and over every ``timeout`` seconds spent waiting for bytes at least
-        :data:`~airflow_provider_gemini_batch._core.wire_guard.MIN_DOWNLOAD_BYTES_PER_SECOND` per
-        second must arrive, else the download is given up (not retried: a server that trickles
-        would trickle again). Time the caller spends between blocks is not counted.
-        """
-        raw = response.raw
-        window = max(self.settings.timeout, 1.0)
-        waited, got = 0.0, 0
-        try:
-            while True:
-                before = retry_mod.monotonic()
-                block = raw.read1(STREAM_CHUNK_BYTES, decode_content=True)
-                waited += retry_mod.monotonic() - before
-                got += len(block)
-                if waited >= window:
-                    if got < MIN_DOWNLOAD_BYTES_PER_SECOND * waited:
-                        raise GeminiApiError(
-                            http_status=response.status_code,
-                            status=None,
-                            message=(
-                                f"the download is too slow: {got} bytes in {waited:.1f} s of waiting "
-                                f"(at least {MIN_DOWNLOAD_BYTES_PER_SECOND} bytes/s are required); gave up "
-                                f"after {self._streamed_note(raw)}. Check the server or proxy of "
-                                f"connection {self.gemini_conn_id!r}"
-                            ),
-                            resource=req.resource,
-                            method=req.what,
-                        )
-                    waited, got = 0.0, 0
-                if not block:
-                    return
-                yield block
-        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise transport_error(
-                exc,
-                resource=req.resource,
-                method=req.what,
-                sent=True,
-                timed_out=isinstance(exc, (urllib3.exceptions.ReadTimeoutError, TimeoutError)),
-                secrets=self._secrets(),
-            ) from None
-
-    @staticmethod
-    def _streamed_note(raw: Any) -> str:
-        told = getattr(raw, "tell", None)
-        try:
-            return f"{int(told())} bytes of this answer" if told is not None else "part of the answer"
-        except (TypeError, ValueError, OSError):
-            return "part of the answer"
+        """The body's blocks as they arrive, at a minimum rate over spans of the connection's
+        ``timeout`` (``hooks/_sync_reads.iter_body``: a total deadline makes no sense for 2 GB)."""
+        return iter_body(
+            response,
+            req,
+            window=max(self.settings.timeout, 1.0),
+            conn_id=self.gemini_conn_id,
+            secrets=self._secrets(),
+        )
 
     # -- results ---------------------------------------------------------------------------------
 
