@@ -46,6 +46,12 @@ from airflow_provider_gemini_batch._core.waiting import (
     describe_file_error,
     file_readiness,
 )
+from airflow_provider_gemini_batch._core.wire_guard import (
+    MAX_ANSWER_BYTES,
+    MAX_ERROR_BODY_BYTES,
+    check_session_url,
+    redirect_error,
+)
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
     GeminiBatchError,
@@ -62,6 +68,10 @@ from airflow_provider_gemini_batch.hooks._auth import (
 )
 from airflow_provider_gemini_batch.hooks._base import GeminiHookBase
 from airflow_provider_gemini_batch.hooks._chunk_feed import ChunkFeed
+from airflow_provider_gemini_batch.hooks._sync_reads import (
+    STREAM_CHUNK_BYTES as STREAM_CHUNK_BYTES,  # re-exported: it lived here before
+)
+from airflow_provider_gemini_batch.hooks._sync_reads import iter_body, read_answer
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook, aclose_shared_clients
 from airflow_provider_gemini_batch.storage import atomic_destination, resolve_path
 
@@ -69,8 +79,6 @@ __all__ = ["GeminiBatchAsyncHook", "GeminiBatchHook", "aclose_shared_clients"]
 
 #: MIME types treated as batch input JSONL (validated line by line before upload).
 JSONL_MIME_TYPES = frozenset({"application/jsonl", "jsonl", "application/x-ndjson", "application/json-lines"})
-#: Bytes read per network read when downloading or streaming results.
-STREAM_CHUNK_BYTES = 1024 * 1024
 
 
 def _is_ui_test_id(conn_id: str) -> bool:
@@ -161,6 +169,12 @@ class GeminiBatchHook(GeminiHookBase):
 
     #: Items asked for per page by ``list_files``/``list_batches`` (the Files API maximum is 100).
     list_page_size: int = routes.LIST_PAGE_SIZE
+    #: Largest control-plane answer accepted, in decoded bytes (``_core.wire_guard``).
+    max_answer_bytes: int = MAX_ANSWER_BYTES
+    #: Pages in a row without an item after which a list walk is refused (see :meth:`_pages`).
+    max_empty_pages: int = 20
+    #: Pages one list walk reads at most (100 items a page: a million files or batches).
+    max_list_pages: int = 10_000
 
     def __init__(
         self,
@@ -223,18 +237,29 @@ class GeminiBatchHook(GeminiHookBase):
         accept: Collection[int] = (200,),
     ) -> requests.Response:
         """Send one request; return a response whose status is in ``accept`` (default 200) or
-        raise a typed error (no retry here)."""
+        raise a typed error (no retry here).
+
+        Redirects are never followed (``_core.wire_guard.redirect_error``).
+        Unless ``stream``, the body is read here under two bounds: the whole answer must arrive
+        within the connection's ``timeout`` of the request's start (a socket timeout alone bounds
+        each read, and a server sending one byte a second never trips it), and it may hold at most
+        :attr:`max_answer_bytes` decoded bytes (``_core.wire_guard.BoundedBody``).
+        The returned response then has its ``content`` filled and its connection released.
+        """
         settings = self.settings
+        started = retry_mod.monotonic()
         out = self._outgoing(req, settings, self._auth_headers() if req.authenticated else {}, data=data)
+        headers = {"Accept-Encoding": "identity", **out.headers}
         try:
             response = self.session.request(
                 out.method,
                 out.url,
                 params=out.params,
-                headers=out.headers,
+                headers=headers,
                 data=out.content,
                 timeout=settings.timeout,
-                stream=stream,
+                stream=True,
+                allow_redirects=False,
             )
         except requests.exceptions.RequestException as exc:
             # A connect timeout proves the server never saw the request; a read timeout does not.
@@ -248,17 +273,54 @@ class GeminiBatchHook(GeminiHookBase):
                 timed_out=timed_out,
                 secrets=self._secrets(),
             ) from None
+        if data is not None:
+            # The request's own bytes (an upload chunk) may take long on a slow link: the answer's
+            # deadline counts from when its headers arrived.
+            started = retry_mod.monotonic()
+        if response.is_redirect or 300 <= response.status_code < 400:
+            response.close()
+            raise redirect_error(
+                response.status_code,
+                response.headers.get("Location"),
+                settings.base_url,
+                resource=req.resource,
+                method=req.what,
+            )
         if response.status_code not in accept:
             try:
-                content = response.content
-            except requests.exceptions.RequestException:
+                content = self._read_answer(response, req, started, MAX_ERROR_BODY_BYTES)
+                response._content_consumed = True  # type: ignore[attr-defined]  # read whole: reusable
+            except GeminiBatchError:
                 content = b""
             finally:
                 response.close()
             raise self._status_error(
                 req, response.status_code, content, response.headers, response.reason, self._secrets()
             )
+        if not stream:
+            try:
+                response._content = self._read_answer(response, req, started, self.max_answer_bytes)
+                # Read to its end: ``close`` then returns the connection to the pool (keep-alive)
+                # instead of closing it, as it does for a body left unread (too big, too late).
+                response._content_consumed = True  # type: ignore[attr-defined]
+            finally:
+                response.close()
         return response
+
+    def _read_answer(
+        self, response: requests.Response, req: routes.ApiRequest, started: float, limit: int
+    ) -> bytes:
+        """``response``'s decoded body within ``timeout`` of ``started`` and ``limit`` bytes
+        (``hooks/_sync_reads.read_answer``)."""
+        return read_answer(
+            response,
+            req,
+            started=started,
+            timeout=self.settings.timeout,
+            limit=limit,
+            conn_id=self.gemini_conn_id,
+            secrets=self._secrets(),
+        )
 
     def _request(self, req: routes.ApiRequest, *, stream: bool = False) -> requests.Response:
         """Send with the retry policy (create is retried only where the server provably never saw it)."""
@@ -476,22 +538,50 @@ class GeminiBatchHook(GeminiHookBase):
     def _pages(
         self, build: Callable[[str | None], routes.ApiRequest], key: str
     ) -> Iterator[Mapping[str, Any]]:
+        """The items of every page of a list, following ``nextPageToken``.
+
+        Bounded in pages, not only in what the caller takes: a server that answers empty pages
+        each naming a new token would otherwise keep a lookup (the create operator's reattach,
+        the lineage lookup) asking forever. After :attr:`max_empty_pages` pages in a row without
+        an item, or :attr:`max_list_pages` pages in all, or a token seen before, the walk ends
+        with an error rather than a quiet stop: a lookup that stopped early could miss the batch
+        it looks for and make the caller create (and pay for) a second one.
+
+        :raises GeminiApiError: one of the bounds above was passed.
+        """
         token: str | None = None
         seen: set[str] = set()
+        pages = empty = 0
         while True:
-            data = self._json(build(token))
-            for item in data.get(key) or []:
-                if isinstance(item, Mapping):
-                    yield item
+            req = build(token)
+            data = self._json(req)
+            pages += 1
+            items = [item for item in (data.get(key) or []) if isinstance(item, Mapping)]
+            empty = 0 if items else empty + 1
+            yield from items
             token = data.get("nextPageToken") or None
             if not token:
                 return
-            if token in seen:
-                # A server repeating a token would make this loop forever.
+            problem = None
+            remembered = str(token)[:200]
+            if remembered in seen:
+                problem = "named a page token it had named before"
+            elif empty >= self.max_empty_pages:
+                problem = f"sent {empty} pages in a row with no item and yet another page token"
+            elif pages >= self.max_list_pages:
+                problem = f"still named a next page after {pages} pages"
+            if problem is not None:
                 raise GeminiApiError(
-                    http_status=200, status=None, message=f"the page token {token!r} repeated", resource=key
+                    http_status=200,
+                    status=None,
+                    message=(
+                        f"the list never ends: the server {problem}; stopped asking (a broken or "
+                        "hostile server, or a proxy answering with something else than the API)"
+                    ),
+                    resource=key,
+                    method=req.what,
                 )
-            seen.add(token)
+            seen.add(remembered)
 
     def upload_file(
         self,
@@ -560,6 +650,7 @@ class GeminiBatchHook(GeminiHookBase):
             warning = echoed_fields_warning(validator.summary, str(path))
             if warning:
                 self.log.warning(warning)
+        self._check_stored_file(info, size, str(path))
         if sha256_hash_matches(info.sha256_hash, digest.digest()) is False:
             # The service stored other bytes than we read: never let a batch run on them.
             with contextlib.suppress(GeminiBatchError):
@@ -575,6 +666,38 @@ class GeminiBatchHook(GeminiHookBase):
                 method="Uploading a file",
             )
         return info
+
+    def _check_stored_file(self, info: FileInfo, size: int, path: str) -> None:
+        """Refuse a stored file whose size differs from the local one, or that came without a
+        ``sha256Hash`` this hook can read (then the bytes cannot be proven the same).
+
+        The real service reports both on every upload (``sizeBytes`` and ``sha256Hash`` in
+        ``tests/real_service/captures.py``, from Google's cookbook run); a missing hash means a
+        proxy or server that is not the API, and a silent skip would let a batch run on bytes
+        nobody checked. The remote copy is deleted before raising.
+
+        :raises GeminiApiError: ``DATA_LOSS`` with what differs and what to do.
+        """
+        problem = None
+        if info.size_bytes != size:
+            problem = f"the stored file has {info.size_bytes} bytes, the local file {size}"
+        elif sha256_hash_matches(info.sha256_hash, b"\0" * 32) is None:
+            problem = (
+                "the service's answer carried no sha256Hash in a known form, so the stored bytes "
+                "cannot be checked against the local file (the Gemini API always sends one: check any "
+                "proxy or gateway in the connection's host)"
+            )
+        if problem is None:
+            return
+        with contextlib.suppress(GeminiBatchError):
+            self.delete_file(info.name)
+        raise GeminiApiError(
+            http_status=200,
+            status="DATA_LOSS",
+            message=f"{problem}; the remote copy was deleted, upload {path} again",
+            resource=info.name,
+            method="Uploading a file",
+        )
 
     def _start_upload(self, source: Any, size: int, mime_type: str, display_name: str | None) -> str:
         """Open a resumable upload session; return its URL."""
@@ -596,6 +719,8 @@ class GeminiBatchHook(GeminiHookBase):
                 resource=start.resource,
                 method=start.what,
             )
+        # The file's bytes go only to the connection's own origin (scheme, host, port).
+        check_session_url(session_url, self.settings.base_url, resource=start.resource)
         return session_url
 
     def _cancel_upload(self, session_url: str) -> None:
@@ -671,6 +796,19 @@ class GeminiBatchHook(GeminiHookBase):
             if resuming:
                 status, received, answer = self._query_upload(session_url)
                 if status == "final":
+                    # The last chunk's answer was lost after the session finalized: only a
+                    # session holding the whole file counts (the size is checked again on the file).
+                    if received != size:
+                        self._discard_final(answer, routes.upload_query(session_url))
+                        raise GeminiApiError(
+                            http_status=answer.status_code,
+                            status=None,
+                            message=(
+                                f"the upload session is final with {received} of {size} bytes; the "
+                                "stored file would be incomplete, so it was deleted. Upload again"
+                            ),
+                            resource="upload session",
+                        )
                     return self._final_file(answer, routes.upload_query(session_url))
                 answer.close()
                 self.log.info(
@@ -688,6 +826,21 @@ class GeminiBatchHook(GeminiHookBase):
                 response = self._send_once(req, data=data)
                 status = response.headers.get("X-Goog-Upload-Status", "").lower()
                 if status == "final":
+                    if not final:
+                        # A session finalized before the last chunk holds part of the file: a
+                        # batch on it would silently run on the first rows only.
+                        self._discard_final(response, req)
+                        raise GeminiApiError(
+                            http_status=response.status_code,
+                            status=None,
+                            message=(
+                                f"the upload session finalized the file after bytes {offset}-"
+                                f"{offset + length} of {size}, before the last chunk was sent; the "
+                                "stored file would be incomplete, so it was deleted. Upload again"
+                            ),
+                            resource="upload session",
+                            method=req.what,
+                        )
                     return self._final_file(response, req)
                 response.close()
                 if status != "active" or final:
@@ -723,6 +876,15 @@ class GeminiBatchHook(GeminiHookBase):
                 resource="upload session",
             )
         return status, received, response
+
+    def _discard_final(self, response: requests.Response, req: routes.ApiRequest) -> None:
+        """Delete the file a session finalized too early, if its answer names one (best effort)."""
+        try:
+            info = self._final_file(response, req)
+        except GeminiBatchError:
+            return
+        with contextlib.suppress(GeminiBatchError):
+            self.delete_file(info.name)
 
     @staticmethod
     def _final_file(response: requests.Response, req: routes.ApiRequest) -> FileInfo:
@@ -832,25 +994,15 @@ class GeminiBatchHook(GeminiHookBase):
                 yield from attempt()
 
     def _iter_body(self, response: requests.Response, req: routes.ApiRequest) -> Iterator[bytes]:
-        """The body's bytes as they arrive (``read1``: up to :data:`STREAM_CHUNK_BYTES` per block).
-
-        ``read1`` returns what the socket has instead of waiting to fill the block, so the bytes
-        that arrived before a cut are handed over (and count as progress) rather than lost with
-        the exception a full-block read raises.
-        """
-        raw = response.raw
-        try:
-            while block := raw.read1(STREAM_CHUNK_BYTES, decode_content=True):
-                yield block
-        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise transport_error(
-                exc,
-                resource=req.resource,
-                method=req.what,
-                sent=True,
-                timed_out=isinstance(exc, (urllib3.exceptions.ReadTimeoutError, TimeoutError)),
-                secrets=self._secrets(),
-            ) from None
+        """The body's blocks as they arrive, at a minimum rate over spans of the connection's
+        ``timeout`` (``hooks/_sync_reads.iter_body``: a total deadline makes no sense for 2 GB)."""
+        return iter_body(
+            response,
+            req,
+            window=max(self.settings.timeout, 1.0),
+            conn_id=self.gemini_conn_id,
+            secrets=self._secrets(),
+        )
 
     # -- results ---------------------------------------------------------------------------------
 
