@@ -11,7 +11,8 @@ Rules this trigger keeps (see the design guide, section 2 item 7):
 * one retry layer: the trigger owns retrying. Its hook makes a single attempt per call
   (``retry=False``); a failure :func:`~airflow_provider_gemini_batch._core.retry.is_retryable`
   deems transient (408, 429, 5xx, no answer) is waited out with the one policy of
-  ``_core/retry.py`` (jittered exponential backoff, ``Retry-After`` as a floor). The per-loop poll
+  ``_core/retry.py`` (jittered exponential backoff, ``Retry-After`` as a floor up to
+  ``backoff_cap``). The poll
   slot is held only for the HTTP exchange, never during a backoff, so one failing batch cannot
   delay another's polls; a backoff never runs past ``end_time``. It gives up after
   ``max_consecutive_errors`` failures in a row or at the deadline;
@@ -106,8 +107,9 @@ class GeminiBatchTrigger(BaseTrigger):
         the jitter and ``Retry-After`` floor of :class:`~airflow_provider_gemini_batch._core.retry.
         RetryPolicy`). Default 2. Larger than a single call's (the connection's
         ``retry_initial_delay``) because a wait lasts hours, not one call's ``retry_deadline``.
-    :param backoff_cap: longest backoff, seconds (a longer ``Retry-After`` still wins, but no
-        backoff runs past ``end_time``). Default 300.
+    :param backoff_cap: longest backoff, seconds, also the longest ``Retry-After`` honoured (a
+        server asking for a day is polled again after this), and no backoff runs past
+        ``end_time``. Default 300.
     :param output_grace_period: seconds a batch reporting SUCCEEDED without naming its output is
         re-read (with full reads) before an ``error`` event. Default 600.
     :param cancel_on_timeout: when the deadline passes, cancel the batch, re-read it for up to

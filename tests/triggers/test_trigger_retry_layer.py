@@ -168,3 +168,23 @@ async def test_on_kill_cancel_is_retried_by_the_trigger(gemini_conn: EmulatorSer
     cancels = [e for e in gemini_conn.control.journal() if e["path"].endswith(":cancel")]
     assert len(cancels) == 2
     assert sync_hook().get_batch(name).state.short == "CANCELLED"
+
+
+async def test_a_day_long_retry_after_is_capped_by_backoff_cap_and_the_finished_batch_is_reported(
+    gemini_conn: EmulatorServer,
+) -> None:
+    """One 429 with ``Retry-After: 86400`` on a batch that has finished: the trigger polls again
+    after ``backoff_cap`` and reports success, instead of sleeping to ``end_time`` and timing out."""
+    name = _finished_batch()
+    gemini_conn.control.inject_fault(
+        method="GET", path=re.escape(name), status=429, retry_after=86400, times=1
+    )
+    cap = 0.5
+    trigger = GeminiBatchTrigger(
+        batch_name=name, poll_interval=0.1, end_time=time.time() + 20, backoff_base=0.02, backoff_cap=cap
+    )
+    started = time.monotonic()
+    event = await asyncio.wait_for(_first_event(trigger), timeout=30)
+    took = time.monotonic() - started
+    assert event["status"] == "success", event["message"]
+    assert took < cap + 3, f"the event took {took:.1f} s with a backoff cap of {cap} s"
