@@ -53,6 +53,7 @@ from airflow_provider_gemini_batch.exceptions import GeminiBatchError
 # From the async module itself: the sync hook module (which re-exports it) loads ``requests``,
 # which the triggerer never needs.
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
+from airflow_provider_gemini_batch.triggers._bounds import bounded_call, call_seconds, within
 from airflow_provider_gemini_batch.triggers._poller import SharedPoller, poller_for, release_poller
 
 #: Seconds ``on_kill`` allows the cancel call (Airflow bounds it too, 30 s by default).
@@ -60,15 +61,23 @@ ON_KILL_CANCEL_TIMEOUT = 20.0
 #: Seconds ``on_kill`` spends re-reading the batch after the cancel, to log the state it ended in.
 ON_KILL_SETTLE_TIMEOUT = 8.0
 
-#: Polls in flight at once per event loop, across all Gemini triggers (Airflow config
-#: ``[gemini_batch] max_concurrent_polls``, default 8). httpcore's pool checks every pooled
-#: connection for every queued request, so unbounded concurrency costs O(n^2) CPU on the shared
-#: loop: measured with 100 triggers polling every 50 ms, stalls of 110-800 ms unbounded vs none
-#: over 20 ms with a limit; with 1,000 triggers, 4 slots gave 2.6x the polls/s of 16. Eight slots
-#: at ~200 ms real-API latency still allow ~40 polls/s, i.e. 2,400 triggers at a 60 s interval.
-#: A slot is held for one HTTP exchange only, never during a backoff. The value is read when a
-#: loop's semaphore is built (first poll on that loop), so it can be changed before a loop starts.
+#: Polls in flight at once per event loop and API origin (scheme, host, port), across all Gemini
+#: triggers (Airflow config ``[gemini_batch] max_concurrent_polls``, default 8). httpcore's pool
+#: checks every pooled connection for every queued request, so unbounded concurrency costs O(n^2)
+#: CPU on the shared loop: measured with 100 triggers polling every 50 ms, stalls of 110-800 ms
+#: unbounded vs none over 20 ms with a limit; with 1,000 triggers, 4 slots gave 2.6x the polls/s
+#: of 16. Eight slots at ~200 ms real-API latency still allow ~40 polls/s, i.e. 2,400 triggers at
+#: a 60 s interval. Per origin, because the pool is per base URL and because a sick upstream (one
+#: that trickles its answers) must hold only its own slots: triggers of a healthy origin keep
+#: polling. A slot is held for one HTTP exchange only, never during a backoff, and that exchange
+#: is bounded in total time (``triggers/_bounds.py``). The value is read when a semaphore is built
+#: (first poll of an origin on a loop), so it can be changed before a loop starts.
 MAX_CONCURRENT_POLLS = conf.getint("gemini_batch", "max_concurrent_polls", fallback=8)
+
+#: Seconds a read started at (or after) ``end_time`` may still take: the last poll, made when the
+#: deadline comes, and the first one of a trigger restarted after it, report a batch that ended
+#: meanwhile as it ended. So a wait ends at most this long after ``end_time``, whatever its call does.
+LAST_READ_SECONDS = 2.0
 
 #: Seconds between two "still waiting" lines of one trigger while nothing changes (Airflow config
 #: ``[gemini_batch] progress_heartbeat_seconds``, default 600 = 10 min). Count or state changes are
@@ -76,17 +85,18 @@ MAX_CONCURRENT_POLLS = conf.getint("gemini_batch", "max_concurrent_polls", fallb
 #: at most ~17 heartbeat lines/s in the triggerer, and one task's log one line per 10 minutes.
 HEARTBEAT_SECONDS = conf.getfloat("gemini_batch", "progress_heartbeat_seconds", fallback=600.0)
 
-_POLL_LIMITS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+_POLL_LIMITS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _poll_limit() -> asyncio.Semaphore:
-    """The poll semaphore of the running loop (semaphores must not cross loops)."""
-    loop = asyncio.get_running_loop()
-    limit = _POLL_LIMITS.get(loop)
+def _poll_limit(origin: str) -> asyncio.Semaphore:
+    """The poll semaphore of ``origin`` (``scheme://host:port``) on the running loop (semaphores
+    must not cross loops)."""
+    mine = _POLL_LIMITS.setdefault(asyncio.get_running_loop(), {})
+    limit = mine.get(origin)
     if limit is None:
-        limit = _POLL_LIMITS[loop] = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
+        limit = mine[origin] = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
     return limit
 
 
@@ -223,9 +233,21 @@ class GeminiBatchTrigger(BaseTrigger):
         while True:
             asked = time.monotonic()
             try:
-                # The poller holds a poll slot for one HTTP exchange only (the hook does not retry):
-                # a backoff is slept below, outside any slot, so a failing batch never delays others.
-                batch: Batch = await poller.read(self.batch_name, light=tracker.light)
+                # The poller holds a poll slot for one HTTP exchange only (the hook does not retry),
+                # bounded in total time; a backoff is slept below, outside any slot, so a failing
+                # batch never delays others. The read itself is bounded by end_time: a call stuck
+                # on a trickling server (or a list walk stuck behind one) cannot hold the wait
+                # past its deadline.
+                batch: Batch = await within(
+                    poller.read(self.batch_name, light=tracker.light),
+                    max(self.end_time - time.time(), LAST_READ_SECONDS),
+                )
+            except asyncio.TimeoutError:
+                self.log.warning(
+                    "The deadline of the wait for %s passed while its poll was still unanswered.",
+                    self.batch_name,
+                )
+                return await self._timeout_event(tracker.last_state, last_summary)
             except GeminiBatchError as exc:
                 if not is_retryable(exc, idempotent=True):
                     # 4xx (404 after a delete or under another key, bad key), a broken
@@ -347,10 +369,22 @@ class GeminiBatchTrigger(BaseTrigger):
             await asyncio.wait_for(
                 retrying(self.hook.cancel_batch, self.batch_name), timeout=ON_KILL_CANCEL_TIMEOUT
             )
-        except (GeminiBatchError, TimeoutError) as exc:
+        except (GeminiBatchError, asyncio.TimeoutError) as exc:
             self.log.warning("Could not cancel %s: %s", self.batch_name, exc)
+
+        async def read() -> Batch:
+            # Each re-read is bounded too: a trickling answer must not hold on_kill or the timeout
+            # event past the settle time (a failed read is tolerated, the next one is tried).
+            settings = await self.hook.get_settings()
+            return await bounded_call(
+                self.hook.get_batch(self.batch_name, light=True),
+                min(call_seconds(settings.timeout), max(settle_timeout, LAST_READ_SECONDS)),
+                what=f"Getting {self.batch_name}",
+                timeout=settings.timeout,
+            )
+
         return await asettle_after_cancel(
-            lambda: self.hook.get_batch(self.batch_name, light=True),
+            read,
             timeout=settle_timeout,
             interval=min(5.0, max(0.05, self.poll_interval)),
             clock=time.monotonic,

@@ -20,6 +20,7 @@ import pytest
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer
 from airflow_provider_gemini_batch.triggers import gemini_batch as trigger_module
+from airflow_provider_gemini_batch.triggers._bounds import origin_of
 from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
 from tests.operators._support import MODEL, inline_requests, sync_hook
 
@@ -53,7 +54,7 @@ def _gets(emulator: EmulatorServer, name: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def one_poll_slot(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One poll in flight per loop (the semaphore is built per loop from this module attribute)."""
+    """One poll in flight per loop and origin (each semaphore is built from this module attribute)."""
     monkeypatch.setattr(trigger_module, "MAX_CONCURRENT_POLLS", 1)
 
 
@@ -75,10 +76,14 @@ async def test_failing_batch_does_not_hold_the_poll_slot_while_backing_off(
     poll_interval = 0.5
     slow = GeminiBatchTrigger(batch_name=failing, poll_interval=poll_interval, end_time=time.time() + 30)
     slow_task = asyncio.ensure_future(_first_event(slow))
-    # One loop turn: it takes the only slot (no await before the acquire) and starts its first
-    # poll, so the finished batch's trigger queues behind it.
-    await asyncio.sleep(0)
-    assert trigger_module._poll_limit().locked()
+    # It reads its connection (to find the origin), takes the origin's only slot and starts its
+    # first poll, so the finished batch's trigger queues behind it.
+    slot = trigger_module._poll_limit(origin_of(gemini_conn.base_url))
+    for _ in range(200):
+        if slot.locked():
+            break
+        await asyncio.sleep(0.005)
+    assert slot.locked()
 
     started = time.monotonic()
     event = await asyncio.wait_for(
