@@ -19,4 +19,5 @@ os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{os.pat
 pytest_plugins = [
     "tests.fixtures.emulator",
     "tests.fixtures.airflow_env",
+    "tests.hostile.fixtures",
 ]
