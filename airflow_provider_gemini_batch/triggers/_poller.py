@@ -1,7 +1,7 @@
 """One shared poller per (event loop, connection): many waiting triggers, few requests.
 
 Why: a poll is one HTTP exchange of ~200 ms against the real API and a loop admits a few in flight
-(``MAX_CONCURRENT_POLLS``), i.e. ~40 polls/s; 10,000 triggers at a 60 s interval need ~170/s.
+per origin (``MAX_CONCURRENT_POLLS``), i.e. ~40 polls/s; 10,000 triggers at a 60 s interval need ~170/s.
 ``batches.list`` returns many batches in one answer (key ``operations``, spec §7.2; newest first,
 as the emulator lists them), and with the ``fields`` mask of a poll (:data:`routes.LIST_FIELDS`)
 each operation on a page is exactly what a light GET would have returned. So when many triggers of
@@ -39,7 +39,10 @@ Shapes and rules:
   when turns are short), so a page answering thousands of waits - all batches ending at once -
   never runs them all in one turn (the loop-stall budget is 50 ms, issue 10);
 * a poller belongs to one loop and one connection id: a failing or hanging connection only delays
-  its own walker (which holds at most one poll slot while listing).
+  its own walker (which holds at most one poll slot of its origin while listing). Every exchange
+  (GET or list page) is bounded in total time (``triggers/_bounds.py``): a server that trickles
+  an answer byte by byte gets a retryable timeout after ``2 x`` the connection's timeout (at most
+  ``[gemini_batch] max_call_seconds``), so it frees its slot and its round's reads.
 """
 
 from __future__ import annotations
