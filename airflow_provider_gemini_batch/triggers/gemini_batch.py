@@ -33,6 +33,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import conf
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_gemini_batch._core.errors import redact, redact_all
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.retry import RetryPolicy, is_retryable
 from airflow_provider_gemini_batch._core.waiting import (
@@ -207,7 +208,18 @@ class GeminiBatchTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the batch ends, the deadline passes or errors persist; yield one event."""
         payload = await self._wait()
-        yield TriggerEvent(payload)
+        # The message and summary quote server-supplied text (error messages, state spellings,
+        # file names): whatever the server echoed of the key leaves the triggerer as ``***``.
+        yield TriggerEvent(redact_all(payload, await self._secrets()))
+
+    async def _secrets(self) -> tuple[str, ...]:
+        """The connection's secrets (to redact from what this trigger shows); () if unreadable."""
+        # The poller's hook has read the connection already (its settings are cached).
+        hook = self._poller.hook if self._poller is not None else self.hook
+        try:
+            return (await hook.get_settings()).secrets()
+        except GeminiBatchError:
+            return ()
 
     async def _wait(self) -> dict[str, Any]:
         # Reads go through the loop's shared poller of this connection (triggers/_poller.py): a lone
@@ -342,7 +354,7 @@ class GeminiBatchTrigger(BaseTrigger):
                 last_summary,
             )
         settled = await self._cancel_and_settle(self.cancel_settle_timeout)
-        report = describe_settled(self.batch_name, settled)
+        report = redact(describe_settled(self.batch_name, settled), await self._secrets())
         self.log.warning("The deadline passed; %s", report)
         if settled is not None and settled.done:
             # Report what really happened: a batch that finished before the cancel took is a success.
@@ -398,7 +410,7 @@ class GeminiBatchTrigger(BaseTrigger):
             return
         self.log.info("Task killed; cancelling %s.", self.batch_name)
         settled = await self._cancel_and_settle(ON_KILL_SETTLE_TIMEOUT)
-        self.log.info("%s", describe_settled(self.batch_name, settled))
+        self.log.info("%s", redact(describe_settled(self.batch_name, settled), await self._secrets()))
 
     async def cleanup(self) -> None:
         """Release this trigger's client handles; never touches the remote batch."""
