@@ -33,7 +33,10 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "timeout": {
         "label": "Request timeout (seconds)",
         "schema": {"type": ["number", "null"], "default": DEFAULT_TIMEOUT_SECONDS},
-        "description": "Per-request timeout in seconds for every API call (each upload chunk too).",
+        "description": (
+            "Seconds one API request may take in all, answer included (each upload chunk's answer "
+            "too); a download must instead keep delivering at least 1 KiB/s over each such span."
+        ),
     },
     "max_retries": {
         "label": "Max retries",

@@ -45,7 +45,8 @@ class ConnectionSettings:
 
     :param base_url: scheme and host (and optional path prefix), no trailing slash.
     :param api_version: ``v1beta`` (default), ``v1`` or ``v1alpha``.
-    :param timeout: per-request timeout in seconds (connect and read).
+    :param timeout: seconds one request may take in all (connect, send, answer; see
+        ``docs/security.md``); a download is bounded by a minimum rate over spans of this length.
     :param max_retries: retries after the first attempt (0 = one attempt only).
     :param retry_deadline: seconds one call may spend in total, retries and waits included.
     :param retry_initial_delay: first backoff delay in seconds (doubles per retry, with jitter).
@@ -74,6 +75,11 @@ class ConnectionSettings:
         out: list[str] = []
         if self.api_key:
             out.append(self.api_key)
+            # The escaped form a library's ``repr`` of a header value would show (a key with a
+            # backslash or quote); the key itself holds visible ASCII only (``_api_key``).
+            escaped = repr(self.api_key)[1:-1]
+            if escaped != self.api_key:
+                out.append(escaped)
         if self.keyfile_dict and self.keyfile_dict.get("private_key"):
             out.append(str(self.keyfile_dict["private_key"]))
         return tuple(out)
@@ -113,7 +119,7 @@ class ConnectionSettings:
         keyfile = _keyfile(conn_id, extra.get("keyfile_dict"))
         key_path = str(extra["key_path"]) if extra.get("key_path") else None
         use_adc = _bool(conn_id, "use_adc", extra.get("use_adc", False))
-        api_key = password or None
+        api_key = _api_key(conn_id, password)
         google_modes = [
             m for m, on in ((AuthMode.SERVICE_ACCOUNT, keyfile or key_path), (AuthMode.ADC, use_adc)) if on
         ]
@@ -161,6 +167,36 @@ class ConnectionSettings:
             api_key=api_key,
             keyfile_dict=keyfile,
         )
+
+
+def _api_key(conn_id: str, password: str | None) -> str | None:
+    """The key with surrounding whitespace removed; refused if any other character is not
+    visible ASCII.
+
+    A key read from a secret file or a Kubernetes secret often ends in a newline. Sent as a
+    header value it makes ``requests``/``h11`` raise an error that quotes the value with ``repr``
+    (``'...\\n'``), a form neither the provider's redaction nor Airflow's secrets masker matches, so
+    the whole key would reach the log. Google API keys are visible ASCII (letters, digits, ``-``,
+    ``_``); an interior control character or space means a damaged paste. The message never
+    quotes the key: it says where the bad character is.
+
+    :raises GeminiConnectionConfigError: an interior character outside visible ASCII.
+    """
+    if password is None:
+        return None
+    key = password.strip()
+    if not key:
+        return None
+    for position, char in enumerate(key, start=1):
+        if not ("!" <= char <= "~"):
+            control = ord(char) < 32 or ord(char) == 127
+            kind = "a control character" if control else "a space or non-ASCII character"
+            raise GeminiConnectionConfigError(
+                f"Connection {conn_id!r}: the API key (password field) has {kind} at position {position} "
+                f"of {len(key)}; an API key is letters, digits, '-' and '_' only. Paste the key again "
+                "as one line."
+            )
+    return key
 
 
 def _base_url(conn_id: str, host: str | None) -> str:

@@ -45,6 +45,14 @@ from airflow_provider_gemini_batch._core.waiting import (
     describe_file_error,
     file_readiness,
 )
+from airflow_provider_gemini_batch._core.wire_guard import (
+    MAX_ANSWER_BYTES,
+    MAX_ERROR_BODY_BYTES,
+    MIN_DOWNLOAD_BYTES_PER_SECOND,
+    BoundedBody,
+    check_session_url,
+    redirect_error,
+)
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
     GeminiBatchError,
@@ -54,6 +62,7 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiInvalidInputError,
     GeminiNotFoundError,
     GeminiTransportError,
+    call_phrase,
 )
 from airflow_provider_gemini_batch.hooks._auth import (
     USER_AGENT,
@@ -87,6 +96,19 @@ def _is_ui_test_id(conn_id: str) -> bool:
         and conn_id.isalnum()
         and f"AIRFLOW_CONN_{conn_id.upper()}" in os.environ
     )
+
+
+def _limit_next_read(raw: Any, seconds: float) -> None:
+    """Make the next socket read of ``raw`` (a urllib3 response) wait at most ``seconds``.
+
+    The per-read timeout is the connection's ``timeout``; near the call's deadline a read must
+    not wait that long again. urllib3 resets the socket's timeout when it reuses the connection
+    for the next request. Best effort: without a reachable socket the per-read timeout applies.
+    """
+    sock = getattr(getattr(getattr(getattr(raw, "_fp", None), "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.settimeout(max(0.001, seconds))
 
 
 def _never_connected(exc: BaseException) -> bool:
@@ -160,6 +182,12 @@ class GeminiBatchHook(GeminiHookBase):
 
     #: Items asked for per page by ``list_files``/``list_batches`` (the Files API maximum is 100).
     list_page_size: int = routes.LIST_PAGE_SIZE
+    #: Largest control-plane answer accepted, in decoded bytes (``_core.wire_guard``).
+    max_answer_bytes: int = MAX_ANSWER_BYTES
+    #: Pages in a row without an item after which a list walk is refused (see :meth:`_pages`).
+    max_empty_pages: int = 20
+    #: Pages one list walk reads at most (100 items a page: a million files or batches).
+    max_list_pages: int = 10_000
 
     def __init__(
         self,
@@ -222,18 +250,29 @@ class GeminiBatchHook(GeminiHookBase):
         accept: Collection[int] = (200,),
     ) -> requests.Response:
         """Send one request; return a response whose status is in ``accept`` (default 200) or
-        raise a typed error (no retry here)."""
+        raise a typed error (no retry here).
+
+        Redirects are never followed (``_core.wire_guard.redirect_error``).
+        Unless ``stream``, the body is read here under two bounds: the whole answer must arrive
+        within the connection's ``timeout`` of the request's start (a socket timeout alone bounds
+        each read, and a server sending one byte a second never trips it), and it may hold at most
+        :attr:`max_answer_bytes` decoded bytes (``_core.wire_guard.BoundedBody``).
+        The returned response then has its ``content`` filled and its connection released.
+        """
         settings = self.settings
+        started = retry_mod.monotonic()
         out = self._outgoing(req, settings, self._auth_headers() if req.authenticated else {}, data=data)
+        headers = {"Accept-Encoding": "identity", **out.headers}
         try:
             response = self.session.request(
                 out.method,
                 out.url,
                 params=out.params,
-                headers=out.headers,
+                headers=headers,
                 data=out.content,
                 timeout=settings.timeout,
-                stream=stream,
+                stream=True,
+                allow_redirects=False,
             )
         except requests.exceptions.RequestException as exc:
             # A connect timeout proves the server never saw the request; a read timeout does not.
@@ -247,17 +286,89 @@ class GeminiBatchHook(GeminiHookBase):
                 timed_out=timed_out,
                 secrets=self._secrets(),
             ) from None
+        if data is not None:
+            # The request's own bytes (an upload chunk) may take long on a slow link: the answer's
+            # deadline counts from when its headers arrived.
+            started = retry_mod.monotonic()
+        if response.is_redirect or 300 <= response.status_code < 400:
+            response.close()
+            raise redirect_error(
+                response.status_code,
+                response.headers.get("Location"),
+                settings.base_url,
+                resource=req.resource,
+                method=req.what,
+            )
         if response.status_code not in accept:
             try:
-                content = response.content
-            except requests.exceptions.RequestException:
+                content = self._read_answer(response, req, started, MAX_ERROR_BODY_BYTES)
+            except GeminiBatchError:
                 content = b""
             finally:
                 response.close()
             raise self._status_error(
                 req, response.status_code, content, response.headers, response.reason, self._secrets()
             )
+        if not stream:
+            try:
+                response._content = self._read_answer(response, req, started, self.max_answer_bytes)
+            finally:
+                response.close()
         return response
+
+    def _read_answer(
+        self, response: requests.Response, req: routes.ApiRequest, started: float, limit: int
+    ) -> bytes:
+        """The decoded body of ``response``, read within ``timeout`` of ``started`` and at most
+        ``limit`` decoded bytes (see :meth:`_send_once`).
+
+        :raises GeminiTransportError: the answer did not complete in time, or the connection broke.
+        :raises GeminiApiError: the answer is too large or in an encoding not decoded here.
+        """
+        timeout = self.settings.timeout
+        deadline = started + timeout
+        body = BoundedBody(
+            response.headers.get("Content-Encoding"),
+            limit,
+            http_status=response.status_code,
+            resource=req.resource,
+            method=req.what,
+        )
+        raw = response.raw
+
+        def late() -> GeminiTransportError:
+            return GeminiTransportError(
+                f"{call_phrase(req.what, req.resource, 'timed out')}: the answer did not complete "
+                f"within the {timeout:g} s timeout of connection {self.gemini_conn_id!r} (it was "
+                f"still arriving after {body.size} bytes). Check the server or proxy; raise "
+                "the connection's 'timeout' extra only for a slow but healthy link.",
+                sent=True,
+                timed_out=True,
+            )
+
+        try:
+            while True:
+                remaining = deadline - retry_mod.monotonic()
+                if remaining <= 0:
+                    raise late()
+                _limit_next_read(raw, remaining)
+                block = raw.read1(STREAM_CHUNK_BYTES, decode_content=False)
+                if not block:
+                    break
+                body.feed(block)
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
+            timed_out = isinstance(exc, (urllib3.exceptions.ReadTimeoutError, TimeoutError))
+            if timed_out and retry_mod.monotonic() >= deadline - 0.05:
+                raise late() from None  # the read was cut short at the call's deadline
+            raise transport_error(
+                exc,
+                resource=req.resource,
+                method=req.what,
+                sent=True,
+                timed_out=timed_out,
+                secrets=self._secrets(),
+            ) from None
+        return body.body()
 
     def _request(self, req: routes.ApiRequest, *, stream: bool = False) -> requests.Response:
         """Send with the retry policy (create is retried only where the server provably never saw it)."""
@@ -475,22 +586,50 @@ class GeminiBatchHook(GeminiHookBase):
     def _pages(
         self, build: Callable[[str | None], routes.ApiRequest], key: str
     ) -> Iterator[Mapping[str, Any]]:
+        """The items of every page of a list, following ``nextPageToken``.
+
+        Bounded in pages, not only in what the caller takes: a server that answers empty pages
+        each naming a new token would otherwise keep a lookup (the create operator's reattach,
+        the lineage lookup) asking forever. After :attr:`max_empty_pages` pages in a row without
+        an item, or :attr:`max_list_pages` pages in all, or a token seen before, the walk ends
+        with an error rather than a quiet stop: a lookup that stopped early could miss the batch
+        it looks for and make the caller create (and pay for) a second one.
+
+        :raises GeminiApiError: one of the bounds above was passed.
+        """
         token: str | None = None
         seen: set[str] = set()
+        pages = empty = 0
         while True:
-            data = self._json(build(token))
-            for item in data.get(key) or []:
-                if isinstance(item, Mapping):
-                    yield item
+            req = build(token)
+            data = self._json(req)
+            pages += 1
+            items = [item for item in (data.get(key) or []) if isinstance(item, Mapping)]
+            empty = 0 if items else empty + 1
+            yield from items
             token = data.get("nextPageToken") or None
             if not token:
                 return
-            if token in seen:
-                # A server repeating a token would make this loop forever.
+            problem = None
+            remembered = str(token)[:200]
+            if remembered in seen:
+                problem = "named a page token it had named before"
+            elif empty >= self.max_empty_pages:
+                problem = f"sent {empty} pages in a row with no item and yet another page token"
+            elif pages >= self.max_list_pages:
+                problem = f"still named a next page after {pages} pages"
+            if problem is not None:
                 raise GeminiApiError(
-                    http_status=200, status=None, message=f"the page token {token!r} repeated", resource=key
+                    http_status=200,
+                    status=None,
+                    message=(
+                        f"the list never ends: the server {problem}; stopped asking (a broken or "
+                        "hostile server, or a proxy answering with something else than the API)"
+                    ),
+                    resource=key,
+                    method=req.what,
                 )
-            seen.add(token)
+            seen.add(remembered)
 
     def upload_file(
         self,
@@ -559,6 +698,7 @@ class GeminiBatchHook(GeminiHookBase):
             warning = echoed_fields_warning(validator.summary, str(path))
             if warning:
                 self.log.warning(warning)
+        self._check_stored_file(info, size, str(path))
         if sha256_hash_matches(info.sha256_hash, digest.digest()) is False:
             # The service stored other bytes than we read: never let a batch run on them.
             with contextlib.suppress(GeminiBatchError):
@@ -574,6 +714,38 @@ class GeminiBatchHook(GeminiHookBase):
                 method="Uploading a file",
             )
         return info
+
+    def _check_stored_file(self, info: FileInfo, size: int, path: str) -> None:
+        """Refuse a stored file whose size differs from the local one, or that came without a
+        ``sha256Hash`` this hook can read (then the bytes cannot be proven the same).
+
+        The real service reports both on every upload (``sizeBytes`` and ``sha256Hash`` in
+        ``tests/real_service/captures.py``, from Google's cookbook run); a missing hash means a
+        proxy or server that is not the API, and a silent skip would let a batch run on bytes
+        nobody checked. The remote copy is deleted before raising.
+
+        :raises GeminiApiError: ``DATA_LOSS`` with what differs and what to do.
+        """
+        problem = None
+        if info.size_bytes != size:
+            problem = f"the stored file has {info.size_bytes} bytes, the local file {size}"
+        elif sha256_hash_matches(info.sha256_hash, b"\0" * 32) is None:
+            problem = (
+                "the service's answer carried no sha256Hash in a known form, so the stored bytes "
+                "cannot be checked against the local file (the Gemini API always sends one: check any "
+                "proxy or gateway in the connection's host)"
+            )
+        if problem is None:
+            return
+        with contextlib.suppress(GeminiBatchError):
+            self.delete_file(info.name)
+        raise GeminiApiError(
+            http_status=200,
+            status="DATA_LOSS",
+            message=f"{problem}; the remote copy was deleted, upload {path} again",
+            resource=info.name,
+            method="Uploading a file",
+        )
 
     def _start_upload(self, source: Any, size: int, mime_type: str, display_name: str | None) -> str:
         """Open a resumable upload session; return its URL."""
@@ -595,6 +767,8 @@ class GeminiBatchHook(GeminiHookBase):
                 resource=start.resource,
                 method=start.what,
             )
+        # The file's bytes go only to the connection's own origin (scheme, host, port).
+        check_session_url(session_url, self.settings.base_url, resource=start.resource)
         return session_url
 
     def _cancel_upload(self, session_url: str) -> None:
@@ -670,6 +844,19 @@ class GeminiBatchHook(GeminiHookBase):
             if resuming:
                 status, received, answer = self._query_upload(session_url)
                 if status == "final":
+                    # The last chunk's answer was lost after the session finalized: only a
+                    # session holding the whole file counts (the size is checked again on the file).
+                    if received != size:
+                        self._discard_final(answer, routes.upload_query(session_url))
+                        raise GeminiApiError(
+                            http_status=answer.status_code,
+                            status=None,
+                            message=(
+                                f"the upload session is final with {received} of {size} bytes; the "
+                                "stored file would be incomplete, so it was deleted. Upload again"
+                            ),
+                            resource="upload session",
+                        )
                     return self._final_file(answer, routes.upload_query(session_url))
                 answer.close()
                 self.log.info(
@@ -687,6 +874,21 @@ class GeminiBatchHook(GeminiHookBase):
                 response = self._send_once(req, data=data)
                 status = response.headers.get("X-Goog-Upload-Status", "").lower()
                 if status == "final":
+                    if not final:
+                        # A session finalized before the last chunk holds part of the file: a
+                        # batch on it would silently run on the first rows only.
+                        self._discard_final(response, req)
+                        raise GeminiApiError(
+                            http_status=response.status_code,
+                            status=None,
+                            message=(
+                                f"the upload session finalized the file after bytes {offset}-"
+                                f"{offset + length} of {size}, before the last chunk was sent; the "
+                                "stored file would be incomplete, so it was deleted. Upload again"
+                            ),
+                            resource="upload session",
+                            method=req.what,
+                        )
                     return self._final_file(response, req)
                 response.close()
                 if status != "active" or final:
@@ -722,6 +924,15 @@ class GeminiBatchHook(GeminiHookBase):
                 resource="upload session",
             )
         return status, received, response
+
+    def _discard_final(self, response: requests.Response, req: routes.ApiRequest) -> None:
+        """Delete the file a session finalized too early, if its answer names one (best effort)."""
+        try:
+            info = self._final_file(response, req)
+        except GeminiBatchError:
+            return
+        with contextlib.suppress(GeminiBatchError):
+            self.delete_file(info.name)
 
     @staticmethod
     def _final_file(response: requests.Response, req: routes.ApiRequest) -> FileInfo:
@@ -836,10 +1047,40 @@ class GeminiBatchHook(GeminiHookBase):
         ``read1`` returns what the socket has instead of waiting to fill the block, so the bytes
         that arrived before a cut are handed over (and count as progress) rather than lost with
         the exception a full-block read raises.
+
+        A whole-call deadline makes no sense for a 2 GB stream, so a download is bounded by its
+        *rate* instead: a read waits at most the connection's ``timeout`` (the socket timeout, a
+        stall), and over every ``timeout`` seconds spent waiting for bytes at least
+        :data:`~airflow_provider_gemini_batch._core.wire_guard.MIN_DOWNLOAD_BYTES_PER_SECOND` per
+        second must arrive, else the download is given up (not retried: a server that trickles
+        would trickle again). Time the caller spends between blocks is not counted.
         """
         raw = response.raw
+        window = max(self.settings.timeout, 1.0)
+        waited, got = 0.0, 0
         try:
-            while block := raw.read1(STREAM_CHUNK_BYTES, decode_content=True):
+            while True:
+                before = retry_mod.monotonic()
+                block = raw.read1(STREAM_CHUNK_BYTES, decode_content=True)
+                waited += retry_mod.monotonic() - before
+                got += len(block)
+                if waited >= window:
+                    if got < MIN_DOWNLOAD_BYTES_PER_SECOND * waited:
+                        raise GeminiApiError(
+                            http_status=response.status_code,
+                            status=None,
+                            message=(
+                                f"the download is too slow: {got} bytes in {waited:.1f} s of waiting "
+                                f"(at least {MIN_DOWNLOAD_BYTES_PER_SECOND} bytes/s are required); gave up "
+                                f"after {self._streamed_note(raw)}. Check the server or proxy of "
+                                f"connection {self.gemini_conn_id!r}"
+                            ),
+                            resource=req.resource,
+                            method=req.what,
+                        )
+                    waited, got = 0.0, 0
+                if not block:
+                    return
                 yield block
         except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise transport_error(
@@ -850,6 +1091,14 @@ class GeminiBatchHook(GeminiHookBase):
                 timed_out=isinstance(exc, (urllib3.exceptions.ReadTimeoutError, TimeoutError)),
                 secrets=self._secrets(),
             ) from None
+
+    @staticmethod
+    def _streamed_note(raw: Any) -> str:
+        told = getattr(raw, "tell", None)
+        try:
+            return f"{int(told())} bytes of this answer" if told is not None else "part of the answer"
+        except (TypeError, ValueError, OSError):
+            return "part of the answer"
 
     # -- results ---------------------------------------------------------------------------------
 

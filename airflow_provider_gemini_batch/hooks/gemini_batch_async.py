@@ -23,7 +23,18 @@ from airflow_provider_gemini_batch._core.list_page import ListPage, ListPageErro
 from airflow_provider_gemini_batch._core.models import Batch, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
-from airflow_provider_gemini_batch.exceptions import GeminiApiError, GeminiClientError
+from airflow_provider_gemini_batch._core.wire_guard import (
+    MAX_ASYNC_ANSWER_BYTES,
+    MAX_ERROR_BODY_BYTES,
+    BoundedBody,
+    redirect_error,
+)
+from airflow_provider_gemini_batch.exceptions import (
+    GeminiApiError,
+    GeminiClientError,
+    GeminiTransportError,
+    call_phrase,
+)
 from airflow_provider_gemini_batch.hooks._auth import USER_AGENT
 from airflow_provider_gemini_batch.hooks._base import GeminiHookBase
 
@@ -133,6 +144,9 @@ class GeminiBatchAsyncHook(GeminiHookBase):
     """
 
     hook_name = "Google Gemini Batch (async)"
+    #: Largest answer accepted, in decoded bytes: the triggerer's memory is shared by every
+    #: trigger, and polls read with a field mask (``_core.wire_guard``).
+    max_answer_bytes: int = MAX_ASYNC_ANSWER_BYTES
 
     def __init__(
         self, gemini_conn_id: str = GeminiHookBase.default_conn_name, *, retry: bool = True, **kwargs: Any
@@ -172,14 +186,35 @@ class GeminiBatchAsyncHook(GeminiHookBase):
         return await asyncio.to_thread(self._google_credentials_for(settings).headers)
 
     async def _send_once(self, req: routes.ApiRequest) -> httpx.Response:
+        """One attempt at ``req``: the 200 answer, its body read, or a typed error.
+
+        The whole attempt (connect, send, headers and body) must end within the connection's
+        ``timeout``: httpx's own timeouts bound each read, which a server sending one byte a
+        second never trips, and the triggerer's poll slots must not be held by one sick upstream.
+        Redirects are never followed (``_core.wire_guard.redirect_error``); the body is read while
+        it streams and refused past :attr:`max_answer_bytes` decoded bytes (``gzip``/``deflate``
+        decoded with a cap, other encodings refused: ``_core.wire_guard.BoundedBody``).
+        """
         settings = await self.get_settings()
         client = await _acquire_client(settings, id(self))
         out = self._outgoing(req, settings, await self._auth_headers(settings) if req.authenticated else {})
         secrets = settings.secrets()
+        headers = {"Accept-Encoding": "identity", **out.headers}
+        request = client.build_request(
+            out.method, out.url, params=out.params, headers=headers, content=out.content
+        )
         try:
-            response = await client.request(
-                out.method, out.url, params=out.params, headers=out.headers, content=out.content
+            status, answer_headers, reason, content = await asyncio.wait_for(
+                self._exchange(client, request, req, settings), settings.timeout
             )
+        except asyncio.TimeoutError:
+            raise GeminiTransportError(
+                f"{call_phrase(req.what, req.resource, 'timed out')}: no complete answer within the "
+                f"{settings.timeout:g} s timeout of connection {self.gemini_conn_id!r}. Check the server "
+                "or proxy; raise the connection's 'timeout' extra only for a slow but healthy link.",
+                sent=True,
+                timed_out=True,
+            ) from None
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise transport_error(
                 exc,
@@ -197,11 +232,54 @@ class GeminiBatchAsyncHook(GeminiHookBase):
             raise transport_error(
                 exc, resource=req.resource, method=req.what, sent=True, timed_out=False, secrets=secrets
             ) from None
-        if response.status_code != 200:
-            raise self._status_error(
-                req, response.status_code, response.content, response.headers, response.reason_phrase, secrets
-            )
-        return response
+        if status != 200:
+            raise self._status_error(req, status, content, answer_headers, reason, secrets)
+        # Encoding and framing headers described the wire bytes, not ``content`` (already decoded).
+        kept = [
+            (k, v)
+            for k, v in answer_headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(status, headers=kept, content=content, request=request)
+
+    async def _exchange(
+        self,
+        client: httpx.AsyncClient,
+        request: httpx.Request,
+        req: routes.ApiRequest,
+        settings: ConnectionSettings,
+    ) -> tuple[int, httpx.Headers, str, bytes]:
+        """Send ``request`` and read its answer (status, headers, reason phrase, decoded body)."""
+        response = await client.send(request, stream=True, follow_redirects=False)
+        try:
+            status = response.status_code
+            if 300 <= status < 400:
+                raise redirect_error(
+                    status,
+                    response.headers.get("Location"),
+                    settings.base_url,
+                    resource=req.resource,
+                    method=req.what,
+                )
+            limit = self.max_answer_bytes if status == 200 else MAX_ERROR_BODY_BYTES
+            try:
+                body = BoundedBody(
+                    response.headers.get("Content-Encoding"),
+                    limit,
+                    http_status=status,
+                    resource=req.resource,
+                    method=req.what,
+                )
+                async for raw in response.aiter_raw():
+                    body.feed(raw)
+                content = body.body()
+            except GeminiApiError:
+                if status == 200:
+                    raise
+                content = b""  # an error answer too big or oddly encoded: its status still speaks
+            return status, response.headers, response.reason_phrase, content
+        finally:
+            await response.aclose()
 
     async def _response(self, req: routes.ApiRequest) -> httpx.Response:
         """The 200 answer to ``req`` (retried with the connection's policy unless ``retry=False``)."""

@@ -33,6 +33,7 @@ Actions (each a factory returning ``Callable[[Exchange], None]``):
   another origin, and which can finalize early, report a smaller ``sizeBytes`` or omit
   ``sha256Hash``.
 * :func:`endless_line` - a download body that never contains a newline and never ends.
+* :func:`then_refuse_connections` - answer, then refuse every later connection (a dead port).
 
 Every request is recorded (:attr:`HostileServer.requests`) with its headers, so a test can assert
 that a key never reached a server (:meth:`HostileServer.headers_seen`). A request no rule matches
@@ -206,6 +207,13 @@ class HostileServer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+    def stop_listening(self) -> None:
+        """Close the listening socket (connections already open keep working): the next
+        connection to this origin is refused, a real dead port on the same origin."""
+        if self._thread.is_alive():
+            self._server.shutdown()
+        self._server.server_close()
 
     def close(self) -> None:
         self.stopping.set()
@@ -511,6 +519,18 @@ class UploadSession:
                 b"",
                 {"X-Goog-Upload-Status": "active", "X-Goog-Upload-Size-Received": str(len(self.received))},
             )
+
+
+def then_refuse_connections(action: Action) -> Action:
+    """Stop listening, then answer with ``action`` on the open connection and close it: every
+    later request to this origin is refused (e.g. an upload session whose server went away)."""
+
+    def act(ex: Exchange) -> None:
+        ex.server.stop_listening()
+        ex.close_after = True
+        action(ex)
+
+    return act
 
 
 def endless_line(block: int = 64 * 1024, byte: bytes = b"x", interval: float = 0.0) -> Action:

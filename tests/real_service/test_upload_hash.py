@@ -11,7 +11,6 @@ import base64
 import hashlib
 import json
 import logging
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,27 +154,24 @@ def test_a_dead_upload_session_url_never_reaches_the_error_or_the_log(
     """The session URL authorises uploads by itself (spec §0 item 8), so its ``upload_id`` is a
     secret: requests quotes the URL in a connection error, which must come out scrubbed.
 
-    The start answer names a session URL on a closed port (a real refused connection); production
+    The start answer names a session URL on the stand-in's own origin (a session elsewhere is
+    refused before any byte is sent, ``tests/hooks/test_hook_redirects.py``), and the stand-in
+    stops listening before it answers, so every chunk meets a real refused connection; production
     retry settings, with only the retry sleep recorded instead of slept."""
     from airflow_provider_gemini_batch._core import retry
     from airflow_provider_gemini_batch.exceptions import GeminiTransportError
+    from tests.hostile.server import HostileServer, Rule, reply, then_refuse_connections
 
     session_id = "ABgVH8-session-secret-3141592653"
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        dead_port = probe.getsockname()[1]
-    dead_session = (
-        f"http://127.0.0.1:{dead_port}/upload/v1beta/files?upload_id={session_id}&upload_protocol=resumable"
+    session = f"{{base}}/upload/v1beta/files?upload_id={session_id}&upload_protocol=resumable"
+    start = reply(
+        200, b"", {"X-Goog-Upload-Status": "active", "X-Goog-Upload-URL": session, "Connection": "close"}
     )
-    script = [
-        Reply(
-            "POST", UPLOAD_PATH, headers={"X-Goog-Upload-Status": "active", "X-Goog-Upload-URL": dead_session}
-        )
-    ]
     waits: list[float] = []
     monkeypatch.setattr(retry, "sleep", waits.append)
     caplog.set_level(logging.DEBUG)
-    with ScriptedServer(script) as server:
+    with HostileServer([Rule("POST", UPLOAD_PATH, then_refuse_connections(start))]) as server:
+        dead_port = server.port
         monkeypatch.setenv(
             f"AIRFLOW_CONN_{CONN_ID.upper()}",
             json.dumps({"conn_type": "gemini_batch", "host": server.base_url, "password": "real-shapes-key"}),
