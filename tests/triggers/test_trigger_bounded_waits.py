@@ -8,8 +8,9 @@ answer) on a real socket, next to the emulator for a healthy connection, and sho
 * the poll slots of one sick origin are its own: triggers of a healthy connection whose batch has
   finished get their event at once while as many triggers as there are slots hang on the sick one;
 * a trigger stuck in a trickling answer ends with a ``timeout`` event at its ``end_time``;
-* one call is bounded in total time (twice the connection's timeout): the slot is freed and the
-  poll retried, for a GET and for a shared list page.
+* one call is bounded in total time by the triggerer itself (``min(2 x timeout,
+  max_call_seconds)``, whatever the hook bounds on its own): the slot is freed and the poll
+  retried, for a GET and for a shared list page.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer
+from airflow_provider_gemini_batch.triggers import _bounds as bounds_module
 from airflow_provider_gemini_batch.triggers import _poller as poller_module
 from airflow_provider_gemini_batch.triggers import gemini_batch as trigger_module
 from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
@@ -119,7 +121,7 @@ async def test_a_trigger_stuck_in_a_trickling_answer_times_out_at_its_end_time(
     sick: Callable[..., HostileServer],
 ) -> None:
     server = sick(timeout=30)  # a call may take 60 s: only end_time can end this wait in time
-    end_time = time.time() + trigger_module.LAST_READ_SECONDS + 1.0
+    end_time = time.time() + 3.0  # more than LAST_READ_SECONDS (2 s) away
     trigger = GeminiBatchTrigger(
         batch_name="batches/stuck", gemini_conn_id=SICK_CONN, poll_interval=0.2, end_time=end_time
     )
@@ -133,12 +135,21 @@ async def test_a_trigger_stuck_in_a_trickling_answer_times_out_at_its_end_time(
     assert len(server.requests) == 1
 
 
-async def test_a_trickling_get_is_cut_after_twice_the_connection_timeout_and_retried(
-    sick: Callable[..., HostileServer],
+@pytest.fixture
+def call_cap(monkeypatch: pytest.MonkeyPatch) -> float:
+    """``[gemini_batch] max_call_seconds`` at 0.5 s, far below the connections' timeouts here: a
+    cut then comes from the triggerer's own bound, whatever the hook bounds by itself."""
+    monkeypatch.setattr(bounds_module, "MAX_CALL_SECONDS", 0.5)
+    return 0.5
+
+
+async def test_a_trickling_get_is_cut_at_the_call_bound_and_retried(
+    sick: Callable[..., HostileServer], call_cap: float
 ) -> None:
-    """Connection timeout 0.5 s: each GET is cut after 1 s (a retryable timeout), the slot freed and
-    the poll retried with the trigger's backoff, instead of one GET hanging for ever."""
-    server = sick(timeout=0.5)
+    """Each GET is cut after ``min(2 x timeout, max_call_seconds)`` = 0.5 s (a retryable timeout),
+    the slot freed and the poll retried with the trigger's backoff, instead of one GET hanging for
+    ever (the connection's timeout of 30 s bounds each read only)."""
+    server = sick(timeout=30)
     trigger = GeminiBatchTrigger(
         batch_name="batches/stuck",
         gemini_conn_id=SICK_CONN,
@@ -155,13 +166,13 @@ async def test_a_trickling_get_is_cut_after_twice_the_connection_timeout_and_ret
 
 
 async def test_a_trickling_list_page_is_cut_and_the_shared_reads_retried(
-    sick: Callable[..., HostileServer], monkeypatch: pytest.MonkeyPatch
+    sick: Callable[..., HostileServer], call_cap: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """From four waits on (set here) reads go through the shared list walk: a trickling page is cut
-    after twice the connection's timeout and its reads fail over to a retry, so the walker does
-    not hold the connection's reads for ever."""
+    at the call bound and its reads fail over to a retry, so the walker does not hold the
+    connection's reads for ever."""
     monkeypatch.setattr(poller_module, "SHARED_LIST_MIN_WAITS", 4)
-    server = sick(timeout=0.5)
+    server = sick(timeout=30)
     triggers = [
         GeminiBatchTrigger(
             batch_name=f"batches/stuck{i}",
