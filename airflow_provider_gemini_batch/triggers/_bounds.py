@@ -46,21 +46,43 @@ def origin_of(base_url: str) -> str:
     return f"{scheme}://{(parts.hostname or '').lower()}:{port}"
 
 
+class TimeLimitReached(Exception):
+    """The time :func:`within` allowed ran out (and the awaited call was cancelled).
+
+    Its own type, not :class:`TimeoutError`: a ``TimeoutError`` raised *inside* the call is not
+    this limit and must not be taken for it.
+    """
+
+
 if sys.version_info >= (3, 11):
 
     async def within(aw: Awaitable[T], seconds: float) -> T:
-        """``await aw`` for at most ``seconds``; :class:`asyncio.TimeoutError` (``aw`` cancelled) after.
+        """``await aw`` for at most ``seconds``.
 
         ``asyncio.timeout`` costs one timer handle, not a task: every waiting trigger uses it.
+
+        :raises TimeLimitReached: the time ran out (``aw`` was cancelled).
         """
-        async with asyncio.timeout(max(0.0, seconds)):
-            return await aw
+        limit = asyncio.timeout(max(0.0, seconds))
+        try:
+            async with limit:
+                return await aw
+        except TimeoutError:
+            if limit.expired():
+                raise TimeLimitReached from None
+            raise
 
 else:  # pragma: no cover - Python 3.10 has no asyncio.timeout
 
     async def within(aw: Awaitable[T], seconds: float) -> T:
-        """``await aw`` for at most ``seconds``; :class:`asyncio.TimeoutError` (``aw`` cancelled) after."""
-        return await asyncio.wait_for(aw, max(0.0, seconds))
+        """``await aw`` for at most ``seconds``.
+
+        :raises TimeLimitReached: the time ran out (``aw`` was cancelled).
+        """
+        try:
+            return await asyncio.wait_for(aw, max(0.0, seconds))
+        except asyncio.TimeoutError:
+            raise TimeLimitReached from None
 
 
 async def bounded_call(aw: Awaitable[T], seconds: float, *, what: str, timeout: float) -> T:
@@ -73,7 +95,7 @@ async def bounded_call(aw: Awaitable[T], seconds: float, *, what: str, timeout: 
     """
     try:
         return await within(aw, seconds)
-    except asyncio.TimeoutError:
+    except TimeLimitReached:
         raise GeminiTransportError(
             f"{what} timed out: no complete answer within {seconds:g} s (the connection's timeout of "
             f"{timeout:g} s bounds each read, not a whole answer; the server may be sending it "

@@ -54,7 +54,12 @@ from airflow_provider_gemini_batch.exceptions import GeminiBatchError
 # From the async module itself: the sync hook module (which re-exports it) loads ``requests``,
 # which the triggerer never needs.
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
-from airflow_provider_gemini_batch.triggers._bounds import bounded_call, call_seconds, within
+from airflow_provider_gemini_batch.triggers._bounds import (
+    TimeLimitReached,
+    bounded_call,
+    call_seconds,
+    within,
+)
 from airflow_provider_gemini_batch.triggers._poller import SharedPoller, poller_for, release_poller
 
 #: Seconds ``on_kill`` allows the cancel call (Airflow bounds it too, 30 s by default).
@@ -254,7 +259,7 @@ class GeminiBatchTrigger(BaseTrigger):
                     poller.read(self.batch_name, light=tracker.light),
                     max(self.end_time - time.time(), LAST_READ_SECONDS),
                 )
-            except asyncio.TimeoutError:
+            except TimeLimitReached:
                 self.log.warning(
                     "The deadline of the wait for %s passed while its poll was still unanswered.",
                     self.batch_name,
