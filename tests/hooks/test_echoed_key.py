@@ -183,3 +183,22 @@ def test_an_echoed_status_or_reason_is_kept_only_in_its_documented_shape(
         hook.get_batch("batches/odd")
     assert (dropped.value.status, dropped.value.reason) == (None, None)  # type: ignore[attr-defined]
     assert "<b>" not in str(dropped.value)
+
+
+def test_the_task_log_masker_knows_the_key_in_upper_and_lower_case(
+    hostile_server: Callable[..., HostileServer], hostile_conn: Callable[..., str]
+) -> None:
+    """On a worker, a batch's own error text (a FAILED batch quoting the key upper-cased) reaches
+    the task log inside the exception; Airflow's secrets masker, which the hook tells about the
+    key, matches exactly, so the hook registers the key's upper- and lower-cased forms too."""
+    try:
+        from airflow.sdk._shared.secrets_masker import redact as masked
+    except ImportError:  # pragma: no cover - older Airflow 3 layouts
+        from airflow._shared.secrets_masker import redact as masked  # type: ignore[no-redef]
+    server = hostile_server(
+        [Rule("GET", r"/v1beta/batches/.*", reply(200, _failed_batch_quoting(WORDLIKE_KEY)))]
+    )
+    batch = GeminiBatchHook(gemini_conn_id=hostile_conn(server, key=WORDLIKE_KEY)).get_batch("batches/echo")
+    assert batch.error is not None
+    line = masked(f"Batch failed: {batch.error.message} ({WORDLIKE_KEY.lower()}, {WORDLIKE_KEY})")
+    _assert_no_key(WORDLIKE_KEY, str(line))
