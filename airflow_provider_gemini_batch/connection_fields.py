@@ -56,7 +56,7 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     "retry_max_delay": {
         "label": "Longest retry delay (seconds)",
         "schema": {"type": ["number", "null"], "default": 60.0},
-        "description": "Cap of one backoff wait in seconds (a longer Retry-After still wins).",
+        "description": "Cap of one backoff wait in seconds, also of the server's Retry-After honoured.",
     },
     "upload_chunk_size": {
         "label": "Upload chunk size (bytes)",

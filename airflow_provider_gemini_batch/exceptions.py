@@ -46,6 +46,7 @@ GeminiBatchFailedError`` and ``except GeminiBatchError`` still catch them):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -193,9 +194,21 @@ class UnknownBatchStateError(GeminiBatchError):
         self.batch_name = batch_name
         which = f"Batch {batch_name}" if batch_name else "A batch"
         super().__init__(
-            f"{which} reported the unknown state {value!r}. Upgrade airflow-provider-gemini-batch, "
-            "or report the state if you run the latest release."
+            f"{which} reported the unknown state {shown_state(value)}. Upgrade "
+            "airflow-provider-gemini-batch, or report the state if you run the latest release."
         )
+
+
+#: What a state word looks like on the wire (``BATCH_STATE_RUNNING``, ``JOB_STATE_PENDING``).
+_STATE_WORD = re.compile(r"[A-Z_]{1,64}")
+
+
+def shown_state(value: object) -> str:
+    """A server-supplied state spelling as messages may quote it: ``'BATCH_STATE_X'`` when it has
+    the shape of a state word, else a placeholder (a broken or hostile server's free text, a key
+    it echoes, markup: none of it is quoted)."""
+    text = str(value)
+    return repr(text) if _STATE_WORD.fullmatch(text) else "(not a state word, withheld)"
 
 
 class GeminiBatchTerminalError(GeminiBatchError, AirflowFailException):

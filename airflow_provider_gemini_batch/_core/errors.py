@@ -128,12 +128,60 @@ _SELF_AUTHORISING_QUERY = re.compile(r"(?i)([?&](?:key|upload_id)=)[^&\s'\")]+")
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """Replace every occurrence of each secret in ``text`` with ``***``, and the values of
-    self-authorising query parameters (``key=``, ``upload_id=``) in any URL it quotes."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    """Replace every occurrence of each secret in ``text`` with ``***``, whatever its letter case
+    and surrounding whitespace, and the values of self-authorising query parameters (``key=``,
+    ``upload_id=``) in any URL it quotes.
+
+    Case-insensitive because servers echo what they received in their own spelling: an HTTP
+    reason phrase or a status word built from a value is upper-cased (``API_KEY_...``), and an
+    upper-cased key still gives most of the key away.
+    """
+    variants = {v for s in secrets if s for v in (s, s.strip()) if v}
+    if variants:
+        # Longest first, so a secret that contains another is replaced whole.
+        pattern = "|".join(re.escape(v) for v in sorted(variants, key=len, reverse=True))
+        text = re.sub(pattern, "***", text, flags=re.IGNORECASE)
     return _SELF_AUTHORISING_QUERY.sub(r"\1***", text)
+
+
+def redact_all(value: Any, secrets: Iterable[str | None]) -> Any:
+    """``value`` (JSON-native: dicts, lists, strings, numbers) with :func:`redact` applied to every
+    string in it, keys included; other values unchanged. For payloads made of server-supplied
+    text, such as a trigger event's message and batch summary."""
+    secrets = tuple(s for s in secrets if s)
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, Mapping):
+        return {redact_all(k, secrets): redact_all(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact_all(v, secrets) for v in value]
+    return value
+
+
+#: A ``google.rpc.Status`` status name (``RESOURCE_EXHAUSTED``), or one made of an HTTP reason
+#: phrase (``TOO_MANY_REQUESTS``): upper-case letters and underscores only.
+STATUS_WORD = re.compile(r"[A-Z_]{1,64}")
+#: An ``ErrorInfo.reason``: "UPPER_SNAKE_CASE, at most 63 characters, matching
+#: ``[A-Z][A-Z0-9_]+[A-Z0-9]``" (google/rpc/error_details.proto, the ErrorInfo message).
+REASON_WORD = re.compile(r"[A-Z][A-Z0-9_]{0,61}[A-Z0-9]")
+
+
+def shaped_word(value: Any, shape: re.Pattern[str], secrets: Iterable[str | None] = ()) -> str | None:
+    """``value`` as a status or reason word if it has that word's documented ``shape`` and holds
+    no secret (:func:`redact`, case-insensitive); None otherwise (the word is dropped, never shown).
+
+    A server-supplied word reaches exception texts and decides hints, so only the documented shape
+    is accepted: anything else (a key echoed by a broken or hostile server, free text, markup)
+    is not a status.
+    """
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if redact(text, secrets) != text or not shape.fullmatch(text):
+        return None
+    return text
 
 
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
@@ -213,12 +261,14 @@ def error_from_response(
     """
     secrets = tuple(secrets)
     error, text = _envelope(body)
+    # Before any cut below, so no part of a secret is left by a cut through it.
+    text = redact(text, secrets)
     details: list[Any] = []
     reason: str | None = None
     retry_after = parse_retry_after(_header(headers, "retry-after"))
     if error is not None:
         message = str(error.get("message") or "")
-        status = str(error["status"]) if error.get("status") else None
+        status = shaped_word(error.get("status"), STATUS_WORD, secrets)
         raw_details = error.get("details")
         details = list(raw_details) if isinstance(raw_details, list) else []
         for item in details:
@@ -226,13 +276,14 @@ def error_from_response(
                 continue
             kind = str(item.get("@type", ""))
             if kind.endswith("google.rpc.ErrorInfo") and item.get("reason") and reason is None:
-                reason = str(item["reason"])
+                reason = shaped_word(item["reason"], REASON_WORD, secrets)
             elif kind.endswith("google.rpc.RetryInfo"):
                 delay = parse_duration(item.get("retryDelay"))
                 if delay is not None:
                     retry_after = max(retry_after or 0.0, delay)
     else:
-        status = reason_phrase.upper().replace(" ", "_") if reason_phrase else None
+        phrase_word = re.sub(r"[\s-]+", "_", reason_phrase.strip().upper()) if reason_phrase else None
+        status = shaped_word(phrase_word, STATUS_WORD, secrets)
         message = " ".join(text.split())[:_MAX_TEXT] or (reason_phrase or "no error body")
     if status_code == 429:
         cls: type[GeminiApiError] = GeminiRateLimitError

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow_provider_gemini_batch._core.states import BatchState
+from airflow_provider_gemini_batch.exceptions import shown_state
 
 
 @functools.lru_cache(maxsize=1024)
@@ -242,7 +243,7 @@ class Batch:
     def state_label(self) -> str:
         """The short state for messages; an unknown state shows its raw spelling."""
         if self.state is BatchState.UNKNOWN:
-            return f"unknown state {self.state_raw!r}"
+            return f"unknown state {shown_state(self.state_raw)}"
         return self.state.short
 
     @property

@@ -13,7 +13,10 @@ What is retried
 How long
     Exponential backoff: ``initial_delay * 2**(n-1)`` capped at ``max_delay``, with "equal jitter"
     (a uniformly random value between half and all of it) so many workers do not retry in step.
-    A ``Retry-After`` header or ``RetryInfo.retryDelay`` is a floor for the wait. At most
+    A ``Retry-After`` header or ``RetryInfo.retryDelay`` is a floor for the wait, up to
+    ``max_delay``: the server's wish is honoured only as far as the backoff cap, so one answer
+    asking for a day (a broken or hostile front end, or a misread HTTP date) cannot park a call or
+    a wait until its deadline. At most
     ``max_retries`` retries, and never beyond ``deadline`` seconds in total: a retry whose wait
     would cross the deadline is not made and the last error is raised.
 
@@ -122,7 +125,7 @@ class RetryPolicy:
 
     :param max_retries: retries after the first attempt (default 5; 0 disables retrying).
     :param initial_delay: first backoff (default 1 s), doubled on each retry.
-    :param max_delay: cap of one backoff (default 60 s); a longer ``Retry-After`` still wins.
+    :param max_delay: cap of one backoff (default 60 s), and of the ``Retry-After`` honoured.
     :param deadline: total time budget of one call, waits included (default 300 s).
     """
 
@@ -146,11 +149,14 @@ class RetryPolicy:
         return rng(base / 2, base)
 
     def delay_for(self, exc: BaseException | None, retry_number: int) -> float:
-        """The wait before retry ``retry_number``: backoff, raised to the server's Retry-After."""
+        """The wait before retry ``retry_number``: backoff, raised to the server's Retry-After
+        (or ``RetryInfo.retryDelay``) but never above ``max_delay``, seconds."""
         delay = self.backoff(retry_number)
         retry_after = getattr(exc, "retry_after", None)
         if retry_after:
-            delay = max(delay, float(retry_after))
+            # Capped: a Retry-After of 86400 would otherwise outlast every deadline, so the call
+            # (or the trigger's wait) would give up on a service that recovered long before.
+            delay = max(delay, min(float(retry_after), self.max_delay))
         return delay
 
     def _tenacity_kwargs(self, idempotent: bool, what: str, budget: RetryBudget) -> dict[str, Any]:

@@ -43,13 +43,19 @@ def settings_from_connection(conn: Any, extra: Mapping[str, Any] | None = None) 
 
 
 def register_secrets(settings: ConnectionSettings) -> None:
-    """Tell Airflow's secrets masker about the key and the private key, so logs redact them."""
+    """Tell Airflow's secrets masker about the key and the private key, so logs redact them.
+
+    The upper- and lower-cased forms too: the masker matches exactly, and a server may echo the
+    key in its own spelling (a status word or reason phrase made of it is upper-cased), which then
+    reaches a task log inside a batch's error text.
+    """
     try:
         from airflow.providers.common.compat.sdk import mask_secret
     except ImportError:  # pragma: no cover - every supported Airflow has it
         return
     for secret in settings.secrets():
-        mask_secret(secret)
+        for form in dict.fromkeys((secret, secret.upper(), secret.lower())):
+            mask_secret(form)
 
 
 class GoogleCredentials:

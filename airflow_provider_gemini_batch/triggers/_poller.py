@@ -1,7 +1,7 @@
 """One shared poller per (event loop, connection): many waiting triggers, few requests.
 
 Why: a poll is one HTTP exchange of ~200 ms against the real API and a loop admits a few in flight
-(``MAX_CONCURRENT_POLLS``), i.e. ~40 polls/s; 10,000 triggers at a 60 s interval need ~170/s.
+per origin (``MAX_CONCURRENT_POLLS``), i.e. ~40 polls/s; 10,000 triggers at a 60 s interval need ~170/s.
 ``batches.list`` returns many batches in one answer (key ``operations``, spec §7.2; newest first,
 as the emulator lists them), and with the ``fields`` mask of a poll (:data:`routes.LIST_FIELDS`)
 each operation on a page is exactly what a light GET would have returned. So when many triggers of
@@ -39,7 +39,10 @@ Shapes and rules:
   when turns are short), so a page answering thousands of waits - all batches ending at once -
   never runs them all in one turn (the loop-stall budget is 50 ms, issue 10);
 * a poller belongs to one loop and one connection id: a failing or hanging connection only delays
-  its own walker (which holds at most one poll slot while listing).
+  its own walker (which holds at most one poll slot of its origin while listing). Every exchange
+  (GET or list page) is bounded in total time (``triggers/_bounds.py``): a server that trickles
+  an answer byte by byte gets a retryable timeout after ``2 x`` the connection's timeout (at most
+  ``[gemini_batch] max_call_seconds``), so it frees its slot and its round's reads.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ from airflow_provider_gemini_batch._core.list_page import decode_operation
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch.exceptions import GeminiBatchError
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
+from airflow_provider_gemini_batch.triggers._bounds import bounded_call, call_seconds, origin_of
 
 #: Triggers waiting on one connection from which reads go through the shared list walk (Airflow
 #: config ``[gemini_batch] shared_poll_min_waits``, default 16). Below it each trigger GETs its batch.
@@ -93,14 +97,16 @@ GET_WORKERS = 8
 #: A round with at most this many batches is read with GETs (a list page costs as much as a GET).
 FEW_NAMES = 2
 
-SlotFactory = Callable[[], asyncio.Semaphore]
+#: Returns the running loop's poll semaphore of an origin (``scheme://host:port``).
+SlotFactory = Callable[[str], asyncio.Semaphore]
 
 
 class SharedPoller:
     """Reads batches for the triggers of one connection on one event loop (see module docstring).
 
     :param gemini_conn_id: the connection all its triggers use.
-    :param poll_slot: returns the loop's poll semaphore (held for one HTTP exchange at a time).
+    :param poll_slot: returns the loop's poll semaphore of an origin (held for one HTTP exchange
+        at a time, each exchange bounded in total time by :func:`~._bounds.call_seconds`).
     """
 
     def __init__(self, gemini_conn_id: str, poll_slot: SlotFactory) -> None:
@@ -141,10 +147,18 @@ class SharedPoller:
                 self._forget(name, future)
 
     async def _get(self, batch_name: str, *, light: bool) -> Batch:
-        # The slot covers this one HTTP exchange (the hook does not retry).
-        async with self._slot():
+        # The slot (of the connection's origin) covers this one HTTP exchange (the hook does not
+        # retry), which is bounded in total time: a trickling answer frees the slot after
+        # call_seconds(timeout) with a retryable timeout, not never.
+        settings = await self.hook.get_settings()
+        async with self._slot(origin_of(settings.base_url)):
             self.sent["get"] += 1
-            return await self.hook.get_batch(batch_name, light=light)
+            return await bounded_call(
+                self.hook.get_batch(batch_name, light=light),
+                call_seconds(settings.timeout),
+                what=f"Getting {batch_name}",
+                timeout=settings.timeout,
+            )
 
     def _forget(self, name: str, future: asyncio.Future[Batch]) -> None:
         waiting = self._pending.get(name)
@@ -230,9 +244,15 @@ class SharedPoller:
         pending = self._pending
         for _ in range(max_pages):
             try:
-                async with self._slot():
+                settings = await self.hook.get_settings()
+                async with self._slot(origin_of(settings.base_url)):
                     self.sent["list"] += 1
-                    page = await self.hook.list_operations_page(token, page_size=page_size, light=True)
+                    page = await bounded_call(
+                        self.hook.list_operations_page(token, page_size=page_size, light=True),
+                        call_seconds(settings.timeout),
+                        what="Listing batches",
+                        timeout=settings.timeout,
+                    )
             except GeminiBatchError as exc:
                 # The connection is failing: every read of the round gets the failure and its
                 # trigger backs off (a GET per batch now would multiply the load on a sick service).

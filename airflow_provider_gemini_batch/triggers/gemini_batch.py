@@ -11,7 +11,8 @@ Rules this trigger keeps (see the design guide, section 2 item 7):
 * one retry layer: the trigger owns retrying. Its hook makes a single attempt per call
   (``retry=False``); a failure :func:`~airflow_provider_gemini_batch._core.retry.is_retryable`
   deems transient (408, 429, 5xx, no answer) is waited out with the one policy of
-  ``_core/retry.py`` (jittered exponential backoff, ``Retry-After`` as a floor). The per-loop poll
+  ``_core/retry.py`` (jittered exponential backoff, ``Retry-After`` as a floor up to
+  ``backoff_cap``). The poll
   slot is held only for the HTTP exchange, never during a backoff, so one failing batch cannot
   delay another's polls; a backoff never runs past ``end_time``. It gives up after
   ``max_consecutive_errors`` failures in a row or at the deadline;
@@ -32,6 +33,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import conf
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_provider_gemini_batch._core.errors import redact, redact_all
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.retry import RetryPolicy, is_retryable
 from airflow_provider_gemini_batch._core.waiting import (
@@ -52,6 +54,12 @@ from airflow_provider_gemini_batch.exceptions import GeminiBatchError
 # From the async module itself: the sync hook module (which re-exports it) loads ``requests``,
 # which the triggerer never needs.
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
+from airflow_provider_gemini_batch.triggers._bounds import (
+    TimeLimitReached,
+    bounded_call,
+    call_seconds,
+    within,
+)
 from airflow_provider_gemini_batch.triggers._poller import SharedPoller, poller_for, release_poller
 
 #: Seconds ``on_kill`` allows the cancel call (Airflow bounds it too, 30 s by default).
@@ -59,15 +67,23 @@ ON_KILL_CANCEL_TIMEOUT = 20.0
 #: Seconds ``on_kill`` spends re-reading the batch after the cancel, to log the state it ended in.
 ON_KILL_SETTLE_TIMEOUT = 8.0
 
-#: Polls in flight at once per event loop, across all Gemini triggers (Airflow config
-#: ``[gemini_batch] max_concurrent_polls``, default 8). httpcore's pool checks every pooled
-#: connection for every queued request, so unbounded concurrency costs O(n^2) CPU on the shared
-#: loop: measured with 100 triggers polling every 50 ms, stalls of 110-800 ms unbounded vs none
-#: over 20 ms with a limit; with 1,000 triggers, 4 slots gave 2.6x the polls/s of 16. Eight slots
-#: at ~200 ms real-API latency still allow ~40 polls/s, i.e. 2,400 triggers at a 60 s interval.
-#: A slot is held for one HTTP exchange only, never during a backoff. The value is read when a
-#: loop's semaphore is built (first poll on that loop), so it can be changed before a loop starts.
+#: Polls in flight at once per event loop and API origin (scheme, host, port), across all Gemini
+#: triggers (Airflow config ``[gemini_batch] max_concurrent_polls``, default 8). httpcore's pool
+#: checks every pooled connection for every queued request, so unbounded concurrency costs O(n^2)
+#: CPU on the shared loop: measured with 100 triggers polling every 50 ms, stalls of 110-800 ms
+#: unbounded vs none over 20 ms with a limit; with 1,000 triggers, 4 slots gave 2.6x the polls/s
+#: of 16. Eight slots at ~200 ms real-API latency still allow ~40 polls/s, i.e. 2,400 triggers at
+#: a 60 s interval. Per origin, because the pool is per base URL and because a sick upstream (one
+#: that trickles its answers) must hold only its own slots: triggers of a healthy origin keep
+#: polling. A slot is held for one HTTP exchange only, never during a backoff, and that exchange
+#: is bounded in total time (``triggers/_bounds.py``). The value is read when a semaphore is built
+#: (first poll of an origin on a loop), so it can be changed before a loop starts.
 MAX_CONCURRENT_POLLS = conf.getint("gemini_batch", "max_concurrent_polls", fallback=8)
+
+#: Seconds a read started at (or after) ``end_time`` may still take: the last poll, made when the
+#: deadline comes, and the first one of a trigger restarted after it, report a batch that ended
+#: meanwhile as it ended. So a wait ends at most this long after ``end_time``, whatever its call does.
+LAST_READ_SECONDS = 2.0
 
 #: Seconds between two "still waiting" lines of one trigger while nothing changes (Airflow config
 #: ``[gemini_batch] progress_heartbeat_seconds``, default 600 = 10 min). Count or state changes are
@@ -75,17 +91,18 @@ MAX_CONCURRENT_POLLS = conf.getint("gemini_batch", "max_concurrent_polls", fallb
 #: at most ~17 heartbeat lines/s in the triggerer, and one task's log one line per 10 minutes.
 HEARTBEAT_SECONDS = conf.getfloat("gemini_batch", "progress_heartbeat_seconds", fallback=600.0)
 
-_POLL_LIMITS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+_POLL_LIMITS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _poll_limit() -> asyncio.Semaphore:
-    """The poll semaphore of the running loop (semaphores must not cross loops)."""
-    loop = asyncio.get_running_loop()
-    limit = _POLL_LIMITS.get(loop)
+def _poll_limit(origin: str) -> asyncio.Semaphore:
+    """The poll semaphore of ``origin`` (``scheme://host:port``) on the running loop (semaphores
+    must not cross loops)."""
+    mine = _POLL_LIMITS.setdefault(asyncio.get_running_loop(), {})
+    limit = mine.get(origin)
     if limit is None:
-        limit = _POLL_LIMITS[loop] = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
+        limit = mine[origin] = asyncio.Semaphore(MAX_CONCURRENT_POLLS)
     return limit
 
 
@@ -106,8 +123,9 @@ class GeminiBatchTrigger(BaseTrigger):
         the jitter and ``Retry-After`` floor of :class:`~airflow_provider_gemini_batch._core.retry.
         RetryPolicy`). Default 2. Larger than a single call's (the connection's
         ``retry_initial_delay``) because a wait lasts hours, not one call's ``retry_deadline``.
-    :param backoff_cap: longest backoff, seconds (a longer ``Retry-After`` still wins, but no
-        backoff runs past ``end_time``). Default 300.
+    :param backoff_cap: longest backoff, seconds, also the longest ``Retry-After`` honoured (a
+        server asking for a day is polled again after this), and no backoff runs past
+        ``end_time``. Default 300.
     :param output_grace_period: seconds a batch reporting SUCCEEDED without naming its output is
         re-read (with full reads) before an ``error`` event. Default 600.
     :param cancel_on_timeout: when the deadline passes, cancel the batch, re-read it for up to
@@ -195,7 +213,18 @@ class GeminiBatchTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the batch ends, the deadline passes or errors persist; yield one event."""
         payload = await self._wait()
-        yield TriggerEvent(payload)
+        # The message and summary quote server-supplied text (error messages, state spellings,
+        # file names): whatever the server echoed of the key leaves the triggerer as ``***``.
+        yield TriggerEvent(redact_all(payload, await self._secrets()))
+
+    async def _secrets(self) -> tuple[str, ...]:
+        """The connection's secrets (to redact from what this trigger shows); () if unreadable."""
+        # The poller's hook has read the connection already (its settings are cached).
+        hook = self._poller.hook if self._poller is not None else self.hook
+        try:
+            return (await hook.get_settings()).secrets()
+        except GeminiBatchError:
+            return ()
 
     async def _wait(self) -> dict[str, Any]:
         # Reads go through the loop's shared poller of this connection (triggers/_poller.py): a lone
@@ -221,9 +250,21 @@ class GeminiBatchTrigger(BaseTrigger):
         while True:
             asked = time.monotonic()
             try:
-                # The poller holds a poll slot for one HTTP exchange only (the hook does not retry):
-                # a backoff is slept below, outside any slot, so a failing batch never delays others.
-                batch: Batch = await poller.read(self.batch_name, light=tracker.light)
+                # The poller holds a poll slot for one HTTP exchange only (the hook does not retry),
+                # bounded in total time; a backoff is slept below, outside any slot, so a failing
+                # batch never delays others. The read itself is bounded by end_time: a call stuck
+                # on a trickling server (or a list walk stuck behind one) cannot hold the wait
+                # past its deadline.
+                batch: Batch = await within(
+                    poller.read(self.batch_name, light=tracker.light),
+                    max(self.end_time - time.time(), LAST_READ_SECONDS),
+                )
+            except TimeLimitReached:
+                self.log.warning(
+                    "The deadline of the wait for %s passed while its poll was still unanswered.",
+                    self.batch_name,
+                )
+                return await self._timeout_event(tracker.last_state, last_summary)
             except GeminiBatchError as exc:
                 if not is_retryable(exc, idempotent=True):
                     # 4xx (404 after a delete or under another key, bad key), a broken
@@ -318,7 +359,7 @@ class GeminiBatchTrigger(BaseTrigger):
                 last_summary,
             )
         settled = await self._cancel_and_settle(self.cancel_settle_timeout)
-        report = describe_settled(self.batch_name, settled)
+        report = redact(describe_settled(self.batch_name, settled), await self._secrets())
         self.log.warning("The deadline passed; %s", report)
         if settled is not None and settled.done:
             # Report what really happened: a batch that finished before the cancel took is a success.
@@ -345,10 +386,22 @@ class GeminiBatchTrigger(BaseTrigger):
             await asyncio.wait_for(
                 retrying(self.hook.cancel_batch, self.batch_name), timeout=ON_KILL_CANCEL_TIMEOUT
             )
-        except (GeminiBatchError, TimeoutError) as exc:
+        except (GeminiBatchError, asyncio.TimeoutError) as exc:
             self.log.warning("Could not cancel %s: %s", self.batch_name, exc)
+
+        async def read() -> Batch:
+            # Each re-read is bounded too: a trickling answer must not hold on_kill or the timeout
+            # event past the settle time (a failed read is tolerated, the next one is tried).
+            settings = await self.hook.get_settings()
+            return await bounded_call(
+                self.hook.get_batch(self.batch_name, light=True),
+                min(call_seconds(settings.timeout), max(settle_timeout, LAST_READ_SECONDS)),
+                what=f"Getting {self.batch_name}",
+                timeout=settings.timeout,
+            )
+
         return await asettle_after_cancel(
-            lambda: self.hook.get_batch(self.batch_name, light=True),
+            read,
             timeout=settle_timeout,
             interval=min(5.0, max(0.05, self.poll_interval)),
             clock=time.monotonic,
@@ -362,7 +415,7 @@ class GeminiBatchTrigger(BaseTrigger):
             return
         self.log.info("Task killed; cancelling %s.", self.batch_name)
         settled = await self._cancel_and_settle(ON_KILL_SETTLE_TIMEOUT)
-        self.log.info("%s", describe_settled(self.batch_name, settled))
+        self.log.info("%s", redact(describe_settled(self.batch_name, settled), await self._secrets()))
 
     async def cleanup(self) -> None:
         """Release this trigger's client handles; never touches the remote batch."""

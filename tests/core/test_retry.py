@@ -53,9 +53,11 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
     assert low == [0.5, 1.0, 2.0, 4.0, 4.0]
 
 
-def test_retry_after_is_a_floor_for_the_wait() -> None:
-    policy = RetryPolicy(initial_delay=0.01, max_delay=0.02)
+def test_retry_after_is_a_floor_for_the_wait_up_to_the_backoff_cap() -> None:
+    policy = RetryPolicy(initial_delay=0.01, max_delay=5.0)
     assert policy.delay_for(_api(GeminiRateLimitError, 429, retry_after=3.0), 1) == 3.0
+    # A day asked for is honoured only up to max_delay.
+    assert policy.delay_for(_api(GeminiRateLimitError, 429, retry_after=86400.0), 1) == 5.0
 
 
 def _flaky(failures: list[Exception]) -> tuple[list[int], object]:
@@ -74,7 +76,7 @@ def test_sync_retrying_recovers_and_sleeps_through_the_boundary(monkeypatch: pyt
     waits: list[float] = []
     monkeypatch.setattr(retry, "sleep", waits.append)
     calls, fn = _flaky([_api(GeminiServerError, 503), _api(GeminiRateLimitError, 429, retry_after=2.0)])
-    assert RetryPolicy(initial_delay=0.01, max_delay=0.01).retrying(idempotent=True)(fn) == "ok"
+    assert RetryPolicy(initial_delay=0.01, max_delay=2.0).retrying(idempotent=True)(fn) == "ok"
     assert len(calls) == 3
     assert waits[1] == 2.0  # Retry-After honoured
 

@@ -13,7 +13,7 @@ from airflow_provider_gemini_batch.emulator import EmulatorServer
 from airflow_provider_gemini_batch.exceptions import GeminiConnectionConfigError, GeminiNotFoundError
 from airflow_provider_gemini_batch.hooks import gemini_batch_async
 from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchAsyncHook, GeminiBatchHook
-from tests.hooks.conftest import FAST_CONN_ID, make_request
+from tests.hooks.conftest import FAST_CONN_ID, FAST_EXTRAS, conn_env, make_request
 
 
 @pytest.fixture
@@ -48,12 +48,19 @@ async def test_get_and_cancel_batch(hook: GeminiBatchHook, emulator: EmulatorSer
 
 
 async def test_async_retries_5xx_and_429(
-    hook: GeminiBatchHook, emulator: EmulatorServer, async_sleeps: list[float]
+    hook: GeminiBatchHook,
+    emulator: EmulatorServer,
+    async_sleeps: list[float],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     batch = await asyncio.to_thread(hook.create_batch, "gemini-2.5-flash", requests=[make_request("x")])
     emulator.control.inject_fault(method="GET", path="/batches/", status=503, times=1)
     emulator.control.inject_fault(method="GET", path="/batches/", status=429, retry_after=2, times=1)
-    ahook = GeminiBatchAsyncHook(gemini_conn_id=FAST_CONN_ID)
+    # A Retry-After is honoured up to the backoff cap (retry_max_delay): give it room for 2 s.
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GEMINI_PATIENT", conn_env(emulator, **{**FAST_EXTRAS, "retry_max_delay": 10})
+    )
+    ahook = GeminiBatchAsyncHook(gemini_conn_id="gemini_patient")
     try:
         assert (await ahook.get_batch(batch.name)).name == batch.name
     finally:

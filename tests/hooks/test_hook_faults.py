@@ -33,9 +33,19 @@ def finished_file_batch(hook: GeminiBatchHook, write_jsonl: Callable[..., Path],
     return batch
 
 
+@pytest.fixture
+def patient_hook(emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> GeminiBatchHook:
+    """FAST_EXTRAS with a 10 s backoff cap: a Retry-After is honoured only up to the cap."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GEMINI_PATIENT", conn_env(emulator, **{**FAST_EXTRAS, "retry_max_delay": 10})
+    )
+    return GeminiBatchHook(gemini_conn_id="gemini_patient")
+
+
 def test_429_waits_at_least_retry_after(
-    hook: GeminiBatchHook, emulator: EmulatorServer, sleeps: list[float]
+    patient_hook: GeminiBatchHook, emulator: EmulatorServer, sleeps: list[float]
 ) -> None:
+    hook = patient_hook
     batch = hook.create_batch("gemini-2.5-flash", requests=[make_request("x")])
     emulator.control.inject_fault(method="GET", path="/batches/", status=429, retry_after=3, times=1)
     assert hook.get_batch(batch.name).name == batch.name
@@ -110,8 +120,9 @@ def test_create_is_not_repeated_after_a_server_error(
 
 
 def test_create_is_retried_after_429(
-    hook: GeminiBatchHook, emulator: EmulatorServer, sleeps: list[float]
+    patient_hook: GeminiBatchHook, emulator: EmulatorServer, sleeps: list[float]
 ) -> None:
+    hook = patient_hook
     emulator.control.inject_fault(
         method="POST", path="batchGenerateContent", status=429, retry_after=1, times=2
     )

@@ -20,6 +20,7 @@ import pytest
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer
 from airflow_provider_gemini_batch.triggers import gemini_batch as trigger_module
+from airflow_provider_gemini_batch.triggers._bounds import origin_of
 from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
 from tests.operators._support import MODEL, inline_requests, sync_hook
 
@@ -53,7 +54,7 @@ def _gets(emulator: EmulatorServer, name: str) -> list[dict[str, Any]]:
 
 @pytest.fixture
 def one_poll_slot(monkeypatch: pytest.MonkeyPatch) -> None:
-    """One poll in flight per loop (the semaphore is built per loop from this module attribute)."""
+    """One poll in flight per loop and origin (each semaphore is built from this module attribute)."""
     monkeypatch.setattr(trigger_module, "MAX_CONCURRENT_POLLS", 1)
 
 
@@ -75,10 +76,14 @@ async def test_failing_batch_does_not_hold_the_poll_slot_while_backing_off(
     poll_interval = 0.5
     slow = GeminiBatchTrigger(batch_name=failing, poll_interval=poll_interval, end_time=time.time() + 30)
     slow_task = asyncio.ensure_future(_first_event(slow))
-    # One loop turn: it takes the only slot (no await before the acquire) and starts its first
-    # poll, so the finished batch's trigger queues behind it.
-    await asyncio.sleep(0)
-    assert trigger_module._poll_limit().locked()
+    # It reads its connection (to find the origin), takes the origin's only slot and starts its
+    # first poll, so the finished batch's trigger queues behind it.
+    slot = trigger_module._poll_limit(origin_of(gemini_conn.base_url))
+    for _ in range(200):
+        if slot.locked():
+            break
+        await asyncio.sleep(0.005)
+    assert slot.locked()
 
     started = time.monotonic()
     event = await asyncio.wait_for(
@@ -168,3 +173,23 @@ async def test_on_kill_cancel_is_retried_by_the_trigger(gemini_conn: EmulatorSer
     cancels = [e for e in gemini_conn.control.journal() if e["path"].endswith(":cancel")]
     assert len(cancels) == 2
     assert sync_hook().get_batch(name).state.short == "CANCELLED"
+
+
+async def test_a_day_long_retry_after_is_capped_by_backoff_cap_and_the_finished_batch_is_reported(
+    gemini_conn: EmulatorServer,
+) -> None:
+    """One 429 with ``Retry-After: 86400`` on a batch that has finished: the trigger polls again
+    after ``backoff_cap`` and reports success, instead of sleeping to ``end_time`` and timing out."""
+    name = _finished_batch()
+    gemini_conn.control.inject_fault(
+        method="GET", path=re.escape(name), status=429, retry_after=86400, times=1
+    )
+    cap = 0.5
+    trigger = GeminiBatchTrigger(
+        batch_name=name, poll_interval=0.1, end_time=time.time() + 20, backoff_base=0.02, backoff_cap=cap
+    )
+    started = time.monotonic()
+    event = await asyncio.wait_for(_first_event(trigger), timeout=30)
+    took = time.monotonic() - started
+    assert event["status"] == "success", event["message"]
+    assert took < cap + 3, f"the event took {took:.1f} s with a backoff cap of {cap} s"
