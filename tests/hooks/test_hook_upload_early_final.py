@@ -45,10 +45,16 @@ def _upload(
     return server, GeminiBatchHook(gemini_conn_id=hostile_conn(server, upload_chunk_size=chunk))
 
 
+@pytest.mark.parametrize("with_hash", [False, True])
 def test_a_session_finalized_after_chunk_one_of_three_is_refused(
-    hostile_server: Callable[..., HostileServer], hostile_conn: Callable[..., str], three_chunks: Path
+    with_hash: bool,
+    hostile_server: Callable[..., HostileServer],
+    hostile_conn: Callable[..., str],
+    three_chunks: Path,
 ) -> None:
-    session = UploadSession(finalize_after=1)
+    """Without a hash the old code accepted the first third as the file; with one, it caught the
+    mismatch only by luck of the hash (a DATA_LOSS naming hashes, not the early final)."""
+    session = UploadSession(finalize_after=1, with_hash=with_hash)
     server, hook = _upload(session, hostile_server, hostile_conn, three_chunks)
     with pytest.raises(GeminiApiError) as caught:
         hook.upload_file(three_chunks)
