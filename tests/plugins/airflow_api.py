@@ -22,6 +22,8 @@ import uvicorn
 
 from tests.fixtures.airflow_env import serialize_dag, unique_dag_id
 
+ALL_ADMINS = "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"
+
 
 def _free_port() -> int:
     with socket.socket() as sock:
@@ -31,25 +33,35 @@ def _free_port() -> int:
 
 @contextmanager
 def airflow_api() -> Iterator[str]:
-    """Airflow's API server app on ``http://127.0.0.1:<port>`` (yielded), stopped on exit."""
-    os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] = "True"
-    from airflow.api_fastapi.app import create_app
+    """Airflow's API server app on ``http://127.0.0.1:<port>`` (yielded), stopped on exit.
 
-    app = create_app("core")
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="airflow-api-under-test", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("Airflow's API app did not start")
-        time.sleep(0.05)
+    ``all_admins`` is switched on for the life of the server only (read per request).
+    """
+    previous = os.environ.get(ALL_ADMINS)
+    os.environ[ALL_ADMINS] = "True"
     try:
-        yield f"http://127.0.0.1:{port}"
+        from airflow.api_fastapi.app import create_app
+
+        port = _free_port()
+        config = uvicorn.Config(create_app("core"), host="127.0.0.1", port=port, log_level="warning")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, name="airflow-api-under-test", daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not server.started:
+                if time.monotonic() > deadline or not thread.is_alive():
+                    raise RuntimeError("Airflow's API app did not start")
+                time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(10)
     finally:
-        server.should_exit = True
-        thread.join(10)
+        if previous is None:
+            os.environ.pop(ALL_ADMINS, None)
+        else:
+            os.environ[ALL_ADMINS] = previous
 
 
 def planted_run(dag: Any, xcoms: Mapping[tuple[str, str] | tuple[str, str, int], Any]) -> str:
