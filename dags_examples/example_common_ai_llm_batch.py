@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import datetime
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 from pydantic import BaseModel
 
-DEFAULT_RESULTS_DIR = os.path.join(
-    os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow")), "gemini_batch_results"
-)
+from airflow_provider_gemini_batch.params import results_dir_param
 
 TICKETS: list[str] = [
     "My invoice shows a charge twice for March.",
@@ -56,10 +53,8 @@ with DAG(
     catchup=False,
     tags=["example", "gemini", "common.ai"],
     params={
-        "results_dir": Param(
-            DEFAULT_RESULTS_DIR,
-            type="string",
-            description="Directory or object-storage URI under which common.ai writes rows and state.",
+        "results_dir": results_dir_param(
+            "Directory or object-storage URI under which common.ai writes rows and state."
         )
     },
     doc_md=__doc__,

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 
 from airflow_provider_gemini_batch.operators.gemini_batch import (
     GeminiBatchResultsOperator,
@@ -32,12 +31,9 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
     GeminiDeleteFileOperator,
     GeminiUploadFileOperator,
 )
+from airflow_provider_gemini_batch.params import results_dir_param
 from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
 
-# Airflow's own default when AIRFLOW_HOME is unset.
-DEFAULT_RESULTS_DIR = os.path.join(
-    os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow")), "gemini_batch_results"
-)
 MODEL = "gemini-2.5-flash"
 
 # The data to enrich: in a real pipeline this comes from a table, an API or upstream tasks.
@@ -71,10 +67,8 @@ with DAG(
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["example", "gemini"],
     params={
-        "results_dir": Param(
-            DEFAULT_RESULTS_DIR,
-            type="string",
-            description="Directory or object-storage URI under which each run writes its files.",
+        "results_dir": results_dir_param(
+            "Directory or object-storage URI under which each run writes its files."
         )
     },
     doc_md=__doc__,

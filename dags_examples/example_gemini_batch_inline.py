@@ -16,22 +16,18 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 
 from airflow_provider_gemini_batch.operators.gemini_batch import (
     GeminiBatchResultsOperator,
     GeminiCreateBatchOperator,
     GeminiDeleteBatchOperator,
 )
+from airflow_provider_gemini_batch.params import results_dir_param
 from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
-
-DEFAULT_RESULTS_DIR = os.path.join(
-    os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow")), "gemini_batch_results"
-)
 
 REVIEWS: dict[str, str] = {
     "review-1": "Arrived a day early and works perfectly. Would buy again.",
@@ -87,10 +83,8 @@ with DAG(
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["example", "gemini"],
     params={
-        "results_dir": Param(
-            DEFAULT_RESULTS_DIR,
-            type="string",
-            description="Directory or object-storage URI under which each run writes its files.",
+        "results_dir": results_dir_param(
+            "Directory or object-storage URI under which each run writes its files."
         )
     },
     doc_md=__doc__,

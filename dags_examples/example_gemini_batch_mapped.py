@@ -37,11 +37,8 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
     GeminiDeleteFileOperator,
     GeminiUploadFileOperator,
 )
+from airflow_provider_gemini_batch.params import results_dir_param
 from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
-
-DEFAULT_RESULTS_DIR = os.path.join(
-    os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow")), "gemini_batch_results"
-)
 
 # The queue of the waits (see the module docstring); "default" is Airflow's own default queue.
 WAIT_QUEUE = os.environ.get("GEMINI_BATCH_QUEUE", "default")
@@ -66,10 +63,8 @@ with DAG(
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["example", "gemini"],
     params={
-        "results_dir": Param(
-            DEFAULT_RESULTS_DIR,
-            type="string",
-            description="Directory or object-storage URI under which each run writes its files.",
+        "results_dir": results_dir_param(
+            "Directory or object-storage URI under which each run writes its files."
         ),
         "parts": Param(3, type="integer", minimum=1, maximum=50, description="Number of batches."),
         "items": Param(30, type="integer", minimum=1, description="Number of requests in total."),

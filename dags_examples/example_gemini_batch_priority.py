@@ -25,11 +25,10 @@ yours: the service calls it when the batch ends.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, task
 
 from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 from airflow_provider_gemini_batch.operators.gemini_batch import (
@@ -37,12 +36,9 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
     GeminiCreateBatchOperator,
     GeminiUpdateBatchPriorityOperator,
 )
+from airflow_provider_gemini_batch.params import results_dir_param
 from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
 
-# Airflow's own default when AIRFLOW_HOME is unset.
-DEFAULT_RESULTS_DIR = os.path.join(
-    os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow")), "gemini_batch_results"
-)
 # Run ids contain ':' and '+', which object stores and some file systems dislike.
 RUN_DIR = "{{ params.results_dir }}/{{ dag.dag_id }}/{{ run_id | replace(':', '-') | replace('+', '-') }}"
 MODEL = "gemini-2.5-flash"
@@ -96,10 +92,8 @@ with DAG(
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["example", "gemini"],
     params={
-        "results_dir": Param(
-            DEFAULT_RESULTS_DIR,
-            type="string",
-            description="Directory or object-storage URI under which each run writes its files.",
+        "results_dir": results_dir_param(
+            "Directory or object-storage URI under which each run writes its files."
         )
     },
     doc_md=__doc__,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,10 +35,8 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
     GeminiMergeShardsOperator,
     GeminiSplitInputOperator,
 )
+from airflow_provider_gemini_batch.params import results_dir_param
 
-DEFAULT_RESULTS_DIR = os.path.join(
-    os.environ.get("AIRFLOW_HOME", os.path.expanduser("~/airflow")), "gemini_batch_results"
-)
 RUN_DIR = "{{ params.results_dir }}/{{ dag.dag_id }}/{{ run_id | replace(':', '-') | replace('+', '-') }}"
 MODEL = "gemini-2.5-flash"
 #: Placeholder prices per million tokens: replace them with the batch prices of your own plan.
@@ -56,11 +53,7 @@ with DAG(
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     tags=["example", "gemini"],
     params={
-        "results_dir": Param(
-            DEFAULT_RESULTS_DIR,
-            type="string",
-            description="Directory or object-storage URI for the run's files.",
-        ),
+        "results_dir": results_dir_param("Directory or object-storage URI for the run's files."),
         "requests": Param(3000, type="integer", minimum=1, description="Requests in the generated input."),
         "shard_requests": Param(1000, type="integer", minimum=1, description="Most requests per shard."),
     },

@@ -15,6 +15,10 @@ os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
 os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", os.path.join(_HOME, "dags"))
 os.environ.setdefault("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{os.path.join(_HOME, 'airflow.db')}")
+# The example DAGs write only under this root (airflow_provider_gemini_batch/params.py); tests pass
+# their tmp_path, which lies under the system temporary directory. Child processes (the e2e stack,
+# the lineage run) inherit it.
+os.environ.setdefault("GEMINI_BATCH_RESULTS_ROOT", tempfile.gettempdir())
 
 pytest_plugins = [
     "tests.fixtures.emulator",

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from airflow_provider_gemini_batch.emulator.faults import Fault, faults_from_json
+from airflow_provider_gemini_batch.emulator.guard import CONTROL_TOKEN_ENV
 from airflow_provider_gemini_batch.emulator.modes import MODES
 from airflow_provider_gemini_batch.emulator.server import EmulatorServer
 
@@ -40,6 +41,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--api-key",
         default=os.environ.get("GEMINI_EMULATOR_API_KEY"),
         help="the only API key accepted (default: env GEMINI_EMULATOR_API_KEY; unset = any key)",
+    )
+    parser.add_argument(
+        "--control-token",
+        default=os.environ.get(CONTROL_TOKEN_ENV),
+        help="token the /_emulator control routes require in X-Emulator-Control-Token (default: env "
+        "GEMINI_EMULATOR_CONTROL_TOKEN; unset = none on a loopback host, a random printed one otherwise)",
     )
     parser.add_argument("--data-dir", default=None, help="where file bytes are stored (default: a temp dir)")
     parser.add_argument(
@@ -67,6 +74,17 @@ def collect_faults(cli: Sequence[str], env: str | None) -> list[Fault]:
     return faults
 
 
+def non_loopback_warning(host: str, has_api_key: bool) -> str:
+    """The warning printed when the emulator listens beyond loopback."""
+    return (
+        f"WARNING: the emulator listens on {host}, not only on loopback: anyone who can reach this port "
+        "can use its API"
+        + ("" if has_api_key else " with any key (pass --api-key to require one)")
+        + ". Use a dummy API key, never a real one. The /_emulator control routes require the control "
+        "token (X-Emulator-Control-Token)."
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the emulator until interrupted. Returns the process exit code."""
     args = parse_args(argv)
@@ -89,11 +107,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         faults=faults,
+        control_token=args.control_token,
     )
     server.state.configure(modes=args.mode)
     server.state.initial.modes = list(server.state.settings.modes)
+    if not server.bound_to_loopback:
+        print(non_loopback_warning(args.host, args.api_key is not None), file=sys.stderr, flush=True)
     with server:
         print(f"Gemini Batch emulator listening on {server.base_url}", flush=True)
+        if server.control_token and not args.control_token:
+            print(f"Control token (X-Emulator-Control-Token): {server.control_token}", flush=True)
         while not stop.wait(0.5):
             pass
     return 0

@@ -32,6 +32,7 @@ from airflow_provider_gemini_batch.emulator.files import (
     remove_quietly,
     valid_file_id,
 )
+from airflow_provider_gemini_batch.emulator.guard import journal_headers, journal_query
 from airflow_provider_gemini_batch.emulator.partial import FieldsError, Mask, apply_fields, parse_fields
 from airflow_provider_gemini_batch.emulator.request_fields import unknown_field_errors
 from airflow_provider_gemini_batch.emulator.transport import drop_connection
@@ -161,8 +162,9 @@ class Api:
         entry: dict[str, Any] = {
             "method": method,
             "path": path,
-            "query": query,
-            "headers": {k.lower(): v for k, v in request.headers.items()},
+            # Credentials are journalled as a mark (present + fingerprint), never as sent.
+            "query": journal_query(query),
+            "headers": journal_headers(request.headers.items()),
             "body_size": 0,
             "json": None,
             # Wall-clock arrival (epoch seconds): lets an observer time events across processes,
@@ -709,14 +711,25 @@ def _read_lines(path: Any) -> list[str]:
         return [line.rstrip("\n") for line in handle]
 
 
-def build_app(state: EmulatorState, api_key: str | None) -> FastAPI:
-    """The FastAPI application: control plane under ``/_emulator`` plus the catch-all public API."""
+def build_app(
+    state: EmulatorState,
+    api_key: str | None,
+    *,
+    bound_to_loopback: bool = True,
+    control_token: str | None = None,
+) -> FastAPI:
+    """The FastAPI application: control plane under ``/_emulator`` plus the catch-all public API.
+
+    :param bound_to_loopback: the server listens on a loopback address only (see ``guard.py``).
+    :param control_token: the token control requests must carry (None: none on a loopback bind;
+        the control plane is closed on another bind).
+    """
     app = FastAPI(title="Gemini Batch API emulator", docs_url=None, redoc_url=None, openapi_url=None)
     api = Api(state, api_key)
     app.state.emulator = state
     from airflow_provider_gemini_batch.emulator.control_routes import add_control_routes
 
-    add_control_routes(app, state)
+    add_control_routes(app, state, bound_to_loopback=bound_to_loopback, control_token=control_token)
     app.add_route(
         "/{path:path}", api.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     )

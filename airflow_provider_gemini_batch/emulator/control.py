@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import httpx
+
+from airflow_provider_gemini_batch.emulator.guard import CONTROL_TOKEN_ENV, CONTROL_TOKEN_HEADER
 
 
 class EmulatorControl:
@@ -12,14 +15,19 @@ class EmulatorControl:
 
     :param base_url: the emulator's base URL, e.g. ``http://127.0.0.1:8089``.
     :param timeout: seconds per control request (default 30).
+    :param control_token: the emulator's control token, sent as ``X-Emulator-Control-Token``
+        (default: env ``GEMINI_EMULATOR_CONTROL_TOKEN``; a loopback emulator started without one
+        needs none).
 
     Every method raises :class:`httpx.HTTPStatusError` if the emulator rejects the call
     (e.g. an unknown fault key or a bad ``next_outcome``).
     """
 
-    def __init__(self, base_url: str, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, timeout: float = 30.0, control_token: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._client = httpx.Client(base_url=self.base_url + "/_emulator", timeout=timeout)
+        token = control_token if control_token is not None else os.environ.get(CONTROL_TOKEN_ENV)
+        headers = {CONTROL_TOKEN_HEADER: token} if token else {}
+        self._client = httpx.Client(base_url=self.base_url + "/_emulator", timeout=timeout, headers=headers)
 
     def close(self) -> None:
         """Close the underlying HTTP connection pool."""

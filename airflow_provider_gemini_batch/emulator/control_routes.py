@@ -1,12 +1,15 @@
-"""The unauthenticated control plane under ``/_emulator/...`` (a loopback test tool).
+"""The control plane under ``/_emulator/...`` (a loopback test tool).
 
 Wrapped by :class:`~airflow_provider_gemini_batch.emulator.control.EmulatorControl`, so tests
-drive an in-process and a subprocess emulator the same way.
+drive an in-process and a subprocess emulator the same way. Every route but ``/health`` answers
+only requests :func:`~.guard.control_allowed` lets through (a loopback ``Host`` on a loopback bind,
+the control token otherwise); others get 403.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,6 +18,7 @@ from starlette.responses import JSONResponse
 
 from airflow_provider_gemini_batch.emulator.backend import EmulatorState
 from airflow_provider_gemini_batch.emulator.faults import fault_from_dict
+from airflow_provider_gemini_batch.emulator.guard import control_allowed
 from airflow_provider_gemini_batch.emulator.modes import MODES
 
 
@@ -46,8 +50,32 @@ def _bad(exc: Exception) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=400)
 
 
-def add_control_routes(app: FastAPI, state: EmulatorState) -> None:
-    """Register the control endpoints on ``app`` (must precede the API catch-all route)."""
+Endpoint = Callable[[Request], Awaitable[JSONResponse]]
+
+
+def add_control_routes(
+    app: FastAPI, state: EmulatorState, *, bound_to_loopback: bool = True, control_token: str | None = None
+) -> None:
+    """Register the control endpoints on ``app`` (must precede the API catch-all route).
+
+    :param bound_to_loopback: the server listens on loopback only.
+    :param control_token: the token control requests must carry (see ``guard.py``).
+    """
+
+    def guarded(endpoint: Endpoint) -> Endpoint:
+        async def checked(request: Request) -> JSONResponse:
+            headers = {k.lower(): v for k, v in request.headers.items()}
+            if not control_allowed(headers, bound_to_loopback=bound_to_loopback, token=control_token):
+                return JSONResponse(
+                    {
+                        "error": "control plane refused: send X-Emulator-Control-Token (printed at start, "
+                        "or GEMINI_EMULATOR_CONTROL_TOKEN) from a loopback Host"
+                    },
+                    status_code=403,
+                )
+            return await endpoint(request)
+
+        return checked
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
@@ -106,9 +134,9 @@ def add_control_routes(app: FastAPI, state: EmulatorState) -> None:
         return JSONResponse({"entries": list(state.journal)})
 
     app.add_route("/_emulator/health", health, methods=["GET"])
-    app.add_route("/_emulator/reset", reset, methods=["POST"])
-    app.add_route("/_emulator/faults", faults, methods=["GET", "POST", "DELETE"])
-    app.add_route("/_emulator/clock", clock, methods=["GET", "POST"])
-    app.add_route("/_emulator/config", configure, methods=["GET", "POST"])
-    app.add_route("/_emulator/journal", journal, methods=["GET", "DELETE"])
-    app.add_route("/_emulator/modes", modes, methods=["GET"])
+    app.add_route("/_emulator/reset", guarded(reset), methods=["POST"])
+    app.add_route("/_emulator/faults", guarded(faults), methods=["GET", "POST", "DELETE"])
+    app.add_route("/_emulator/clock", guarded(clock), methods=["GET", "POST"])
+    app.add_route("/_emulator/config", guarded(configure), methods=["GET", "POST"])
+    app.add_route("/_emulator/journal", guarded(journal), methods=["GET", "DELETE"])
+    app.add_route("/_emulator/modes", guarded(modes), methods=["GET"])

@@ -17,6 +17,7 @@ from airflow_provider_gemini_batch.emulator.app import build_app
 from airflow_provider_gemini_batch.emulator.backend import EmulatorState, Settings
 from airflow_provider_gemini_batch.emulator.control import EmulatorControl
 from airflow_provider_gemini_batch.emulator.faults import Fault
+from airflow_provider_gemini_batch.emulator.guard import is_loopback, new_control_token
 from airflow_provider_gemini_batch.emulator.transport import protocol_class
 
 
@@ -55,6 +56,8 @@ class EmulatorServer:
     :param host: interface to bind (default 127.0.0.1).
     :param port: port to bind (default 0 = a free one).
     :param faults: faults queued at start (same as ``control.inject_fault``).
+    :param control_token: the token the control plane requires (``X-Emulator-Control-Token``);
+        default none on a loopback ``host``, a random one on any other (see :attr:`control_token`).
     :raises RuntimeError: from ``__enter__`` if the server does not come up within 10 s.
     """
 
@@ -66,9 +69,13 @@ class EmulatorServer:
         host: str = "127.0.0.1",
         port: int = 0,
         faults: list[Fault] | None = None,
+        control_token: str | None = None,
     ) -> None:
         self.api_key = api_key
         self.host = host
+        self.bound_to_loopback = is_loopback(host)
+        #: The control plane's token (None: none needed, loopback bind without a configured one).
+        self.control_token = control_token or (None if self.bound_to_loopback else new_control_token())
         self._requested_port = port
         self._own_dir = data_dir is None
         self.data_dir = (
@@ -91,7 +98,7 @@ class EmulatorServer:
     def control(self) -> EmulatorControl:
         """An :class:`EmulatorControl` bound to this server."""
         if self._control is None:
-            self._control = EmulatorControl(self.base_url)
+            self._control = EmulatorControl(self.base_url, control_token=self.control_token or "")
         return self._control
 
     def start(self) -> EmulatorServer:
@@ -100,7 +107,13 @@ class EmulatorServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self._requested_port))
         self.port = sock.getsockname()[1]
-        config = build_config(build_app(self.state, self.api_key), self.host, self.port)
+        app = build_app(
+            self.state,
+            self.api_key,
+            bound_to_loopback=self.bound_to_loopback,
+            control_token=self.control_token,
+        )
+        config = build_config(app, self.host, self.port)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [sock]}, name="gemini-emulator", daemon=True

@@ -22,6 +22,8 @@ from urllib.parse import quote
 
 from airflow.providers.common.compat.sdk import BaseOperatorLink, XCom
 
+from airflow_provider_gemini_batch._core.urls import public_url
+
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
     from airflow.sdk.types import TaskInstanceKey
@@ -40,9 +42,10 @@ def batch_url(batch_name: str, api_root: str | None = None) -> str:
     """The REST URL of ``batch_name`` (``batches/...``) under ``api_root`` (no key, no query).
 
     ``api_root`` is the host (with optional prefix), ideally ending in the API version the
-    connection uses (``.../v1``); a root without a version gets :data:`API_VERSION`.
+    connection uses (``.../v1``); a root without a version gets :data:`API_VERSION`. Userinfo in
+    the root (``https://user:pass@gateway``) is dropped: the URL is published in XCom.
     """
-    root = (api_root or DEFAULT_API_ROOT).rstrip("/")
+    root = public_url(api_root or DEFAULT_API_ROOT).rstrip("/")
     # A connection host may already carry the version path; do not repeat it.
     if root.endswith(("/v1beta", "/v1", "/v1alpha")):
         return f"{root}/{batch_name}"

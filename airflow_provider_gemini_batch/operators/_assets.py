@@ -6,18 +6,21 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
+from airflow_provider_gemini_batch._core.urls import public_url
+
 
 def destination_uri(destination: str) -> str | None:
     """A canonical URI for ``destination``, or None when it cannot be known before run time.
 
     Templated values (``{{ ... }}``) are only known once rendered, too late for a static outlet.
-    A local path becomes an absolute ``file://`` URI; ``scheme://`` URIs are kept as they are.
+    A local path becomes an absolute ``file://`` URI; ``scheme://`` URIs are kept as they are,
+    without userinfo (``s3://KEY:SECRET@bucket/...``: asset URIs are shown to every UI user).
     """
     text = str(destination).strip()
     if not text or "{{" in text or "{%" in text:
         return None
     if urlsplit(text).scheme and "://" in text:
-        return text
+        return public_url(text)
     return "file://" + os.path.abspath(text)
 
 

@@ -120,12 +120,27 @@ def api_root_of(hook: ConfiguredHook) -> str | None:
     return f"{base_url.rstrip('/')}/{version}" if version else base_url
 
 
+def serialized_fields_with_conn_id(fields: frozenset[str]) -> frozenset[str]:
+    """``fields`` plus ``gemini_conn_id``: the serialized DAG then records each task's connection.
+
+    The batch page on the API server reads a batch with the connection of the task's own
+    definition (what the DAG file says), never with a connection id found in XCom, which anyone
+    allowed to write an XCom on the DAG can plant.
+    """
+    return frozenset(fields) | {"gemini_conn_id"}
+
+
 class GeminiOperatorBase(BaseOperator):
     """Shared plumbing: the connection id and a lazily created sync hook."""
 
     def __init__(self, *, gemini_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.gemini_conn_id = gemini_conn_id
+
+    @classmethod
+    def get_serialized_fields(cls) -> frozenset[str]:
+        """Airflow's serialized fields plus ``gemini_conn_id`` (read by the batch page)."""
+        return serialized_fields_with_conn_id(super().get_serialized_fields())
 
     @cached_property
     def hook(self) -> GeminiBatchHook:

@@ -26,13 +26,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from airflow_provider_gemini_batch._core.settings import DEFAULT_HOST
+from airflow_provider_gemini_batch._core.urls import public_netloc
 
 GEMINI_SCHEME = "gemini"
 
 
 def gemini_namespace(base_url: str | None) -> str:
-    """``gemini://<host[:port]>`` of an API base URL (the real service's host when None)."""
-    netloc = urlsplit(base_url or DEFAULT_HOST).netloc or urlsplit(DEFAULT_HOST).netloc
+    """``gemini://<host[:port]>`` of an API base URL (the real service's host when None).
+
+    Userinfo in the connection's host (``https://user:pass@gateway/...``) is dropped: lineage is
+    published to whoever reads the lineage backend.
+    """
+    netloc = public_netloc(base_url or DEFAULT_HOST) or public_netloc(DEFAULT_HOST)
     return f"{GEMINI_SCHEME}://{netloc}"
 
 
@@ -46,7 +51,9 @@ def path_dataset(path: Any) -> Any | None:
         return None
     parts = urlsplit(text)
     if parts.scheme and "://" in text and parts.scheme != "file":
-        return Dataset(namespace=f"{parts.scheme}://{parts.netloc}", name=parts.path.lstrip("/") or "/")
+        # Without userinfo (``s3://KEY:SECRET@bucket/...``): the namespace is published.
+        namespace = f"{parts.scheme}://{public_netloc(text)}"
+        return Dataset(namespace=namespace, name=parts.path.lstrip("/") or "/")
     local = parts.path if parts.scheme == "file" else text
     return Dataset(namespace="file", name=os.path.abspath(local))
 

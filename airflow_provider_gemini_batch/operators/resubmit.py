@@ -19,6 +19,7 @@ from airflow_provider_gemini_batch._core.cost import sum_costs
 from airflow_provider_gemini_batch._core.manifest import ResultsTally
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 from airflow_provider_gemini_batch.operators._files import copy_into, iter_lines, write_lines
+from airflow_provider_gemini_batch.operators._landed import default_root, landed_file
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -42,6 +43,8 @@ class GeminiBuildResubmissionOperator(BaseOperator):
     :param round_number: this round (1 = the first resubmission). Default 1.
     :param max_rounds: rounds allowed; a round past it is skipped. Default 3.
     :param display_name: display name of the follow-up batch. Default ``"<task id> round <n>"``.
+    :param results_root: the directory (or URI prefix) ``results`` must lie under (templated);
+        default the directory of ``destination`` (see :class:`GeminiMergeResubmissionOperator`).
     :returns: ``{"input_path", "display_name", "round", "resubmitted", "missing": [keys]}`` for
         ``GeminiCreateBatchOperator(input_path=..., display_name=...)``.
     :raises AirflowSkipException: nothing failed retryably, or the round is past ``max_rounds``
@@ -49,7 +52,7 @@ class GeminiBuildResubmissionOperator(BaseOperator):
     :raises GeminiInputFileError: a result row that is not JSON, or a retryable row without key.
     """
 
-    template_fields: Sequence[str] = ("results", "input_path", "destination", "display_name")
+    template_fields: Sequence[str] = ("results", "input_path", "destination", "display_name", "results_root")
     template_ext: Sequence[str] = ()
     ui_color = "#f6d7d7"
 
@@ -62,9 +65,11 @@ class GeminiBuildResubmissionOperator(BaseOperator):
         round_number: int = 1,
         max_rounds: int = 3,
         display_name: str | None = None,
+        results_root: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.results_root = results_root
         self.results = results
         self.input_path = input_path
         self.destination = destination
@@ -75,7 +80,9 @@ class GeminiBuildResubmissionOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         if int(self.round_number) > int(self.max_rounds):
             raise AirflowSkipException(f"Round {self.round_number} is past max_rounds={self.max_rounds}.")
-        source = self.results if isinstance(self.results, str) else _destination_of(self.results, "results")
+        named = self.results if isinstance(self.results, str) else _destination_of(self.results, "results")
+        root = self.results_root or default_root(self.destination)
+        source = landed_file(named, root=root, what="results", owner=self.task_id)
         keys = resubmit.retryable_keys(iter_lines(source), path=source)
         if not keys:
             raise AirflowSkipException(f"No row of {source} failed in a retryable way; nothing to resubmit.")
@@ -121,13 +128,17 @@ class GeminiMergeResubmissionOperator(BaseOperator):
     :param followup: manifest of this round's results task; None when the round was skipped.
     :param resubmission: this round's build output; None when skipped (templated).
     :param destination: where to write the merged JSONL (templated; local or object storage).
+    :param results_root: the directory (or URI prefix) the result files named by ``previous`` and
+        ``followup`` must lie under to be read (templated). Default: the directory of
+        ``destination``. Manifests are XComs anyone who may write one can plant, so a file outside
+        it, not a regular file, or not a landed result file is refused (``operators/_landed.py``).
     :returns: ``{"destination", "rounds" (rounds run so far), "resubmitted" (rows sent again, all
         rounds), "still_failed", "still_retryable", "counts" (of the final file, as a results
         manifest), "usage" (billed, all attempts), "cost"? (all attempts), "history": [{"round",
         "batch_name", "resubmitted", "recovered", "still_failed"}]}``.
     """
 
-    template_fields: Sequence[str] = ("previous", "followup", "resubmission", "destination")
+    template_fields: Sequence[str] = ("previous", "followup", "resubmission", "destination", "results_root")
     template_ext: Sequence[str] = ()
     ui_color = "#f6d7d7"
 
@@ -138,10 +149,12 @@ class GeminiMergeResubmissionOperator(BaseOperator):
         destination: str,
         followup: Any = None,
         resubmission: Any = None,
+        results_root: str | None = None,
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("trigger_rule", "none_failed")
         super().__init__(**kwargs)
+        self.results_root = results_root
         self.previous = previous
         self.followup = followup
         self.resubmission = resubmission
@@ -150,7 +163,10 @@ class GeminiMergeResubmissionOperator(BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_provider_gemini_batch.storage import atomic_destination
 
-        earlier = _destination_of(self.previous, "previous")
+        root = self.results_root or default_root(self.destination)
+        earlier = landed_file(
+            _destination_of(self.previous, "previous"), root=root, what="previous", owner=self.task_id
+        )
         previous: Mapping[str, Any] = self.previous
         history = list(previous.get("history") or [])
         usage = dict(previous.get("usage") or {})
@@ -163,7 +179,9 @@ class GeminiMergeResubmissionOperator(BaseOperator):
             with atomic_destination(dest) as out:
                 copy_into(earlier, out)
         else:
-            later = _destination_of(self.followup, "followup")
+            later = landed_file(
+                _destination_of(self.followup, "followup"), root=root, what="followup", owner=self.task_id
+            )
             later_keys = {
                 k
                 for n, line in enumerate(iter_lines(later), start=1)

@@ -23,6 +23,7 @@ from airflow_provider_gemini_batch._core.routes import MAX_UPLOAD_BYTES
 from airflow_provider_gemini_batch._core.sharding import DEFAULT_CHARS_PER_TOKEN, ShardLimits, ShardPlanner
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 from airflow_provider_gemini_batch.operators._files import child, copy_into, iter_lines
+from airflow_provider_gemini_batch.operators._landed import default_root, landed_file
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -155,21 +156,34 @@ class GeminiMergeShardsOperator(BaseOperator):
         mapped :class:`GeminiBatchResultsOperator` (templated).
     :param destination: where to write all shards' rows as one JSONL (templated; local or
         object storage), streamed shard after shard; None (default) writes nothing.
+    :param results_root: the directory (or URI prefix) the shards' result files must lie under to
+        be read (templated). Default: the directory of ``destination``. Manifests are XComs anyone
+        who may write one can plant, so a file outside it, not a regular file, or not a landed
+        result file is refused (``operators/_landed.py``).
     :returns: ``{"shards", "states": {state: n}, "destination", "expected_requests", "counts"
         (summed, as a results manifest), "usage" (summed), "cost"? (summed when the shards carry
         one), "per_shard": [{"shard", "batch_name", "state", "destination", "expected_requests",
         "counts": {"total", "succeeded", "failed", "retryable"}, "cost"?}], "warnings"?}``.
-    :raises GeminiInvalidInputError: no manifests, or one that is not a results manifest.
+    :raises GeminiInvalidInputError: no manifests, or one that is not a results manifest, or one
+        naming a file the merge may not read (see ``results_root``), before anything is written.
     """
 
-    template_fields: Sequence[str] = ("manifests", "destination")
+    template_fields: Sequence[str] = ("manifests", "destination", "results_root")
     template_ext: Sequence[str] = ()
     ui_color = "#fce8b2"
 
-    def __init__(self, *, manifests: Any, destination: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        manifests: Any,
+        destination: str | None = None,
+        results_root: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.manifests = manifests
         self.destination = destination
+        self.results_root = results_root
 
     def execute(self, context: Context) -> dict[str, Any]:
         manifests = [m for m in (self.manifests or []) if m is not None]
@@ -239,10 +253,18 @@ class GeminiMergeShardsOperator(BaseOperator):
     def _concatenate(self, manifests: list[Mapping[str, Any]]) -> None:
         from airflow_provider_gemini_batch.storage import atomic_destination
 
+        root = self.results_root or default_root(self.destination)
+        # Every source is checked before the output is opened: a refused one writes nothing.
+        sources = [
+            landed_file(m["destination"], root=root, what=f"Shard {i}'s manifest", owner=self.task_id)
+            if m.get("destination")
+            else None
+            for i, m in enumerate(manifests)
+        ]
         with atomic_destination(str(self.destination)) as out:
-            for i, m in enumerate(manifests):
-                if m.get("destination"):
-                    copy_into(m["destination"], out)
+            for i, (m, source) in enumerate(zip(manifests, sources, strict=True)):
+                if source is not None:
+                    copy_into(source, out)
                 else:
                     self.log.warning(
                         "Shard %d (%s) landed no file; nothing to merge.", i, m.get("batch_name")

@@ -9,6 +9,13 @@ the path: ids travel in the path, never the query. It answers 401 without creden
 without read access to the DAG. Dependencies that read the parent app's ``request.app.state``
 (``AuthManagerDep``, ``SessionDep`` on some versions) would fail in a sub-app; none is used.
 
+What a user can write does not choose what is read: the batch name comes from the task instance's
+XComs and is only ever shown or looked up, the connection comes from the task's definition in the
+serialized DAG (``definition.py``), never from XCom. A page view cannot hold the API server: the
+route is ``async``; the metadata reads and the live read run on the plugin's own small thread pool
+(``live.LiveReader``), not on the pool Airflow's own sync routes share, and the live read is waited
+for at most ``live.PAGE_READ_SECONDS`` and shared between page loads of one batch.
+
 The API server has no CSRF protection and the iframe runs same-origin, so routes are GET only, have
 no side effects, and every response carries a strict Content-Security-Policy (no script at all,
 one nonce'd style block, not framable by other origins).
@@ -56,22 +63,29 @@ def create_app() -> Any:
     from fastapi import Depends, FastAPI
     from fastapi.responses import HTMLResponse
 
-    from airflow_provider_gemini_batch.plugins import live, records
+    from airflow_provider_gemini_batch.plugins import definition, live, records
 
     # No OpenAPI/docs routes: they would be public.
     app = FastAPI(title="Gemini Batch pages", docs_url=None, redoc_url=None, openapi_url=None)
     can_read_task_instances = Depends(requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE))
+    reader = live.LiveReader()
+
+    def load(ref: TaskRef) -> records.BatchRecord | None:
+        record = records.load(ref)
+        if record is not None:
+            record.conn_id = definition.defined_conn_id(ref.dag_id, ref.task_id)
+        return record
 
     @app.get(PAGE_ROUTE, response_class=HTMLResponse, dependencies=[can_read_task_instances])
-    def task_instance_page(dag_id: str, task_id: str, map_index: str, run_id: str) -> HTMLResponse:
-        """The batch of one task instance (a quiet note when it has none). Sync: runs in a thread."""
+    async def task_instance_page(dag_id: str, task_id: str, map_index: str, run_id: str) -> HTMLResponse:
+        """The batch of one task instance (a quiet note when it has none)."""
         ref = TaskRef(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=parse_map_index(map_index))
         nonce = secrets.token_urlsafe(16)
-        record = records.load(ref)
+        record = await reader.run(load, ref)
         if record is None:
             text = render_none(ref, nonce)
         else:
-            reading = live.read_batch(record.conn_id, record.batch_name) if record.conn_id else None
+            reading = await reader.read(record.conn_id, record.batch_name) if record.conn_id else None
             text = render_batch(ref, record, reading, nonce)
         return HTMLResponse(text, headers=security_headers(nonce))
 

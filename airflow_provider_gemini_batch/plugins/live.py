@@ -6,15 +6,44 @@ nobody, and the page refreshes itself anyway. What goes wrong becomes a fixed se
 the exception's *type*: the exception's text is never shown, because an error from a transport
 library may quote a URL or header (the hook redacts what it knows, but a page is no place to rely
 on that).
+
+A page view must never hold the API server: the read runs on this module's own small thread pool
+(:class:`LiveReader`), never on the thread pool Airflow's own sync routes share, and the page waits
+for it at most :data:`PAGE_READ_SECONDS` whatever the connection's ``timeout`` says. Reads are
+shared: page loads of one batch within :data:`CACHE_SECONDS` (and while one read is in flight) get
+the same answer, so many viewers of one batch cost one request upstream.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.retry import RetryPolicy
+
+_A = TypeVar("_A")
+_T = TypeVar("_T")
+
+#: Most seconds a page waits for the live read, whatever the connection's timeout (the page then
+#: shows what the tasks recorded and says the API did not answer in time).
+PAGE_READ_SECONDS = 4.0
+#: Seconds a finished read (answer or problem) serves further page loads of the same batch.
+CACHE_SECONDS = 5.0
+#: Batches whose last read is remembered (oldest forgotten first).
+CACHE_ENTRIES = 256
+#: Threads of the page's own pool: reads of this many distinct batches run at once; more wait.
+READ_THREADS = 4
+#: Threads of the page's metadata reads (XComs, serialized DAG).
+DB_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -25,8 +54,12 @@ class LiveRead:
     problem: str | None = None
 
 
-def read_batch(conn_id: str, batch_name: str) -> LiveRead:
-    """``GET`` ``batch_name`` once through ``GeminiBatchHook(conn_id)``; never raises."""
+def read_batch(conn_id: str, batch_name: str, *, timeout: float = PAGE_READ_SECONDS) -> LiveRead:
+    """``GET`` ``batch_name`` once through ``GeminiBatchHook(conn_id)``; never raises.
+
+    :param timeout: cap in seconds of the hook's per-request timeout and retry deadline (the
+        connection's own values apply when smaller).
+    """
     from airflow_provider_gemini_batch.exceptions import (
         GeminiApiError,
         GeminiConnectionConfigError,
@@ -37,7 +70,15 @@ def read_batch(conn_id: str, batch_name: str) -> LiveRead:
 
     hook = GeminiBatchHook(gemini_conn_id=conn_id)
     try:
-        hook.policy = RetryPolicy(max_retries=0)  # one attempt: the page refreshes, it does not wait
+        settings = hook.settings
+        # One attempt, bounded by the page's cap: the page refreshes, it does not wait.
+        hook.settings = dataclasses.replace(
+            settings,
+            timeout=min(settings.timeout, timeout),
+            max_retries=0,
+            retry_deadline=min(settings.retry_deadline, timeout),
+        )
+        hook.policy = RetryPolicy(max_retries=0)
         return LiveRead(batch=hook.get_batch(batch_name, light=True))
     except GeminiNotFoundError:
         return LiveRead(
@@ -60,3 +101,72 @@ def read_batch(conn_id: str, batch_name: str) -> LiveRead:
         return LiveRead(problem="The Gemini API could not be reached from the API server; retrying.")
     except Exception as exc:  # the page must render whatever happens; the type only, never the text
         return LiveRead(problem=f"The batch could not be read ({type(exc).__name__}).")
+
+
+def _too_slow(seconds: float) -> LiveRead:
+    return LiveRead(
+        problem=f"The Gemini API did not answer within {seconds:g} s; what the tasks recorded is "
+        "shown below (the page tries again on its next refresh)."
+    )
+
+
+class LiveReader:
+    """Bounded, shared live reads: own thread pool, per-batch TTL cache, in-flight sharing.
+
+    :param wait_seconds: most seconds :meth:`read` waits (default :data:`PAGE_READ_SECONDS`).
+    :param cache_seconds: seconds a finished read is reused (default :data:`CACHE_SECONDS`).
+    :param entries: bound of remembered batches (default :data:`CACHE_ENTRIES`).
+    :param threads: size of the pool (default :data:`READ_THREADS`).
+    """
+
+    def __init__(
+        self,
+        *,
+        wait_seconds: float = PAGE_READ_SECONDS,
+        cache_seconds: float = CACHE_SECONDS,
+        entries: int = CACHE_ENTRIES,
+        threads: int = READ_THREADS,
+    ) -> None:
+        self.wait_seconds = wait_seconds
+        self.cache_seconds = cache_seconds
+        self.entries = entries
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="gemini-batch-page")
+        # Metadata reads get threads of their own: API reads stuck on a silent upstream must not
+        # queue them.
+        self._db_pool = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="gemini-batch-page-db")
+        self._lock = threading.Lock()
+        # (conn_id, batch_name) -> (monotonic time the read started, its future)
+        self._reads: OrderedDict[tuple[str, str], tuple[float, Future[LiveRead]]] = OrderedDict()
+
+    def _future(self, key: tuple[str, str]) -> Future[LiveRead]:
+        now = time.monotonic()
+        with self._lock:
+            found = self._reads.get(key)
+            if found is not None:
+                started, future = found
+                # In flight: share it. Done: reuse it while fresh.
+                if not future.done() or now - started < self.cache_seconds:
+                    return future
+            future = self._pool.submit(read_batch, key[0], key[1], timeout=self.wait_seconds)
+            self._reads[key] = (now, future)
+            self._reads.move_to_end(key)
+            while len(self._reads) > self.entries:
+                self._reads.popitem(last=False)
+            return future
+
+    async def run(self, fn: Callable[[_A], _T], arg: _A) -> _T:
+        """``fn(arg)`` on the page's metadata pool (a short database read)."""
+        return await asyncio.wrap_future(self._db_pool.submit(fn, arg))
+
+    async def read(self, conn_id: str, batch_name: str) -> LiveRead:
+        """The batch as read now (or recently), or a problem; waits at most ``wait_seconds``."""
+        future = self._future((conn_id, batch_name))
+        try:
+            return await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(future)), self.wait_seconds)
+        except asyncio.TimeoutError:
+            return _too_slow(self.wait_seconds)
+
+    def shutdown(self) -> None:
+        """Stop the pool without waiting for reads in flight."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._db_pool.shutdown(wait=False, cancel_futures=True)

@@ -4,12 +4,17 @@ Read on the API server straight from Airflow's metadata database (``XComModel`` 
 ``airflow.utils.session.create_session``), the way Airflow 3's own REST routes read XComs; nothing
 here talks to the Gemini API. The XComs come from this provider's tasks:
 
-* ``GeminiCreateBatchOperator``: ``batch_name`` (``batches/...``) and ``gemini_conn_id``;
-* ``GeminiBatchSensor`` (and the create operator): ``gemini_conn_id`` and ``gemini_batch_api_url``
+* ``GeminiCreateBatchOperator``: ``batch_name`` (``batches/...``);
+* ``GeminiBatchSensor`` (and the create operator): ``gemini_batch_api_url``
   (``GeminiBatchLink.persist``: the REST URL of the batch, whose last two path segments are its
   name) and the ``return_value`` summary (``batch_name``, ``state``, ``stats`` ...);
 * ``GeminiBatchResultsOperator``: the manifest (``return_value``, or ``manifest`` when the task
   failed after landing), a dict with ``batch_name``, ``state``, ``destination`` and ``counts``.
+
+Everything read here is data a user allowed to write an XCom on the DAG can plant: it is only ever
+*shown* (escaped, by ``page.py``), never used to choose what to read. In particular the
+``gemini_conn_id`` XCom the tasks push is not read: the page takes the connection from the task's
+definition (``definition.py``).
 """
 
 from __future__ import annotations
@@ -22,11 +27,10 @@ from airflow_provider_gemini_batch.links.gemini_batch import API_URL_XCOM_KEY
 
 #: XCom keys read by the page (anything else of the run is never loaded).
 BATCH_NAME_KEY = "batch_name"
-CONN_ID_KEY = "gemini_conn_id"
 API_URL_KEY = API_URL_XCOM_KEY
 MANIFEST_KEYS = ("return_value", "manifest")
 SUMMARY_KEY = "batch_summary"
-KEYS = (BATCH_NAME_KEY, CONN_ID_KEY, API_URL_KEY, SUMMARY_KEY, *MANIFEST_KEYS)
+KEYS = (BATCH_NAME_KEY, API_URL_KEY, SUMMARY_KEY, *MANIFEST_KEYS)
 #: Upper bound of XCom rows read for one page (a run with thousands of mapped tasks).
 MAX_ROWS = 2000
 
@@ -46,7 +50,8 @@ class BatchRecord:
     """The batch of a task instance as recorded in XCom.
 
     :param batch_name: ``batches/...``.
-    :param conn_id: the connection the tasks used (None when no task of the run recorded it).
+    :param conn_id: the connection the batch is read with: the task's own ``gemini_conn_id`` from
+        the serialized DAG (never an XCom); None when the task's definition names none.
     :param api_url: the batch's REST URL (no key), if recorded.
     :param manifest: the results task's manifest for this batch, if it ran.
     """
@@ -117,9 +122,6 @@ def assemble(ref: TaskRef, rows: list[tuple[str, int, str, Any]]) -> BatchRecord
     related.sort(key=lambda values: values is not own)  # this task instance's own values first
     record = BatchRecord(batch_name=name)
     for values in related:
-        conn_id = values.get(CONN_ID_KEY)
-        if record.conn_id is None and isinstance(conn_id, str) and conn_id:
-            record.conn_id = conn_id
         link = values.get(API_URL_KEY)
         if record.api_url is None and isinstance(link, str):
             record.api_url = link

@@ -29,7 +29,12 @@ from airflow_provider_gemini_batch._core.waiting import (
 )
 from airflow_provider_gemini_batch.exceptions import GeminiBatchError, GeminiBatchTimeoutError
 from airflow_provider_gemini_batch.links.gemini_batch import GeminiBatchLink
-from airflow_provider_gemini_batch.operators._common import DEFAULT_CONN_ID, api_root_of, make_hook
+from airflow_provider_gemini_batch.operators._common import (
+    DEFAULT_CONN_ID,
+    api_root_of,
+    make_hook,
+    serialized_fields_with_conn_id,
+)
 from airflow_provider_gemini_batch.operators._wait import cancel_in_flight, poll_once, settle_timed_out_wait
 from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
 
@@ -108,6 +113,11 @@ class GeminiBatchSensor(BaseSensorOperator):
         # One tracker per sensor instance: its memory (last state, output grace, full reads)
         # spans the pokes of a poke-mode wait.
         self._tracker: WaitTracker | None = None
+
+    @classmethod
+    def get_serialized_fields(cls) -> frozenset[str]:
+        """Airflow's serialized fields plus ``gemini_conn_id`` (read by the batch page)."""
+        return serialized_fields_with_conn_id(super().get_serialized_fields())
 
     @cached_property
     def hook(self) -> GeminiBatchHook:

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer, fake_model
+from airflow_provider_gemini_batch.emulator.guard import credential_mark
 
 MODEL_PATH = "/v1beta/models/gemini-2.5-flash:batchGenerateContent"
 
@@ -438,7 +439,7 @@ def test_journal_records_requests_with_parsed_json(http: httpx.Client, emulator:
     assert entry["method"] == "POST"
     assert entry["path"] == MODEL_PATH
     assert entry["query"] == ""
-    assert entry["headers"]["x-goog-api-key"] == "test-key"
+    assert entry["headers"]["x-goog-api-key"] == credential_mark("test-key")
     assert entry["json"]["batch"]["displayName"] == "j"
     assert entry["body_size"] > 0
     emulator.control.clear_journal()

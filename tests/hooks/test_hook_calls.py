@@ -12,6 +12,7 @@ import pytest
 
 from airflow_provider_gemini_batch._core.states import BatchState
 from airflow_provider_gemini_batch.emulator import EmulatorServer
+from airflow_provider_gemini_batch.emulator.guard import credential_mark
 from airflow_provider_gemini_batch.exceptions import GeminiNotFoundError
 from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 from tests.hooks.conftest import api_requests, make_request
@@ -148,7 +149,7 @@ def test_api_key_header_and_no_key_in_urls(
     hook.upload_file(write_jsonl(["a"]))
     entries = emulator.control.journal()
     start, chunk = entries[0], entries[1]
-    assert start["headers"]["x-goog-api-key"] == emulator.api_key
+    assert start["headers"]["x-goog-api-key"] == credential_mark(emulator.api_key)
     # The session URL authorises itself: the key must not follow it.
     assert "x-goog-api-key" not in chunk["headers"]
     assert all(emulator.api_key not in (e["path"] + e["query"]) for e in entries)

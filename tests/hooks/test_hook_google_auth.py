@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer
+from airflow_provider_gemini_batch.emulator.guard import credential_mark
 from airflow_provider_gemini_batch.exceptions import GeminiConnectionConfigError, GeminiNotFoundError
 from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchAsyncHook, GeminiBatchHook
 
@@ -93,7 +94,7 @@ def test_service_account_sends_a_bearer_token_and_quota_project(
     assert list(hook.list_files()) == []
     assert list(hook.list_batches()) == []
     entries = emulator.control.journal()
-    assert [e["headers"].get("authorization") for e in entries] == ["Bearer tok-1", "Bearer tok-1"]
+    assert [e["headers"].get("authorization") for e in entries] == [f"Bearer {credential_mark('tok-1')}"] * 2
     assert all(e["headers"].get("x-goog-user-project") == "billing-project" for e in entries)
     assert all("x-goog-api-key" not in e["headers"] for e in entries)
     # One token exchange serves both calls (refreshed only when expired), with the configured scopes.
@@ -111,7 +112,7 @@ async def test_async_hook_refreshes_the_token_off_the_loop(
             await ahook.get_batch("batches/missing")
     finally:
         await ahook.aclose()
-    assert emulator.control.journal()[0]["headers"]["authorization"] == "Bearer tok-1"
+    assert emulator.control.journal()[0]["headers"]["authorization"] == f"Bearer {credential_mark('tok-1')}"
 
 
 def test_unusable_service_account_key_is_a_config_error_without_the_key(

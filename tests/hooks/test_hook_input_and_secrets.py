@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer
+from airflow_provider_gemini_batch.emulator.guard import credential_mark
 from airflow_provider_gemini_batch.exceptions import (
     GeminiClientError,
     GeminiConnectionConfigError,
@@ -117,7 +118,9 @@ def test_rejected_key_never_appears_in_errors_or_logs(
     assert not ok
     texts += [message, caplog.text, *capsys.readouterr()]
     # The emulator did receive it (so the test is meaningful) ...
-    assert any(e["headers"].get("x-goog-api-key") == SECRET for e in emulator.control.journal())
+    assert any(
+        e["headers"].get("x-goog-api-key") == credential_mark(SECRET) for e in emulator.control.journal()
+    )
     # ... yet no text a user can see contains it.
     assert all(SECRET not in text for text in texts)
     assert SECRET not in repr(wrong_key_hook.settings)

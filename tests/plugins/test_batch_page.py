@@ -52,7 +52,7 @@ def _batch(state: str, *, error: dict[str, object] | None = None) -> Batch:
     return Batch.from_operation(op)
 
 
-def test_create_task_record_gathers_conn_id_url_and_the_results_manifest() -> None:
+def test_create_task_record_gathers_url_and_the_results_manifest_but_no_conn_id() -> None:
     rows = [
         ("create_batch", -1, "batch_name", NAME),
         ("create_batch", -1, "gemini_conn_id", "my_conn"),
@@ -61,12 +61,12 @@ def test_create_task_record_gathers_conn_id_url_and_the_results_manifest() -> No
         ("other", -1, "return_value", {"batch_name": "batches/other", "counts": {}}),
     ]
     record = assemble(REF, rows)
-    assert record == BatchRecord(batch_name=NAME, conn_id="my_conn", api_url=URL, manifest=MANIFEST)
-    # The sensor knows its batch from the REST URL only, and borrows the create task's conn id.
+    # The connection comes from the task's definition (plugins/definition.py), never from XCom.
+    assert record == BatchRecord(batch_name=NAME, conn_id=None, api_url=URL, manifest=MANIFEST)
+    # The sensor knows its batch from the REST URL only.
     sensor = assemble(TaskRef("d", REF.run_id, "wait_for_batch"), rows)
     assert sensor is not None
     assert sensor.batch_name == NAME
-    assert sensor.conn_id == "my_conn"
     assert assemble(TaskRef("d", REF.run_id, "unrelated"), rows) is None
 
 
@@ -86,7 +86,7 @@ def test_running_page_escapes_everything_and_refreshes() -> None:
     assert "<script>" not in html
     assert "&lt;script&gt;" in html
     assert 'run"<x>' not in html
-    assert "run&quot;&lt;x&gt;" in html
+    assert "run&#34;&lt;x&gt;" in html  # markupsafe writes a quote as &#34;
     assert 'http-equiv="refresh"' in html
     assert '<progress max="4" value="1">' in html
     assert "1 of 4 requests finished (25%)" in html
@@ -152,3 +152,37 @@ def test_airflow_plugins_manager_loads_the_plugin_and_its_sub_app() -> None:
 
     apps, _ = plugins_manager.get_fastapi_plugins()
     assert any(a["url_prefix"] == URL_PREFIX for a in apps)
+
+
+def test_every_markup_of_the_plugin_is_built_from_a_literal_template() -> None:
+    """No value can become markup: ``html()``/``Markup()`` take only string literals as templates."""
+    import ast
+    from pathlib import Path
+
+    import airflow_provider_gemini_batch.plugins as plugins
+
+    calls = 0
+    for path in Path(plugins.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("html", "Markup"):
+                calls += 1
+                first = node.args[0] if node.args else None
+                literal = isinstance(first, ast.Constant) and isinstance(first.value, str)
+                assert literal or (path.name == "markup.py" and getattr(first, "id", None) == "template"), (
+                    f"{path.name}:{node.lineno} builds markup from a non-literal"
+                )
+            # No other way to mark a string safe.
+            assert not (isinstance(node, ast.Attribute) and node.attr in ("__html__", "unescape")), path.name
+    assert calls > 20
+
+
+def test_planted_counts_are_coerced_or_dropped_never_rendered() -> None:
+    summary = {
+        "batch_name": NAME,
+        "state": "RUNNING",
+        "stats": {"request_count": "4", "successful_request_count": 1, "pending_request_count": "<i>3</i>"},
+    }
+    record = BatchRecord(batch_name=NAME, conn_id=None, summary=summary)
+    html = render_batch(REF, record, None, nonce="n")
+    assert "<i>" not in html
+    assert "1 of 4 requests finished (25%): 1 succeeded, 0 failed, 0 pending." in html

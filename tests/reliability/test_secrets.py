@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer
+from airflow_provider_gemini_batch.emulator.guard import credential_mark
 from tests.examples.test_example_dags import load_example
 from tests.reliability._support import run
 
@@ -91,7 +92,7 @@ def test_unique_key_is_nowhere_after_a_full_example_run(
 
     assert result.state == "success", result.states
     # The key really travelled (the emulator accepts nothing else), so finding it nowhere counts.
-    assert any(e["headers"].get("x-goog-api-key") == key for e in emu.control.journal())
+    assert any(e["headers"].get("x-goog-api-key") == credential_mark(key) for e in emu.control.journal())
     stored = _texts_in_db(dag.dag_id, result.run_id)
     assert stored["xcom"], "the run pushed XComs"
     assert stored["rendered"], "the run rendered template fields"
