@@ -39,7 +39,7 @@ from airflow_provider_gemini_batch.emulator.files import (
     sha256_hash_field,
 )
 from airflow_provider_gemini_batch.emulator.modes import check_modes
-from airflow_provider_gemini_batch.emulator.wire import ApiError, not_found
+from airflow_provider_gemini_batch.emulator.wire import ApiError, file_gone, not_found
 
 MAX_ACTIVE_BATCHES = 100
 # Live batch ids are 36 lowercase alphanumerics: cookbook Batch_mode.ipynb cells 19/28/34/44 outputs
@@ -218,10 +218,11 @@ class EmulatorState:
         return False
 
     def get_file(self, file_id: str) -> FileRecord:
-        """The live (unexpired) file ``files/<file_id>``; raises 404 otherwise."""
+        """The live (unexpired) file ``files/<file_id>``; raises the Files API's 403 "… or it may
+        not exist" otherwise (:func:`wire.file_gone`: the service does not answer 404 for files)."""
         record = self.files.get(file_id)
         if record is None or self._expire_file(record):
-            raise not_found(f"files/{file_id}")
+            raise file_gone(file_id)
         return record
 
     def list_files(
@@ -234,7 +235,7 @@ class EmulatorState:
         return self._page(files, page_size, token)
 
     def delete_file(self, file_id: str) -> None:
-        """Delete a file and its bytes; raises 404 if unknown."""
+        """Delete a file and its bytes; raises the Files API's 403 if unknown (:meth:`get_file`)."""
         record = self.get_file(file_id)
         del self.files[file_id]
         self._seq.pop(record.name, None)
@@ -373,7 +374,7 @@ class EmulatorState:
             file_id = input_file.removeprefix("files/")
             source = self.get_file(file_id)
             if self.settings.has("per_key_visibility") and source.owner != owner:
-                raise not_found(f"files/{file_id}")
+                raise file_gone(file_id)
             if self.clock.now() < source.ready_time:
                 # sourcelibrary-v2 PR #2186: create on a still-PROCESSING file -> 400 FAILED_PRECONDITION.
                 raise ApiError(
