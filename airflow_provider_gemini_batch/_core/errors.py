@@ -84,7 +84,7 @@ _AUTH_STATUSES = frozenset({"UNAUTHENTICATED", "PERMISSION_DENIED"})
 #: deprecated-generative-ai-js #236 (getFile)]. A status is not a meaning: this 403 is about the
 #: file, not the key, so it is read as "not found" (#1218's cause was an unpaid bill, which the
 #: hint names too).
-_FILE_GONE = re.compile(r"access the File\s+(?:files/)?(?P<id>[\w.-]*)\s+or it may not exist", re.IGNORECASE)
+_FILE_GONE = re.compile(r"access the File\s+(?:files/)?(?P<id>\S*)\s+or it may not exist", re.IGNORECASE)
 #: The answer for a model that cannot run batches: 404 NOT_FOUND "… is not supported for
 #: batchGenerateContent" [OBS: google-gemini/cookbook #1077]; the interactive API's form is
 #: "models/x is not found for API version v1beta, or is not supported for generateContent".
