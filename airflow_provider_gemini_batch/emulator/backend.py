@@ -172,6 +172,9 @@ class EmulatorState:
         self.files: dict[str, FileRecord] = {}
         self.sessions: dict[str, UploadSession] = {}
         self.batches: dict[str, BatchRecord] = {}
+        #: Deleted batches that had not ended: a delete does not stop a batch, which keeps holding
+        #: the concurrency quota until it ends (operations.delete reference; python-genai #2495).
+        self.deleted_in_flight: list[BatchRecord] = []
         self._seq: dict[str, int] = {}
         self._counter = 0
         # (version, sequence numbers, records) of the batches in creation order; see _batches_in_order.
@@ -189,6 +192,7 @@ class EmulatorState:
         self.files.clear()
         self.sessions.clear()
         self.batches.clear()
+        self.deleted_in_flight.clear()
         self._batch_order = None
         self._seq.clear()
         self._tasks.clear()
@@ -342,7 +346,9 @@ class EmulatorState:
     def active_batch_count(self) -> int:
         self.admit()
         now = self.clock.now()
-        return sum(1 for b in self.batches.values() if b.phase(now).state not in TERMINAL)
+        self.deleted_in_flight = [b for b in self.deleted_in_flight if b.phase(now).state not in TERMINAL]
+        listed = sum(1 for b in self.batches.values() if b.phase(now).state not in TERMINAL)
+        return listed + len(self.deleted_in_flight)
 
     def create_batch(
         self,
@@ -447,7 +453,12 @@ class EmulatorState:
             record.cancel_time = now
 
     def delete_batch(self, batch_id: str) -> None:
+        """Forget a batch (404 and out of lists from now on). It is **not** cancelled: one still
+        pending or running keeps counting toward the concurrent-job limit until it would have
+        ended (python-genai #2495: quota still held after delete)."""
         record = self.get_batch(batch_id)
+        if record.phase(self.clock.now()).state not in TERMINAL:
+            self.deleted_in_flight.append(record)
         del self.batches[batch_id]
         self._seq.pop(record.name, None)
         if record.input_path is not None:
