@@ -51,6 +51,13 @@ def list_models(api_version: str, page_token: str | None = None, page_size: int 
     return ApiRequest("GET", path, params=params, resource="models", what="Listing models")
 
 
+def says_model_unknown(status: str | None, message: str | None, name: str) -> bool:
+    """Whether a 404 is the Models API saying it does not know ``name`` (Google's NOT_FOUND with
+    the model named, e.g. "models/x is not found for API version v1beta ..."), not a bare 404 of
+    something in between (a gateway without the route)."""
+    return status == "NOT_FOUND" and bool(message) and name.removeprefix("models/") in str(message)
+
+
 def supported_methods(model_json: Mapping[str, Any]) -> frozenset[str] | None:
     """The ``supportedGenerationMethods`` of a ``Model``; None when the answer has none (then
     nothing can be concluded and the create decides)."""

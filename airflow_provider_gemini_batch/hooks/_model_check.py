@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gemini_batch._core import model_check as mc
 from airflow_provider_gemini_batch._core import names
+from airflow_provider_gemini_batch._core.errors import is_auth_failure
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
+    GeminiClientError,
     GeminiInvalidInputError,
     GeminiNotFoundError,
-    GeminiServerError,
     GeminiTransportError,
 )
 
@@ -33,10 +34,12 @@ def check_model_can_batch(hook: GeminiBatchHook, model: str, *, embeddings: bool
     (a 5xx, no answer, an answer without ``supportedGenerationMethods``) is logged and the
     create decides. Tuned models (``tunedModels/…``) are not checked.
 
-    :raises GeminiInvalidInputError: the Models API does not know the model (404), or its
-        ``supportedGenerationMethods`` lack ``batchGenerateContent`` (``asyncBatchEmbedContent``
-        for embeddings); the message lists batch-capable models from ``models.list``.
-    :raises GeminiApiError: another 4xx (e.g. a refused key), as every call would.
+    :raises GeminiInvalidInputError: the Models API does not know the model (its 404 NOT_FOUND
+        naming the model), or its ``supportedGenerationMethods`` lack ``batchGenerateContent``
+        (``asyncBatchEmbedContent`` for embeddings); the message lists batch-capable models from
+        ``models.list``. Any other failure of the check (a bare 404 of a gateway without the
+        route, another 4xx, a 5xx, no answer) is logged and the create decides.
+    :raises GeminiClientError: a refused key or credentials, as the create would raise.
     """
     name = names.normalize_model(model)
     if not name.startswith("models/"):
@@ -48,11 +51,20 @@ def check_model_can_batch(hook: GeminiBatchHook, model: str, *, embeddings: bool
     try:
         req = mc.get_model(hook.settings.api_version, name)
         body = hook._json_object(req, 200, hook._send_once(req).content)
-    except GeminiNotFoundError:
+    except GeminiNotFoundError as exc:
+        if not mc.says_model_unknown(exc.status, exc.api_message, name):
+            # A 404 that is not the Models API's (a gateway without that route): no verdict.
+            log.warning("Could not check whether %s can run batches (%s); the create will tell.", name, exc)
+            return
         raise GeminiInvalidInputError(
             mc.cannot_batch_message(name, method, _capable(hook, method), unknown=True)
         ) from None
-    except (GeminiServerError, GeminiTransportError) as exc:
+    except GeminiClientError as exc:
+        if is_auth_failure(exc.http_status, exc.status, exc.reason, exc.api_message):
+            raise  # the create would be refused the same way; say it now, naming the connection
+        log.warning("Could not check whether %s can run batches (%s); the create will tell.", name, exc)
+        return
+    except (GeminiApiError, GeminiTransportError) as exc:
         log.warning("Could not check whether %s can run batches (%s); the create will tell.", name, exc)
         return
     methods = mc.supported_methods(body)

@@ -177,3 +177,32 @@ def test_a_quota_with_a_value_is_still_retried(monkeypatch: pytest.MonkeyPatch) 
         sent = len(server.requests)
     assert sent == 3
     assert len(slept) == 2
+
+
+def test_model_check_refuses_a_model_the_models_api_does_not_know(monkeypatch: pytest.MonkeyPatch) -> None:
+    VERDICTS.clear()
+    unknown = {
+        "error": {
+            "code": 404,
+            "message": "models/gemini-9-nope is not found for API version v1beta.",
+            "status": "NOT_FOUND",
+        }
+    }
+    script = [
+        Reply("GET", r"/v1beta/models/gemini-9-nope", 404, unknown),
+        Reply("GET", r"/v1beta/models", body={"models": []}),
+    ]
+    with ScriptedServer(script) as server:
+        hook = _hook(monkeypatch, server)
+        with pytest.raises(GeminiInvalidInputError) as info:
+            hook.check_model_can_batch("gemini-9-nope")
+    assert "models/gemini-9-nope is not a model of the Models API" in str(info.value)
+
+
+def test_model_check_without_a_models_route_lets_the_create_decide(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A gateway that does not route the Models API answers a bare 404: no verdict, no failure."""
+    VERDICTS.clear()
+    with ScriptedServer([Reply("GET", r"/v1beta/models/.*", 404, b"Not Found")]) as server:
+        hook = _hook(monkeypatch, server)
+        hook.check_model_can_batch("gemini-2.5-flash")
+        assert [r.path for r in server.requests] == ["/v1beta/models/gemini-2.5-flash"]
