@@ -36,7 +36,7 @@ OLDEST_TESTS ?= tests/hooks/test_hook_async.py tests/triggers tests/sensors \
 	tests/examples/test_example_dags.py::test_file_example_lands_one_row_per_input_key_and_cleans_up \
 	tests/examples/test_example_dags.py::test_inline_example_parses_structured_answers
 
-.PHONY: install browser test lint typecheck unit e2e docs demo test-oldest test-distributed bench clean
+.PHONY: install browser test lint typecheck unit e2e parity parity-real docs demo test-oldest test-distributed bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,17 @@ unit: $(STAMP) browser
 
 e2e: $(STAMP) browser
 	$(BIN)/python -m pytest -m e2e -s $(PYTEST_ARGS)
+
+# Replay every parity snapshot (tests/real_service/snapshots) against the hook and the emulator
+# (also part of `make unit`). `make parity-real` records fresh snapshots from the real service:
+# it needs GEMINI_API_KEY (GEMINI_API_URL may point elsewhere); nothing it sends is billed.
+parity: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/real_service/test_parity.py
+
+parity-real: $(STAMP)
+	@test -n "$$GEMINI_API_KEY" || { echo "GEMINI_API_KEY is not set"; exit 2; }
+	$(BIN)/python -m tests.real_service.parity record
+	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/real_service/test_parity.py
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
