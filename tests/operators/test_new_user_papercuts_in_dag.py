@@ -1,0 +1,122 @@
+"""Papercuts a new user met, each as a ``dag.test()`` run against the emulator.
+
+* the sensor takes Airflow's standard sensor arguments (``poke_interval=5`` raised ``TypeError:
+  got multiple values for keyword argument 'poke_interval'`` at parse time);
+* a results task (or a sensor) with ``trigger_rule="all_done"`` after a failed create says that
+  there is no batch because the create did not run, instead of "Invalid batch name 'None'", and
+  fails without retries, so the run stays failed.
+"""
+
+from __future__ import annotations
+
+import datetime
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_gemini_batch.emulator import EmulatorServer
+from airflow_provider_gemini_batch.operators.gemini_batch import (
+    GeminiBatchResultsOperator,
+    GeminiCreateBatchOperator,
+    GeminiUploadFileOperator,
+)
+from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
+from tests.fixtures.airflow_env import run_dag, unique_dag_id
+from tests.operators._failures import recording_failures
+from tests.operators._support import MODEL, inline_requests
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+
+def _dag(prefix: str, retries: int = 0) -> Any:
+    from airflow.sdk import DAG
+
+    return DAG(
+        unique_dag_id(prefix),
+        schedule=None,
+        start_date=datetime.datetime(2026, 1, 1),
+        default_args={"retries": retries, "retry_delay": timedelta(seconds=0)},
+    )
+
+
+# -- Airflow's sensor arguments ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("deferrable", [False, True], ids=["poke", "deferrable"])
+def test_sensor_takes_airflows_poke_interval_and_sensor_arguments(
+    gemini_conn: EmulatorServer, deferrable: bool
+) -> None:
+    """``poke_interval``, ``mode``, ``soft_fail``, ``exponential_backoff``: the DAG parses, the
+    interval is the poll interval of both modes, and the wait succeeds."""
+    with _dag("sensor_args") as dag:
+        create = GeminiCreateBatchOperator(task_id="create", model=MODEL, requests=inline_requests(2))
+        wait = GeminiBatchSensor(
+            task_id="wait",
+            batch_name=create.output,
+            poke_interval=0.2,
+            mode="poke",
+            soft_fail=False,
+            exponential_backoff=False,
+            timeout=600,
+            deferrable=deferrable,
+        )
+
+    assert wait.poll_interval == 0.2
+    assert wait.poke_interval == 0.2
+    result = run_dag(dag)
+    assert result.state == "success", result.task_states
+    assert result.xcom("wait")["state"] == "SUCCEEDED"
+
+
+def test_sensor_interval_names_agree_or_are_refused() -> None:
+    """A timedelta is seconds; both names with different values is a clear ValueError."""
+    sensor = GeminiBatchSensor(task_id="a", batch_name="batches/x", poke_interval=timedelta(minutes=2))
+    assert sensor.poll_interval == 120.0
+    assert sensor.poke_interval == 120.0
+    same = GeminiBatchSensor(task_id="b", batch_name="batches/x", poll_interval=30, poke_interval=30)
+    assert same.poll_interval == 30.0
+    assert GeminiBatchSensor(task_id="c", batch_name="batches/x").poll_interval == 60.0
+    with pytest.raises(ValueError, match="poke_interval is Airflow's name for it"):
+        GeminiBatchSensor(task_id="d", batch_name="batches/x", poll_interval=30, poke_interval=5)
+
+
+# -- no batch after an upstream failure ----------------------------------------------------------
+
+
+def test_results_after_a_failed_upload_say_there_is_no_batch(
+    gemini_conn: EmulatorServer, tmp_path: Path
+) -> None:
+    """Upload fails on bad input; create and wait are upstream_failed; the results task
+    (``all_done``) runs and fails once, naming the cause in words; the run is failed."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("not json\n", encoding="utf-8")
+    with _dag("no_batch", retries=2) as dag:
+        upload = GeminiUploadFileOperator(task_id="upload", path=str(bad))
+        create = GeminiCreateBatchOperator(task_id="create", model=MODEL, input_file=upload.output)
+        wait = GeminiBatchSensor(
+            task_id="wait", batch_name=create.output, poll_interval=0.2, trigger_rule="all_done"
+        )
+        results = GeminiBatchResultsOperator(
+            task_id="results",
+            batch_name=create.output,
+            destination=str(tmp_path / "out.jsonl"),
+            trigger_rule="all_done",
+        )
+        wait >> results
+
+    with recording_failures() as failures:
+        result = run_dag(dag)
+
+    assert result.state == "failed", result.task_states
+    assert result.task_states["create"] == "upstream_failed"
+    for task_id, upstream in (("wait", "create"), ("results", "create, wait")):
+        assert result.task_states[task_id] == "failed"
+        assert len(failures.tries[task_id]) == 1, failures.tries[task_id]  # no retries
+        kind, message = failures.tries[task_id][0]
+        assert kind == "GeminiNoBatchError"
+        assert "because the task that creates the batch did not run or failed before creating one" in message
+        assert f"(upstream tasks: {upstream})" in message
+        assert "Invalid batch name" not in message
+    assert [c for c in gemini_conn.control.journal() if "/batches" in c["path"]] == []
