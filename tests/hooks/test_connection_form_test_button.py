@@ -142,3 +142,22 @@ def test_a_port_field_that_contradicts_the_base_url_is_named(
     assert not ok
     assert f"names port {urlsplit(emulator.base_url).port} but the Port field says 443" in message
     assert emulator.control.journal() == []
+
+
+@pytest.mark.parametrize("conn_id", ["gemini01", "GEMINI01"])
+def test_an_eight_character_env_connection_keeps_its_name(
+    conn_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user's own 8-letter/digit id from an environment variable is not the UI's random test id
+    (which mixes upper and lower case): messages name it."""
+    import json
+
+    from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
+
+    conn = {"conn_type": "gemini_batch", "host": "https://example.invalid"}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+
+    ok, message = GeminiBatchHook(gemini_conn_id=conn_id).test_connection()
+
+    assert not ok
+    assert message.startswith(f"Connection {conn_id!r} has no API key"), message
