@@ -120,3 +120,37 @@ def test_results_after_a_failed_upload_say_there_is_no_batch(
         assert f"(upstream tasks: {upstream})" in message
         assert "Invalid batch name" not in message
     assert [c for c in gemini_conn.control.journal() if "/batches" in c["path"]] == []
+
+
+# -- landed rows: one JSON style --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "file"])
+def test_landed_rows_are_compact_json_for_inline_and_file_batches(
+    gemini_conn: EmulatorServer, tmp_path: Path, inline: bool
+) -> None:
+    """Inline results were written with ``", "`` / ``": "`` separators, file results compactly:
+    every landed line is now its own compact encoding (``separators=(",", ":")``)."""
+    import json
+
+    from tests.operators._support import write_jsonl
+
+    with _dag("compact_rows") as dag:
+        if inline:
+            create = GeminiCreateBatchOperator(task_id="create", model=MODEL, requests=inline_requests(3))
+        else:
+            upload = GeminiUploadFileOperator(task_id="upload", path=write_jsonl(tmp_path / "in.jsonl", 3))
+            create = GeminiCreateBatchOperator(task_id="create", model=MODEL, input_file=upload.output)
+        wait = GeminiBatchSensor(task_id="wait", batch_name=create.output, poll_interval=0.2)
+        results = GeminiBatchResultsOperator(
+            task_id="results", batch_name=create.output, destination=str(tmp_path / "out.jsonl")
+        )
+        wait >> results
+
+    result = run_dag(dag)
+
+    assert result.state == "success", result.task_states
+    lines = (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 3
+    for line in lines:
+        assert line == json.dumps(json.loads(line), ensure_ascii=False, separators=(",", ":"))
