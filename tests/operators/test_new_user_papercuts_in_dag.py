@@ -154,3 +154,77 @@ def test_landed_rows_are_compact_json_for_inline_and_file_batches(
     assert len(lines) == 3
     for line in lines:
         assert line == json.dumps(json.loads(line), ensure_ascii=False, separators=(",", ":"))
+
+
+# -- OpenAI-style custom_id: never lose the user's ids ---------------------------------------------
+
+OPENAI_IDS = ["request-alpha", "request-beta", "order-17"]
+
+
+def _openai_style_file(path: Path) -> Path:
+    import json
+
+    with path.open("w", encoding="utf-8") as out:
+        for custom_id in OPENAI_IDS:
+            line = {"custom_id": custom_id, "request": {"contents": [{"parts": [{"text": custom_id}]}]}}
+            out.write(json.dumps(line) + "\n")
+    return path
+
+
+def test_openai_custom_id_file_is_refused_with_the_fix_then_lands_keyed_by_the_ids(
+    gemini_conn: EmulatorServer, tmp_path: Path
+) -> None:
+    """Lines with ``custom_id`` and no ``key`` used to upload with a warning and come back keyed
+    ``request-0...``: the ids were lost. Now the upload fails before anything is sent, naming the
+    line, the field and the fix; with the fix applied the results are keyed by the same ids."""
+    source = _openai_style_file(tmp_path / "openai.jsonl")
+
+    def dag_for(path: Path) -> Any:
+        with _dag("custom_id") as dag:
+            upload = GeminiUploadFileOperator(task_id="upload", path=str(path))
+            create = GeminiCreateBatchOperator(task_id="create", model=MODEL, input_file=upload.output)
+            wait = GeminiBatchSensor(task_id="wait", batch_name=create.output, poll_interval=0.2)
+            results = GeminiBatchResultsOperator(
+                task_id="results", batch_name=create.output, destination=str(tmp_path / "out.jsonl")
+            )
+            wait >> results
+        return dag
+
+    with recording_failures() as failures:
+        refused = run_dag(dag_for(source))
+
+    assert refused.state == "failed"
+    kind, message = failures.tries["upload"][0]
+    assert kind == "GeminiInputFileError"
+    assert f"{source}, line 1, field custom_id:" in message
+    assert 'rename "custom_id" to "key"' in message
+    assert gemini_conn.control.journal() == []  # nothing was sent
+
+    fixed = tmp_path / "fixed.jsonl"
+    fixed.write_text(source.read_text(encoding="utf-8").replace('"custom_id":', '"key":'), encoding="utf-8")
+    landed = run_dag(dag_for(fixed))
+
+    assert landed.state == "success", landed.task_states
+    import json
+
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert sorted(row["key"] for row in rows) == sorted(OPENAI_IDS)
+    assert not any(row.get("key_inferred") for row in rows)
+
+
+def test_openai_custom_id_inline_is_refused_with_the_fix(gemini_conn: EmulatorServer) -> None:
+    """The inline form follows the same rule (an item's ``custom_id`` used to be refused as a field
+    that "would be dropped", without saying what to do)."""
+    requests = [{"custom_id": i, "request": {"contents": [{"parts": [{"text": i}]}]}} for i in OPENAI_IDS]
+    with _dag("custom_id_inline") as dag:
+        GeminiCreateBatchOperator(task_id="create", model=MODEL, requests=requests)
+
+    with recording_failures() as failures:
+        result = run_dag(dag)
+
+    assert result.state == "failed"
+    kind, message = failures.tries["create"][0]
+    assert kind == "GeminiInvalidInputError"
+    assert message.startswith('requests[0], field custom_id: the item has "custom_id"')
+    assert 'rename "custom_id" to "key"' in message
+    assert gemini_conn.control.journal() == []
