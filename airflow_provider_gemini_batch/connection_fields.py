@@ -91,11 +91,18 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
 }
 
 #: Standard fields hidden or relabelled in the form.
+#:
+#: Port stays visible although the Base URL can carry it: Airflow 3.3's connection list tests a
+#: stored connection by sending ``port: Number(port)``, which is 0 for a connection saved without
+#: one, and its ``/connections/test`` API refuses a port that differs from the stored one (400 "The
+#: host or port to test differs from the stored connection"). A connection saved with its port
+#: (443 for Google) passes that check; the hook appends the port to a Base URL that has none.
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
-    "hidden-fields": ["schema", "port", "login", "extra"],
+    "hidden-fields": ["schema", "login", "extra"],
     "relabeling": {"password": "API key", "host": "Base URL"},
     "placeholders": {
         "host": DEFAULT_HOST,
         "password": "Gemini API key (leave empty to use Google credentials)",
+        "port": "443 (or the emulator's port); needed by the Test button of Airflow 3.3",
     },
 }

@@ -4,7 +4,8 @@
 
     GeminiBatchError                       base of everything below (an AirflowException)
     ├── GeminiInvalidInputError            bad arguments or input, found before any request is sent
-    │   └── GeminiInputFileError           a JSONL input problem, with ``path`` and ``line_number``
+    │   ├── GeminiInputFileError           a JSONL input problem, with ``path`` and ``line_number``
+    │   └── GeminiNoBatchError             no batch name: the task creating it did not run (no retries)
     ├── GeminiConnectionConfigError        missing/wrong Airflow connection, key or credentials
     ├── GeminiApiError                     the API answered with an error status
     │   ├── GeminiClientError              4xx (not 429): fix the request, do not retry
@@ -74,8 +75,25 @@ def call_phrase(method: str | None, resource: str | None, outcome: str) -> str:
     return text
 
 
+def _restore(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+    """Rebuild a pickled provider error without calling its ``__init__`` (see ``__reduce__``)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
+
+
 class GeminiBatchError(AirflowException):
-    """Base class of every error raised by this provider."""
+    """Base class of every error raised by this provider.
+
+    Every error pickles and unpickles to an equal one (same class, message and attributes):
+    Python's default rebuilds an exception as ``cls(*args)``, which fails for the keyword-only
+    constructors below and composed the message twice for those that build it from their
+    arguments; ``__reduce__`` restores the finished message and attributes instead.
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_restore, (type(self), self.args, dict(self.__dict__)))
 
 
 class GeminiInvalidInputError(GeminiBatchError, ValueError):
@@ -277,3 +295,9 @@ class GeminiResultsThresholdError(GeminiBatchTerminalError):
     """
 
     next_step = "A retry would land the same rows again, so the task fails without retrying."
+
+
+class GeminiNoBatchError(GeminiInvalidInputError, AirflowFailException):
+    """A task that reads a batch got no batch name: the task that creates it did not run or failed
+    before creating one (a results task or sensor with ``trigger_rule="all_done"`` after a failed
+    upstream). Also an :class:`AirflowFailException`: a retry would find no batch either."""

@@ -8,7 +8,9 @@ What it shows:
 * ``GeminiBatchResultsOperator`` streaming the results to a destination and returning a small
   manifest through XCom;
 * a downstream task that reads the manifest and a few result rows;
-* cleanup of the uploaded file and of the result file that always runs (``trigger_rule="all_done"``).
+* cleanup of the uploaded file and of the result file: the cleanup operators are Airflow teardown
+  tasks, so they run whatever happened upstream and a failed upload or results task still fails
+  the run.
 
 Configuration: only the connection id ``gemini_batch_default`` (API key in the connection, never
 here) and the ``results_dir`` parameter, which defaults to ``$AIRFLOW_HOME/gemini_batch_results``
@@ -155,13 +157,11 @@ with DAG(
     delete_input = GeminiDeleteFileOperator(
         task_id="delete_uploaded_file",
         file_name=upload.output,
-        trigger_rule="all_done",
     )
     # The sensor returns the batch summary; its result file is a Files API resource too.
     delete_output = GeminiDeleteFileOperator(
         task_id="delete_result_file",
         file_name="{{ (ti.xcom_pull(task_ids='wait_for_batch') or {}).get('responses_file') or '' }}",
-        trigger_rule="all_done",
     )
     results >> [delete_input, delete_output]
     # [END howto_cleanup]

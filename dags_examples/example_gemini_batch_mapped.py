@@ -111,9 +111,8 @@ with DAG(
             destination=RUN_DIR + "/parts/results-{{ '%03d' % ti.map_index }}.jsonl",
         )
         wait >> land
-        cleanup = GeminiDeleteFileOperator(
-            task_id="delete_upload", file_name=upload.output, trigger_rule="all_done"
-        )
+        # A teardown task: runs whatever happened upstream, and a failed part still fails the run.
+        cleanup = GeminiDeleteFileOperator(task_id="delete_upload", file_name=upload.output)
         land >> cleanup
         return land.output
 

@@ -8,6 +8,7 @@ moment it exists and a module that is not written yet cannot break the build.
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import pkgutil
 import shutil
@@ -27,6 +28,12 @@ if "AIRFLOW_HOME" not in os.environ:
     atexit.register(shutil.rmtree, _home, True)
     os.environ["AIRFLOW_HOME"] = _home
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# Airflow logs its configuration steps at INFO on import ("Reading the config from ...",
+# "Configured default timezone"), before its own logging setup, and a pygments style package of
+# the theme installs a root handler (logging.basicConfig) that prints them: a docs build should
+# print only Sphinx's own warnings.
+os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "WARNING")
+logging.getLogger("airflow").setLevel(logging.WARNING)
 
 import airflow_provider_gemini_batch  # noqa: E402  (needs sys.path and AIRFLOW_HOME set first)
 

@@ -456,11 +456,15 @@ def transport_error(
     sent: bool,
     timed_out: bool,
     secrets: Iterable[str | None] = (),
+    connection: str | None = None,
+    base_url: str | None = None,
 ) -> GeminiTransportError:
     """Wrap a connection failure or timeout.
 
     The message shows the root cause first (:func:`root_cause`, never cut), then the transport's
     own text with URL query strings removed, cut to :data:`_MAX_TEXT` characters; both redacted.
+    With ``connection`` it ends naming the Airflow connection (and its ``base_url``) to check:
+    a refused or timed-out call is most often a wrong Base URL or a network in between.
 
     :param sent: False only when the request provably never reached the server (connect failed);
         the retry policy uses it to decide whether a non-idempotent call may be retried.
@@ -476,9 +480,11 @@ def transport_error(
         first = _URL_QUERY.sub(r"\1", redact(f"{type(cause).__name__}: {cause}", secrets))
         if first != outer:
             detail = f"{first}; {outer}"
-    return GeminiTransportError(
-        f"{call_phrase(method, resource, what)} ({detail}).", sent=sent, timed_out=timed_out
-    )
+    text = f"{call_phrase(method, resource, what)} ({detail})."
+    if connection is not None:
+        where = f" (Base URL {base_url})" if base_url else ""
+        text += f" Check the Airflow connection {connection!r}{where} and the network to it."
+    return GeminiTransportError(text, sent=sent, timed_out=timed_out)
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:

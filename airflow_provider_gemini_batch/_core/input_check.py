@@ -448,6 +448,8 @@ class InputValidator:
                 '"request" must be a JSON object.', path=path, line_number=number, key=shown_key
             )
         has_key = "key" in obj
+        if not has_key and "custom_id" in obj:
+            raise GeminiInputFileError(custom_id_message(), path=path, line_number=number, field="custom_id")
         if self.keyed is None:
             self.keyed = has_key
         elif self.keyed != has_key:
@@ -597,6 +599,21 @@ def _snake_given(request: _Generate | _Embed) -> bool:
             or request.generation_config is not _UNSET
         )
     return bool(request.task_type or request.output_dimensionality)  # type: ignore[union-attr]
+
+
+def custom_id_message(where: str = "line") -> str:
+    """The refusal of an OpenAI-style ``custom_id`` without ``key``, with the fix.
+
+    The service returns each result under the line's ``key``; without one the results come back
+    numbered and the user's ids would be lost. A file is uploaded byte for byte (its sha256 is the
+    upload's integrity check and the reuse fingerprint), so the provider does not rename the field
+    itself; inline requests follow the same rule, so both inputs read alike.
+    """
+    return (
+        f'the {where} has "custom_id" (OpenAI\'s batch format) but no "key"; Gemini returns each result '
+        'under "key", so your ids would be lost: rename "custom_id" to "key" (for a file, e.g. '
+        'sed -i \'s/"custom_id":/"key":/\' FILE).'
+    )
 
 
 def fast_line(raw: bytes | str, kind: str) -> str | bool | None:

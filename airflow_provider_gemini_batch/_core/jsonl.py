@@ -22,7 +22,7 @@ from typing import Any
 import msgspec
 
 from airflow_provider_gemini_batch._core import request_fields, rows
-from airflow_provider_gemini_batch._core.input_check import InputSummary, InputValidator
+from airflow_provider_gemini_batch._core.input_check import InputSummary, InputValidator, custom_id_message
 from airflow_provider_gemini_batch._core.models import BatchResult
 from airflow_provider_gemini_batch._core.result_lines import split_lines as split_lines  # re-exported
 from airflow_provider_gemini_batch._core.result_lines import too_deep
@@ -138,6 +138,8 @@ def inline_request_items(
             raise GeminiInvalidInputError(f"requests[{index}] must be a dict, got {type(item).__name__}.")
         if "request" in item:
             where = f"requests[{index}]"
+            if "custom_id" in item and "key" not in item:
+                raise GeminiInvalidInputError(f"{where}, field custom_id: {custom_id_message('item')}")
             for name in item:
                 if name not in _INLINE_ITEM_FIELDS:
                     problem = request_fields.check_line_field(name)

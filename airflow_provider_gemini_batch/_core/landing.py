@@ -171,7 +171,8 @@ def row_line(result: BatchResult, *, response: Buffer | None = None, error: Buff
     else:
         name, source = "error", error
     if source is None:
-        return json.dumps(result.to_row(), ensure_ascii=False).encode("utf-8") + b"\n"
+        # Compact like the rows built from body bytes (inline results land through here).
+        return json.dumps(result.to_row(), ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
     middle = _row_middle(result.outcome, result.reason, result.retryable, result.key_inferred, name)
     return b"".join((b'{"key":', _encode(result.key), middle, source, b"}\n"))
 

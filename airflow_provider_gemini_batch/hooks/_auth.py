@@ -21,18 +21,27 @@ USER_AGENT = f"airflow-provider-gemini-batch/{__version__}"
 def settings_from_connection(conn: Any, extra: Mapping[str, Any] | None = None) -> ConnectionSettings:
     """Parse an Airflow ``Connection`` (``extra`` may be passed when read asynchronously).
 
-    A port set on the connection is added to a host that has none.
+    A port set on the connection is added to a host that has none; one equal to the host's own
+    port is fine (the form shows Port so that Airflow 3.3's Test button works).
 
-    :raises GeminiConnectionConfigError: see :meth:`ConnectionSettings.from_connection`.
+    :raises GeminiConnectionConfigError: see :meth:`ConnectionSettings.from_connection`; also a
+        Port field that contradicts the port written in the Base URL.
     """
     host = conn.host or None
-    if host and getattr(conn, "port", None) and ":" not in host.split("://", 1)[-1].split("/", 1)[0]:
+    port = getattr(conn, "port", None)
+    authority = (host or "").split("://", 1)[-1].split("/", 1)[0]
+    if host and port and ":" not in authority:
         scheme, sep, rest = host.partition("://")
         if sep:
             hostname, slash, path = rest.partition("/")
-            host = f"{scheme}://{hostname}:{conn.port}{slash}{path}"
+            host = f"{scheme}://{hostname}:{port}{slash}{path}"
         else:
-            host = f"{host}:{conn.port}"
+            host = f"{host}:{port}"
+    elif host and port and authority.rsplit(":", 1)[-1] != str(port):
+        raise GeminiConnectionConfigError(
+            f"Connection {conn.conn_id!r}: the Base URL names port {authority.rsplit(':', 1)[-1]} but the "
+            f"Port field says {port}; make them agree (or leave one of them empty)."
+        )
     return ConnectionSettings.from_connection(
         conn_id=conn.conn_id,
         conn_type=conn.conn_type,

@@ -102,6 +102,7 @@ def read_answer(
             sent=True,
             timed_out=_is_timeout(exc),
             secrets=secrets,
+            connection=conn_id,
         ) from None
     return body.body()
 
@@ -162,6 +163,7 @@ def iter_body(
             sent=True,
             timed_out=_is_timeout(exc),
             secrets=secrets,
+            connection=conn_id,
         ) from None
 
 

@@ -87,14 +87,18 @@ def _is_ui_test_id(conn_id: str) -> bool:
 
     Airflow (``api_fastapi/core_api/routes/public/connections.py``, ``test_connection``; checked
     on 3.3.2) names the form ``get_random_string()`` (8 ASCII letters and digits) and exports it
-    as ``AIRFLOW_CONN_<ID upper-cased>`` for the duration of the test. A user's own 8-character
-    id defined by an environment variable is taken for one too: its messages then say "this
-    connection", still true.
+    as ``AIRFLOW_CONN_<ID upper-cased>`` for the duration of the test. The id mixes upper- and
+    lower-case letters (drawn from all 62 letters and digits, one of 8 characters misses either
+    case with odds of about 1 in 40), which ids people write almost never do: ``gemini01`` or
+    ``GEMINI01`` defined by an environment variable keep their name in messages. A generated id
+    without both cases is then named as it is, which is only less tidy.
     """
     return (
         len(conn_id) == 8
         and conn_id.isascii()
         and conn_id.isalnum()
+        and any(c.isupper() for c in conn_id)
+        and any(c.islower() for c in conn_id)
         and f"AIRFLOW_CONN_{conn_id.upper()}" in os.environ
     )
 
@@ -273,6 +277,8 @@ class GeminiBatchHook(GeminiHookBase):
                 sent=not never_sent,
                 timed_out=timed_out,
                 secrets=self._secrets(),
+                connection=self.gemini_conn_id,
+                base_url=settings.base_url,
             ) from None
         if data is not None:
             # The request's own bytes (an upload chunk) may take long on a slow link: the answer's

@@ -199,6 +199,7 @@ class GeminiBatchAsyncHook(GeminiHookBase):
         client = await _acquire_client(settings, id(self))
         out = self._outgoing(req, settings, await self._auth_headers(settings) if req.authenticated else {})
         secrets = settings.secrets()
+        named = {"connection": self.gemini_conn_id, "base_url": settings.base_url}
         headers = {"Accept-Encoding": "identity", **out.headers}
         request = client.build_request(
             out.method, out.url, params=out.params, headers=headers, content=out.content
@@ -223,14 +224,27 @@ class GeminiBatchAsyncHook(GeminiHookBase):
                 sent=False,
                 timed_out=isinstance(exc, httpx.ConnectTimeout),
                 secrets=secrets,
+                **named,
             ) from None
         except httpx.TimeoutException as exc:
             raise transport_error(
-                exc, resource=req.resource, method=req.what, sent=True, timed_out=True, secrets=secrets
+                exc,
+                resource=req.resource,
+                method=req.what,
+                sent=True,
+                timed_out=True,
+                secrets=secrets,
+                **named,
             ) from None
         except httpx.TransportError as exc:
             raise transport_error(
-                exc, resource=req.resource, method=req.what, sent=True, timed_out=False, secrets=secrets
+                exc,
+                resource=req.resource,
+                method=req.what,
+                sent=True,
+                timed_out=False,
+                secrets=secrets,
+                **named,
             ) from None
         if status != 200:
             raise self._status_error(req, status, content, answer_headers, reason, secrets)

@@ -99,6 +99,32 @@ def as_seconds(value: timedelta | float) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
+def require_batch_name(value: Any, *, task_id: str, upstream: Iterable[str], what: str) -> str:
+    """The batch name a reading task was given, or a plain failure saying there is no batch.
+
+    An upstream create that failed (or never ran) leaves no XCom: a ``create.output`` argument then
+    resolves to ``None`` and a Jinja ``xcom_pull`` renders ``"None"``. Reading that "batch" would
+    fail with an invalid-name error that hides the cause.
+
+    :param value: the rendered ``batch_name``.
+    :param task_id: the reading task, for the message.
+    :param upstream: its upstream task ids, named in the message.
+    :param what: what the task would have done (``"read results from"``, ``"wait for"``).
+    :raises GeminiNoBatchError: ``value`` is None, empty or ``"None"`` (no retries: none would help).
+    """
+    from airflow_provider_gemini_batch.exceptions import GeminiNoBatchError
+
+    text = "" if value is None else str(value).strip()
+    if text and text != "None":
+        return text
+    before = ", ".join(sorted(upstream)) or "none"
+    raise GeminiNoBatchError(
+        f"No batch to {what}: {task_id}'s batch_name is empty ({value!r}) because the task "
+        f"that creates the batch did not run or failed before creating one (upstream tasks: "
+        f"{before}). Fix that failure and clear the run; this task fails without retries."
+    )
+
+
 def make_hook(conn_id: str) -> GeminiBatchHook:
     """The sync hook for ``conn_id`` (imported here, on the worker, not at DAG parse time)."""
     from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook

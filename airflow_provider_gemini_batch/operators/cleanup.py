@@ -1,9 +1,18 @@
-"""Cleanup tasks: cancel a batch, delete a batch, delete a file (usable with ``trigger_rule="all_done"``)."""
+"""Cleanup tasks: cancel a batch, delete a batch, delete a file. Each is an Airflow teardown task.
+
+Why teardowns: a cleanup must run whatever happened upstream, so it runs after ``all_done``; as a
+plain task it then becomes the run's last task, and Airflow derives a run's state from its last
+tasks: a run whose upload or results task failed ended ``success`` because the cleanup succeeded.
+Airflow leaves teardown tasks out of that decision (``DagRun`` looks at the tasks before them),
+which is exactly the cleanup's place: the run stays failed and the cleanup still runs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from airflow.providers.common.compat.sdk import TriggerRule
 
 from airflow_provider_gemini_batch._core.names import MAX_FILE_ID_CHARS, is_unaddressable_file
 from airflow_provider_gemini_batch._core.waiting import DEFAULT_CANCEL_SETTLE_SECONDS
@@ -15,7 +24,28 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 
-class GeminiCancelBatchOperator(GeminiOperatorBase):
+class _GeminiCleanupBase(GeminiOperatorBase):
+    """A cleanup task: a teardown by default, running once every upstream task is done.
+
+    :param teardown: mark the task as an Airflow teardown (default True): it runs when its
+        upstream tasks are done, whatever their outcome (trigger rule ``all_done_setup_success``,
+        which without setup tasks is ``all_done``), and its own outcome never decides the run's
+        state, so a failed upstream keeps the run failed. A ``trigger_rule`` you pass is kept.
+        Give ``teardown=False`` for a plain task (which, as the last task of the run, decides the
+        run's state). ``.as_teardown(setups=..., on_failure_fail_dagrun=...)`` still works.
+    """
+
+    def __init__(self, *, teardown: bool = True, gemini_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any):
+        if teardown:
+            # Without setup tasks upstream this rule is all_done; with them it also skips the
+            # cleanup when every setup was skipped (nothing was made), as Airflow's teardowns do.
+            kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE_SETUP_SUCCESS)
+        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        if teardown:
+            self.is_teardown = True
+
+
+class GeminiCancelBatchOperator(_GeminiCleanupBase):
     """Cancel a batch that is still in flight (a no-op for an ended or missing batch).
 
     A cancel is a request, not an outcome: the batch may still end SUCCEEDED or FAILED. After the
@@ -23,10 +53,13 @@ class GeminiCancelBatchOperator(GeminiOperatorBase):
     ended in is logged and returned, with its output reference (results of a cancelled batch are
     still landable by :class:`GeminiBatchResultsOperator`).
 
-    Usable with ``trigger_rule="all_done"``; an empty ``batch_name`` (failed upstream) is a no-op.
+    A teardown task (see :class:`_GeminiCleanupBase`): it runs once its upstream tasks are done,
+    and the run's state stays that of the work before it. An empty ``batch_name`` (failed
+    upstream) is a no-op.
 
     :param batch_name: ``batches/...`` (templated).
     :param settle_timeout: seconds to re-read the batch after the cancel. Default 60; 0 reads once.
+    :param teardown: an Airflow teardown task (default True); ``False`` for a plain task.
     :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
     :returns: the batch summary as last read (``state`` is the state it ended in, or the in-flight
         state if it had not ended yet), or None when there was nothing to cancel.
@@ -39,10 +72,11 @@ class GeminiCancelBatchOperator(GeminiOperatorBase):
         *,
         batch_name: str | None,
         settle_timeout: float = DEFAULT_CANCEL_SETTLE_SECONDS,
+        teardown: bool = True,
         gemini_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
-        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+        super().__init__(teardown=teardown, gemini_conn_id=gemini_conn_id, **kwargs)
         self.batch_name = batch_name
         self.settle_timeout = settle_timeout
 
@@ -69,14 +103,21 @@ class GeminiCancelBatchOperator(GeminiOperatorBase):
         return (settled or batch).summary()
 
 
-class _GeminiDeleteOperator(GeminiOperatorBase):
+class _GeminiDeleteOperator(_GeminiCleanupBase):
     """Shared cleanup behaviour: an empty name is a no-op, a missing resource counts as deleted."""
 
     #: What the subclass deletes, for log lines ("batch", "file").
     resource_kind = "resource"
 
-    def __init__(self, *, ignore_missing: bool = True, gemini_conn_id: str = DEFAULT_CONN_ID, **kwargs: Any):
-        super().__init__(gemini_conn_id=gemini_conn_id, **kwargs)
+    def __init__(
+        self,
+        *,
+        ignore_missing: bool = True,
+        teardown: bool = True,
+        gemini_conn_id: str = DEFAULT_CONN_ID,
+        **kwargs: Any,
+    ):
+        super().__init__(teardown=teardown, gemini_conn_id=gemini_conn_id, **kwargs)
         self.ignore_missing = ignore_missing
 
     def _target(self) -> str | None:
@@ -104,8 +145,8 @@ class _GeminiDeleteOperator(GeminiOperatorBase):
 
 
 class GeminiDeleteBatchOperator(_GeminiDeleteOperator):
-    """Delete a batch, cancelling it first if it is still in flight. Usable with
-    ``trigger_rule="all_done"``.
+    """Delete a batch, cancelling it first if it is still in flight. A teardown task (runs whatever
+    happened upstream).
 
     Deleting a batch does not stop it: the delete of a long-running operation only says the
     client is no longer interested in its result (Google's ``operations.delete`` reference), and a
@@ -116,6 +157,7 @@ class GeminiDeleteBatchOperator(_GeminiDeleteOperator):
     :param batch_name: ``batches/...`` (templated); empty/None is a no-op with a log line.
     :param ignore_missing: treat a batch that no longer exists as deleted. Default True.
     :param settle_timeout: seconds to re-read a cancelled batch before deleting it. Default 60.
+    :param teardown: an Airflow teardown task (default True); ``False`` for a plain task.
     :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
     :raises GeminiNotFoundError: the batch does not exist and ``ignore_missing`` is False.
     """
@@ -129,10 +171,13 @@ class GeminiDeleteBatchOperator(_GeminiDeleteOperator):
         batch_name: str | None,
         ignore_missing: bool = True,
         settle_timeout: float = DEFAULT_CANCEL_SETTLE_SECONDS,
+        teardown: bool = True,
         gemini_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
-        super().__init__(ignore_missing=ignore_missing, gemini_conn_id=gemini_conn_id, **kwargs)
+        super().__init__(
+            ignore_missing=ignore_missing, teardown=teardown, gemini_conn_id=gemini_conn_id, **kwargs
+        )
         self.batch_name = batch_name
         self.settle_timeout = settle_timeout
 
@@ -157,7 +202,7 @@ class GeminiDeleteBatchOperator(_GeminiDeleteOperator):
 
 
 class GeminiDeleteFileOperator(_GeminiDeleteOperator):
-    """Delete an uploaded file. Usable with ``trigger_rule="all_done"``.
+    """Delete an uploaded file. A teardown task (runs whatever happened upstream).
 
     A batch output file (``files/batch-…``) is skipped with a log line: its id is longer than the
     40 characters the Files API accepts, so it cannot be deleted by name (python-genai #1613).
@@ -166,6 +211,7 @@ class GeminiDeleteFileOperator(_GeminiDeleteOperator):
 
     :param file_name: ``files/...`` (templated); empty/None (failed upstream) is a no-op.
     :param ignore_missing: treat a file that no longer exists as deleted. Default True.
+    :param teardown: an Airflow teardown task (default True); ``False`` for a plain task.
     :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
     :raises GeminiNotFoundError: the file does not exist and ``ignore_missing`` is False.
     """
@@ -178,10 +224,13 @@ class GeminiDeleteFileOperator(_GeminiDeleteOperator):
         *,
         file_name: str | None,
         ignore_missing: bool = True,
+        teardown: bool = True,
         gemini_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
-        super().__init__(ignore_missing=ignore_missing, gemini_conn_id=gemini_conn_id, **kwargs)
+        super().__init__(
+            ignore_missing=ignore_missing, teardown=teardown, gemini_conn_id=gemini_conn_id, **kwargs
+        )
         self.file_name = file_name
 
     def _target(self) -> str | None:

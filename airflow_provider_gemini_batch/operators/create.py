@@ -130,8 +130,8 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         uploaded (or reused) ``files/...`` is pushed under XCom key ``input_file`` right after the
         upload, before the create: the file is not deleted with the batch (the Files API removes
         it 48 h after upload), so delete it downstream with ``GeminiDeleteFileOperator(file_name=
-        "{{ ti.xcom_pull(task_ids='create', key='input_file') }}", trigger_rule="all_done")``,
-        which also runs when the create failed.
+        "{{ ti.xcom_pull(task_ids='create', key='input_file') }}")``, a teardown task that also
+        runs when the create failed.
     :raises GeminiInvalidInputError: not exactly one input, or the input changed under ``"fail"``.
     :raises GeminiBatchFailedError: (when waiting) the batch ended FAILED, CANCELLED or EXPIRED;
         the task fails without retries (clear it to submit a new batch).
@@ -243,7 +243,7 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
             if input_file is None:
                 input_file = self._upload_if_needed(identity, described)
                 recorded = self._record_upload(context, recorded, described, input_file)
-            # Pushed before the create: a cleanup task (trigger_rule="all_done") can delete the
+            # Pushed before the create: a cleanup task (a teardown, runs after all_done) can delete the
             # upload even when the create below fails.
             self._push_uploaded_file(context, input_file)
             self._wait_for_file_active(input_file)
@@ -435,8 +435,8 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         context["ti"].xcom_push(key=INPUT_FILE_XCOM_KEY, value=input_file)
         self.log.info(
             "Input file %s pushed under XCom key %r: delete it with GeminiDeleteFileOperator "
-            '(trigger_rule="all_done") once the batch ended; otherwise the Files API deletes it '
-            "48 h after the upload.",
+            "(a teardown task: it runs whatever happened upstream) once the batch ended; otherwise "
+            "the Files API deletes it 48 h after the upload.",
             input_file,
             INPUT_FILE_XCOM_KEY,
         )

@@ -26,7 +26,11 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiResultsThresholdError,
 )
 from airflow_provider_gemini_batch.operators._assets import destination_asset
-from airflow_provider_gemini_batch.operators._common import DEFAULT_CONN_ID, GeminiOperatorBase
+from airflow_provider_gemini_batch.operators._common import (
+    DEFAULT_CONN_ID,
+    GeminiOperatorBase,
+    require_batch_name,
+)
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -105,6 +109,8 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
     :raises GeminiBatchFailedError: the batch ended badly (after landing what exists; without
         retries).
     :raises GeminiBatchError: the batch is still in flight.
+    :raises GeminiNoBatchError: no batch name (the create task did not run or failed before
+        creating one, with ``trigger_rule="all_done"``); without retries.
     """
 
     template_fields: Sequence[str] = ("batch_name", "destination", "input_path")
@@ -158,8 +164,11 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                 f"file_mode must be permission bits such as 0o600 or 0o640, or None; got {self.file_mode!r}."
             )
         prices = check_price_table(self.price_table) if self.price_table is not None else None
+        name = require_batch_name(
+            self.batch_name, task_id=self.task_id, upstream=self.upstream_task_ids, what="read results from"
+        )
         target = self._resolve_destination()
-        batch = self.hook.get_batch(str(self.batch_name))
+        batch = self.hook.get_batch(name)
         if not batch.done:
             raise GeminiBatchError(
                 f"Batch {batch.name} is still {batch.state.short} ({batch.stats.describe()}); "

@@ -32,7 +32,9 @@ from airflow_provider_gemini_batch.links.gemini_batch import GeminiBatchLink
 from airflow_provider_gemini_batch.operators._common import (
     DEFAULT_CONN_ID,
     api_root_of,
+    as_seconds,
     make_hook,
+    require_batch_name,
     serialized_fields_with_conn_id,
 )
 from airflow_provider_gemini_batch.operators._wait import cancel_in_flight, poll_once, settle_timed_out_wait
@@ -44,6 +46,24 @@ if TYPE_CHECKING:
     from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 
 
+#: Seconds between polls when neither ``poll_interval`` nor ``poke_interval`` is given.
+DEFAULT_POLL_INTERVAL = 60.0
+
+
+def _one_interval(poll_interval: timedelta | float | None, poke_interval: timedelta | float | None) -> float:
+    """Seconds between polls from the provider's name or Airflow's (``poke_interval``).
+
+    :raises ValueError: both given, with different values (which one was meant is unknowable).
+    """
+    given = [as_seconds(v) for v in (poll_interval, poke_interval) if v is not None]
+    if len(given) == 2 and given[0] != given[1]:
+        raise ValueError(
+            f"GeminiBatchSensor got poll_interval={given[0]:g} s and poke_interval={given[1]:g} s; "
+            "they are the same setting (poke_interval is Airflow's name for it): give one."
+        )
+    return given[0] if given else DEFAULT_POLL_INTERVAL
+
+
 class GeminiBatchSensor(BaseSensorOperator):
     """Wait for a batch to end. Only ``SUCCEEDED`` succeeds.
 
@@ -52,8 +72,16 @@ class GeminiBatchSensor(BaseSensorOperator):
     (one :class:`~airflow_provider_gemini_batch._core.waiting.WaitTracker` per sensor instance).
     Polls are light (``fields`` partial response, no inline result bodies).
 
+    Airflow's standard sensor arguments are accepted: ``poke_interval`` is another name for
+    ``poll_interval`` (seconds or a timedelta; give one of them), ``timeout``, ``mode``
+    (``poke``/``reschedule``, when not deferrable), ``soft_fail``, ``exponential_backoff`` and
+    ``max_wait`` (poke and reschedule mode; the deferrable wait backs off on errors only) go to
+    Airflow's ``BaseSensorOperator``.
+
     :param batch_name: ``batches/...`` (templated), usually the create task's XCom.
-    :param poll_interval: seconds between polls. Default 60.
+    :param poll_interval: seconds between polls (or a timedelta). Default 60.
+    :param poke_interval: Airflow's name for ``poll_interval``; giving both with different values
+        raises ``ValueError``.
     :param timeout: longest wait (timedelta or seconds). Default 48 h (a batch expires after 48 h
         anyway). In deferrable mode it becomes the trigger's absolute deadline.
     :param deferrable: wait in the triggerer. Default ``[operators] default_deferrable``.
@@ -82,6 +110,8 @@ class GeminiBatchSensor(BaseSensorOperator):
         task is skipped instead (Airflow's sensor rule).
     :raises GeminiBatchError: the batch could not be read (after the hook's or trigger's own
         retries): the task's ``retries`` apply.
+    :raises GeminiNoBatchError: no batch name (the create task did not run or failed before
+        creating one); without retries.
     """
 
     template_fields: Sequence[str] = ("batch_name",)
@@ -93,7 +123,8 @@ class GeminiBatchSensor(BaseSensorOperator):
         self,
         *,
         batch_name: str,
-        poll_interval: float = 60,
+        poll_interval: timedelta | float | None = None,
+        poke_interval: timedelta | float | None = None,
         timeout: timedelta | float = timedelta(hours=48),
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         cancel_on_kill: bool = False,
@@ -102,9 +133,10 @@ class GeminiBatchSensor(BaseSensorOperator):
         gemini_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
-        super().__init__(poke_interval=poll_interval, timeout=timeout, **kwargs)
+        interval = _one_interval(poll_interval, poke_interval)
+        super().__init__(poke_interval=interval, timeout=timeout, **kwargs)
         self.batch_name = batch_name
-        self.poll_interval = poll_interval
+        self.poll_interval = interval
         self.deferrable = deferrable
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
@@ -128,6 +160,9 @@ class GeminiBatchSensor(BaseSensorOperator):
         GeminiBatchLink.persist(context, str(self.batch_name), api_root_of(self.hook))
 
     def execute(self, context: Context) -> Any:
+        self.batch_name = require_batch_name(
+            self.batch_name, task_id=self.task_id, upstream=self.upstream_task_ids, what="wait for"
+        )
         self._persist_link(context)
         context["ti"].xcom_push(key="gemini_conn_id", value=self.gemini_conn_id)
         if not self.deferrable:

@@ -1,5 +1,8 @@
 """The example DAGs in dags_examples/: they load cleanly and run to success against the emulator.
 
+The emulator and connection come from the fixtures the provider ships for users
+(``gemini_batch_conn``, airflow_provider_gemini_batch/testing.py; docs/testing-your-dags.md).
+
 Each example runs with ``dag.test()`` (tasks in this process, triggers inline) with its
 ``results_dir`` parameter pointed at the test's tmp dir, and the landed files are checked against
 what the example promised: one row per input key, vectors of the requested dimension, merged
@@ -144,7 +147,7 @@ def test_example_logs_instead_of_printing_and_describes_itself(dag_id: str) -> N
 
 
 def test_file_example_lands_one_row_per_input_key_and_cleans_up(
-    airflow_db: str, gemini_conn: EmulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    airflow_db: str, gemini_batch_conn: EmulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The file example: run succeeds, results hold every product key, both files are deleted,
     and the report task logs its lines through ``logging`` (records of the example's module
@@ -167,7 +170,7 @@ def test_file_example_lands_one_row_per_input_key_and_cleans_up(
     # Cleanup: the uploaded input is gone from the Files API. The generated result file is not
     # deleted: the Files API refuses its id (over 40 characters, python-genai #1613/#1759), so the
     # cleanup task skips it with a log line instead of sending a delete that cannot succeed.
-    calls = [(c["method"], c["path"]) for c in gemini_conn.control.journal()]
+    calls = [(c["method"], c["path"]) for c in gemini_batch_conn.control.journal()]
     deleted = {path.rsplit("/", 1)[-1] for method, path in calls if method == "DELETE"}
     uploaded = values["upload_requests"].split("/", 1)[1]
     assert uploaded in deleted
@@ -175,7 +178,7 @@ def test_file_example_lands_one_row_per_input_key_and_cleans_up(
 
 
 def test_inline_example_parses_structured_answers(
-    airflow_db: str, gemini_conn: EmulatorServer, tmp_path: Path
+    airflow_db: str, gemini_batch_conn: EmulatorServer, tmp_path: Path
 ) -> None:
     """The inline example: one landed row per review, the JSON answers parsed downstream."""
     module = load_example("example_gemini_batch_inline")
@@ -194,7 +197,7 @@ def test_inline_example_parses_structured_answers(
         assert answer["sentiment"] in {"positive", "neutral", "negative"}
         assert isinstance(answer["summary"], str)
     # The create request carried the system instruction and the JSON output settings.
-    creates = [c for c in gemini_conn.control.journal() if c["path"].endswith(":batchGenerateContent")]
+    creates = [c for c in gemini_batch_conn.control.journal() if c["path"].endswith(":batchGenerateContent")]
     assert len(creates) == 1
     body = json.dumps(creates[0]["json"])
     assert "systemInstruction" in body
@@ -202,7 +205,7 @@ def test_inline_example_parses_structured_answers(
 
 
 def test_embeddings_example_lands_vectors_of_requested_dimension(
-    airflow_db: str, gemini_conn: EmulatorServer, tmp_path: Path
+    airflow_db: str, gemini_batch_conn: EmulatorServer, tmp_path: Path
 ) -> None:
     """The embeddings example: one vector per document, each of the requested dimension."""
     module = load_example("example_gemini_batch_embeddings")
@@ -210,11 +213,11 @@ def test_embeddings_example_lands_vectors_of_requested_dimension(
 
     assert state == "success", states
     assert values["check_vectors"] == {key: module.DIMENSIONS for key in module.DOCUMENTS}
-    assert any(c["path"].endswith(":asyncBatchEmbedContent") for c in gemini_conn.control.journal())
+    assert any(c["path"].endswith(":asyncBatchEmbedContent") for c in gemini_batch_conn.control.journal())
 
 
 def test_mapped_example_runs_one_batch_per_part_and_merges_them(
-    airflow_db: str, gemini_conn: EmulatorServer, tmp_path: Path
+    airflow_db: str, gemini_batch_conn: EmulatorServer, tmp_path: Path
 ) -> None:
     """The mapped example: N parts -> N batches (mapped), merged file holds every item once."""
     conf = {"results_dir": str(tmp_path), "parts": 3, "items": 14}
@@ -224,7 +227,7 @@ def test_mapped_example_runs_one_batch_per_part_and_merges_them(
     assert {label for label in states if label.startswith("one_batch.wait[")} == {
         f"one_batch.wait[{i}]" for i in range(3)
     }
-    creates = [c for c in gemini_conn.control.journal() if c["path"].endswith(":batchGenerateContent")]
+    creates = [c for c in gemini_batch_conn.control.journal() if c["path"].endswith(":batchGenerateContent")]
     assert len(creates) == 3
     merged = values["merge"]
     assert merged["batches"] == 3
@@ -234,7 +237,7 @@ def test_mapped_example_runs_one_batch_per_part_and_merges_them(
 
 
 def test_sharded_example_splits_runs_and_merges_with_per_shard_figures(
-    airflow_db: str, gemini_conn: EmulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    airflow_db: str, gemini_batch_conn: EmulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Issue 13 part 1: 2500 requests, shards of 1000 -> 3 mapped batches, one merged file holding
     every key once, a merged manifest with per-shard figures and a cost from the price table."""
@@ -242,7 +245,7 @@ def test_sharded_example_splits_runs_and_merges_with_per_shard_figures(
     state, states, values = run_example("example_gemini_batch_sharded", conf)
 
     assert state == "success", states
-    creates = [c for c in gemini_conn.control.journal() if c["path"].endswith(":batchGenerateContent")]
+    creates = [c for c in gemini_batch_conn.control.journal() if c["path"].endswith(":batchGenerateContent")]
     assert len(creates) == 3
     merged = values["merge"]
     assert merged["shards"] == 3
@@ -255,11 +258,11 @@ def test_sharded_example_splits_runs_and_merges_with_per_shard_figures(
 
 
 def test_resubmit_example_runs_two_rounds_and_keeps_one_row_per_key(
-    airflow_db: str, gemini_conn: EmulatorServer, tmp_path: Path
+    airflow_db: str, gemini_batch_conn: EmulatorServer, tmp_path: Path
 ) -> None:
     """Issue 13 part 2: a fifth of the rows fail UNAVAILABLE (retryable); two rounds resubmit
     them; the final file has one row per key and the manifest says what was resubmitted."""
-    gemini_conn.control.configure(error_fraction=0.2, error_code=14)
+    gemini_batch_conn.control.configure(error_fraction=0.2, error_code=14)
     state, states, values = run_example(
         "example_gemini_batch_resubmit", {"results_dir": str(tmp_path), "requests": 100}
     )
@@ -279,14 +282,14 @@ def test_resubmit_example_runs_two_rounds_and_keeps_one_row_per_key(
 
 
 def test_common_ai_example_lands_validated_triage_for_every_ticket(
-    airflow_db: str, gemini_conn: EmulatorServer, tmp_path: Path
+    airflow_db: str, gemini_batch_conn: EmulatorServer, tmp_path: Path
 ) -> None:
     """The common.ai example: ``@task.llm_batch`` on Gemini returns common.ai's manifest, every
     ticket lands as a success row whose output validates against the example's model."""
     if not _available("example_common_ai_llm_batch"):
         pytest.skip("needs the common-ai extra")
     module = load_example("example_common_ai_llm_batch")
-    gemini_conn.control.configure(processing_seconds=0)  # common.ai polls every >= 30 s
+    gemini_batch_conn.control.configure(processing_seconds=0)  # common.ai polls every >= 30 s
     state, states, values = run_example("example_common_ai_llm_batch", {"results_dir": str(tmp_path)})
 
     assert state == "success", states
@@ -317,7 +320,7 @@ def _cancel_after_priority_update(emulator: EmulatorServer, blocker: str, done: 
 
 
 def test_priority_example_sends_priority_and_webhook_and_admits_the_raised_batch_first(
-    airflow_db: str, gemini_conn: EmulatorServer, tmp_path: Path
+    airflow_db: str, gemini_batch_conn: EmulatorServer, tmp_path: Path
 ) -> None:
     """Issue 13 part 3: with one running slot held by another batch, the example queues the
     urgent batch (priority 50, with a webhook), then the backlog (1), and raises the backlog to
@@ -327,7 +330,7 @@ def test_priority_example_sends_priority_and_webhook_and_admits_the_raised_batch
 
     module = load_example("example_gemini_batch_priority")
     # Another batch of the project takes the only slot for an hour of emulator time ...
-    gemini_conn.control.configure(processing_seconds=3600, running_slots=1)
+    gemini_batch_conn.control.configure(processing_seconds=3600, running_slots=1)
     hook = GeminiBatchHook(gemini_conn_id="gemini_batch_default")
     try:
         blocker = hook.create_batch(
@@ -335,11 +338,11 @@ def test_priority_example_sends_priority_and_webhook_and_admits_the_raised_batch
         ).name
     finally:
         hook.session.close()
-    gemini_conn.control.configure(processing_seconds=0.2)  # ... the example's batches are quick
+    gemini_batch_conn.control.configure(processing_seconds=0.2)  # ... the example's batches are quick
     # ... and ends (cancelled) once the example has sent its priority update.
     done = threading.Event()
     watcher = threading.Thread(
-        target=_cancel_after_priority_update, args=(gemini_conn, blocker, done), daemon=True
+        target=_cancel_after_priority_update, args=(gemini_batch_conn, blocker, done), daemon=True
     )
     watcher.start()
     try:
@@ -349,7 +352,7 @@ def test_priority_example_sends_priority_and_webhook_and_admits_the_raised_batch
         watcher.join(timeout=10)
     assert state == "success", states
 
-    journal = gemini_conn.control.journal()
+    journal = gemini_batch_conn.control.journal()
     creates = [c["json"]["batch"] for c in journal if c["path"].endswith(":batchGenerateContent")]
     backlog_body = next(b for b in creates if str(b.get("displayName")).startswith("backlog-summaries"))
     urgent_body = next(b for b in creates if str(b.get("displayName")).startswith("urgent-ticket-summaries"))
@@ -372,7 +375,7 @@ def test_priority_example_sends_priority_and_webhook_and_admits_the_raised_batch
 
     # Admission (emulator/backend.py admit() records start_time): the slot freed after the update,
     # so the backlog, raised above the urgent batch, went first although it was created last.
-    records = {r.name: r for r in gemini_conn.state.batches.values()}
+    records = {r.name: r for r in gemini_batch_conn.state.batches.values()}
     backlog, urgent = records[backlog_name], records[urgent_name]
     assert urgent.create_time < backlog.create_time
     assert backlog.priority == module.RAISED_PRIORITY > urgent.priority == module.URGENT_PRIORITY
