@@ -158,7 +158,9 @@ def test_cleanup_skips_a_batch_output_file_with_a_log_line(
 ) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", 2)
     with _dag("output_cleanup") as dag:
-        GeminiCreateBatchOperator(task_id="create", model=MODEL, input_path=path, poll_interval=0.05)
+        GeminiCreateBatchOperator(
+            task_id="create", model=MODEL, input_path=path, poll_interval=0.05, wait_for_completion=True
+        )
     first, _ = _run(dag)
     batch = sync_hook().get_batch(str(first.xcom("create", "batch_name")))
     output = batch.responses_file
