@@ -141,7 +141,8 @@ def create_app() -> Any:
     # Annotations are strings here (``from __future__ import annotations``) and FastAPI resolves
     # them in the module's globals, where ``Request`` (imported lazily above) is not.
     task_instance_page.__annotations__["request"] = Request
-    app.get(PAGE_ROUTE, response_class=HTMLResponse, dependencies=[can_read_task_instances])(task_instance_page)
+    route = app.get(PAGE_ROUTE, response_class=HTMLResponse, dependencies=[can_read_task_instances])
+    route(task_instance_page)
     return app
 
 

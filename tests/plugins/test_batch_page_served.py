@@ -166,7 +166,9 @@ def test_cancelled_or_expired_batch_shows_the_requests_it_never_ran(
     ), text
 
 
-@pytest.mark.parametrize("gone", [reply(403, FILE_GONE), reply(404, NOT_FOUND)], ids=["403-may-not-exist", "404"])
+@pytest.mark.parametrize(
+    "gone", [reply(403, FILE_GONE), reply(404, NOT_FOUND)], ids=["403-may-not-exist", "404"]
+)
 def test_a_deleted_responses_file_is_shown_as_gone_with_one_bounded_extra_read(
     gone: Any,
     api: str,
@@ -206,7 +208,10 @@ def test_an_existing_responses_file_shows_until_when_it_is_kept(
     )
     info = {"name": FILE, "sizeBytes": "120", "state": "ACTIVE", "expirationTime": "2026-01-03T00:01:00Z"}
     upstream = hostile_server(
-        [Rule("GET", rf"/v1beta/{NAME}$", reply(200, done)), Rule("GET", rf"/v1beta/{FILE}$", reply(200, info))]
+        [
+            Rule("GET", rf"/v1beta/{NAME}$", reply(200, done)),
+            Rule("GET", rf"/v1beta/{FILE}$", reply(200, info)),
+        ]
     )
     text = _text(_page(api, upstream, hostile_conn))
     assert f"{FILE} (kept until 2026-01-03 00:01:00 UTC)" in text, text
