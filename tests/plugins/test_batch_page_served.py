@@ -12,9 +12,11 @@ way back into Airflow.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +25,7 @@ import pytest
 from airflow.sdk import DAG
 
 from airflow_provider_gemini_batch.operators.gemini_batch import GeminiCreateBatchOperator
+from tests.browser.cdp import Browser, find_chromium
 from tests.fixtures.airflow_env import unique_dag_id
 from tests.hostile.server import HostileServer, Rule, reply
 from tests.plugins.airflow_api import airflow_api, planted_run
@@ -39,6 +42,8 @@ FILE_GONE = {
 }
 NOT_FOUND = {"error": {"code": 404, "status": "NOT_FOUND", "message": "Requested entity was not found."}}
 REFRESH = 'http-equiv="refresh"'
+#: Where the browser test writes its screenshots (gitignored by default).
+SHOTS = Path(os.environ.get("GEMINI_PAGE_SHOTS", Path(__file__).parents[2] / ".artifacts" / "browser"))
 
 
 @pytest.fixture(scope="module")
@@ -91,16 +96,25 @@ def _page(
     xcoms: dict[Any, Any] | None = None,
 ) -> str:
     """Point a fresh connection at ``upstream``, plant a run naming the batch, load its page."""
+    answer = httpx.get(_plant(api, upstream, hostile_conn, xcoms), timeout=30)
+    assert answer.status_code == 200, answer.text
+    return answer.text
+
+
+def _plant(
+    api: str,
+    upstream: HostileServer,
+    hostile_conn: Callable[..., str],
+    xcoms: dict[Any, Any] | None = None,
+) -> str:
+    """Point a fresh connection at ``upstream``, plant a run naming the batch; its page's URL."""
     conn_id = hostile_conn(upstream, conn_id=f"page_{unique_dag_id('c')}")
     with DAG(unique_dag_id("page_phases"), start_date=datetime(2026, 1, 1), schedule=None) as dag:
         GeminiCreateBatchOperator(
             task_id="create_batch", model="gemini-2.5-flash", input_path="/in.jsonl", gemini_conn_id=conn_id
         )
     run_id = planted_run(dag, xcoms or {("create_batch", "batch_name"): NAME})
-    url = f"{api}/gemini-batch/ti/{dag.dag_id}/create_batch/-1/{quote(run_id, safe='')}"
-    answer = httpx.get(url, timeout=30)
-    assert answer.status_code == 200, answer.text
-    return answer.text
+    return f"{api}/gemini-batch/ti/{dag.dag_id}/create_batch/-1/{quote(run_id, safe='')}"
 
 
 def _text(page: str) -> str:
@@ -252,3 +266,53 @@ def test_the_page_links_back_to_the_dag_run_and_task_instance_in_airflow(
     # Both are pages of Airflow's UI (served by the same app).
     for link in links:
         assert httpx.get(api + link, timeout=30).status_code == 200
+
+
+def test_running_and_cancelled_pages_in_a_browser(
+    api: str, hostile_server: Callable[..., HostileServer], hostile_conn: Callable[..., str]
+) -> None:
+    """Debian's chromium renders both pages (screenshots ``batch_page_running_for.png`` and
+    ``batch_page_cancelled.png`` in :data:`SHOTS`); the header's links resolve into Airflow's UI."""
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.fail("Debian's chromium is not installed: run `make browser` (apt-get install chromium).")
+    created = datetime.now(timezone.utc) - timedelta(minutes=42, seconds=10)
+    running = operation(
+        "BATCH_STATE_RUNNING",
+        {
+            "requestCount": "200",
+            "successfulRequestCount": "120",
+            "failedRequestCount": "3",
+            "pendingRequestCount": "77",
+        },
+        created=created,
+        updated=created + timedelta(seconds=5),
+    )
+    cancelled = operation(
+        "BATCH_STATE_CANCELLED",
+        {"requestCount": "200", "successfulRequestCount": "40", "failedRequestCount": "2"},
+        created=created,
+        updated=created + timedelta(minutes=6),
+        ended=created + timedelta(minutes=6),
+    )
+    running_url = _plant(api, hostile_server([Rule("GET", r".*", reply(200, running))]), hostile_conn)
+    cancelled_url = _plant(api, hostile_server([Rule("GET", r".*", reply(200, cancelled))]), hostile_conn)
+    with Browser(chromium, width=1000, height=640) as browser:
+        browser.open(running_url)
+        running_text = browser.text()
+        browser.screenshot(SHOTS / "batch_page_running_for.png")
+        hrefs = browser.evaluate("Array.from(document.querySelectorAll('nav a')).map(a => a.href)")
+        browser.open(cancelled_url)
+        cancelled_text = browser.text()
+        browser.screenshot(SHOTS / "batch_page_cancelled.png")
+    assert "Running for\t42 min" in running_text, running_text
+    assert "123 of 200 requests finished (62%): 120 succeeded, 3 failed, 77 pending." in running_text
+    assert (
+        "42 of 200 requests finished (21%): 40 succeeded, 2 failed, 0 pending, 158 not run (cancelled)."
+        in (cancelled_text)
+    ), cancelled_text
+    assert "Elapsed\t6 min 0 s" in cancelled_text, cancelled_text
+    run_link, task_link = hrefs
+    assert run_link.startswith(f"{api}/dags/page_phases")
+    assert "/runs/manual__planted_" in run_link
+    assert task_link == f"{run_link}/tasks/create_batch"
