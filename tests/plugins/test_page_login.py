@@ -15,7 +15,9 @@ import httpx
 import pytest
 
 from airflow_provider_gemini_batch.links.gemini_batch import page_path
+from tests.browser.cdp import Browser, find_chromium
 from tests.plugins.airflow_api import airflow_api
+from tests.plugins.test_batch_page_served import SHOTS
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
 RUN_ID = "manual__2026-01-01T00:00:00+00:00"
@@ -52,3 +54,18 @@ def test_an_api_client_still_gets_the_json_401(api: str) -> None:
         answer = httpx.get(api + page, headers=headers, timeout=30)
         assert answer.status_code == 401
         assert answer.json() == {"detail": "Not authenticated"}
+
+
+def test_a_logged_out_browser_sees_the_login_link_not_json(api: str) -> None:
+    """Debian's chromium, no cookie: the page says how to log in (screenshot ``batch_page_login.png``)."""
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.fail("Debian's chromium is not installed: run `make browser` (apt-get install chromium).")
+    with Browser(chromium, width=900, height=300) as browser:
+        browser.open(api + page_path("some_dag", RUN_ID, "create_batch"))
+        text = browser.text()
+        browser.screenshot(SHOTS / "batch_page_login.png")
+        href = browser.evaluate("document.querySelector('a').href")
+    assert "Log in to Airflow" in text, text
+    assert "Not authenticated" not in text
+    assert str(href).startswith(f"{api}/api/v2/auth/login?next=")
