@@ -31,7 +31,12 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from airflow_provider_gemini_batch._core.states import FAILURE_STATES, PARTIAL_STATES, TERMINAL_STATES
+from airflow_provider_gemini_batch._core.states import (
+    FAILURE_STATES,
+    PARTIAL_STATES,
+    TERMINAL_STATES,
+    BatchState,
+)
 from airflow_provider_gemini_batch._core.urls import public_url
 from airflow_provider_gemini_batch.plugins.live import LiveRead
 from airflow_provider_gemini_batch.plugins.markup import Markup, html, join
@@ -44,7 +49,7 @@ STAT_KEYS = ("request_count", "successful_request_count", "failed_request_count"
 #: States after which the page stops refreshing: every terminal state the provider knows.
 FINAL_STATES: frozenset[str] = frozenset(state.short for state in TERMINAL_STATES)
 #: Ended states in which requests can be left unrun (shown as "not run (cancelled|expired)").
-UNRUN_STATES: frozenset[str] = frozenset({"CANCELLED", "EXPIRED"})
+UNRUN_STATES: frozenset[str] = frozenset({BatchState.CANCELLED.short, BatchState.EXPIRED.short})
 
 _STYLE = html(
     """
