@@ -11,7 +11,13 @@ A page view must never hold the API server: the read runs on this module's own s
 (:class:`LiveReader`), never on the thread pool Airflow's own sync routes share, and the page waits
 for it at most :data:`PAGE_READ_SECONDS` whatever the connection's ``timeout`` says. Reads are
 shared: page loads of one batch within :data:`CACHE_SECONDS` (and while one read is in flight) get
-the same answer, so many viewers of one batch cost one request upstream.
+the same answer, so many viewers of one batch cost one read upstream.
+
+A read of an ended batch with a responses file also asks the Files API for that file, inside the
+same read (the same thread, the same overall bound, the same cache entry): the file expires or
+may be deleted while the batch record stays, and the page must not offer what is gone. The Files
+API answers a gone file with 404 or with 403 PERMISSION_DENIED "... or it may not exist" (see
+``_core/errors.py``), both read by the hook as ``GeminiNotFoundError``.
 """
 
 from __future__ import annotations
@@ -25,10 +31,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
 
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 
 _A = TypeVar("_A")
 _T = TypeVar("_T")
@@ -46,19 +56,31 @@ READ_THREADS = 4
 DB_THREADS = 2
 
 
+#: Least seconds left of a read's bound worth spending on the responses file's metadata.
+FILE_CHECK_MIN_SECONDS = 0.2
+
+
 @dataclass(frozen=True)
 class LiveRead:
-    """The batch as the API describes it now, or why it could not be read."""
+    """The batch as the API describes it now, or why it could not be read.
+
+    :param file_gone: True when the Files API says the batch's responses file is gone (deleted or
+        expired), False when it still has it, None when it was not asked or did not answer.
+    :param file_expires: the responses file's ``expirationTime`` (UTC) when the API gave one.
+    """
 
     batch: Batch | None = None
     problem: str | None = None
+    file_gone: bool | None = None
+    file_expires: datetime | None = None
 
 
 def read_batch(conn_id: str, batch_name: str, *, timeout: float = PAGE_READ_SECONDS) -> LiveRead:
     """``GET`` ``batch_name`` once through ``GeminiBatchHook(conn_id)``; never raises.
 
-    :param timeout: cap in seconds of the hook's per-request timeout and retry deadline (the
-        connection's own values apply when smaller).
+    :param timeout: cap in seconds of the whole read: the hook's per-request timeout and retry
+        deadline (the connection's own values apply when smaller), the responses file's check
+        included (it gets what is left of the bound).
     """
     from airflow_provider_gemini_batch.exceptions import (
         GeminiApiError,
@@ -68,18 +90,11 @@ def read_batch(conn_id: str, batch_name: str, *, timeout: float = PAGE_READ_SECO
     )
     from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 
+    deadline = time.monotonic() + timeout
     hook = GeminiBatchHook(gemini_conn_id=conn_id)
     try:
-        settings = hook.settings
-        # One attempt, bounded by the page's cap: the page refreshes, it does not wait.
-        hook.settings = dataclasses.replace(
-            settings,
-            timeout=min(settings.timeout, timeout),
-            max_retries=0,
-            retry_deadline=min(settings.retry_deadline, timeout),
-        )
-        hook.policy = RetryPolicy(max_retries=0)
-        return LiveRead(batch=hook.get_batch(batch_name, light=True))
+        _bound(hook, timeout)
+        batch = hook.get_batch(batch_name, light=True)
     except GeminiNotFoundError:
         return LiveRead(
             problem="The Gemini API no longer knows this batch (deleted, expired from the API, "
@@ -101,6 +116,37 @@ def read_batch(conn_id: str, batch_name: str, *, timeout: float = PAGE_READ_SECO
         return LiveRead(problem="The Gemini API could not be reached from the API server; retrying.")
     except Exception as exc:  # the page must render whatever happens; the type only, never the text
         return LiveRead(problem=f"The batch could not be read ({type(exc).__name__}).")
+    if not (batch.done and batch.responses_file):
+        return LiveRead(batch=batch)
+    return _with_file_check(hook, batch, deadline - time.monotonic())
+
+
+def _bound(hook: GeminiBatchHook, seconds: float) -> None:
+    """One attempt, bounded by ``seconds``: the page refreshes, it does not wait."""
+    settings = hook.settings
+    hook.settings = dataclasses.replace(
+        settings,
+        timeout=min(settings.timeout, seconds),
+        max_retries=0,
+        retry_deadline=min(settings.retry_deadline, seconds),
+    )
+    hook.policy = RetryPolicy(max_retries=0)
+
+
+def _with_file_check(hook: GeminiBatchHook, batch: Batch, seconds: float) -> LiveRead:
+    """``batch`` with whether its responses file still exists (asked within ``seconds``)."""
+    from airflow_provider_gemini_batch.exceptions import GeminiNotFoundError
+
+    if seconds < FILE_CHECK_MIN_SECONDS or not batch.responses_file:
+        return LiveRead(batch=batch)
+    try:
+        _bound(hook, seconds)
+        info = hook.get_file(batch.responses_file)
+    except GeminiNotFoundError:
+        return LiveRead(batch=batch, file_gone=True)
+    except Exception:  # unknown is shown as the bare name; the batch itself was read
+        return LiveRead(batch=batch)
+    return LiveRead(batch=batch, file_gone=False, file_expires=info.expiration_time)
 
 
 def _too_slow(seconds: float) -> LiveRead:

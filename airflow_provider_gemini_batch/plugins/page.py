@@ -15,15 +15,28 @@ an XCom on the DAG can plant, so no value of theirs may become markup (a planted
 URLs are shown without userinfo.
 
 While the batch is not finished the page reloads itself with ``<meta http-equiv="refresh">``
-(no script needed, so the Content-Security-Policy allows none).
+(no script needed, so the Content-Security-Policy allows none); "finished" is any terminal state
+of ``_core/states.py``, so a new end state there stops the refresh here too.
+
+A header links back into Airflow's UI (the DAG run and the task instance, its routes
+``dags/:dagId/runs/:runId[/tasks/:taskId[/mapped/:mapIndex]]``), with every id URL-quoted and
+the whole URL escaped; the links target the top window, since the page usually sits in the UI's
+iframe tab.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
+from airflow_provider_gemini_batch._core.states import (
+    FAILURE_STATES,
+    PARTIAL_STATES,
+    TERMINAL_STATES,
+    BatchState,
+)
 from airflow_provider_gemini_batch._core.urls import public_url
 from airflow_provider_gemini_batch.plugins.live import LiveRead
 from airflow_provider_gemini_batch.plugins.markup import Markup, html, join
@@ -33,8 +46,10 @@ from airflow_provider_gemini_batch.plugins.records import BatchRecord, TaskRef
 REFRESH_SECONDS = 10
 #: The ``batchStats`` counts the page shows (``Batch.stats.to_json()`` names).
 STAT_KEYS = ("request_count", "successful_request_count", "failed_request_count", "pending_request_count")
-#: States after which the page stops refreshing.
-FINAL_STATES = ("SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED")
+#: States after which the page stops refreshing: every terminal state the provider knows.
+FINAL_STATES: frozenset[str] = frozenset(state.short for state in TERMINAL_STATES)
+#: Ended states in which requests can be left unrun (shown as "not run (cancelled|expired)").
+UNRUN_STATES: frozenset[str] = frozenset({BatchState.CANCELLED.short, BatchState.EXPIRED.short})
 
 _STYLE = html(
     """
@@ -42,6 +57,8 @@ body{{font:14px/1.45 system-ui,sans-serif;margin:16px;color:#1a202c;background:#
 h1{{font-size:18px;margin:0 0 4px}}.muted{{color:#5a6473}}
 .state{{display:inline-block;padding:1px 8px;border-radius:10px;background:#e2e8f0;font-weight:600}}
 .state.ok{{background:#c6f6d5}}.state.bad{{background:#fed7d7}}.state.run{{background:#bee3f8}}
+.state.warn{{background:#fefcbf}}nav{{margin:0 0 10px;font-size:13px}}nav a{{color:#2b6cb0}}
+.gone{{color:#9b2c2c}}
 progress{{width:100%;max-width:640px;height:18px}}
 table{{border-collapse:collapse;margin:6px 0 14px}}td,th{{padding:3px 12px 3px 0;text-align:left}}
 th{{color:#5a6473;font-weight:500}}section{{margin-top:14px}}.notice{{background:#fefcbf;padding:6px 10px}}
@@ -85,22 +102,79 @@ def _document(title: str, body: Markup, nonce: str, *, refresh: bool) -> str:
     )
 
 
-def render_none(ref: TaskRef, nonce: str) -> str:
+def render_none(ref: TaskRef, nonce: str, *, base: str = "") -> str:
     """The quiet page of a task instance that recorded no batch (the tab shows on every task)."""
     body = html(
-        "<p class=muted>No Gemini batch here. Only the Gemini Batch provider's create, sensor and "
+        "{}<p class=muted>No Gemini batch here. Only the Gemini Batch provider's create, sensor and "
         "results tasks record one; task <code>{}</code> of this run did not (or has not yet).</p>",
+        airflow_links(ref, base),
         ref.task_id,
     )
     return _document("No Gemini batch", body, nonce, refresh=False)
 
 
+def render_login(login_url: str, nonce: str) -> str:
+    """The page a browser gets without a valid login: a link to Airflow's login, back here after.
+
+    :param login_url: Airflow's ``/api/v2/auth/login?next=<this page>`` (escaped here).
+    """
+    body = html(
+        "<h1>Log in to see this Gemini batch</h1><p>The batch page is part of Airflow and needs "
+        'you to be logged in (or your session has expired).</p><p><a href="{}" target="_top">'
+        "Log in to Airflow</a>; you come back to this page afterwards.</p>",
+        login_url,
+    )
+    return _document("Log in: Gemini batch", body, nonce, refresh=False)
+
+
+_FAILURE_SHORTS = frozenset(state.short for state in FAILURE_STATES)
+_PARTIAL_SHORTS = frozenset(state.short for state in PARTIAL_STATES)
+
+
 def _state_class(short: str, done: bool) -> str:
     if short == "SUCCEEDED":
         return "ok"
-    if done or short in ("FAILED", "CANCELLED", "EXPIRED"):
-        return "bad" if short != "PARTIALLY_SUCCEEDED" else "run"
+    if short in _PARTIAL_SHORTS:
+        return "warn"
+    if done or short in _FAILURE_SHORTS:
+        return "bad"
     return "run"
+
+
+def airflow_links(ref: TaskRef, base: str) -> Markup:
+    """The header linking back to the DAG run and task instance in Airflow's UI.
+
+    :param base: Airflow's root path (``""`` when served at the host's root); ids are URL-quoted
+        with no safe characters (a run id may hold ``/``, ``?``, ``#``), the URL is then escaped.
+    """
+    run = f"{quote(base, safe='/')}/dags/{quote(ref.dag_id, safe='')}/runs/{quote(ref.run_id, safe='')}"
+    task = f"{run}/tasks/{quote(ref.task_id, safe='')}"
+    if ref.map_index >= 0:
+        task += f"/mapped/{int(ref.map_index)}"
+    return html(
+        '<nav>Airflow: <a href="{}" target="_top">DAG run <code>{}</code></a> · '
+        '<a href="{}" target="_top">task <code>{}</code>{}</a></nav>',
+        run,
+        ref.run_id,
+        task,
+        ref.task_id,
+        f" [{ref.map_index}]" if ref.map_index >= 0 else "",
+    )
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` for a person: ``45 s``, ``12 min 5 s``, ``3 h 4 min``, ``2 d 5 h``."""
+    total = max(0, int(seconds))
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
 
 
 def _stats_of(raw: Any) -> dict[str, int]:
@@ -115,17 +189,21 @@ def _stats_of(raw: Any) -> dict[str, int]:
     return out
 
 
-def _progress(stats: Mapping[str, int]) -> Markup:
+def _progress(stats: Mapping[str, int], short: str) -> Markup:
+    """The progress bar and counts; in a cancelled or expired batch, the requests none of the
+    counts covers (``requestCount`` - succeeded - failed - pending) are "not run"."""
     total = stats.get("request_count", 0)
     succeeded = stats.get("successful_request_count", 0)
     failed = stats.get("failed_request_count", 0)
+    pending = stats.get("pending_request_count", 0)
     finished = succeeded + failed
     if total <= 0:
         return html("<p class=muted>The API reports no request counts yet.</p>")
     percent = 100.0 * finished / total
+    unrun = total - finished - pending if short in UNRUN_STATES else 0
     return html(
         '<progress max="{}" value="{}">{:.0f}%</progress>'
-        "<p>{} of {} requests finished ({:.0f}%): {} succeeded, {} failed, {} pending.</p>",
+        "<p>{} of {} requests finished ({:.0f}%): {} succeeded, {} failed, {} pending{}.</p>",
         total,
         finished,
         percent,
@@ -134,7 +212,8 @@ def _progress(stats: Mapping[str, int]) -> Markup:
         percent,
         succeeded,
         failed,
-        stats.get("pending_request_count", 0),
+        pending,
+        html(", {} not run ({})", unrun, short.lower()) if unrun > 0 else html(""),
     )
 
 
@@ -173,7 +252,22 @@ def _manifest_section(manifest: Mapping[str, Any]) -> Markup:
     return join(parts)
 
 
-def _timings(batch: Any) -> Markup:
+def _responses_file(live: LiveRead, name: str) -> Markup:
+    if live.file_gone:
+        return html(
+            '<code>{}</code> <span class="gone">gone: the Files API no longer has it (deleted, or '
+            "expired 48 hours after the batch ended); download it from where the results task "
+            "landed it, if it ran</span>",
+            name,
+        )
+    if live.file_expires is not None:
+        return html("<code>{}</code> (kept until {})", name, _when(live.file_expires))
+    return html("<code>{}</code>", name)
+
+
+def _timings(batch: Any, live: LiveRead, now: datetime) -> Markup:
+    """Names, times and output. Elapsed: end - create once ended, now - create while running
+    (``updateTime`` moves only when the service writes the batch, so it is no clock)."""
     details: list[tuple[str, Any]] = [
         ("Display name", batch.display_name or "—"),
         ("Model", batch.model or "—"),
@@ -181,18 +275,33 @@ def _timings(batch: Any) -> Markup:
         ("Updated", _when(batch.update_time)),
         ("Ended", _when(batch.end_time)),
     ]
-    end = batch.end_time or batch.update_time
-    if batch.create_time and end:
-        details.append(("Elapsed", f"{(end - batch.create_time).total_seconds():.0f} s"))
+    if batch.create_time is not None:
+        if not batch.done:
+            details.append(("Running for", duration((now - batch.create_time).total_seconds())))
+        elif (end := batch.end_time or batch.update_time) is not None:
+            details.append(("Elapsed", duration((end - batch.create_time).total_seconds())))
     if batch.responses_file:
-        details.append(("Responses file", batch.responses_file))
+        details.append(("Responses file", _responses_file(live, batch.responses_file)))
     elif batch.inlined_response_count:
         details.append(("Inline responses", batch.inlined_response_count))
     return html("<section><h2>Timings</h2>{}</section>", _rows(details))
 
 
-def render_batch(ref: TaskRef, record: BatchRecord, live: LiveRead | None, nonce: str) -> str:
-    """The page of a batch: live state when ``live.batch`` is set, else what XCom recorded."""
+def render_batch(
+    ref: TaskRef,
+    record: BatchRecord,
+    live: LiveRead | None,
+    nonce: str,
+    *,
+    base: str = "",
+    now: datetime | None = None,
+) -> str:
+    """The page of a batch: live state when ``live.batch`` is set, else what XCom recorded.
+
+    :param base: Airflow's root path, for the links back into its UI (:func:`airflow_links`).
+    :param now: the time "running for" counts to (default: the current UTC time).
+    """
+    now = now or datetime.now(timezone.utc)
     batch = live.batch if live is not None else None
     manifest = record.manifest
     summary = record.summary or {}
@@ -204,6 +313,7 @@ def render_batch(ref: TaskRef, record: BatchRecord, live: LiveRead | None, nonce
         done = manifest is not None or short in FINAL_STATES
         stats = _stats_of(summary.get("stats"))
     parts = [
+        airflow_links(ref, base),
         html("<h1>Gemini batch <code>{}</code></h1>", record.batch_name),
         html(
             "<p class=muted>Task <code>{}</code>{} of run <code>{}</code> · connection <code>{}</code>{}</p>",
@@ -224,9 +334,9 @@ def render_batch(ref: TaskRef, record: BatchRecord, live: LiveRead | None, nonce
                 "not read live; what the tasks recorded is shown below.</p>"
             )
         )
-    parts.append(html("<section><h2>Progress</h2>{}</section>", _progress(stats)))
-    if batch is not None:
-        parts.append(_timings(batch))
+    parts.append(html("<section><h2>Progress</h2>{}</section>", _progress(stats, short)))
+    if batch is not None and live is not None:
+        parts.append(_timings(batch, live, now))
         if batch.error is not None:
             parts.append(
                 html("<section><h2>Error</h2><p class=error>{}</p></section>", batch.error.describe())

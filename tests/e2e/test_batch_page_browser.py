@@ -62,6 +62,11 @@ def test_batch_page_in_a_browser_while_running_and_after(stack: Stack, tmp_path:
         assert "refreshes every" in running_text
         assert 'http-equiv="refresh"' in running_html
         assert "requests finished" in running_text or "no request counts" in running_text
+        assert "Running for" in running_text, running_text
+        # The header leads back to the run and the task instance in Airflow's UI.
+        hrefs = browser.evaluate("Array.from(document.querySelectorAll('nav a')).map(a => a.href)")
+        ui_run = f"{stack.airflow.base_url}/dags/{DAG_ID}/runs/{quote(run_id, safe='')}"
+        assert hrefs == [ui_run, f"{ui_run}/tasks/{CREATE}"], hrefs
 
         # Airflow's own task-instance view shows the page in the plugin's tab.
         browser.open(
@@ -105,6 +110,12 @@ def test_batch_page_in_a_browser_while_running_and_after(stack: Stack, tmp_path:
         none_text = browser.text()
         browser.screenshot(SHOTS / "batch_page_no_batch.png")
         assert "No Gemini batch here" in none_text
+    # A browser without the login cookie is shown the way to log in, not Airflow's JSON 401.
+    with Browser(chromium) as anonymous_browser:
+        anonymous_browser.open(page)
+        login_text = anonymous_browser.text()
+        anonymous_browser.screenshot(SHOTS / "batch_page_login.png")
+    assert "Log in to Airflow" in login_text, login_text
     print(f"\nbrowser part took {time.monotonic() - started:.1f} s; screenshots in {SHOTS}")
 
     for html in (running_html, done_html):

@@ -32,13 +32,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def airflow_api() -> Iterator[str]:
+def airflow_api(*, all_admins: bool = True) -> Iterator[str]:
     """Airflow's API server app on ``http://127.0.0.1:<port>`` (yielded), stopped on exit.
 
-    ``all_admins`` is switched on for the life of the server only (read per request).
+    :param all_admins: every request is an admin (default); False leaves the simple auth
+        manager's login in force (a request without a token is refused). Set for the life of the
+        server only (read per request).
     """
     previous = os.environ.get(ALL_ADMINS)
-    os.environ[ALL_ADMINS] = "True"
+    os.environ[ALL_ADMINS] = str(all_admins)
     try:
         from airflow.api_fastapi.app import create_app
 

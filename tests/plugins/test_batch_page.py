@@ -186,3 +186,18 @@ def test_planted_counts_are_coerced_or_dropped_never_rendered() -> None:
     html = render_batch(REF, record, None, nonce="n")
     assert "<i>" not in html
     assert "1 of 4 requests finished (25%): 1 succeeded, 0 failed, 0 pending." in html
+
+
+def test_links_back_into_airflow_quote_and_escape_a_hostile_run_id() -> None:
+    from airflow_provider_gemini_batch.plugins.app import airflow_root
+
+    ref = TaskRef("d", 'scheduled__x"><script>/?#&', "t", map_index=2)
+    html = render_batch(ref, BatchRecord(batch_name=NAME), None, nonce="n", base="/airflow")
+    run = "/airflow/dags/d/runs/scheduled__x%22%3E%3Cscript%3E%2F%3F%23%26"
+    assert f'<a href="{run}" target="_top">' in html
+    assert f'<a href="{run}/tasks/t/mapped/2" target="_top">' in html
+    assert "<script>" not in html
+    # Airflow's root path comes from the mount's root_path (``[api] base_url``'s path).
+    assert airflow_root({"root_path": "/airflow/gemini-batch"}) == "/airflow"
+    assert airflow_root({"root_path": "/gemini-batch"}) == ""
+    assert airflow_root({}) == ""
