@@ -39,6 +39,9 @@ def _row(line: bytes, *, path: str, line_no: int) -> dict[str, Any]:
     return obj
 
 
+_KEY_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
+
+
 def retryable_keys(result_lines: Iterable[bytes], *, path: str) -> Iterator[str]:
     """Keys of the landed rows that failed retryably (``status == "failed"`` and ``retryable``),
     streamed (a key may come more than once).
@@ -48,10 +51,15 @@ def retryable_keys(result_lines: Iterable[bytes], *, path: str) -> Iterator[str]
         cannot be matched to its request).
     """
     for line_no, line in enumerate(result_lines, start=1):
-        row = _row(line, path=path, line_no=line_no)
-        if row.get("status") != "failed" or row.get("retryable") is not True:
+        try:
+            # The three fields that decide, read without the response (most of the row's bytes).
+            head = _decode_outcome(line)
+        except _KEY_ERRORS:
+            row = _row(line, path=path, line_no=line_no)  # not an object: named there
+            head = _Outcome(row.get("key"), row.get("status"), row.get("retryable"))
+        if head.status != "failed" or head.retryable is not True:
             continue
-        key = row.get("key")
+        key = head.key
         if key is None:
             raise GeminiInputFileError(
                 "a retryable failed row has no key, so its request cannot be found in the input. Give "
@@ -60,6 +68,15 @@ def retryable_keys(result_lines: Iterable[bytes], *, path: str) -> Iterator[str]
                 line_number=line_no,
             )
         yield str(key)
+
+
+class _Outcome(msgspec.Struct, gc=False):
+    key: Any = None
+    status: Any = None
+    retryable: Any = None
+
+
+_decode_outcome = msgspec.json.Decoder(_Outcome).decode
 
 
 @dataclass
@@ -86,7 +103,6 @@ class _KeyLine(msgspec.Struct, gc=False):
 
 
 _decode_key_line = msgspec.json.Decoder(_KeyLine).decode
-_KEY_ERRORS = (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError)
 
 
 def input_key(line: bytes, position: int, *, path: str) -> str:
