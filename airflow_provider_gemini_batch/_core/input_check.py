@@ -7,6 +7,13 @@ whether the caller hands it lines (``feed_line``) or the chunks it is about to u
 and :meth:`InputValidator.finish` checks the last line and the whole-file rules. That is what
 lets the hook read each byte of the file once: validate, hash and send the same chunk.
 
+Keys are remembered in bounded memory (:class:`~._core.keyset.KeySet`): exactly for the most
+recent quarter-million, as sorted 64-bit digests in a temporary file before that. A key repeated
+within the window is refused at once; one repeated across it is found by :meth:`InputValidator.finish`,
+which then reads the input again (the ``reread`` the caller gave) to name the key and both lines,
+comparing the keys themselves, so a collision of digests never refuses a valid input. For the
+upload that means before the last chunk is sent, so the file is never finalized.
+
 Lines are parsed with ``msgspec`` (a dependency of Airflow's task SDK and core, about three times
 the stdlib ``json`` on JSONL). It is strict JSON: ``NaN``/``Infinity`` and lone UTF-16 surrogates,
 which the stdlib accepts, are refused here as invalid JSON.
@@ -15,13 +22,14 @@ which the stdlib accepts, are refused here as invalid JSON.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from airflow_provider_gemini_batch._core import request_fields, request_types
+from airflow_provider_gemini_batch._core.keyset import WINDOW_KEYS, KeySet, find_repeat
 from airflow_provider_gemini_batch.exceptions import GeminiInputFileError
 
 _decode = msgspec.json.Decoder().decode
@@ -79,18 +87,27 @@ class InputValidator:
 
     :param path: the file's name for messages.
     :param embeddings: True/False when the batch kind is known; None: the first line decides.
+    :param reread: gives the same input's lines again from the start (bytes or str, newline kept
+        or not), for :meth:`finish` to name a key repeated beyond the window of recent keys;
+        called only when a digest repeated. None: every key is kept exactly in memory (for
+        lines that cannot be read again).
+    :param window: recent keys kept exactly (default :data:`~._core.keyset.WINDOW_KEYS`).
+    :param digest: the keys' digest (default Python's ``hash``; tests force collisions with it).
 
     Feed either whole lines (:meth:`feed_line`) or consecutive byte chunks of the file
-    (:meth:`feed_chunk`), never both; then call :meth:`finish`. Memory: the keys seen (for the
-    duplicate check) plus, with chunks, one partial line.
+    (:meth:`feed_chunk`), never both; then call :meth:`finish`. Memory: the window of recent
+    keys (about 33 MB at most; every key when ``reread`` is None) plus, with chunks, one partial
+    line; disk: 8 bytes per key beyond the window, in a temporary file deleted by :meth:`finish`.
     """
 
     __slots__ = (
         "_echoed",
+        "_keys",
         "_kind",
         "_kind_line",
         "_pending_blank",
         "_regions",
+        "_reread",
         "_seen",
         "_tail",
         "count",
@@ -100,12 +117,24 @@ class InputValidator:
         "summary",
     )
 
-    def __init__(self, path: str, *, embeddings: bool | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        embeddings: bool | None = None,
+        reread: Callable[[], Iterable[bytes | str]] | None = None,
+        window: int = WINDOW_KEYS,
+        digest: Callable[[str], int] | None = None,
+    ) -> None:
         self.path = path
         self.count = 0
         self.number = 0  # lines seen so far (1-based number of the last one)
         self.keyed: bool | None = None
-        self._seen: dict[str, int] = {}
+        self._reread = reread
+        self._keys = KeySet(window=window if reread is not None else None, digest=digest)
+        #: The exact window of recent keys (key -> line); the hot loops update it directly and
+        #: spill it (``_keys.spill_if_full``) once per slice or region, not per line.
+        self._seen: dict[str, int] = self._keys.window
         self._echoed: dict[str, int] = {}
         self._kind = kind_for(embeddings)
         self._kind_line = 0
@@ -139,6 +168,7 @@ class InputValidator:
             start += len(_BOM)  # a byte order mark before the first line (see feed_line)
         if stop <= start:
             return
+        self._keys.spill_if_full()
         find = chunk.find
         pos = start
         if self._tail:
@@ -247,6 +277,7 @@ class InputValidator:
         :returns: the offset after the lines accepted; ``start`` when none were (no whole line
             left, or a refusal).
         """
+        self._keys.spill_if_full()
         find = chunk.find
         limit = start + REGION
         lines = 0
@@ -380,6 +411,7 @@ class InputValidator:
             self.feed_line(tail)
         if self.count == 0:
             raise GeminiInputFileError("the file holds no requests.", path=self.path)
+        self._check_spilled_keys()
         self.summary = InputSummary(
             count=self.count,
             keyed=bool(self.keyed),
@@ -387,6 +419,23 @@ class InputValidator:
             echoed_fields=self._echoed,
         )
         return self.summary
+
+    def _check_spilled_keys(self) -> None:
+        """Refuse a key repeated beyond the window (then read the input again to name it)."""
+        keys = self._keys
+        try:
+            if keys.spilled and self._reread is not None:
+                reread = self._reread
+                repeat = find_repeat(keys, lambda: numbered_keys(reread()))
+                if repeat is not None:
+                    raise GeminiInputFileError(
+                        f"duplicate key {repeat.key!r} (first used on line {repeat.first}).",
+                        path=self.path,
+                        line_number=repeat.line,
+                    )
+        finally:
+            keys.close()
+            keys.window.clear()
 
     def _fast(self, raw: bytes | str, number: int) -> bool:
         """Accept a surely valid line by the typed decode (see :func:`fast_line`); False: not sure."""
@@ -402,6 +451,7 @@ class InputValidator:
             if key in self._seen:
                 return False
             self._seen[key] = number  # type: ignore[index]
+            self._keys.spill_if_full()
         self.count += 1
         return True
 
@@ -467,6 +517,7 @@ class InputValidator:
                     f"duplicate key {key!r} (first used on line {seen[key]}).", path=path, line_number=number
                 )
             seen[key] = number
+            self._keys.spill_if_full()
         if len(obj) > 1 + has_key:
             for name in obj:
                 if name in request_fields.LINE_FIELDS:
@@ -638,3 +689,40 @@ def fast_line(raw: bytes | str, kind: str) -> str | bool | None:
         return False
     key = line.key
     return None if key is _UNSET else key
+
+
+# -- reading the keys again (only when a key repeated beyond the window) ------------------------
+
+
+class _KeyOnly(msgspec.Struct, gc=False):
+    key: Any = None
+
+
+_decode_key = msgspec.json.Decoder(_KeyOnly).decode
+
+
+def numbered_keys(lines: Iterable[bytes | str]) -> Iterator[tuple[int, str]]:
+    """``(line number, key)`` of every keyed line of an input that passed every other check.
+
+    Line numbers count every line, blank ones too, as :class:`InputValidator` does.
+    """
+    for number, raw in enumerate(lines, start=1):
+        if number == 1:
+            # A byte order mark before the first line is accepted (see InputValidator.feed_line).
+            raw = raw.removeprefix(_BOM) if isinstance(raw, bytes) else raw.removeprefix("\ufeff")
+        if not raw.strip():
+            continue
+        key = _decode_key(raw).key
+        if isinstance(key, str):
+            yield number, key
+
+
+def file_lines(opener: Any) -> Callable[[], Iterator[bytes]]:
+    """A ``reread`` for :class:`InputValidator`: the lines of ``opener.open("rb")`` (a ``Path``,
+    an ``ObjectStoragePath``), the file opened anew at each call and closed when read."""
+
+    def lines() -> Iterator[bytes]:
+        with opener.open("rb") as handle:
+            yield from handle
+
+    return lines

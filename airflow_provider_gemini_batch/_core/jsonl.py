@@ -22,7 +22,12 @@ from typing import Any
 import msgspec
 
 from airflow_provider_gemini_batch._core import request_fields, rows
-from airflow_provider_gemini_batch._core.input_check import InputSummary, InputValidator, custom_id_message
+from airflow_provider_gemini_batch._core.input_check import (
+    InputSummary,
+    InputValidator,
+    custom_id_message,
+    file_lines,
+)
 from airflow_provider_gemini_batch._core.models import BatchResult
 from airflow_provider_gemini_batch._core.result_lines import split_lines as split_lines  # re-exported
 from airflow_provider_gemini_batch._core.result_lines import too_deep
@@ -49,7 +54,10 @@ def validate_input_lines(
         beside ``request`` on the line, a line that is not UTF-8, or a file with no lines at all.
         The error names the file, line, key and field.
     """
-    validator = InputValidator(path, embeddings=embeddings)
+    # A list or tuple can be read again, so its keys are checked in bounded memory; a one-shot
+    # iterator keeps every key (see InputValidator's ``reread``).
+    reread = (lambda: lines) if isinstance(lines, Sequence) else None
+    validator = InputValidator(path, embeddings=embeddings, reread=reread)
     feed = validator.feed_line
     for raw in lines:
         feed(raw)
@@ -69,6 +77,8 @@ def echoed_fields_warning(summary: InputSummary, path: str) -> str | None:
 
 #: Bytes per read when validating (and hashing) a file in one pass.
 READ_BLOCK_BYTES = 8 * 1024 * 1024
+#: Bytes handed to the validator at a time (as the upload's reader does).
+FEED_SLICE_BYTES = 1 << 18
 
 
 def validate_input_file(
@@ -86,12 +96,14 @@ def validate_input_file(
     from pathlib import Path
 
     target = opener if opener is not None else Path(path)
-    validator = InputValidator(str(path), embeddings=embeddings)
+    validator = InputValidator(str(path), embeddings=embeddings, reread=file_lines(target))
     with target.open("rb") as handle:
         while block := handle.read(READ_BLOCK_BYTES):
             if digest is not None:
                 digest.update(block)
-            validator.feed_chunk(block)
+            # In slices: the window of recent keys is spilled between them (bounded overshoot).
+            for start in range(0, len(block), FEED_SLICE_BYTES):
+                validator.feed_chunk(block, start, min(start + FEED_SLICE_BYTES, len(block)))
     return validator.finish()
 
 

@@ -15,20 +15,21 @@ Keys stay unique across shards: every line is written with a key (``{"key", "req
 bare request line or a wrapped line without a key gets ``request-<0-based line position in the
 whole input>``, the identity the results operator gives key-less rows (``rows.position_key``),
 so a shard's results join back to the original input. A key seen twice is refused (the error names
-both lines); seen keys are remembered as 8-byte digests (about 70 bytes each in memory, 70 MB for
-a million requests), never the lines.
+both lines). Keys are remembered in bounded memory (``_core/keyset.py``): a repeat among the most
+recent quarter-million keys is refused as its line is placed; one further apart is found by
+:meth:`ShardPlanner.finish` once every line was placed, which reads the input again to name it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_gemini_batch._core import rows
+from airflow_provider_gemini_batch._core.keyset import WINDOW_KEYS, KeySet, find_repeat
 from airflow_provider_gemini_batch._core.routes import MAX_UPLOAD_BYTES
 from airflow_provider_gemini_batch.exceptions import GeminiInputFileError, GeminiInvalidInputError
 
@@ -132,12 +133,55 @@ class ShardPlanner:
 
     :param limits: the bounds per shard.
     :param source: the input's name, for error messages.
+    :param window: keys checked at once (see ``_core/keyset.py``); older ones by :meth:`finish`.
+    :param digest: the keys' digest (default Python's ``hash``; tests force collisions with it).
+
+    Call :meth:`finish` after the last line (with a way to read the input again), then
+    :meth:`close` (or use it as a context manager): the spilled digests live in a temp file.
     """
 
     limits: ShardLimits
     source: str = "input"
     shards: list[Shard] = field(default_factory=list)
-    _keys: dict[bytes, int] = field(default_factory=dict, repr=False)
+    window: int = WINDOW_KEYS
+    digest: Callable[[str], int] | None = None
+    _keys: KeySet = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._keys = KeySet(window=self.window, digest=self.digest)
+
+    def __enter__(self) -> ShardPlanner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Delete the spilled digests (idempotent)."""
+        self._keys.close()
+
+    def finish(self, reread: Callable[[], Iterable[bytes]]) -> None:
+        """Refuse a key repeated further apart than the window, after the last line was placed.
+
+        :param reread: the input's non-blank lines again, in order (called only when some digest
+            repeated).
+        :raises GeminiInputFileError: a repeated key, naming it and both lines.
+        """
+        try:
+            repeat = find_repeat(self._keys, lambda: input_keys(reread(), source=self.source))
+        finally:
+            self.close()
+        if repeat is not None:
+            raise self._repeated(repeat.key, repeat.first, repeat.line)
+
+    def _repeated(self, key: str, earlier: int, line_no: int) -> GeminiInputFileError:
+        return GeminiInputFileError(
+            f"key {key!r} repeats the key of line {earlier}; keys must be unique across the whole "
+            "input so every result joins back to one request. Give the lines distinct keys.",
+            path=self.source,
+            line_number=line_no,
+            key=key,
+        )
 
     def add(self, line: bytes, line_no: int, position: int) -> tuple[int, bytes]:
         """Place one non-blank input line.
@@ -157,17 +201,9 @@ class ShardPlanner:
         if not isinstance(obj, dict):
             raise GeminiInputFileError("not a JSON object.", path=self.source, line_number=line_no)
         key, keyed = keyed_line(obj, position)
-        digest = hashlib.blake2b(key.encode("utf-8"), digest_size=8).digest()
-        earlier = self._keys.get(digest)
+        earlier = self._keys.add(key, line_no)
         if earlier is not None:
-            raise GeminiInputFileError(
-                f"key {key!r} repeats the key of line {earlier}; keys must be unique across the whole "
-                "input so every result joins back to one request. Give the lines distinct keys.",
-                path=self.source,
-                line_number=line_no,
-                key=key,
-            )
-        self._keys[digest] = line_no
+            raise self._repeated(key, earlier, line_no)
         data = json.dumps(keyed, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
         tokens = estimate_tokens(keyed.get("request"), self.limits.chars_per_token)
         shard = self._shard_for(len(data), tokens, line_no)
@@ -200,3 +236,16 @@ class ShardPlanner:
         if shard.bytes + size > limits.max_bytes:
             return False
         return limits.max_tokens is None or shard.estimated_tokens + tokens <= limits.max_tokens
+
+
+def input_keys(lines: Iterable[bytes], *, source: str = "input") -> Iterator[tuple[int, str]]:
+    """``(1-based line number, key)`` of each non-blank input line, keys as :func:`keyed_line` gives
+    them (a bare or key-less line: ``request-<position>``), numbered as the split operator numbers."""
+    for position, line in enumerate(lines):
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise GeminiInputFileError(
+                f"not valid JSON ({exc}).", path=source, line_number=position + 1
+            ) from None
+        yield position + 1, keyed_line(obj, position)[0]

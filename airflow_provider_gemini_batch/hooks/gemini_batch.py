@@ -27,7 +27,7 @@ from airflow_provider_gemini_batch._core.errors import (
     redact,
     transport_error,
 )
-from airflow_provider_gemini_batch._core.input_check import InputValidator
+from airflow_provider_gemini_batch._core.input_check import InputValidator, file_lines
 from airflow_provider_gemini_batch._core.jsonl import (
     echoed_fields_warning,
     iter_inline_results,
@@ -646,7 +646,10 @@ class GeminiBatchHook(GeminiHookBase):
             validate = mime_type.lower() in JSONL_MIME_TYPES
         if not validate and size == 0:
             raise GeminiInvalidInputError(f"The input file {path!s} is empty.")
-        validator = InputValidator(str(path), embeddings=embeddings) if validate else None
+        # ``reread``: a key repeated far apart is named by reading the file again (only then).
+        validator = (
+            InputValidator(str(path), embeddings=embeddings, reread=file_lines(source)) if validate else None
+        )
         try:
             handle = source.open("rb")
         except OSError as exc:

@@ -83,18 +83,21 @@ class GeminiBuildResubmissionOperator(BaseOperator):
         named = self.results if isinstance(self.results, str) else _destination_of(self.results, "results")
         root = self.results_root or default_root(self.destination)
         source = landed_file(named, root=root, what="results", owner=self.task_id)
-        keys = resubmit.retryable_keys(iter_lines(source), path=source)
-        if not keys:
+        input_path = str(self.input_path)
+        # Two passes over the input: which lines to send (in bounded memory, _core/keyjoin.py),
+        # then those lines written.
+        marks = resubmit.select_follow_up(
+            iter_lines(input_path), resubmit.retryable_keys(iter_lines(source), path=source), path=input_path
+        )
+        if not marks.wanted:
             raise AirflowSkipException(f"No row of {source} failed in a retryable way; nothing to resubmit.")
         report = resubmit.FollowUp()
-        lines = resubmit.follow_up_lines(
-            iter_lines(str(self.input_path)), keys, path=str(self.input_path), report=report
-        )
+        lines = resubmit.follow_up_lines(iter_lines(input_path), marks, path=input_path, report=report)
         write_lines(str(self.destination), lines)
         if report.missing:
             self.log.warning(
                 "%d retryable keys of %s are not in %s (first: %s); they cannot be resubmitted.",
-                len(keys) - report.selected,
+                report.missing_count,
                 source,
                 self.input_path,
                 ", ".join(report.missing),
@@ -103,7 +106,7 @@ class GeminiBuildResubmissionOperator(BaseOperator):
             "Round %s: %d of %d retryable rows resubmitted from %s -> %s.",
             self.round_number,
             report.selected,
-            len(keys),
+            report.wanted,
             self.input_path,
             self.destination,
         )
@@ -182,21 +185,16 @@ class GeminiMergeResubmissionOperator(BaseOperator):
             later = landed_file(
                 _destination_of(self.followup, "followup"), root=root, what="followup", owner=self.task_id
             )
-            later_keys = {
-                k
-                for n, line in enumerate(iter_lines(later), start=1)
-                if (k := resubmit.row_key(line, path=later, line_no=n)) is not None
-            }
-            write_lines(
-                dest,
-                resubmit.merged_lines(
-                    iter_lines(earlier), iter_lines(later), later_keys, earlier_path=earlier
-                ),
+            # The rows of the earlier file answered again, as a bitmap of positions (bounded
+            # memory however many rows were resubmitted, _core/keyjoin.py); then both streamed.
+            replaced = resubmit.replaced_rows(
+                iter_lines(earlier), iter_lines(later), earlier_path=earlier, later_path=later
             )
+            write_lines(dest, resubmit.merged_lines(iter_lines(earlier), iter_lines(later), replaced))
             for key, value in (self.followup.get("usage") or {}).items():
                 usage[key] = usage.get(key, 0) + int(value)
             costs.append(self.followup.get("cost"))
-            sent = int((self.resubmission or {}).get("resubmitted") or len(later_keys))
+            sent = int((self.resubmission or {}).get("resubmitted") or replaced.wanted)
             resubmitted += sent
             rounds += 1
             fc = self.followup.get("counts") or {}

@@ -21,7 +21,7 @@ from airflow_provider_gemini_batch._core import rows
 from airflow_provider_gemini_batch._core.cost import sum_costs
 from airflow_provider_gemini_batch._core.routes import MAX_UPLOAD_BYTES
 from airflow_provider_gemini_batch._core.sharding import DEFAULT_CHARS_PER_TOKEN, ShardLimits, ShardPlanner
-from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
+from airflow_provider_gemini_batch.exceptions import GeminiInputFileError, GeminiInvalidInputError
 from airflow_provider_gemini_batch.operators._files import child, copy_into, iter_lines
 from airflow_provider_gemini_batch.operators._landed import default_root, landed_file
 
@@ -93,19 +93,28 @@ class GeminiSplitInputOperator(BaseOperator):
         )
         planner = ShardPlanner(limits, source=str(self.source))
         paths: list[str] = []
-        with contextlib.ExitStack() as stack:
-            out = None
-            position = 0
-            line_no = 0
-            for line_no, line in _numbered(iter_lines(str(self.source))):
-                index, data = planner.add(line, line_no, position)
-                position += 1
-                if index == len(paths):
-                    stack.close()  # publishes the previous shard
-                    paths.append(child(self.destination, f"shard-{index:05d}.jsonl"))
-                    out = stack.enter_context(atomic_destination(paths[-1]))
-                assert out is not None
-                out.write(data)
+        try:
+            with contextlib.ExitStack() as stack:
+                out = None
+                position = 0
+                line_no = 0
+                for line_no, line in _numbered(iter_lines(str(self.source))):
+                    index, data = planner.add(line, line_no, position)
+                    position += 1
+                    if index == len(paths):
+                        stack.close()  # publishes the previous shard
+                        paths.append(child(self.destination, f"shard-{index:05d}.jsonl"))
+                        out = stack.enter_context(atomic_destination(paths[-1]))
+                    assert out is not None
+                    out.write(data)
+            # Keys repeated further apart than the planner's window are found once every line was
+            # placed (reading the input again only if some digest repeated).
+            planner.finish(lambda: iter_lines(str(self.source)))
+        except GeminiInputFileError:
+            _remove(paths)
+            raise
+        finally:
+            planner.close()  # the digests spilled to a temp file
         if not paths:
             raise GeminiInvalidInputError(f"{self.source} holds no requests; nothing to split.")
         base = self.display_name or self.task_id
@@ -122,6 +131,15 @@ class GeminiSplitInputOperator(BaseOperator):
             {"input_path": p, "display_name": f"{base} shard {i + 1} of {len(paths)}"}
             for i, p in enumerate(paths)
         ]
+
+
+def _remove(paths: list[str]) -> None:
+    """Delete the shards this split published (best effort) before it fails: no half split stays."""
+    from airflow_provider_gemini_batch.storage import resolve_path
+
+    for path in paths:
+        with contextlib.suppress(OSError):
+            resolve_path(path).unlink()
 
 
 def _count(value: Any, name: str) -> int | None:

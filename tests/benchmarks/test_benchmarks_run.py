@@ -54,3 +54,25 @@ def test_bench_trigger_scale_reports_every_figure(tmp_path: Path) -> None:
     assert report["run"]["events"] == {"success": 20}
     assert report["run"]["not_noticed_in_run"] == 0
     assert set(report["ratio_to_goal"]) == {"loop_stall", "memory_per_trigger", "end_noticed_max"}
+
+
+def test_bench_memory_2gb_runs_every_step_at_a_tiny_size(tmp_path: Path) -> None:
+    out = _run(
+        "bench_memory_2gb.py",
+        "--input-mb",
+        "0.5",
+        "--shard-requests",
+        "2000",
+        "--work",
+        str(tmp_path / "w"),
+        timeout=900,
+    )
+
+    report = json.loads(out[out.index('{"requests"') :])
+    assert report["requests"] > 0
+    steps = report["steps"]
+    assert list(steps) == ["upload", "split", "land", "resubmit", "land-followup", "merge", "merge-shards"]
+    for step, figures in steps.items():
+        assert "failed" not in figures, (step, figures)
+        assert figures["rss_mb"] >= 0, (step, figures)
+        assert figures["seconds"] > 0, (step, figures)

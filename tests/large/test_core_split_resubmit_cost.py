@@ -68,10 +68,12 @@ def test_follow_up_holds_only_retryable_rows_with_their_keys() -> None:
         _row("c", "failed", False),
         _row("z", "failed", True),
     ]
-    keys = resubmit.retryable_keys(results, path="r.jsonl")
-    assert keys == {"b", "z"}
+    keys = list(resubmit.retryable_keys(results, path="r.jsonl"))
+    assert keys == ["b", "z"]
     report = resubmit.FollowUp()
-    out = list(resubmit.follow_up_lines([_line("a"), _line("b"), _line("c")], keys, path="i", report=report))
+    inputs = [_line("a"), _line("b"), _line("c")]
+    marks = resubmit.select_follow_up(inputs, keys, path="i")
+    out = list(resubmit.follow_up_lines(inputs, marks, path="i", report=report))
     assert [json.loads(line)["key"] for line in out] == ["b"]
     assert report.selected == 1
     assert report.missing == ["z"]
@@ -80,7 +82,8 @@ def test_follow_up_holds_only_retryable_rows_with_their_keys() -> None:
 def test_merge_keeps_one_row_per_key_latest_wins() -> None:
     earlier = [_row("a", "succeeded"), _row("b", "failed", True)]
     later = [_row("b", "succeeded")]
-    merged = [json.loads(x) for x in resubmit.merged_lines(earlier, later, {"b"}, earlier_path="e")]
+    replaced = resubmit.replaced_rows(earlier, later, earlier_path="e", later_path="l")
+    merged = [json.loads(x) for x in resubmit.merged_lines(earlier, later, replaced)]
     assert {r["key"]: r["status"] for r in merged} == {"a": "succeeded", "b": "succeeded"}
     assert len(merged) == 2
 
