@@ -6,6 +6,10 @@
 #                     then test-oldest (TEST_OLDEST=0 skips it)
 #   make demo         the file example end to end on airflow standalone + the emulator
 #                     (DEMO_ARGS="--keep-running" keeps Airflow up for the UI)
+#   make parity       the parity suite alone (tests/parity): the hook and the emulator held to the
+#                     snapshots of the real service (also part of `make test`)
+#   make parity-real  record those snapshots from the real API (needs GEMINI_API_KEY; billed, well
+#                     under one US cent; GEMINI_API_URL may point elsewhere): docs/real-service/parity.md
 #   make test-oldest  the Airflow-facing tests on Airflow $(OLDEST_AIRFLOW): async connection lookup,
 #                     trigger, sensor, and the file/inline example DAGs end to end with dag.test()
 #                     (~1.5 min; OLDEST_TESTS=tests/operators ... widens it, ~10 min for all)
@@ -36,7 +40,8 @@ OLDEST_TESTS ?= tests/hooks/test_hook_async.py tests/triggers tests/sensors \
 	tests/examples/test_example_dags.py::test_file_example_lands_one_row_per_input_key_and_cleans_up \
 	tests/examples/test_example_dags.py::test_inline_example_parses_structured_answers
 
-.PHONY: install browser test lint typecheck unit e2e docs demo test-oldest test-distributed bench clean
+.PHONY: install browser test lint typecheck unit e2e docs demo test-oldest test-distributed bench clean \
+	parity parity-real
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -82,6 +87,12 @@ test: lint typecheck docs unit
 ifeq ($(TEST_OLDEST),1)
 	$(MAKE) test-oldest
 endif
+
+parity: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/parity
+
+parity-real: $(STAMP)
+	$(BIN)/python -m tests.parity.record $(PARITY_ARGS)
 
 test-oldest: $(OLDEST_STAMP)
 	$(OLDEST_VENV)/bin/python -m pytest $(PYTEST_ARGS) $(OLDEST_TESTS)
