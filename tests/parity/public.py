@@ -73,7 +73,12 @@ def _upload(content: bytes) -> list[tuple[dict[str, Any], str]]:
         "headers": {"X-Goog-Upload-Status": "final"},
         "content": {"file": _file_for(content)},
     }
-    return [(_START, UPLOAD_START), (final, f"{file_source}; {UPLOAD_FINAL}")]
+    read = _json(_file_for(content))
+    return [
+        (_START, UPLOAD_START),
+        (final, f"{file_source}; {UPLOAD_FINAL}"),
+        (read, f"{file_source} (files.get answers the File)"),
+    ]
 
 
 def _pending() -> dict[str, Any]:
@@ -117,13 +122,7 @@ _CANCELLED["metadata"]["batchStats"] = {"requestCount": "1"}
 
 #: scenario → the answers of its steps, in order, each with its source.
 ANSWERS: dict[str, list[tuple[dict[str, Any], str]]] = {
-    "upload_file": [
-        *_upload(captures.COOKBOOK_EMBEDDINGS_INPUT),
-        (
-            _json(_file_for(captures.COOKBOOK_EMBEDDINGS_INPUT)),
-            f"{COOKBOOK} cell 42 (files.get answers the File)",
-        ),
-    ],
+    "upload_file": _upload(captures.COOKBOOK_EMBEDDINGS_INPUT),
     "create_from_file": [
         *_upload(TEXT_INPUT),
         (_json(_pending()), _PENDING_SOURCE),

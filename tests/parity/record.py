@@ -3,7 +3,9 @@
 ``make parity-real`` (``python -m tests.parity.record``) runs every scenario against the real
 Gemini API and rewrites ``tests/parity/snapshots/``. It needs ``GEMINI_API_KEY``;
 ``GEMINI_API_URL`` (default ``https://generativelanguage.googleapis.com``) may point it elsewhere;
-``GEMINI_PARITY_MODEL`` / ``GEMINI_PARITY_EMBED_MODEL`` pick the models (defaults below).
+``GEMINI_PARITY_MODEL`` / ``GEMINI_PARITY_EMBED_MODEL`` pick the models (defaults below);
+``GEMINI_PARITY_TIMEOUT`` is how long a scenario waits for its batch to end (seconds, default 3600).
+Arguments name scenarios to record (default: all).
 
 Cost: :data:`EXPECTED_COST`. The key is sent only in the ``x-goog-api-key`` header to the
 configured origin (the upload session URL the service returns is on that origin too), is never
@@ -52,6 +54,13 @@ def _fill(value: Any, variables: Mapping[str, str]) -> Any:
     if isinstance(value, list):
         return [_fill(v, variables) for v in value]
     return value
+
+
+def _reached(body: Any, until: str) -> bool:
+    """``"done"``: that field is true; ``"state=ACTIVE"``: that field has that value."""
+    path, _, wanted = until.partition("=")
+    found = _dotted(body, path)
+    return found == wanted if wanted else bool(found)
 
 
 def _dotted(body: Any, path: str) -> Any:
@@ -107,7 +116,7 @@ def run_scenario(
                 timeout=60,
             )
             record = response_record(response.status_code, response.headers, response.content)
-            if step.until is None or _dotted(record["body"], step.until) or response.status_code != 200:
+            if step.until is None or _reached(record["body"], step.until) or response.status_code != 200:
                 break
             if time.monotonic() > deadline:
                 raise ScenarioFailed(f"{scenario.name} step {number}: not {step.until} after {timeout:.0f} s")
@@ -223,16 +232,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     base_url = os.environ.get("GEMINI_API_URL") or DEFAULT_URL
     print(f"Recording parity snapshots from {base_url}. Expected cost: {EXPECTED_COST}.")
-    paths = record_all(
-        base_url,
-        api_key,
-        directory=args.out,
-        names=args.scenarios or None,
-        model=os.environ.get("GEMINI_PARITY_MODEL") or DEFAULT_MODEL,
-        embed_model=os.environ.get("GEMINI_PARITY_EMBED_MODEL") or DEFAULT_EMBED_MODEL,
-    )
-    print(f"Wrote {len(paths)} snapshots under {args.out}; review `git diff` and run `make parity`.")
-    return 0
+    options = {
+        "model": os.environ.get("GEMINI_PARITY_MODEL") or DEFAULT_MODEL,
+        "embed_model": os.environ.get("GEMINI_PARITY_EMBED_MODEL") or DEFAULT_EMBED_MODEL,
+        "timeout": float(os.environ.get("GEMINI_PARITY_TIMEOUT") or 3600),
+    }
+    failed = []
+    for name in args.scenarios or SCENARIOS:
+        # One scenario failing (a batch still running at the timeout) keeps the others' snapshots.
+        try:
+            record_all(base_url, api_key, directory=args.out, names=[name], **options)
+        except (ScenarioFailed, requests.RequestException) as exc:
+            failed.append(name)
+            print(f"{name}: not recorded: {type(exc).__name__}: {exc}", file=sys.stderr)
+    print(f"Snapshots under {args.out}; review `git diff`, then run `make parity`.")
+    if failed:
+        print(f"Not recorded (the old snapshot is kept): {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

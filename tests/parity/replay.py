@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_gemini_batch.exceptions import GeminiApiError, GeminiNotFoundError
+from airflow_provider_gemini_batch.exceptions import GeminiApiError
 from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 from tests.parity.record import DEFAULT_EMBED_MODEL, DEFAULT_MODEL, run_scenario
 from tests.parity.scenarios import BAD_FIELD_INPUT, EMBED_INPUT, INLINE_REQUESTS, SCENARIOS, TEXT_INPUT
@@ -62,7 +62,8 @@ def script(snapshot: Mapping[str, Any]) -> list[Reply]:
 def _upload(hook: GeminiBatchHook, tmp: Path, content: bytes, **options: Any) -> str:
     path = tmp / "input.jsonl"
     path.write_bytes(content)
-    return hook.upload_file(path, mime_type="jsonl", **options).name
+    name = hook.upload_file(path, mime_type="jsonl", **options).name
+    return hook.wait_for_file_active(name, timeout=5, interval=0.01).name
 
 
 def _results(hook: GeminiBatchHook, name: str) -> None:
@@ -96,32 +97,38 @@ def _cancel(hook: GeminiBatchHook, tmp: Path) -> None:
     assert hook.get_batch(batch.name).state.short
 
 
-def _delete(hook: GeminiBatchHook, tmp: Path) -> None:
+def _delete(hook: GeminiBatchHook, tmp: Path, last: int) -> None:
     batch = hook.create_batch(DEFAULT_MODEL, requests=INLINE_REQUESTS)
     hook.cancel_batch(batch.name)
     hook.delete_batch(batch.name)
-    with pytest.raises(GeminiNotFoundError):
-        hook.get_batch(batch.name)
+    _answered(last, lambda: hook.get_batch(batch.name))
 
 
-def _refused(status: int, call: Callable[[], Any]) -> None:
+def _answered(status: int, call: Callable[[], Any]) -> None:
+    """``call`` returns (the last answer was a 200) or raises a typed error with that status."""
+    if status == 200:
+        call()
+        return
     with pytest.raises(GeminiApiError) as caught:
         call()
     assert caught.value.http_status == status, caught.value
 
 
-HOOK_DRIVERS: dict[str, Callable[[GeminiBatchHook, Path], None]] = {
-    "upload_file": lambda hook, tmp: hook.get_file(_upload(hook, tmp, EMBED_INPUT)) and None,
-    "create_from_file": _from_file,
-    "embeddings_from_file": _embeddings,
-    "create_inline": _inline,
-    "cancel_batch": _cancel,
+#: scenario → drive the hook through it; ``last`` is the status of the scenario's last answer.
+HOOK_DRIVERS: dict[str, Callable[[GeminiBatchHook, Path, int], None]] = {
+    "upload_file": lambda hook, tmp, last: _upload(hook, tmp, EMBED_INPUT) and None,
+    "create_from_file": lambda hook, tmp, last: _from_file(hook, tmp),
+    "embeddings_from_file": lambda hook, tmp, last: _embeddings(hook, tmp),
+    "create_inline": lambda hook, tmp, last: _inline(hook, tmp),
+    "cancel_batch": lambda hook, tmp, last: _cancel(hook, tmp),
     "delete_batch": _delete,
-    "unknown_batch": lambda hook, tmp: _refused(404, lambda: hook.get_batch("batches/parityunknown0")),
-    "missing_file": lambda hook, tmp: _refused(403, lambda: hook.get_file("files/paritymissin")),
-    # The hook refuses this file's lines itself; unchecked, the service's refusal must be parsed.
-    "bad_request_field": lambda hook, tmp: _refused(
-        400,
+    "unknown_batch": lambda hook, tmp, last: _answered(
+        last, lambda: hook.get_batch("batches/parityunknown0")
+    ),
+    "missing_file": lambda hook, tmp, last: _answered(last, lambda: hook.get_file("files/paritymissin")),
+    # The hook refuses this file's lines itself; unchecked, the service's answer must be parsed.
+    "bad_request_field": lambda hook, tmp, last: _answered(
+        last,
         lambda: hook.create_batch(
             DEFAULT_MODEL, input_file=_upload(hook, tmp, BAD_FIELD_INPUT, validate=False)
         ),

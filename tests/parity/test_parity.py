@@ -27,6 +27,8 @@ from tests.real_service.standin import Reply, ScriptedServer
 from tests.real_service.test_upload_hash import connect
 
 FAKE_KEY = "AIzaParityFakeKey-0123456789abcdefghijkl"
+#: Recorder options for local servers: quick polls, and a poll that never ends fails in seconds.
+FAST: dict[str, Any] = {"log": lambda _: None, "poll_interval": 0.05, "timeout": 10}
 SNAPSHOTS = sorted(path.stem for path in SNAPSHOT_DIR.glob("*.json"))
 
 _CREATED = "the emulator's created batch carries batchStats{}; the cookbook's (Batch_mode cell 44) has none"
@@ -85,7 +87,8 @@ def test_hook_parses_every_answer_of_the_snapshot(
 ) -> None:
     snapshot = read_snapshot(name)
     with ScriptedServer(script(snapshot)) as server:
-        HOOK_DRIVERS[name](connect(monkeypatch, server), tmp_path)
+        last = snapshot["exchanges"][-1]["response"]["status"]
+        HOOK_DRIVERS[name](connect(monkeypatch, server), tmp_path, last)
     assert server.unmatched == [], [(r.method, r.path) for r in server.unmatched]
     unused = [f"{r.method} {r.path}" for r in server.script if r.used == 0]
     assert unused == [], f"{name}: answers the hook never asked for"
@@ -102,9 +105,7 @@ def test_emulator_answers_like_the_snapshot(name: str, emulator: EmulatorServer)
 
 
 def test_recorder_writes_normalised_key_free_snapshots(tmp_path: Path, emulator: EmulatorServer) -> None:
-    paths = record.record_all(
-        emulator.base_url, FAKE_KEY, directory=tmp_path, log=lambda _: None, poll_interval=0.05, timeout=20
-    )
+    paths = record.record_all(emulator.base_url, FAKE_KEY, directory=tmp_path, **FAST)
 
     assert sorted(p.stem for p in paths) == sorted(SCENARIOS)
     for path in paths:
@@ -130,7 +131,7 @@ def test_a_key_echoed_by_the_server_is_never_written(tmp_path: Path) -> None:
     echo = {"error": {"code": 400, "message": f"API key {FAKE_KEY} not valid.", "status": "INVALID_ARGUMENT"}}
     with ScriptedServer([Reply("GET", r".*", status=400, body=echo)]) as server:
         (path,) = record.record_all(
-            server.base_url, FAKE_KEY, directory=tmp_path, names=["unknown_batch"], log=lambda _: None
+            server.base_url, FAKE_KEY, directory=tmp_path, names=["unknown_batch"], **FAST
         )
     assert FAKE_KEY not in path.read_text()
     assert "API key <key> not valid." in path.read_text()
@@ -141,14 +142,14 @@ def test_a_server_that_answers_otherwise_is_named_difference_by_difference(
 ) -> None:
     """Recorded from a server unlike the emulator, the replay names scenario, request and each difference."""
     file_with_number_size = dict(captures.COOKBOOK_EMBEDDINGS_FILE, sizeBytes=202)
-    file_without_state = {k: v for k, v in captures.COOKBOOK_EMBEDDINGS_FILE.items() if k != "state"}
+    file_without_source = {k: v for k, v in captures.COOKBOOK_EMBEDDINGS_FILE.items() if k != "source"}
     other = [
         Reply("POST", r"/upload/v1beta/files", headers=captures.UPLOAD_START_HEADERS, times=1),
         Reply("POST", r"/upload/v1beta/files", body={"file": file_with_number_size}, times=1),
         Reply(
             "GET",
             r"/v1beta/files/[^/]+",
-            body=json.dumps(file_without_state).encode(),
+            body=json.dumps(file_without_source).encode(),
             headers={"Content-Type": "text/plain"},
         ),
         Reply("GET", r"/v1beta/batches/[^/]+", status=400, body={"error": {"code": 400, "message": "no"}}),
@@ -159,7 +160,7 @@ def test_a_server_that_answers_otherwise_is_named_difference_by_difference(
             FAKE_KEY,
             directory=tmp_path,
             names=["upload_file", "unknown_batch"],
-            log=lambda _: None,
+            **FAST,
         )
 
     found = []
@@ -173,7 +174,7 @@ def test_a_server_that_answers_otherwise_is_named_difference_by_difference(
     assert found == [
         f"{upload}: body.file.sizeBytes: number in the snapshot, string in the answer",
         f"{get_file}: header content-type: 'text/plain' in the snapshot, 'application/json' in the answer",
-        f"{get_file}: body.state: in the answer, not in the snapshot",
+        f"{get_file}: body.source: in the answer, not in the snapshot",
         f"{get_batch}: status: 400 in the snapshot, 404 in the answer",
         f"{get_batch}: body.error.status: in the answer, not in the snapshot",
     ]
