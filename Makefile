@@ -6,8 +6,8 @@
 #                     then test-oldest (TEST_OLDEST=0 skips it)
 #   make demo         the file example end to end on airflow standalone + the emulator
 #                     (DEMO_ARGS="--keep-running" keeps Airflow up for the UI)
-#   make parity       the parity suite alone (tests/parity): the hook and the emulator held to the
-#                     snapshots of the real service (also part of `make test`)
+#   make parity       the parity suites alone: the hook and the emulator held to the snapshots of
+#                     the real service (also part of `make test`)
 #   make parity-real  record those snapshots from the real API (needs GEMINI_API_KEY; billed, well
 #                     under one US cent; GEMINI_API_URL may point elsewhere): docs/real-service/parity.md
 #   make test-oldest  the Airflow-facing tests on Airflow $(OLDEST_AIRFLOW): async connection lookup,
@@ -40,8 +40,7 @@ OLDEST_TESTS ?= tests/hooks/test_hook_async.py tests/triggers tests/sensors \
 	tests/examples/test_example_dags.py::test_file_example_lands_one_row_per_input_key_and_cleans_up \
 	tests/examples/test_example_dags.py::test_inline_example_parses_structured_answers
 
-.PHONY: install browser test lint typecheck unit e2e docs demo test-oldest test-distributed bench clean \
-	parity parity-real
+.PHONY: install browser test lint typecheck unit e2e parity parity-real docs demo test-oldest test-distributed bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -80,6 +79,22 @@ unit: $(STAMP) browser
 e2e: $(STAMP) browser
 	$(BIN)/python -m pytest -m e2e -s $(PYTEST_ARGS)
 
+# Replay every parity snapshot against the hook and the emulator (also part of `make unit`):
+# the free error scenarios (tests/real_service/snapshots) and the workflow scenarios
+# (tests/parity/snapshots). `make parity-real` records fresh snapshots from the real service: it
+# needs GEMINI_API_KEY (GEMINI_API_URL may point elsewhere); the error scenarios are not billed, the
+# workflow ones cost well under one US cent (docs/real-service/parity.md). PARITY_ARGS names
+# workflow scenarios to record (default: all).
+PARITY_TESTS := tests/real_service/test_parity.py tests/parity
+parity: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) $(PARITY_TESTS)
+
+parity-real: $(STAMP)
+	@test -n "$$GEMINI_API_KEY" || { echo "GEMINI_API_KEY is not set"; exit 2; }
+	$(BIN)/python -m tests.real_service.parity record
+	$(BIN)/python -m tests.parity.record $(PARITY_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) $(PARITY_TESTS)
+
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
@@ -87,12 +102,6 @@ test: lint typecheck docs unit
 ifeq ($(TEST_OLDEST),1)
 	$(MAKE) test-oldest
 endif
-
-parity: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/parity
-
-parity-real: $(STAMP)
-	$(BIN)/python -m tests.parity.record $(PARITY_ARGS)
 
 test-oldest: $(OLDEST_STAMP)
 	$(OLDEST_VENV)/bin/python -m pytest $(PYTEST_ARGS) $(OLDEST_TESTS)

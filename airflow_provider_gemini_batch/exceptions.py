@@ -8,8 +8,9 @@
     ├── GeminiConnectionConfigError        missing/wrong Airflow connection, key or credentials
     ├── GeminiApiError                     the API answered with an error status
     │   ├── GeminiClientError              4xx (not 429): fix the request, do not retry
-    │   │   └── GeminiNotFoundError        404: the file or batch does not exist (anymore)
+    │   │   └── GeminiNotFoundError        404 (or the Files API's 403 "… or it may not exist"): gone
     │   ├── GeminiRateLimitError           429 RESOURCE_EXHAUSTED: quota; retried with backoff
+    │   │   └── GeminiNoQuotaError         429 with a quota of zero (``limit: 0``): never retried
     │   └── GeminiServerError              5xx: retried with backoff
     ├── GeminiTransportError               no HTTP answer at all (connection refused/reset, timeout)
     ├── UnknownBatchStateError             the API reported a state this provider does not know
@@ -160,11 +161,21 @@ class GeminiClientError(GeminiApiError):
 
 
 class GeminiNotFoundError(GeminiClientError):
-    """404: the named file, batch or model does not exist (or no longer does)."""
+    """404: the named file, batch or model does not exist (or no longer does).
+
+    Also raised for the Files API's 403 PERMISSION_DENIED "You do not have permission to access
+    the File … or it may not exist", its answer for an expired or deleted file (``http_status``
+    stays 403; python-genai #1218, deprecated-generative-ai-python #692).
+    """
 
 
 class GeminiRateLimitError(GeminiApiError):
     """429 RESOURCE_EXHAUSTED: a rate limit or quota (e.g. 100 concurrent batches) was hit."""
+
+
+class GeminiNoQuotaError(GeminiRateLimitError):
+    """429 with a quota of zero (``limit: 0``, e.g. a free tier without this model): no wait lifts
+    it, so it is never retried, whatever delay the server suggests."""
 
 
 class GeminiServerError(GeminiApiError):

@@ -8,11 +8,17 @@ the interactive price, spec §10). Shape::
     {"gemini-2.5-flash": {"input": 0.15, "output": 1.25, "thinking": 1.25}, ...}
 
 ``input`` applies to ``promptTokenCount`` + ``toolUsePromptTokenCount`` (and the ``tokenCount`` of
-embedding rows), ``output`` to ``candidatesTokenCount``, ``thinking`` to ``thoughtsTokenCount``
+embedding rows) less the cached tokens, ``cached`` to ``cachedContentTokenCount`` (the part of the
+prompt served from a context cache: it is counted *inside* ``promptTokenCount``, REST reference
+``UsageMetadata``, and billed at the caching price, pricing page "Context caching price"),
+``output`` to ``candidatesTokenCount``, ``thinking`` to ``thoughtsTokenCount``
 (defaults to the ``output`` price, which is how the pricing page bills thinking: "output price
 (including thinking tokens)"). The counter names are those of ``usageMetadata`` ([LIVE] cookbook
 ``Batch_mode.ipynb`` cell 25: ``promptTokenCount``, ``candidatesTokenCount``, ``thoughtsTokenCount``)
 as summed by ``ResultsTally.usage``. Model names match with or without ``models/``.
+
+Without a ``cached`` price, cached tokens are priced as fresh input (an upper bound) and shown
+apart (``tokens.cached`` and a ``note``), so the estimate never hides them.
 """
 
 from __future__ import annotations
@@ -22,11 +28,16 @@ from typing import Any
 
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 
-#: Price kinds a table entry may give (per million tokens).
-PRICE_KINDS = ("input", "output", "thinking")
+#: Price kinds a table entry may give (per million tokens); ``cached`` is optional.
+PRICE_KINDS = ("input", "cached", "output", "thinking")
+#: Kinds a table entry may leave out: ``thinking`` defaults to ``output``, ``cached`` to ``input``.
+_OPTIONAL = ("cached", "thinking")
+#: The usageMetadata counter of prompt tokens served from a context cache (inside the prompt count).
+CACHED_COUNTER = "cachedContentTokenCount"
 #: usageMetadata counters billed at each price kind.
 COUNTERS: dict[str, tuple[str, ...]] = {
     "input": ("promptTokenCount", "toolUsePromptTokenCount", "tokenCount"),
+    "cached": (CACHED_COUNTER,),
     "output": ("candidatesTokenCount",),
     "thinking": ("thoughtsTokenCount",),
 }
@@ -34,7 +45,9 @@ _PER = 1_000_000
 
 
 def check_price_table(table: Any, *, what: str = "price_table") -> dict[str, dict[str, float]]:
-    """The table, checked: a mapping of model name to ``{"input", "output", "thinking"?}`` numbers >= 0.
+    """The table, checked: a mapping of model name to ``{"input", "output", "cached"?,
+    "thinking"?}`` numbers >= 0 per million tokens. An entry without ``cached`` keeps no cache
+    price (:func:`estimate_cost` then prices cached tokens as input and says so).
 
     :raises GeminiInvalidInputError: naming the model and the field, and what to write instead.
     """
@@ -56,7 +69,7 @@ def check_price_table(table: Any, *, what: str = "price_table") -> dict[str, dic
         entry: dict[str, float] = {}
         for kind in PRICE_KINDS:
             if kind not in prices:
-                if kind == "thinking":
+                if kind in _OPTIONAL:
                     continue
                 raise GeminiInvalidInputError(
                     f"{what}[{model!r}] lacks the {kind!r} price per million tokens."
@@ -102,8 +115,14 @@ def estimate_cost(
             "note": f"the price table has no entry for {bare or 'an unknown model'}; no estimate.",
         }
     tokens = {kind: sum(int(usage.get(c, 0)) for c in COUNTERS[kind]) for kind in PRICE_KINDS}
-    amounts = {kind: round(tokens[kind] * prices[kind] / _PER, 6) for kind in PRICE_KINDS}
-    return {
+    # Cached tokens are inside promptTokenCount: bill them once, at the cache price if there is one.
+    cached = min(tokens["cached"], tokens["input"])
+    tokens["input"] -= cached
+    tokens["cached"] = cached
+    cache_price = prices.get("cached")
+    rates = {**prices, "cached": prices["input"] if cache_price is None else cache_price}
+    amounts = {kind: round(tokens[kind] * rates[kind] / _PER, 6) for kind in PRICE_KINDS}
+    out: dict[str, Any] = {
         "currency": currency,
         "model": bare,
         "tokens": tokens,
@@ -111,6 +130,13 @@ def estimate_cost(
         "total": round(sum(amounts.values()), 6),
         "basis": "user price table, per million tokens (batch prices as given)",
     }
+    if cached and cache_price is None:
+        out["note"] = (
+            f"{cached} prompt tokens were served from a context cache (cachedContentTokenCount) and "
+            f"are priced here at the input price; add a 'cached' price for {bare} to bill them at "
+            "the caching rate."
+        )
+    return out
 
 
 def sum_costs(costs: list[Mapping[str, Any] | None]) -> dict[str, Any] | None:

@@ -14,16 +14,29 @@ which the stdlib accepts, are refused here as invalid JSON.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Any
 
 import msgspec
 
-from airflow_provider_gemini_batch._core import request_fields
+from airflow_provider_gemini_batch._core import request_fields, request_types
 from airflow_provider_gemini_batch.exceptions import GeminiInputFileError
 
 _decode = msgspec.json.Decoder().decode
+#: A UTF-8 byte order mark: some editors (Windows Notepad, Excel's "CSV UTF-8") start a file
+#: with it. It is not JSON; the check skips it before the first line.
+_BOM = b"\xef\xbb\xbf"
+
+
+def _without_bom(raw: bytes | str) -> bytes | str:
+    """``raw`` without a leading byte order mark (bytes or str)."""
+    if isinstance(raw, bytes):
+        return raw[len(_BOM) :] if raw.startswith(_BOM) else raw
+    return raw[1:] if raw.startswith("\ufeff") else raw
+
+
 #: About the most bytes of whole lines checked in one call by :meth:`InputValidator._accept_region`
 #: (a longer line is taken alone). Measured (128 MB of 2.5 kB lines fed in 8 MiB chunks): 256 KiB
 #: regions ~1.2 s/GB; one region per chunk 2.9-3.7 s/GB (the newline walk had pushed the chunk
@@ -122,6 +135,8 @@ class InputValidator:
         :raises GeminiInputFileError: as :meth:`feed_line`.
         """
         stop = len(chunk) if stop is None else stop
+        if self.number == 0 and not self._tail and chunk.startswith(_BOM, start, stop):
+            start += len(_BOM)  # a byte order mark before the first line (see feed_line)
         if stop <= start:
             return
         find = chunk.find
@@ -150,6 +165,8 @@ class InputValidator:
                 break
             pos = end
         view = memoryview(chunk)
+        count_member = chunk.count
+        empty_object = _EMPTY_OBJECT
         kind = self._kind
         decode: Callable[[Any], Any] = _FAST_DECODERS[kind]  # union-free attribute access
         seen = self._seen
@@ -171,8 +188,13 @@ class InputValidator:
                 if line is not None:
                     request = line.request
                     # An empty ``contents``/``key`` is refused by the decoder (min_length=1); a
-                    # snake_case field (rare) makes the twins be compared.
-                    if _snake_given(request) and not _one_spelling(request, kind):
+                    # snake_case field (rare) makes the twins be compared; a second "request"
+                    # member or an empty Part goes to the slow path.
+                    if (
+                        (_snake_given(request) and not _one_spelling(request, kind))
+                        or count_member(_REQUEST_MEMBER, pos, newline) != 1
+                        or (empty_object(chunk, pos, newline) is not None and not _parts_have_data(request))
+                    ):
                         line = None
                 if line is not None:
                     key = line.key
@@ -245,7 +267,14 @@ class InputValidator:
         except _FAST_ERRORS:
             self._regions = False
             return start
-        if len(values) != lines:
+        if (
+            len(values) != lines
+            or chunk.count(_REQUEST_MEMBER, start, pos) != lines
+            or (
+                _EMPTY_OBJECT(chunk, start, pos) is not None
+                and not all(_parts_have_data(value.request) for value in values)
+            )
+        ):
             self._regions = False
             return start
         keys = [value.key for value in values]
@@ -281,6 +310,8 @@ class InputValidator:
 
         :raises GeminiInputFileError: the line breaks a rule (file, line, key and field named).
         """
+        if self.number == 0:
+            raw = _without_bom(raw)
         self.number += 1
         number = self.number
         if not raw.strip():
@@ -313,7 +344,31 @@ class InputValidator:
             ) from None
         self._blank_before(number)
         self._check_object(obj, number)
+        self._check_members(raw, number)
         self.count += 1
+
+    def _check_members(self, raw: bytes | str, number: int) -> None:
+        """Refuse a line whose object has two ``request`` members (a JSON decoder keeps the last;
+        which one the service reads is not documented). Only lines holding ``"request"`` more than
+        once are parsed again to look."""
+        member = _REQUEST_MEMBER if isinstance(raw, bytes) else '"request"'
+        if raw.count(member) <= 1:  # type: ignore[arg-type]
+            return
+        names: list[str] = []
+
+        def keep_top(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+            names[:] = [name for name, _ in pairs]  # the outermost object is built last
+            return dict(pairs)
+
+        json.loads(raw, object_pairs_hook=keep_top)
+        if names.count("request") > 1:
+            raise GeminiInputFileError(
+                'the line has two "request" members; a JSON reader keeps only one of them. Write one '
+                'request per line: {"key": "...", "request": {...}}.',
+                path=self.path,
+                line_number=number,
+                field="request",
+            )
 
     def finish(self) -> InputSummary:
         """Check the last line (if the input did not end with a newline) and the whole-file rules.
@@ -455,62 +510,17 @@ class InputValidator:
 
 _Raw = msgspec.Raw
 _UNSET = msgspec.UNSET
-_T = TypeVar("_T")
-#: A string or list the decoder itself refuses when empty (no check per line in Python).
-_NonEmpty = Annotated[_T, msgspec.Meta(min_length=1)]
-
-
-class _Object(msgspec.Struct, gc=False):
-    """Any JSON object, its fields skipped unread (a Part, a generationConfig)."""
-
-
-_Part = _Object
-
-
-class _Content(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    parts: list[_Part]
-    role: str | None = None
-
-
-class _Generate(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    contents: _NonEmpty[list[_Content]]
-    model: _Raw = _Raw()
-    tools: _Raw = _Raw()
-    toolConfig: _Raw = _Raw()
-    tool_config: _Raw = _Raw()
-    safetySettings: _Raw = _Raw()
-    safety_settings: _Raw = _Raw()
-    # UNSET (absent) differs from None (null): a null field still counts as given.
-    systemInstruction: _Content | msgspec.UnsetType | None = _UNSET
-    system_instruction: _Content | msgspec.UnsetType | None = _UNSET
-    generationConfig: _Object | msgspec.UnsetType | None = _UNSET
-    generation_config: _Object | msgspec.UnsetType | None = _UNSET
-    cachedContent: _Raw = _Raw()
-    cached_content: _Raw = _Raw()
-    labels: _Raw = _Raw()
-    serviceTier: _Raw = _Raw()
-    service_tier: _Raw = _Raw()
-    store: _Raw = _Raw()
-
-
-class _Embed(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    content: _Content
-    model: _Raw = _Raw()
-    taskType: _Raw = _Raw()
-    task_type: _Raw = _Raw()
-    title: _Raw = _Raw()
-    outputDimensionality: _Raw = _Raw()
-    output_dimensionality: _Raw = _Raw()
-
-
-class _GenerateLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    request: _Generate
-    key: _NonEmpty[str] | msgspec.UnsetType = _UNSET
-
-
-class _EmbedLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
-    request: _Embed
-    key: _NonEmpty[str] | msgspec.UnsetType = _UNSET
+# The request types live in ``_core/request_types.py`` (field lists from the REST reference).
+_Generate = request_types.Generate
+_Embed = request_types.Embed
+_GenerateLine = request_types.GenerateLine
+_EmbedLine = request_types.EmbedLine
+_parts_have_data = request_types.parts_have_data
+_EMPTY_OBJECT = request_types.EMPTY_OBJECT.search
+#: A line's ``request`` member as bytes: counted to find a line with two of them (JSON keeps the
+#: last, the decoders too). Inside a JSON string the quotes are escaped, so only keys and string
+#: values equal to ``request`` match; a count other than one sends the line to the slow path.
+_REQUEST_MEMBER = b'"request"'
 
 
 _FAST_DECODERS: dict[str, Callable[[bytes | str], _GenerateLine | _EmbedLine]] = {
@@ -601,6 +611,13 @@ def fast_line(raw: bytes | str, kind: str) -> str | bool | None:
         return False
     # An empty ``contents`` or key never gets here: the decoder refuses them (min_length=1).
     if _snake_given(line.request) and not _one_spelling(line.request, kind):
+        return False
+    if isinstance(raw, bytes):
+        if raw.count(_REQUEST_MEMBER) != 1:
+            return False
+        if _EMPTY_OBJECT(raw) is not None and not _parts_have_data(line.request):
+            return False
+    elif raw.count('"request"') != 1 or not _parts_have_data(line.request):
         return False
     key = line.key
     return None if key is _UNSET else key

@@ -229,6 +229,12 @@ def row_warnings(tally: ResultsTally, *, expected_requests: int | None, batch_na
                 "documented order: large inline batches have answered out of order (python-genai "
                 "issue #1909), so treat these keys as a guess and give every request a key."
             )
+        elif tally.keyless < tally.total:
+            out.append(
+                f"{tally.keyless} result rows carried no key while the other rows carry theirs; no "
+                "position key was inferred (a row's position is no proof of its request when the "
+                "rows are keyed); their 'key' is null. Give every request a key."
+            )
         else:
             out.append(
                 f"{tally.keyless} result rows carried no key and the counts do not allow inferring one; "

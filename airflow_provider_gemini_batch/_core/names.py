@@ -68,3 +68,16 @@ def _normalize(name: str, prefix: str, kind: str, example: str) -> str:
             f"(e.g. {example!r})."
         )
     return name
+
+
+#: The Files API accepts file ids of at most 40 characters; batch output files
+#: (``files/batch-<36-character batch id>``) are longer, so they cannot be deleted by name (400
+#: INVALID_ARGUMENT "File ID (name excluding 'files/') cannot be more than 40 characters";
+#: googleapis/python-genai #1613, #1759; #1613 saw reads refused too). Downloading them works.
+MAX_FILE_ID_CHARS = 40
+
+
+def is_unaddressable_file(name: str) -> bool:
+    """Whether the Files API refuses to delete ``files/<id>`` by name because the id is over 40
+    characters (every batch output file, ``files/batch-…``)."""
+    return isinstance(name, str) and len(name.removeprefix("files/")) > MAX_FILE_ID_CHARS

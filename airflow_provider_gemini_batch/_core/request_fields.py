@@ -30,6 +30,8 @@ setting (the cookbook #846 mistake) is an error here; any other one is reported 
 
 from __future__ import annotations
 
+import difflib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -95,6 +97,59 @@ _GENERATION_CONFIG: dict[str, str] = _spellings(
     "imageConfig",
     "mediaResolution",
 )
+
+#: Every field of GenerationConfig (both spellings), as the input check accepts them.
+GENERATION_CONFIG_FIELDS: dict[str, str] = _GENERATION_CONFIG
+#: GenerationConfig fields whose JSON type is checked (the others are objects/enums read as given).
+GENERATION_TYPES: dict[str, Any] = {
+    "temperature": float,
+    "topP": float,
+    "topK": int,
+    "candidateCount": int,
+    "maxOutputTokens": int,
+    "seed": int,
+    "presencePenalty": float,
+    "frequencyPenalty": float,
+    "responseLogprobs": bool,
+    "logprobs": int,
+    "enableEnhancedCivicAnswers": bool,
+    "stopSequences": list[str],
+    "responseMimeType": str,
+    "responseModalities": list[str],
+}
+#: REST reference ThinkingConfig (https://ai.google.dev/api/generate-content#ThinkingConfig).
+THINKING_FIELDS: dict[str, str] = _spellings("includeThoughts", "thinkingBudget", "thinkingLevel")
+THINKING_TYPES: dict[str, Any] = {"includeThoughts": bool, "thinkingBudget": int}
+#: REST reference Part (https://ai.google.dev/api/caching#Part): the data fields and metadata.
+PART_FIELDS: dict[str, str] = _spellings(
+    "text",
+    "inlineData",
+    "functionCall",
+    "functionResponse",
+    "fileData",
+    "executableCode",
+    "codeExecutionResult",
+    "thought",
+    "thoughtSignature",
+    "partMetadata",
+    "videoMetadata",
+    "mediaResolution",
+)
+#: REST reference Tool (https://ai.google.dev/api/caching#Tool).
+TOOL_FIELDS: dict[str, str] = _spellings(
+    "functionDeclarations",
+    "googleSearchRetrieval",
+    "codeExecution",
+    "googleSearch",
+    "computerUse",
+    "urlContext",
+    "fileSearch",
+    "googleMaps",
+    "mcpServers",
+)
+#: Roles a Content of ``contents`` may have (REST Content.role: "user" or "model"; "function"
+#: is the older role of a function response, still sent by some clients).
+CONTENT_ROLES: frozenset[str] = frozenset(("user", "model", "function"))
 
 #: Names that are settings of some request: on a JSONL line beside ``request`` they do nothing.
 _REQUEST_SETTINGS: frozenset[str] = (
@@ -165,26 +220,11 @@ def _unknown(name: str, kind: str) -> FieldProblem:
     )
 
 
-def _content_ok(value: Any) -> bool:
-    """The fast path of :func:`_check_content`: no allocation, no message (most lines are fine)."""
-    if type(value) is not dict and not isinstance(value, Mapping):
-        return False
-    if not CONTENT_FIELDS.issuperset(value):
-        return False
-    parts = value.get("parts")
-    if type(parts) is not list and not isinstance(parts, (list, tuple)):
-        return False
-    for part in parts:
-        if type(part) is not dict and not isinstance(part, Mapping):
-            return False
-    role = value.get("role")
-    return role is None or type(role) is str
+def _check_content(value: Any, where: str, *, system: bool = False) -> FieldProblem | None:
+    """A Content object: ``{"parts": [Part, ...], "role"?: str}``; the problem spelled out, or None.
 
-
-def _check_content(value: Any, where: str) -> FieldProblem | None:
-    """A Content object: ``{"parts": [Part, ...], "role"?: str}``; the problem spelled out, or None."""
-    if _content_ok(value):
-        return None
+    ``system``: the content is a ``systemInstruction`` (its role is not read by the service).
+    """
     if not _is_object(value):
         return FieldProblem(
             where, f"{where} must be a Content object like {_CONTENT_EXAMPLE}, got {type(value).__name__}."
@@ -204,16 +244,48 @@ def _check_content(value: Any, where: str) -> FieldProblem | None:
             f'{where}.parts must be a list of Part objects like [{{"text": "..."}}], got {got}.',
         )
     for index, part in enumerate(parts):
-        if not _is_object(part):
-            return FieldProblem(
-                f"{where}.parts[{index}]",
-                f'{where}.parts[{index}] must be a Part object like {{"text": "..."}}, '
-                f"got {type(part).__name__}.",
-            )
+        problem = _check_part(part, f"{where}.parts[{index}]")
+        if problem is not None:
+            return problem
     role = value.get("role")
     if role is not None and not isinstance(role, str):
         return FieldProblem(f"{where}.role", f'{where}.role must be a string ("user" or "model").')
+    if role is not None and system is False and role not in CONTENT_ROLES:
+        if role == "system":
+            fix = (
+                'the system prompt goes in request.systemInstruction ({"parts": [{"text": "..."}]}), '
+                "not in contents"
+            )
+        else:
+            fix = 'use "user" for the prompt and "model" for earlier answers'
+        return FieldProblem(f"{where}.role", f"{where}.role {role!r} is not a role of Content; {fix}.")
     return None
+
+
+def _check_part(part: Any, where: str) -> FieldProblem | None:
+    """A Part: an object with known fields and at least one of them set."""
+    if not _is_object(part):
+        return FieldProblem(
+            where, f'{where} must be a Part object like {{"text": "..."}}, got {type(part).__name__}.'
+        )
+    for name in part:
+        if name not in PART_FIELDS:
+            return FieldProblem(
+                f"{where}.{name}",
+                f"{where}.{name} is not a field of Part{_did_you_mean(name, PART_FIELDS)}; its fields are "
+                f"{_field_list(PART_FIELDS)}.",
+            )
+    if not part:
+        return FieldProblem(
+            where, f'{where} is an empty Part; give it a text ({{"text": "..."}}), inlineData or fileData.'
+        )
+    return None
+
+
+def _did_you_mean(name: str, fields: Mapping[str, str]) -> str:
+    """``" (did you mean X?)"`` for a near miss of one of ``fields``; empty otherwise."""
+    close = difflib.get_close_matches(name, list(fields), n=1, cutoff=0.75)
+    return f" (did you mean {fields[close[0]]}?)" if close else ""
 
 
 def check_request(request: Mapping[str, Any], kind: str) -> FieldProblem | None:
@@ -256,13 +328,10 @@ def check_request(request: Mapping[str, Any], kind: str) -> FieldProblem | None:
         return FieldProblem(
             "contents", f"contents is empty; give at least one Content like {_CONTENT_EXAMPLE}."
         )
-    for item in contents:
-        if not _content_ok(item):
-            # Slow path, once: find which item and say what is wrong with it.
-            for index, bad in enumerate(contents):
-                problem = _check_content(bad, f"contents[{index}]")
-                if problem is not None:
-                    return problem
+    for index, item in enumerate(contents):
+        problem = _check_content(item, f"contents[{index}]")
+        if problem is not None:
+            return problem
     name = "systemInstruction" if "systemInstruction" in request else "system_instruction"
     value = request.get(name)
     if value is not None:
@@ -272,13 +341,140 @@ def check_request(request: Mapping[str, Any], kind: str) -> FieldProblem | None:
                 f'{name} must be a Content object like {{"parts": [{{"text": "..."}}]}}, not a string '
                 "(a plain string is the SDK's shorthand, not the REST field).",
             )
-        problem = _check_content(value, name)
+        problem = _check_content(value, name, system=True)
         if problem is not None:
             return problem
     name = "generationConfig" if "generationConfig" in request else "generation_config"
     value = request.get(name)
-    if value is not None and not _is_object(value):
-        return FieldProblem(name, f'{name} must be an object like {{"temperature": 0.2}}.')
+    if value is not None:
+        if not _is_object(value):
+            return FieldProblem(name, f'{name} must be an object like {{"temperature": 0.2}}.')
+        problem = _check_generation_config(value, name)
+        if problem is not None:
+            return problem
+    return _check_tools(request) or _check_safety_settings(request)
+
+
+def _check_generation_config(config: Mapping[str, Any], where: str) -> FieldProblem | None:
+    """Every field of ``generationConfig`` known, in its place, and of its JSON type."""
+    for name, value in config.items():
+        camel = GENERATION_CONFIG_FIELDS.get(name)
+        if camel is None:
+            return _unknown_config_field(name, where)
+        expected = GENERATION_TYPES.get(camel)
+        if expected is not None and value is not None and not _fits(value, expected):
+            return _wrong_type(f"{where}.{name}", value, expected)
+        if camel == "thinkingConfig" and value is not None:
+            inner = f"{where}.{name}"
+            if not _is_object(value):
+                return FieldProblem(inner, f'{inner} must be an object like {{"thinkingBudget": 1024}}.')
+            for field_name, field_value in value.items():
+                field_camel = THINKING_FIELDS.get(field_name)
+                if field_camel is None:
+                    return FieldProblem(
+                        f"{inner}.{field_name}",
+                        f"{inner}.{field_name} is not a field of ThinkingConfig"
+                        f"{_did_you_mean(field_name, THINKING_FIELDS)}; its fields are "
+                        f"{_field_list(THINKING_FIELDS)}.",
+                    )
+                want = THINKING_TYPES.get(field_camel)
+                if want is not None and field_value is not None and not _fits(field_value, want):
+                    return _wrong_type(f"{inner}.{field_name}", field_value, want)
+    return None
+
+
+def _unknown_config_field(name: str, where: str) -> FieldProblem:
+    """What to do with a field ``generationConfig`` does not have."""
+    path = f"{where}.{name}"
+    if name in GENERATE_FIELDS and GENERATE_FIELDS[name] != "model":
+        camel = GENERATE_FIELDS[name]
+        fix = f"{camel} is a field of the request, not of generationConfig: move it to request.{camel}"
+        if camel == "cachedContent":
+            fix += ' ("cachedContents/...")'
+    elif name in THINKING_FIELDS:
+        camel = THINKING_FIELDS[name]
+        fix = f"{name} belongs under {where}.thinkingConfig.{camel}"
+    else:
+        fix = (
+            f"{name} is not a field of GenerationConfig{_did_you_mean(name, GENERATION_CONFIG_FIELDS)}; "
+            f"its fields are {_field_list(GENERATION_CONFIG_FIELDS)}"
+        )
+    return FieldProblem(path, f"{fix}. The service refuses unknown fields at create or ignores them.")
+
+
+_TYPE_NAMES = {float: "a number", int: "an integer", bool: "true or false", str: "a string"}
+
+
+def _fits(value: Any, expected: Any) -> bool:
+    """Whether a JSON value is of the proto-JSON type ``expected`` (float, int, bool, str or
+    list[str]). Proto3 JSON also accepts numbers written as strings ("0.5", "100"), so those fit."""
+    if expected is bool:
+        return type(value) is bool
+    if expected is str:
+        return type(value) is str
+    if expected is float or expected is int:
+        if type(value) is bool:
+            return False
+        if isinstance(value, (int, float)):
+            return expected is float or float(value).is_integer()
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                return False
+            return expected is float or number.is_integer()
+        return False
+    return isinstance(value, list) and all(type(item) is str for item in value)
+
+
+def _wrong_type(path: str, value: Any, expected: Any) -> FieldProblem:
+    want = _TYPE_NAMES.get(expected, "a list of strings")
+    return FieldProblem(path, f"{path} must be {want}, got {json.dumps(value)[:60]}.")
+
+
+def _check_tools(request: Mapping[str, Any]) -> FieldProblem | None:
+    """``tools``: a list of Tool objects, each naming known kinds of tool."""
+    name = "tools"
+    if "tools" not in request:
+        return None
+    tools = request["tools"]
+    example = '[{"googleSearch": {}}]'
+    if not isinstance(tools, list):
+        return FieldProblem(
+            name, f"tools must be a list of Tool objects like {example}, got {type(tools).__name__}."
+        )
+    for index, tool in enumerate(tools):
+        where = f"tools[{index}]"
+        if not _is_object(tool):
+            return FieldProblem(where, f"{where} must be a Tool object like {example[1:-1]}.")
+        for field_name in tool:
+            if field_name in TOOL_FIELDS:
+                continue
+            if field_name in ("cachedContent", "cached_content"):
+                fix = 'a cache is not a tool: put its name at request.cachedContent ("cachedContents/...")'
+            else:
+                fix = (
+                    f"{field_name} is not a field of Tool{_did_you_mean(field_name, TOOL_FIELDS)}; its "
+                    f"fields are {_field_list(TOOL_FIELDS)}"
+                )
+            return FieldProblem(f"{where}.{field_name}", f"{fix}.")
+    return None
+
+
+def _check_safety_settings(request: Mapping[str, Any]) -> FieldProblem | None:
+    """``safetySettings``: a list of SafetySetting objects."""
+    name = "safetySettings" if "safetySettings" in request else "safety_settings"
+    value = request.get(name)
+    if value is None:
+        return None
+    example = '[{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}]'
+    if not isinstance(value, list):
+        return FieldProblem(name, f"{name} must be a list of SafetySetting objects like {example}.")
+    for index, item in enumerate(value):
+        if not _is_object(item):
+            return FieldProblem(
+                f"{name}[{index}]", f"{name}[{index}] must be an object like {example[1:-1]}."
+            )
     return None
 
 

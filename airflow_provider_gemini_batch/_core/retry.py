@@ -44,6 +44,7 @@ import tenacity
 
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
+    GeminiNoQuotaError,
     GeminiRateLimitError,
     GeminiTransportError,
 )
@@ -73,7 +74,12 @@ async def async_sleep(seconds: float) -> None:
 
 
 def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
-    """Whether a failed call may be sent again (see the module docstring for the rules)."""
+    """Whether a failed call may be sent again (see the module docstring for the rules).
+
+    A 429 with a quota of zero (:class:`GeminiNoQuotaError`) is never retried: no wait lifts it.
+    """
+    if isinstance(exc, GeminiNoQuotaError):
+        return False
     if isinstance(exc, GeminiRateLimitError):
         return True
     if isinstance(exc, GeminiTransportError):

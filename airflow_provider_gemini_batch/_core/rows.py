@@ -44,6 +44,7 @@ Wire facts and their sources:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -151,16 +152,41 @@ def row_error(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The per-row error of a result object, from ``error`` or ``status``; None when there is none.
 
     ``status`` as an object is a ``google.rpc.Status`` and is kept whole (code, message, details).
-    ``status`` as a non-empty string (Vertex output lines) becomes ``{"message": <string>}``; an
-    empty string means the row succeeded.
+    ``status`` as a non-empty string (Vertex output lines) becomes ``{"message": <string>}``,
+    unless the string is itself a JSON error (``"{\"error\": {\"code\": 5, ...}}"`` or a bare
+    Status): then that error's code, status and details are read from it (:func:`_embedded_error`).
+    An empty string means the row succeeded.
     """
     for name in ("error", "status"):
         value = obj.get(name)
         if _is_map(value) and value:
             return value
         if name == "status" and isinstance(value, str) and value.strip():
-            return {"message": value}
+            return _embedded_error(value) or {"message": value}
     return None
+
+
+def _embedded_error(text: str) -> Mapping[str, Any] | None:
+    """The ``google.rpc.Status`` a status string wraps as JSON, or None when it wraps none.
+
+    Vertex-style result lines carry the row's error as a string; when the service fails a row
+    with an API error, the string is that error's JSON envelope (``{"error": {"code": 5,
+    "message": ..., "status": "NOT_FOUND"}}``), so its code and reason are in the text, not in
+    fields. Only strings that start with ``{`` are parsed (a failed row is rare; this costs
+    nothing for the others).
+    """
+    stripped = text.strip()
+    if not stripped.startswith("{"):
+        return None
+    try:
+        data = json.loads(stripped)
+    except ValueError:
+        return None
+    if _is_map(data) and _is_map(data.get("error")):
+        data = data["error"]
+    if not _is_map(data) or not ("code" in data or "status" in data or "message" in data):
+        return None
+    return data
 
 
 def _code(error: Mapping[str, Any]) -> int | None:

@@ -254,6 +254,8 @@ class GeminiBatchAdapter(BatchAdapter):
         display_name = display_name_with_tag(
             f"llm_batch {idempotency_key}", idempotency_key, input_fingerprint[:FINGERPRINT_LENGTH]
         )
+        # Before any upload: a model without batch support is refused only at create.
+        self.hook.check_model_can_batch(model)
         if lines.encoded_size(build()) <= self.inline_limit_bytes:
             batch = self.hook.create_batch(model, requests=list(build()), display_name=display_name)
             return SubmitResult(batch_id=batch.name, provider_input_ref=None)

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from airflow_provider_gemini_batch.emulator import models as model_catalogue
 from airflow_provider_gemini_batch.emulator.backend import FILE_ID_LENGTH, EmulatorState
 from airflow_provider_gemini_batch.emulator.faults import Fault
 from airflow_provider_gemini_batch.emulator.files import (
@@ -36,9 +37,12 @@ from airflow_provider_gemini_batch.emulator.partial import FieldsError, Mask, ap
 from airflow_provider_gemini_batch.emulator.request_fields import unknown_field_errors
 from airflow_provider_gemini_batch.emulator.transport import drop_connection
 from airflow_provider_gemini_batch.emulator.wire import (
+    MAX_FILE_ID,
     ApiError,
     error_info,
     field,
+    file_gone,
+    file_id_too_long,
     invalid,
     not_found,
     parse_json_lenient,
@@ -129,6 +133,8 @@ class Api:
         add("GET", rf"^/{_VER}/files/{_ID}$", self.get_file)
         add("DELETE", rf"^/{_VER}/files/{_ID}$", self.delete_file)
         add("GET", rf"^/(?:download/)?{_VER}/files/{_ID}:download$", self.download_file)
+        add("GET", rf"^/{_VER}/models$", self.list_models)
+        add("GET", rf"^/{_VER}/models/(?P<model>[^/:]+)$", self.get_model)
         add("GET", rf"^/{_VER}/batches$", self.list_batches)
         add("GET", rf"^/{_VER}/batches/{_ID}$", self.get_batch)
         add("DELETE", rf"^/{_VER}/batches/{_ID}$", self.delete_batch)
@@ -532,18 +538,24 @@ class Api:
             data["nextPageToken"] = token
         return self._shaped(ctx, data)
 
-    def _file(self, ctx: Ctx, id: str) -> FileRecord:
+    def _file(self, ctx: Ctx, id: str, request: str | None = None) -> FileRecord:
+        """The file ``files/<id>`` as this caller may see it. ``request`` (``DeleteFileRequest``)
+        applies the Files API's 40-character id limit (a get and a download do not)."""
+        if request is not None and len(id) > MAX_FILE_ID:
+            raise file_id_too_long(request)
         record = self.state.get_file(id)
         if not self._visible(ctx, record.owner):
-            raise not_found(f"files/{id}")
+            raise file_gone(id)
         return record
 
     async def get_file(self, ctx: Ctx, ver: str, id: str) -> Response:
+        # Reading a batch output file by name works again (python-genai #1759 on google-genai
+        # 1.53; #1613 had seen it refused); only the delete keeps the 40-character limit.
         record = self._file(ctx, id)
         return self._shaped(ctx, record.render(base_url(ctx.request), ver, self.state.clock.now()))
 
     async def delete_file(self, ctx: Ctx, ver: str, id: str) -> Response:
-        self._file(ctx, id)
+        self._file(ctx, id, "DeleteFileRequest")
         self.state.delete_file(id)
         return json_response({})
 
@@ -569,9 +581,20 @@ class Api:
             headers={"Content-Length": str(record.size)},
         )
 
+    # ---- models ---------------------------------------------------------------------------------
+
+    async def list_models(self, ctx: Ctx, ver: str) -> Response:
+        size = _page_size(ctx.request, 50, 1000)
+        return self._shaped(ctx, model_catalogue.page(size, _page_token(ctx.request)))
+
+    async def get_model(self, ctx: Ctx, ver: str, model: str) -> Response:
+        return self._shaped(ctx, model_catalogue.get(model, ver))
+
     # ---- batches --------------------------------------------------------------------------------
 
     async def create_batch(self, ctx: Ctx, ver: str, coll: str, model: str, verb: str) -> Response:
+        if coll == "models":
+            model_catalogue.refuse_unless_batchable(model, verb, ver)
         body = await self._read_json(ctx, limit=MAX_INLINE_BODY_BYTES)
         batch = field(body, "batch")
         if not isinstance(batch, dict):

@@ -39,7 +39,7 @@ from airflow_provider_gemini_batch.emulator.files import (
     sha256_hash_field,
 )
 from airflow_provider_gemini_batch.emulator.modes import check_modes
-from airflow_provider_gemini_batch.emulator.wire import ApiError, not_found
+from airflow_provider_gemini_batch.emulator.wire import ApiError, file_gone, not_found
 
 MAX_ACTIVE_BATCHES = 100
 # Live batch ids are 36 lowercase alphanumerics: cookbook Batch_mode.ipynb cells 19/28/34/44 outputs
@@ -172,6 +172,9 @@ class EmulatorState:
         self.files: dict[str, FileRecord] = {}
         self.sessions: dict[str, UploadSession] = {}
         self.batches: dict[str, BatchRecord] = {}
+        #: Deleted batches that had not ended: a delete does not stop a batch, which keeps holding
+        #: the concurrency quota until it ends (operations.delete reference; python-genai #2495).
+        self.deleted_in_flight: list[BatchRecord] = []
         self._seq: dict[str, int] = {}
         self._counter = 0
         # (version, sequence numbers, records) of the batches in creation order; see _batches_in_order.
@@ -189,6 +192,7 @@ class EmulatorState:
         self.files.clear()
         self.sessions.clear()
         self.batches.clear()
+        self.deleted_in_flight.clear()
         self._batch_order = None
         self._seq.clear()
         self._tasks.clear()
@@ -218,10 +222,11 @@ class EmulatorState:
         return False
 
     def get_file(self, file_id: str) -> FileRecord:
-        """The live (unexpired) file ``files/<file_id>``; raises 404 otherwise."""
+        """The live (unexpired) file ``files/<file_id>``; raises the Files API's 403 "… or it may
+        not exist" otherwise (:func:`wire.file_gone`: the service does not answer 404 for files)."""
         record = self.files.get(file_id)
         if record is None or self._expire_file(record):
-            raise not_found(f"files/{file_id}")
+            raise file_gone(file_id)
         return record
 
     def list_files(
@@ -234,7 +239,7 @@ class EmulatorState:
         return self._page(files, page_size, token)
 
     def delete_file(self, file_id: str) -> None:
-        """Delete a file and its bytes; raises 404 if unknown."""
+        """Delete a file and its bytes; raises the Files API's 403 if unknown (:meth:`get_file`)."""
         record = self.get_file(file_id)
         del self.files[file_id]
         self._seq.pop(record.name, None)
@@ -341,7 +346,9 @@ class EmulatorState:
     def active_batch_count(self) -> int:
         self.admit()
         now = self.clock.now()
-        return sum(1 for b in self.batches.values() if b.phase(now).state not in TERMINAL)
+        self.deleted_in_flight = [b for b in self.deleted_in_flight if b.phase(now).state not in TERMINAL]
+        listed = sum(1 for b in self.batches.values() if b.phase(now).state not in TERMINAL)
+        return listed + len(self.deleted_in_flight)
 
     def create_batch(
         self,
@@ -373,7 +380,7 @@ class EmulatorState:
             file_id = input_file.removeprefix("files/")
             source = self.get_file(file_id)
             if self.settings.has("per_key_visibility") and source.owner != owner:
-                raise not_found(f"files/{file_id}")
+                raise file_gone(file_id)
             if self.clock.now() < source.ready_time:
                 # sourcelibrary-v2 PR #2186: create on a still-PROCESSING file -> 400 FAILED_PRECONDITION.
                 raise ApiError(
@@ -446,7 +453,12 @@ class EmulatorState:
             record.cancel_time = now
 
     def delete_batch(self, batch_id: str) -> None:
+        """Forget a batch (404 and out of lists from now on). It is **not** cancelled: one still
+        pending or running keeps counting toward the concurrent-job limit until it would have
+        ended (python-genai #2495: quota still held after delete)."""
         record = self.get_batch(batch_id)
+        if record.phase(self.clock.now()).state not in TERMINAL:
+            self.deleted_in_flight.append(record)
         del self.batches[batch_id]
         self._seq.pop(record.name, None)
         if record.input_path is not None:

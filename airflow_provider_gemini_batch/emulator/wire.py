@@ -89,6 +89,32 @@ def not_found(what: str) -> ApiError:
     return ApiError(404, f"Requested entity was not found: {what}.")
 
 
+def file_gone(file_id: str) -> ApiError:
+    """What the Files API answers for a file that expired, was deleted or is another project's:
+    403 PERMISSION_DENIED, not 404 [OBS: googleapis/python-genai #1218, google-gemini/
+    deprecated-generative-ai-python #692, google-gemini/deprecated-generative-ai-js #236]."""
+    return ApiError(
+        403,
+        f"You do not have permission to access the File {file_id} or it may not exist.",
+        status="PERMISSION_DENIED",
+    )
+
+
+#: The Files API's longest file id. Batch output files (``batch-`` + a 36-character batch id)
+#: are longer, so deleting them by name is refused [OBS: googleapis/python-genai #1759: on
+#: google-genai 1.53 get and download work and only DeleteFileRequest is refused; #1613 had seen
+#: GetFileRequest refused too].
+MAX_FILE_ID = 40
+
+
+def file_id_too_long(request: str) -> ApiError:
+    """400 INVALID_ARGUMENT for a file id over :data:`MAX_FILE_ID` characters (``request`` is
+    ``GetFileRequest`` or ``DeleteFileRequest``), worded as python-genai #1613 quotes it."""
+    return ApiError(
+        400, f"* {request}.name: File ID (name excluding 'files/') cannot be more than 40 characters.\n"
+    )
+
+
 def invalid(message: str) -> ApiError:
     """400 INVALID_ARGUMENT with ``message``."""
     return ApiError(400, message)

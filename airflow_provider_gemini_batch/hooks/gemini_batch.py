@@ -61,6 +61,7 @@ from airflow_provider_gemini_batch.hooks._auth import (
 )
 from airflow_provider_gemini_batch.hooks._base import GeminiHookBase
 from airflow_provider_gemini_batch.hooks._chunk_feed import ChunkFeed
+from airflow_provider_gemini_batch.hooks._model_check import check_model_can_batch
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook, aclose_shared_clients
 from airflow_provider_gemini_batch.storage import atomic_destination, resolve_path
 
@@ -270,6 +271,15 @@ class GeminiBatchHook(GeminiHookBase):
 
     # -- batches ---------------------------------------------------------------------------------
 
+    def check_model_can_batch(self, model: str, *, embeddings: bool = False) -> None:
+        """Raise before anything is uploaded if ``model`` cannot run this kind of batch
+        (``models.get``'s ``supportedGenerationMethods``; once per process and model).
+
+        :raises GeminiInvalidInputError: unknown model, or one without batch support; the message
+            lists batch-capable models.
+        """
+        check_model_can_batch(self, model, embeddings=embeddings)
+
     def create_batch(
         self,
         model: str,
@@ -398,7 +408,9 @@ class GeminiBatchHook(GeminiHookBase):
         self._request(routes.cancel_batch(self.settings.api_version, name)).close()
 
     def delete_batch(self, name: str) -> None:
-        """Delete ``batches/…`` (stops it if running; it disappears from lists).
+        """Delete ``batches/…`` (it disappears from lists). This does **not** stop a batch that
+        is still running (a long-running operation's delete only drops interest in its result;
+        python-genai #2495): :meth:`cancel_batch` it first, as ``GeminiDeleteBatchOperator`` does.
 
         :raises GeminiNotFoundError: the batch did not exist (a 404 after a retried attempt counts
             as success: the earlier attempt deleted it but its answer was lost).

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_gemini_batch._core.names import MAX_FILE_ID_CHARS, is_unaddressable_file
 from airflow_provider_gemini_batch._core.waiting import DEFAULT_CANCEL_SETTLE_SECONDS
 from airflow_provider_gemini_batch.exceptions import GeminiNotFoundError
 from airflow_provider_gemini_batch.operators._common import DEFAULT_CONN_ID, GeminiOperatorBase
@@ -103,10 +104,18 @@ class _GeminiDeleteOperator(GeminiOperatorBase):
 
 
 class GeminiDeleteBatchOperator(_GeminiDeleteOperator):
-    """Delete a batch (stops it if still running). Usable with ``trigger_rule="all_done"``.
+    """Delete a batch, cancelling it first if it is still in flight. Usable with
+    ``trigger_rule="all_done"``.
+
+    Deleting a batch does not stop it: the delete of a long-running operation only says the
+    client is no longer interested in its result (Google's ``operations.delete`` reference), and a
+    deleted pending batch kept holding the project's batch quota (googleapis/python-genai #2495).
+    So a batch that has not ended is cancelled, re-read for up to ``settle_timeout`` seconds until
+    it ends, and deleted then (the delete is sent even if it has not ended by then).
 
     :param batch_name: ``batches/...`` (templated); empty/None is a no-op with a log line.
     :param ignore_missing: treat a batch that no longer exists as deleted. Default True.
+    :param settle_timeout: seconds to re-read a cancelled batch before deleting it. Default 60.
     :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
     :raises GeminiNotFoundError: the batch does not exist and ``ignore_missing`` is False.
     """
@@ -119,21 +128,41 @@ class GeminiDeleteBatchOperator(_GeminiDeleteOperator):
         *,
         batch_name: str | None,
         ignore_missing: bool = True,
+        settle_timeout: float = DEFAULT_CANCEL_SETTLE_SECONDS,
         gemini_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
         super().__init__(ignore_missing=ignore_missing, gemini_conn_id=gemini_conn_id, **kwargs)
         self.batch_name = batch_name
+        self.settle_timeout = settle_timeout
 
     def _target(self) -> str | None:
         return None if self.batch_name is None else str(self.batch_name)
 
     def _delete(self, name: str) -> None:
+        batch = self.hook.get_batch(name, light=True)
+        if not batch.done:
+            self.log.info(
+                "%s is %s; cancelling it before the delete (a delete alone does not stop a batch).",
+                batch.name,
+                batch.state_label,
+            )
+            timeout = float(self.settle_timeout)
+            last = cancel_and_settle(self.hook, batch.name, self.log, settle_timeout=timeout) or batch
+            if not last.done:
+                self.log.warning(
+                    "%s was still %s after %.0f s; deleting it anyway.", batch.name, last.state.short, timeout
+                )
         self.hook.delete_batch(name)
 
 
 class GeminiDeleteFileOperator(_GeminiDeleteOperator):
     """Delete an uploaded file. Usable with ``trigger_rule="all_done"``.
+
+    A batch output file (``files/batch-…``) is skipped with a log line: its id is longer than the
+    40 characters the Files API accepts, so it cannot be deleted by name (python-genai #1613).
+    A file the Files API calls gone (403 "… or it may not exist": expired or deleted) counts as
+    missing.
 
     :param file_name: ``files/...`` (templated); empty/None (failed upstream) is a no-op.
     :param ignore_missing: treat a file that no longer exists as deleted. Default True.
@@ -160,3 +189,16 @@ class GeminiDeleteFileOperator(_GeminiDeleteOperator):
 
     def _delete(self, name: str) -> None:
         self.hook.delete_file(name)
+
+    def execute(self, context: Context) -> None:
+        name = self._target()
+        if name and is_unaddressable_file(name):
+            self.log.info(
+                "%s is a batch output file; the Files API refuses ids over %d characters, so it "
+                "cannot be deleted by name (googleapis/python-genai #1613). Skipped; the service "
+                "removes it.",
+                name,
+                MAX_FILE_ID_CHARS,
+            )
+            return
+        super().execute(context)

@@ -237,6 +237,8 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
             if batch is not None:
                 self._record(context, recorded, batch, input_fp)
         if batch is None:
+            # Before any upload: a model without batch support is refused only at create.
+            self.hook.check_model_can_batch(str(self.model), embeddings=bool(self.embeddings))
             input_file = self._recorded_file(recorded, identity, described)
             if input_file is None:
                 input_file = self._upload_if_needed(identity, described)

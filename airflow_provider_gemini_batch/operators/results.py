@@ -230,11 +230,12 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         return text
 
     def _land(self, batch: Batch, expected: int | None, destination: str) -> ResultsTally:
-        """Write every row; if some rows had no key and the landed count equals ``expected``,
+        """Write every row; if every row had no key and the landed count equals ``expected``,
         write them all again with keys inferred from their position (bounded memory: the
-        results are streamed twice rather than held)."""
+        results are streamed twice rather than held). When other rows carry keys, a key-less row
+        is left without one: the keyed rows show the order is not the requests' order to rely on."""
         tally = self._land_once(batch, destination, infer_keys=False)
-        if tally.keyless and expected and tally.total == expected:
+        if tally.keyless and tally.keyless == tally.total and expected and tally.total == expected:
             self.log.info(
                 "%d of %d results of %s carry no key and the count matches the batch's %d requests; "
                 "writing them again keyed by their request's position (request-<n>).",

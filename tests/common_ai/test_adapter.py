@@ -141,3 +141,23 @@ def test_row_errors_are_errored_and_cancel_is_reported(emulator: EmulatorServer)
     adapter.cancel_batch(running.batch_id)
     assert adapter.get_batch(running.batch_id).status == "cancelled"
     adapter.close()
+
+
+def test_a_model_without_batch_support_is_refused_before_the_upload(emulator: EmulatorServer) -> None:
+    """cookbook #1077: such a model is refused only at create; the adapter asks the Models API first."""
+    from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
+
+    class SmallInline(GeminiBatchAdapter):
+        inline_limit_bytes = 10
+
+    adapter = SmallInline(api_key=emulator.api_key, base_url=emulator.base_url)
+    with pytest.raises(GeminiInvalidInputError) as info:
+        adapter.submit(
+            [{"prompt": "q"}],
+            model="gemini-2.0-flash-live-001",
+            idempotency_key=KEY16,
+            input_fingerprint=FINGERPRINT,
+            output_spec=build_output_spec(Answer),
+        )
+    assert "does not support batchGenerateContent" in str(info.value)
+    assert not [e for e in emulator.control.journal() if e["path"].startswith("/upload/")]

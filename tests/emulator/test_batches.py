@@ -229,7 +229,11 @@ def test_create_without_input_is_invalid_argument(http: httpx.Client) -> None:
 
 def test_create_with_unknown_input_file_is_not_found(http: httpx.Client) -> None:
     response = http.post(MODEL_PATH, json={"batch": {"inputConfig": {"fileName": "files/nope"}}})
-    assert response.status_code == 404
+    # The Files API's answer for a file that does not exist (deprecated-generative-ai-js #236).
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == (
+        "You do not have permission to access the File nope or it may not exist."
+    )
 
 
 # ---- outcomes ----------------------------------------------------------------------------------

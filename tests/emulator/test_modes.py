@@ -82,11 +82,12 @@ def test_per_key_visibility_hides_batches_and_files_from_other_keys(
 
     assert http.get(f"/v1beta/{op['name']}", headers=other).status_code == 404
     assert http.post(f"/v1beta/{op['name']}:cancel", headers=other).status_code == 404
-    assert http.get(f"/v1beta/{file_name}", headers=other).status_code == 404
+    # Another project's file: the Files API's 403 "... or it may not exist" (python-genai #1218).
+    assert http.get(f"/v1beta/{file_name}", headers=other).status_code == 403
     assert http.get("/v1beta/batches", headers=other).json() == {}
     assert http.get("/v1beta/files", headers=other).json() == {}
     refused = http.post(MODEL_PATH, json={"batch": {"inputConfig": {"fileName": file_name}}}, headers=other)
-    assert refused.status_code == 404
+    assert refused.status_code == 403
     # The creating key still sees both.
     assert get(http, op["name"])["name"] == op["name"]
     assert get(http, file_name)["name"] == file_name

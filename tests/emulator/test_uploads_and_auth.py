@@ -196,7 +196,10 @@ def test_files_expire_after_48_hours(http: httpx.Client, emulator: EmulatorServe
 
     emulator.control.advance_clock(2 * 3600)
 
-    assert http.get(f"/v1beta/{name}").status_code == 404
+    gone = http.get(f"/v1beta/{name}")
+    # An expired file: 403 PERMISSION_DENIED "... or it may not exist" (python-genai #1218).
+    assert gone.status_code == 403
+    assert gone.json()["error"]["status"] == "PERMISSION_DENIED"
     assert http.get("/v1beta/files").json() == {}
 
 

@@ -164,12 +164,14 @@ def test_file_example_lands_one_row_per_input_key_and_cleans_up(
     logged = [r.getMessage() for r in caplog.records if r.name == module.log.name]
     assert f"Batch {manifest['batch_name']} ended SUCCEEDED: {manifest['counts']}" in logged
 
-    # Cleanup: the uploaded input and the generated result file are gone from the Files API.
+    # Cleanup: the uploaded input is gone from the Files API. The generated result file is not
+    # deleted: the Files API refuses its id (over 40 characters, python-genai #1613/#1759), so the
+    # cleanup task skips it with a log line instead of sending a delete that cannot succeed.
     calls = [(c["method"], c["path"]) for c in gemini_conn.control.journal()]
     deleted = {path.rsplit("/", 1)[-1] for method, path in calls if method == "DELETE"}
     uploaded = values["upload_requests"].split("/", 1)[1]
     assert uploaded in deleted
-    assert any(name.startswith("batch-") for name in deleted), calls
+    assert not any(name.startswith("batch-") for name in deleted), calls
 
 
 def test_inline_example_parses_structured_answers(

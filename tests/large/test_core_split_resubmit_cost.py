@@ -96,7 +96,7 @@ def test_cost_from_user_price_table() -> None:
     table = check_price_table({"models/gemini-2.5-flash": {"input": 0.15, "output": 1.25}})
     usage = {"promptTokenCount": 2_000_000, "candidatesTokenCount": 1_000_000, "thoughtsTokenCount": 400_000}
     cost = estimate_cost(usage, "models/gemini-2.5-flash", table)
-    assert cost["tokens"] == {"input": 2_000_000, "output": 1_000_000, "thinking": 400_000}
+    assert cost["tokens"] == {"input": 2_000_000, "cached": 0, "output": 1_000_000, "thinking": 400_000}
     assert (cost["input"], cost["output"], cost["thinking"]) == (0.3, 1.25, 0.5)
     assert cost["total"] == 2.05
     assert estimate_cost(usage, "gemini-x", table)["total"] is None
@@ -111,7 +111,7 @@ def test_cost_from_user_price_table() -> None:
         {},
         {"m": {"input": 1}},
         {"m": {"input": -1, "output": 1}},
-        {"m": {"input": 1, "output": 1, "cached": 1}},
+        {"m": {"input": 1, "output": 1, "cache": 1}},  # a cache price is spelled "cached"
     ],
 )
 def test_bad_price_tables_are_refused(table: dict[str, Any]) -> None:

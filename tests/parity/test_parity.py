@@ -40,9 +40,6 @@ KNOWN_DIFFERENCES: dict[str, str] = {
     "create_inline": f"{_CREATED.format('')}; {_FINISHED}",
     "cancel_batch": f"{_CREATED.format('')}; the cancelled batch carries metadata.updateTime",
     "delete_batch": _CREATED.format(""),
-    "missing_file": (
-        "a file that is gone: the service answers 403 PERMISSION_DENIED, the emulator 404 NOT_FOUND"
-    ),
     "bad_request_field": (
         "a file line with the flat SDK field thinking_config: the service refuses the create (400), "
         "the emulator creates the batch"

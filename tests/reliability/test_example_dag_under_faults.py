@@ -78,6 +78,9 @@ def test_file_example_succeeds_with_complete_results_under_faults_on_every_call(
     from tests.operators._support import sync_hook
 
     assert len(list(sync_hook().list_batches())) == 1
-    # Cleanup still removed both files.
-    assert file_names(gemini_conn) == []
+    # Cleanup removed the uploaded file; the batch output file cannot be deleted by name (its id
+    # is over the Files API's 40 characters, python-genai #1613/#1759), so the cleanup skipped it.
+    left = file_names(gemini_conn)
+    assert len(left) == 1
+    assert left[0].startswith("files/batch-")
     assert injected == sum(len(a) for _, _, a in FAULT_PLAN)
