@@ -170,6 +170,23 @@ ANSWERS: dict[str, list[tuple[dict[str, Any], str]]] = {
             FILE_403,
         )
     ],
+    "deleted_file": [
+        *_upload(captures.COOKBOOK_EMBEDDINGS_INPUT),
+        (_json({}), REST_EMPTY),
+        (
+            _json(
+                {
+                    "error": {
+                        "code": 403,
+                        "message": "You do not have permission to access the File <id> or it may not exist.",
+                        "status": "PERMISSION_DENIED",
+                    }
+                },
+                403,
+            ),
+            f"{FILE_403}; python-genai issue #1218 names expired and deleted files",
+        ),
+    ],
     "bad_request_field": [
         *_upload(BAD_FIELD_INPUT),
         (

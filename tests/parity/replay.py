@@ -104,6 +104,12 @@ def _delete(hook: GeminiBatchHook, tmp: Path, last: int) -> None:
     _answered(last, lambda: hook.get_batch(batch.name))
 
 
+def _deleted(hook: GeminiBatchHook, tmp: Path, last: int) -> None:
+    name = _upload(hook, tmp, EMBED_INPUT)
+    hook.delete_file(name)
+    _answered(last, lambda: hook.get_file(name))
+
+
 def _answered(status: int, call: Callable[[], Any]) -> None:
     """``call`` returns (the last answer was a 200) or raises a typed error with that status."""
     if status == 200:
@@ -125,6 +131,7 @@ HOOK_DRIVERS: dict[str, Callable[[GeminiBatchHook, Path, int], None]] = {
     "unknown_batch": lambda hook, tmp, last: _answered(
         last, lambda: hook.get_batch("batches/parityunknown0")
     ),
+    "deleted_file": lambda hook, tmp, last: _deleted(hook, tmp, last),
     "missing_file": lambda hook, tmp, last: _answered(last, lambda: hook.get_file("files/paritymissin")),
     # The hook refuses this file's lines itself; unchecked, the service's answer must be parsed.
     "bad_request_field": lambda hook, tmp, last: _answered(

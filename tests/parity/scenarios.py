@@ -190,6 +190,11 @@ SCENARIOS: dict[str, Scenario] = {
             "missing_file", "read a file that does not exist", (Step("GET", "/{api}/files/paritymissin"),)
         ),
         Scenario(
+            "deleted_file",
+            "upload a tiny JSONL, delete it, read it",
+            (*upload_steps(EMBED_INPUT), Step("DELETE", "/{api}/{file}"), Step("GET", "/{api}/{file}")),
+        ),
+        Scenario(
             "bad_request_field",
             "create from a file whose lines carry a field the service does not know",
             (
