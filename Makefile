@@ -79,19 +79,17 @@ unit: $(STAMP) browser
 e2e: $(STAMP) browser
 	$(BIN)/python -m pytest -m e2e -s $(PYTEST_ARGS)
 
-# Replay every parity snapshot against the hook and the emulator (also part of `make unit`):
-# the free error scenarios (tests/real_service/snapshots) and the workflow scenarios
-# (tests/parity/snapshots). `make parity-real` records fresh snapshots from the real service: it
-# needs GEMINI_API_KEY (GEMINI_API_URL may point elsewhere); the error scenarios are not billed, the
-# workflow ones cost well under one US cent (docs/real-service/parity.md). PARITY_ARGS names
-# workflow scenarios to record (default: all).
-PARITY_TESTS := tests/real_service/test_parity.py tests/parity
+# Replay every parity snapshot (tests/parity/snapshots) against the hook and the emulator (also
+# part of `make unit`). `make parity-real` records fresh snapshots from the real service: it needs
+# GEMINI_API_KEY (GEMINI_API_URL may point elsewhere); a run costs well under one US cent, the
+# error scenarios nothing (docs/real-service/parity.md). PARITY_ARGS names scenarios to record
+# (default: all).
+PARITY_TESTS := tests/parity
 parity: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS) $(PARITY_TESTS)
 
 parity-real: $(STAMP)
 	@test -n "$$GEMINI_API_KEY" || { echo "GEMINI_API_KEY is not set"; exit 2; }
-	$(BIN)/python -m tests.real_service.parity record
 	$(BIN)/python -m tests.parity.record $(PARITY_ARGS)
 	$(BIN)/python -m pytest $(PYTEST_ARGS) $(PARITY_TESTS)
 

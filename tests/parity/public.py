@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.parity.record import API_VERSION, DEFAULT_EMBED_MODEL, DEFAULT_MODEL, to_snapshot
-from tests.parity.scenarios import BAD_FIELD_INPUT, SCENARIOS, TEXT_INPUT
+from tests.parity.scenarios import ABSENT_FILE, BAD_FIELD_INPUT, SCENARIOS, TEXT_INPUT
 from tests.parity.snapshot import (
     SNAPSHOT_DIR,
     Normaliser,
@@ -31,6 +31,7 @@ from tests.parity.snapshot import (
 )
 from tests.real_service import captures
 from tests.real_service import captures_batches as cb
+from tests.real_service import captures_faults as cf
 from tests.real_service import captures_rows as cr
 from tests.real_service.captures_input import INSPECT_3257_CREATE_ERROR
 
@@ -120,6 +121,14 @@ _CANCELLED["metadata"]["endTime"] = cb.LIVE_FILE_BATCH_SUCCEEDED["metadata"]["en
 # One inline request, none finished: the live capture leaves zero counters out.
 _CANCELLED["metadata"]["batchStats"] = {"requestCount": "1"}
 
+_FILE_GONE = {
+    "error": {
+        "code": 403,
+        "message": f"You do not have permission to access the File {ABSENT_FILE} or it may not exist.",
+        "status": "PERMISSION_DENIED",
+    }
+}
+
 #: scenario → the answers of its steps, in order, each with its source.
 ANSWERS: dict[str, list[tuple[dict[str, Any], str]]] = {
     "upload_file": _upload(captures.COOKBOOK_EMBEDDINGS_INPUT),
@@ -153,21 +162,25 @@ ANSWERS: dict[str, list[tuple[dict[str, Any], str]]] = {
         (_json(cb.NOT_FOUND_BODY, 404), REST_404),
     ],
     "unknown_batch": [(_json(cb.NOT_FOUND_BODY, 404), REST_404)],
-    "missing_file": [
+    "missing_file": [(_json(_FILE_GONE, 403), FILE_403)],
+    "delete_missing_file": [
         (
-            _json(
-                {
-                    "error": {
-                        "code": 403,
-                        "message": (
-                            "You do not have permission to access the File paritymissin or it may not exist."
-                        ),
-                        "status": "PERMISSION_DENIED",
-                    }
-                },
-                403,
-            ),
-            FILE_403,
+            _json(_FILE_GONE, 403),
+            f"{FILE_403}; google-gemini/deprecated-generative-ai-python issue #692 (files.delete of a "
+            "file that is gone answers the same)",
+        )
+    ],
+    "delete_batch_output_file": [
+        (
+            _json(cf.file_id_too_long_body("DeleteFileRequest"), 400),
+            "googleapis/python-genai issues #1613 and #1759 (a batch output file's id is over 40 "
+            "characters: files.delete answers 400 INVALID_ARGUMENT)",
+        )
+    ],
+    "model_without_batch": [
+        (
+            _json(cf.MODEL_CANNOT_BATCH_BODY, 404),
+            "google-gemini/cookbook issue #1077 (a batch on a model without batch support: 404 NOT_FOUND)",
         )
     ],
     "deleted_file": [

@@ -8,8 +8,9 @@ Gemini API and rewrites ``tests/parity/snapshots/``. It needs ``GEMINI_API_KEY``
 Arguments name scenarios to record (default: all).
 
 Cost: :data:`EXPECTED_COST`. The key is sent only in the ``x-goog-api-key`` header to the
-configured origin (the upload session URL the service returns is on that origin too), is never
-printed, and a snapshot that still holds it after normalisation is not written.
+configured origin (the upload session URL the service returns is on that origin too; a redirect
+is recorded, never followed), is never printed, and a snapshot that still holds it after
+normalisation is not written.
 """
 
 from __future__ import annotations
@@ -114,6 +115,8 @@ def run_scenario(
                 data=body if isinstance(body, bytes) else None,
                 json=None if isinstance(body, bytes) else body,
                 timeout=60,
+                # requests keeps custom headers on a redirect: followed, the key could leave the origin.
+                allow_redirects=False,
             )
             record = response_record(response.status_code, response.headers, response.content)
             if step.until is None or _reached(record["body"], step.until) or response.status_code != 200:

@@ -16,11 +16,20 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_gemini_batch.exceptions import GeminiApiError
+from airflow_provider_gemini_batch.exceptions import GeminiApiError, GeminiClientError, GeminiNotFoundError
 from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 from tests.parity.record import DEFAULT_EMBED_MODEL, DEFAULT_MODEL, run_scenario
-from tests.parity.scenarios import BAD_FIELD_INPUT, EMBED_INPUT, INLINE_REQUESTS, SCENARIOS, TEXT_INPUT
+from tests.parity.scenarios import (
+    ABSENT_BATCH,
+    ABSENT_FILE,
+    BAD_FIELD_INPUT,
+    EMBED_INPUT,
+    INLINE_REQUESTS,
+    SCENARIOS,
+    TEXT_INPUT,
+)
 from tests.parity.snapshot import encode_body, materialise, response_differences
+from tests.real_service.captures_faults import NO_BATCH_MODEL
 from tests.real_service.standin import Recorded, Reply, ScriptedServer
 
 
@@ -101,23 +110,33 @@ def _delete(hook: GeminiBatchHook, tmp: Path, last: int) -> None:
     batch = hook.create_batch(DEFAULT_MODEL, requests=INLINE_REQUESTS)
     hook.cancel_batch(batch.name)
     hook.delete_batch(batch.name)
-    _answered(last, lambda: hook.get_batch(batch.name))
+    _answered(last, lambda: hook.get_batch(batch.name), *_BATCH_GONE)
 
 
 def _deleted(hook: GeminiBatchHook, tmp: Path, last: int) -> None:
     name = _upload(hook, tmp, EMBED_INPUT)
     hook.delete_file(name)
-    _answered(last, lambda: hook.get_file(name))
+    _answered(last, lambda: hook.get_file(name), *_FILE_GONE)
 
 
-def _answered(status: int, call: Callable[[], Any]) -> None:
-    """``call`` returns (the last answer was a 200) or raises a typed error with that status."""
+#: The typed error and a phrase of its hint the hook gives, per kind of refusal: a user reads the
+#: hint, so it is part of what the snapshot holds the hook to.
+_BATCH_GONE: tuple[type[GeminiApiError], str] = (GeminiNotFoundError, "visible only")
+_FILE_GONE: tuple[type[GeminiApiError], str] = (GeminiNotFoundError, "is gone")
+
+
+def _answered(
+    status: int, call: Callable[[], Any], error: type[GeminiApiError] = GeminiApiError, hint: str = ""
+) -> None:
+    """``call`` returns (the last answer was a 200) or raises ``error`` with that status and a
+    message containing ``hint``."""
     if status == 200:
         call()
         return
-    with pytest.raises(GeminiApiError) as caught:
+    with pytest.raises(error) as caught:
         call()
     assert caught.value.http_status == status, caught.value
+    assert hint in str(caught.value), caught.value
 
 
 #: scenario → drive the hook through it; ``last`` is the status of the scenario's last answer.
@@ -129,10 +148,27 @@ HOOK_DRIVERS: dict[str, Callable[[GeminiBatchHook, Path, int], None]] = {
     "cancel_batch": lambda hook, tmp, last: _cancel(hook, tmp),
     "delete_batch": _delete,
     "unknown_batch": lambda hook, tmp, last: _answered(
-        last, lambda: hook.get_batch("batches/parityunknown0")
+        last, lambda: hook.get_batch(f"batches/{ABSENT_BATCH}"), *_BATCH_GONE
     ),
     "deleted_file": lambda hook, tmp, last: _deleted(hook, tmp, last),
-    "missing_file": lambda hook, tmp, last: _answered(last, lambda: hook.get_file("files/paritymissin")),
+    "missing_file": lambda hook, tmp, last: _answered(
+        last, lambda: hook.get_file(f"files/{ABSENT_FILE}"), *_FILE_GONE
+    ),
+    "delete_missing_file": lambda hook, tmp, last: _answered(
+        last, lambda: hook.delete_file(f"files/{ABSENT_FILE}"), *_FILE_GONE
+    ),
+    "delete_batch_output_file": lambda hook, tmp, last: _answered(
+        last,
+        lambda: hook.delete_file(f"files/batch-{ABSENT_BATCH}"),
+        GeminiClientError,
+        "cannot be deleted by name",
+    ),
+    "model_without_batch": lambda hook, tmp, last: _answered(
+        last,
+        lambda: hook.create_batch(NO_BATCH_MODEL, requests=INLINE_REQUESTS),
+        GeminiNotFoundError,
+        "cannot run batches",
+    ),
     # The hook refuses this file's lines itself; unchecked, the service's answer must be parsed.
     "bad_request_field": lambda hook, tmp, last: _answered(
         last,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.real_service.captures import COOKBOOK_EMBEDDINGS_INPUT
+from tests.real_service.captures_faults import NO_BATCH_MODEL
 from tests.real_service.captures_input import INSPECT_3257_LINE
 
 #: Two one-line prompts with short answers (``maxOutputTokens`` keeps the billed output tiny).
@@ -40,6 +41,12 @@ EMBED_INPUT = COOKBOOK_EMBEDDINGS_INPUT
 BAD_FIELD_INPUT = (
     json.dumps(INSPECT_3257_LINE) + "\n" + json.dumps(dict(INSPECT_3257_LINE, key="2")) + "\n"
 ).encode()
+
+#: A batch id of the live form (36 lowercase alphanumerics) that no project has. Its output file
+#: name (``files/batch-`` + the id) is longer than the 40 characters the Files API accepts.
+ABSENT_BATCH = "parity0absent0batch0000000000000000"
+#: A file id of the live form (12 characters) that no project has.
+ABSENT_FILE = "paritymissin"
 
 INLINE_REQUESTS = [
     {
@@ -111,8 +118,17 @@ def _poll() -> Step:
     return Step("GET", "/{api}/{batch}", until="done")
 
 
+def _file_batch(content: bytes, **create: str) -> tuple[Step, ...]:
+    """Upload ``content``, create a batch from the file, wait until done, download the results."""
+    return (
+        *upload_steps(content),
+        _create({"inputConfig": {"fileName": "{file}"}}, **create),
+        Step("GET", "/{api}/{batch}", until="done", save={"results": "body:response.responsesFile"}),
+        Step("GET", "/{api}/{results}:download", query={"alt": "media"}),
+    )
+
+
 _INLINE = {"inputConfig": {"requests": {"requests": INLINE_REQUESTS}}}
-_DOWNLOAD = Step("GET", "/{api}/{results}:download", query={"alt": "media"})
 
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
@@ -125,36 +141,12 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "create_from_file",
             "create a generateContent batch from an uploaded file, wait, download its results",
-            (
-                *upload_steps(TEXT_INPUT),
-                _create({"inputConfig": {"fileName": "{file}"}}),
-                Step(
-                    "GET",
-                    "/{api}/{batch}",
-                    until="done",
-                    save={"results": "body:response.responsesFile"},
-                ),
-                _DOWNLOAD,
-            ),
+            _file_batch(TEXT_INPUT),
         ),
         Scenario(
             "embeddings_from_file",
             "create an embeddings batch from an uploaded file, wait, download its results",
-            (
-                *upload_steps(EMBED_INPUT),
-                _create(
-                    {"inputConfig": {"fileName": "{file}"}},
-                    verb="asyncBatchEmbedContent",
-                    model="{embed_model}",
-                ),
-                Step(
-                    "GET",
-                    "/{api}/{batch}",
-                    until="done",
-                    save={"results": "body:response.responsesFile"},
-                ),
-                _DOWNLOAD,
-            ),
+            _file_batch(EMBED_INPUT, verb="asyncBatchEmbedContent", model="{embed_model}"),
         ),
         Scenario(
             "create_inline",
@@ -184,10 +176,25 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "unknown_batch",
             "read a batch that does not exist",
-            (Step("GET", "/{api}/batches/parityunknown0"),),
+            (Step("GET", f"/{{api}}/batches/{ABSENT_BATCH}"),),
         ),
         Scenario(
-            "missing_file", "read a file that does not exist", (Step("GET", "/{api}/files/paritymissin"),)
+            "missing_file", "read a file that does not exist", (Step("GET", f"/{{api}}/files/{ABSENT_FILE}"),)
+        ),
+        Scenario(
+            "delete_missing_file",
+            "delete a file that does not exist",
+            (Step("DELETE", f"/{{api}}/files/{ABSENT_FILE}"),),
+        ),
+        Scenario(
+            "delete_batch_output_file",
+            "delete a batch output file by name (its id is over 40 characters: refused)",
+            (Step("DELETE", f"/{{api}}/files/batch-{ABSENT_BATCH}"),),
+        ),
+        Scenario(
+            "model_without_batch",
+            "create an inline batch on a model without batch support (refused: nothing is billed)",
+            (_create(_INLINE, model=NO_BATCH_MODEL),),
         ),
         Scenario(
             "deleted_file",

@@ -27,6 +27,7 @@ from tests.real_service.standin import Reply, ScriptedServer
 from tests.real_service.test_upload_hash import connect
 
 FAKE_KEY = "AIzaParityFakeKey-0123456789abcdefghijkl"
+NOT_FOUND = {"error": {"code": 404, "message": "not found", "status": "NOT_FOUND"}}
 #: Recorder options for local servers: quick polls, and a poll that never ends fails in seconds.
 FAST: dict[str, Any] = {"log": lambda _: None, "poll_interval": 0.05, "timeout": 10}
 SNAPSHOTS = sorted(path.stem for path in SNAPSHOT_DIR.glob("*.json"))
@@ -130,8 +131,23 @@ def test_a_key_echoed_by_the_server_is_never_written(tmp_path: Path) -> None:
         (path,) = record.record_all(
             server.base_url, FAKE_KEY, directory=tmp_path, names=["unknown_batch"], **FAST
         )
+        sent = server.requests
+    assert [r.headers.get("x-goog-api-key") for r in sent] == [FAKE_KEY]
     assert FAKE_KEY not in path.read_text()
     assert "API key <key> not valid." in path.read_text()
+
+
+def test_a_redirect_is_recorded_not_followed(tmp_path: Path) -> None:
+    """The key goes to the configured origin only: a server redirecting elsewhere gets no second request."""
+    with ScriptedServer([Reply("GET", r".*", status=404, body=NOT_FOUND)]) as elsewhere:
+        away = Reply("GET", r".*", status=302, headers={"Location": f"{elsewhere.base_url}/v1beta/x"})
+        with ScriptedServer([away]) as server:
+            (path,) = record.record_all(
+                server.base_url, FAKE_KEY, directory=tmp_path, names=["unknown_batch"], **FAST
+            )
+        assert elsewhere.requests == []
+    assert read_snapshot("unknown_batch", tmp_path)["exchanges"][0]["response"]["status"] == 302
+    assert FAKE_KEY not in path.read_text()
 
 
 def test_a_server_that_answers_otherwise_is_named_difference_by_difference(
