@@ -123,3 +123,16 @@ def test_past_the_model_limit_rows_are_priced_by_the_batch_model_and_said(manife
     assert cost["by_model"][ASKED]["tokens"]["input"] == (MANY - 1) * 1_000_000
     assert cost["total"] == pytest.approx(3.0 + (MANY - 1) * 1.0)
     assert f"{unlisted} rows were answered by models past" in cost["note"]
+
+
+def test_the_tally_keeps_one_sum_per_model_up_to_the_limit() -> None:
+    """Memory stays flat: one small dict per distinct answering model, never one per row."""
+    from airflow_provider_gemini_batch._core.landing import land_result_blocks
+    from airflow_provider_gemini_batch._core.manifest import ResultsTally
+
+    tally = ResultsTally()
+    for _ in land_result_blocks([MANY_LINES, TWO_LINES], tally):
+        pass
+    assert len(tally.usage_by_model) == MODEL_LIMIT + 1  # the listed models, and None
+    assert tally.models_unlisted == MANY - MODEL_LIMIT + 3  # ASKED and ROUTED came past it too
+    assert tally.usage["promptTokenCount"] == (MANY + 3) * 1_000_000
