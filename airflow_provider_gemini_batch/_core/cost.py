@@ -199,7 +199,8 @@ def sum_costs(costs: list[Mapping[str, Any] | None]) -> dict[str, Any] | None:
     """The sum of several ``cost`` objects (shards, rounds); None when none has a total.
 
     Shards on different models are summed in money; the currency of the first is kept (a table
-    has one currency).
+    has one currency). When the parts were priced by more than one model, ``by_model`` holds the
+    per-model sums (of the parts' own ``by_model`` subtotals where they have them).
     """
     priced = [c for c in costs if c and c.get("total") is not None]
     if not priced:
@@ -211,4 +212,11 @@ def sum_costs(costs: list[Mapping[str, Any] | None]) -> dict[str, Any] | None:
     unpriced = len([c for c in costs if c]) - len(priced)
     if unpriced:
         out["note"] = f"{unpriced} part(s) had no price for their model and are not included."
+    # Per-model subtotals survive the sum: a part's own, or the part itself under its model.
+    parts: dict[str, list[Mapping[str, Any] | None]] = {}
+    for cost in priced:
+        for model, sub in (cost.get("by_model") or {str(cost.get("model")): cost}).items():
+            parts.setdefault(model, []).append(sub)
+    if len(parts) > 1:
+        out["by_model"] = {model: sum_costs(subs) for model, subs in sorted(parts.items())}
     return out

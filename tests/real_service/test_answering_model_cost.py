@@ -136,3 +136,16 @@ def test_the_tally_keeps_one_sum_per_model_up_to_the_limit() -> None:
     assert len(tally.usage_by_model) == MODEL_LIMIT + 1  # the listed models, and None
     assert tally.models_unlisted == MANY - MODEL_LIMIT + 3  # ASKED and ROUTED came past it too
     assert tally.usage["promptTokenCount"] == (MANY + 3) * 1_000_000
+
+
+def test_summed_costs_keep_the_per_model_subtotals(manifests: dict[str, Any]) -> None:
+    """Shards and resubmitted rounds are summed (``sum_costs``): the subtotals are summed too."""
+    from airflow_provider_gemini_batch._core.cost import sum_costs
+
+    two, many = manifests["two"]["cost"], manifests["many"]["cost"]
+    summed = sum_costs([two, many])
+    assert summed is not None
+    assert sorted(summed["by_model"]) == sorted([ASKED, ROUTED, "gemini-test-000"])
+    asked = summed["by_model"][ASKED]
+    assert asked["total"] == pytest.approx(two["by_model"][ASKED]["total"] + many["by_model"][ASKED]["total"])
+    assert summed["total"] == pytest.approx(sum(m["total"] for m in summed["by_model"].values()))
