@@ -6,6 +6,10 @@
 #                     then test-oldest (TEST_OLDEST=0 skips it)
 #   make demo         the file example end to end on airflow standalone + the emulator
 #                     (DEMO_ARGS="--keep-running" keeps Airflow up for the UI)
+#   make parity       the parity suites alone: the hook and the emulator held to the snapshots of
+#                     the real service (also part of `make test`)
+#   make parity-real  record those snapshots from the real API (needs GEMINI_API_KEY; billed, well
+#                     under one US cent; GEMINI_API_URL may point elsewhere): docs/real-service/parity.md
 #   make test-oldest  the Airflow-facing tests on Airflow $(OLDEST_AIRFLOW): async connection lookup,
 #                     trigger, sensor, and the file/inline example DAGs end to end with dag.test()
 #                     (~1.5 min; OLDEST_TESTS=tests/operators ... widens it, ~10 min for all)
@@ -75,16 +79,19 @@ unit: $(STAMP) browser
 e2e: $(STAMP) browser
 	$(BIN)/python -m pytest -m e2e -s $(PYTEST_ARGS)
 
-# Replay every parity snapshot (tests/real_service/snapshots) against the hook and the emulator
-# (also part of `make unit`). `make parity-real` records fresh snapshots from the real service:
-# it needs GEMINI_API_KEY (GEMINI_API_URL may point elsewhere); nothing it sends is billed.
+# Replay every parity snapshot (tests/parity/snapshots) against the hook and the emulator (also
+# part of `make unit`). `make parity-real` records fresh snapshots from the real service: it needs
+# GEMINI_API_KEY (GEMINI_API_URL may point elsewhere); a run costs well under one US cent, the
+# error scenarios nothing (docs/real-service/parity.md). PARITY_ARGS names scenarios to record
+# (default: all).
+PARITY_TESTS := tests/parity
 parity: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/real_service/test_parity.py
+	$(BIN)/python -m pytest $(PYTEST_ARGS) $(PARITY_TESTS)
 
 parity-real: $(STAMP)
 	@test -n "$$GEMINI_API_KEY" || { echo "GEMINI_API_KEY is not set"; exit 2; }
-	$(BIN)/python -m tests.real_service.parity record
-	$(BIN)/python -m pytest $(PYTEST_ARGS) tests/real_service/test_parity.py
+	$(BIN)/python -m tests.parity.record $(PARITY_ARGS)
+	$(BIN)/python -m pytest $(PYTEST_ARGS) $(PARITY_TESTS)
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html

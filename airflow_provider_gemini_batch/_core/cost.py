@@ -19,6 +19,14 @@ as summed by ``ResultsTally.usage``. Model names match with or without ``models/
 
 Without a ``cached`` price, cached tokens are priced as fresh input (an upper bound) and shown
 apart (``tokens.cached`` and a ``note``), so the estimate never hides them.
+
+Each row is priced by the model that answered it (its response's ``modelVersion``, "the model
+version used to generate the response" in the REST reference ``GenerateContentResponse``) when
+the table has that model, else by the batch's model: the service answers requests for a retired
+model name with another model (enricoros/big-AGI issue #1082: a request for
+``gemini-3-pro-preview`` answered by 3.1 Pro; Google's changelog of 2025-05-06, quoted in
+microsoft/vscode-copilot-release issue #9372: the 03-25 preview "now points to" the 05-06 one).
+When rows are priced by more than one model, :func:`estimate_batch_cost` adds per-model subtotals.
 """
 
 from __future__ import annotations
@@ -139,11 +147,60 @@ def estimate_cost(
     return out
 
 
+def estimate_batch_cost(
+    usage_by_model: Mapping[str | None, Mapping[str, int]],
+    batch_model: str | None,
+    table: Mapping[str, Mapping[str, float]],
+    *,
+    currency: str = "USD",
+    rows_unlisted: int = 0,
+) -> dict[str, Any]:
+    """The manifest's ``cost`` for usage summed per answering model (``ResultsTally.usage_by_model``).
+
+    Usage of a model the table prices is priced by that model; the rest (rows naming no model, or
+    one the table lacks) by ``batch_model``. With one pricing model the shape is
+    :func:`estimate_cost`'s; with several it is their sum (:func:`sum_costs`) with ``"model"`` the
+    batch's and ``"by_model": {model: estimate_cost(...)}`` the subtotals.
+
+    :param rows_unlisted: rows whose model came past the tally's model limit (summed under None,
+        so priced by the batch's model); said in a ``note`` when not 0.
+    """
+    groups: dict[str, dict[str, int]] = {}
+    batch = _bare(batch_model or "")
+    for model, usage in usage_by_model.items():
+        bare = _bare(model) if model else ""
+        target = bare if bare and bare in table else batch
+        group = groups.setdefault(target, {})
+        for name, value in usage.items():
+            group[name] = group.get(name, 0) + value
+    if len(groups) <= 1:
+        # One pricing model: the shape of a single estimate, as before rows named their model.
+        model, usage = next(iter(groups.items()), (batch, {}))
+        out = estimate_cost(usage, model or batch_model, table, currency=currency)
+    else:
+        by_model = {m: estimate_cost(u, m, table, currency=currency) for m, u in sorted(groups.items())}
+        summed = sum_costs(list(by_model.values())) or {"total": None}
+        summed.pop("currency", None)
+        out = {"currency": currency, "model": batch or None, **summed, "by_model": by_model}
+        if out["total"] is not None:
+            out["basis"] = (
+                "user price table, per million tokens, each row at the price of the model that answered it"
+            )
+    if rows_unlisted:
+        extra = (
+            f"{rows_unlisted} rows were answered by models past the first ones counted apart and are "
+            f"priced by the batch's model {batch or '(unknown)'}."
+        )
+        out["note"] = f"{out['note']} {extra}" if out.get("note") else extra
+    return out
+
+
 def sum_costs(costs: list[Mapping[str, Any] | None]) -> dict[str, Any] | None:
     """The sum of several ``cost`` objects (shards, rounds); None when none has a total.
 
     Shards on different models are summed in money; the currency of the first is kept (a table
-    has one currency).
+    has one currency). When the parts were priced by more than one model, ``by_model`` holds the
+    per-model sums (of the parts' own ``by_model`` subtotals where they have them).
     """
     priced = [c for c in costs if c and c.get("total") is not None]
     if not priced:
@@ -155,4 +212,11 @@ def sum_costs(costs: list[Mapping[str, Any] | None]) -> dict[str, Any] | None:
     unpriced = len([c for c in costs if c]) - len(priced)
     if unpriced:
         out["note"] = f"{unpriced} part(s) had no price for their model and are not included."
+    # Per-model subtotals survive the sum: a part's own, or the part itself under its model.
+    parts: dict[str, list[Mapping[str, Any] | None]] = {}
+    for cost in priced:
+        for model, sub in (cost.get("by_model") or {str(cost.get("model")): cost}).items():
+            parts.setdefault(model, []).append(sub)
+    if len(parts) > 1:
+        out["by_model"] = {model: sum_costs(subs) for model, subs in sorted(parts.items())}
     return out

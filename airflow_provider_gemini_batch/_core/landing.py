@@ -271,6 +271,8 @@ class _Response(msgspec.Struct, gc=False):
     usage_metadata: Any = msgspec.UNSET
     tokenCount: Any = msgspec.UNSET
     token_count: Any = msgspec.UNSET
+    modelVersion: Any = msgspec.UNSET
+    model_version: Any = msgspec.UNSET
 
 
 _decode_response = msgspec.json.Decoder(_Response).decode
@@ -320,15 +322,19 @@ _OPEN_BRACKET = ord("[")
 _LIST_END_OR_SPACE = frozenset(b"] \t\r\n")
 
 
-def _usage_of(response: _Response) -> tuple[Any, Any]:
-    """``(usageMetadata, tokenCount)`` as :func:`~._core.models.pick` reads them (camelCase first)."""
+def _usage_of(response: _Response) -> tuple[Any, Any, str | None]:
+    """``(usageMetadata, tokenCount, modelVersion)`` as :func:`~._core.models.pick` reads them
+    (camelCase first); the model is None unless it is a string."""
     usage = response.usageMetadata
     if usage is _UNSET:
         usage = None if response.usage_metadata is _UNSET else response.usage_metadata
     tokens = response.tokenCount
     if tokens is _UNSET:
         tokens = None if response.token_count is _UNSET else response.token_count
-    return usage, tokens
+    model = response.modelVersion
+    if model is _UNSET:
+        model = response.model_version
+    return usage, tokens, model if type(model) is str else None
 
 
 # The usual line has exactly two members, in either order (the live service writes the response
@@ -432,8 +438,8 @@ def land_result_blocks(
                         append(middle)
                         append(view[body_start:body_end])
                         append(b"}\n")
-                        usage, tokens = _usage_of(typed)
-                        if tally.add_succeeded(key, usage, tokens) and on_duplicate is not None:
+                        usage, tokens, model = _usage_of(typed)
+                        if tally.add_succeeded(key, usage, tokens, model) and on_duplicate is not None:
                             on_duplicate(index, key)
                         index += 1
                         continue

@@ -19,6 +19,11 @@ from airflow_provider_gemini_batch._core.models import BatchResult, pick
 #: memory stays bounded whatever the batch size.
 DUPLICATE_CHECK_LIMIT = 250_000
 
+#: How many distinct answering models (``modelVersion``) the tally sums usage for apart. Past it,
+#: the usage of rows on further models is summed with the rows that name no model (priced by the
+#: batch's model) and counted in ``models_unlisted``: one small dict per model, whatever the input.
+MODEL_LIMIT = 64
+
 #: The manifest's outcome for requests the batch counted and the results do not answer.
 MISSING = "missing"
 #: Digits of the largest usage counter accepted: counters are int64 (proto-JSON writes them as
@@ -40,7 +45,11 @@ class ResultsTally:
     ``tokenCount`` of embedding responses (``{"tokenCount": "1", "embedding": ...}``, [LIVE]
     cookbook ``Batch_mode.ipynb`` cell 48), keyed by the lowerCamelCase field name; int64 counters
     may be decimal strings. Rows that failed with a response (blocked, stopped ...) count too:
-    they were billed. Nested detail lists are ignored on purpose: they are per-modality
+    they were billed. The sums are kept per answering model (the response's ``modelVersion``,
+    which can differ from the batch's model when the service routes a retired model to another):
+    :attr:`usage_by_model`, one dict per distinct model up to ``model_limit`` (rows without a
+    ``modelVersion``, or on a model past the limit, are under ``None``; ``models_unlisted`` counts
+    the rows of the latter). Nested detail lists are ignored on purpose: they are per-modality
     breakdowns whose sum is already in the top-level counters.
 
     ``by_outcome`` counts rows per outcome (``_core/rows.OUTCOMES``). ``total`` counts the landed
@@ -61,11 +70,41 @@ class ResultsTally:
     duplicate_keys: int = 0
     keyless: int = 0
     key_inferred: int = 0
-    usage: dict[str, int] = field(default_factory=dict)
     key_limit: int = DUPLICATE_CHECK_LIMIT
     keys_unchecked: int = 0
     missing: int = 0
+    model_limit: int = MODEL_LIMIT
+    models_unlisted: int = 0
     _seen: set[str] = field(default_factory=set, repr=False)
+    _usage: dict[str | None, dict[str, int]] = field(default_factory=dict, repr=False)
+
+    @property
+    def usage(self) -> dict[str, int]:
+        """The summed counters of every row, whichever model answered it (a new dict)."""
+        buckets = list(self._usage.values())
+        if len(buckets) == 1:
+            return dict(buckets[0])
+        out: dict[str, int] = {}
+        for bucket in buckets:
+            for name, value in bucket.items():
+                out[name] = out.get(name, 0) + value
+        return out
+
+    @property
+    def usage_by_model(self) -> dict[str | None, dict[str, int]]:
+        """Summed counters per answering model (``modelVersion`` as written; ``None``: rows that
+        name none, or whose model came past ``model_limit`` distinct ones). Copies."""
+        return {model: dict(bucket) for model, bucket in self._usage.items() if bucket}
+
+    def _bucket(self, model: str | None) -> dict[str, int]:
+        """The sums for ``model``, made on its first row; past the limit, those of ``None``."""
+        if model is not None and len(self._usage) - (None in self._usage) >= self.model_limit:
+            self.models_unlisted += 1
+            model = None
+        bucket = self._usage.get(model)
+        if bucket is None:
+            bucket = self._usage[model] = {}
+        return bucket
 
     @property
     def requests(self) -> int:
@@ -105,41 +144,52 @@ class ResultsTally:
             self.key_inferred += 1
         response = result.response
         if response:
-            self._sum_usage(pick(response, "usageMetadata"), pick(response, "tokenCount"))
+            model = pick(response, "modelVersion")
+            self._sum_usage(
+                pick(response, "usageMetadata"),
+                pick(response, "tokenCount"),
+                model if type(model) is str else None,
+            )
         if result.key is None or result.key_inferred:
             self.keyless += 1
             return False
         return self._check_key(result.key)
 
-    def add_succeeded(self, key: str, usage: Any, tokens: Any) -> bool:
+    def add_succeeded(self, key: str, usage: Any, tokens: Any, model: str | None = None) -> bool:
         """Count a keyed row that succeeded, as :meth:`add` counts its result; returns True when
         its key duplicates an earlier row's.
 
         For the landing path that never builds the row's response (``_core/landing.py``):
         ``usage`` and ``tokens`` are the response's ``usageMetadata`` and ``tokenCount`` (either
-        spelling; None when absent).
+        spelling; None when absent), ``model`` its ``modelVersion`` (None when absent or not a
+        string).
         """
         self.total += 1
         self.succeeded += 1
         by_outcome = self.by_outcome
         by_outcome[rows.SUCCEEDED] = by_outcome.get(rows.SUCCEEDED, 0) + 1
-        self._sum_usage(usage, tokens)
+        self._sum_usage(usage, tokens, model)
         return self._check_key(key)
 
-    def _sum_usage(self, usage: Any, tokens: Any) -> None:
-        """Add a response's ``usageMetadata`` counters and its ``tokenCount`` to :attr:`usage`."""
+    def _sum_usage(self, usage: Any, tokens: Any, model: str | None) -> None:
+        """Add a response's ``usageMetadata`` counters and its ``tokenCount`` to the sums of the
+        model that answered it."""
+        # One dict lookup per row: a batch has one or a few answering models.
+        totals = self._usage.get(model)
+        if totals is None:
+            totals = self._bucket(model)
         if type(usage) is dict:
-            totals = self.usage
             for name, value in usage.items():
                 kind = type(value)
                 if kind is int and "_" not in name:
                     totals[name] = totals.get(name, 0) + value
                 elif kind is not list:  # a per-modality breakdown list is never a counter
-                    self._add_counter(_camel(name), value)
-        else:
-            self._add_usage(usage)
+                    _add_counter(totals, _camel(name), value)
+        elif isinstance(usage, Mapping):
+            for raw_key, value in usage.items():
+                _add_counter(totals, _camel(raw_key), value)
         if tokens is not None:
-            self._add_counter("tokenCount", tokens)
+            _add_counter(totals, "tokenCount", tokens)
 
     def landed_key(self, key: str) -> bool | None:
         """Whether a row with ``key`` was landed; None when the tally cannot tell (more distinct
@@ -157,22 +207,6 @@ class ResultsTally:
         else:
             self.keys_unchecked += 1
         return False
-
-    def _add_usage(self, usage: Any) -> None:
-        if type(usage) is not dict and not isinstance(usage, Mapping):
-            return
-        for raw_key, value in usage.items():
-            self._add_counter(_camel(raw_key), value)
-
-    def _add_counter(self, key: str, value: Any) -> None:
-        # int64 counters may arrive as decimal strings (proto-JSON); bools are not counters.
-        kind = type(value)
-        if kind is not int:
-            if kind is str:
-                value = _string_counter(key, value)
-            elif kind is bool or not isinstance(value, int):
-                return
-        self.usage[key] = self.usage.get(key, 0) + value
 
     @property
     def failed_ratio(self) -> float:
@@ -196,6 +230,17 @@ class ResultsTally:
             "duplicate_keys": self.duplicate_keys,
             "keyless": self.keyless,
         }
+
+
+def _add_counter(totals: dict[str, int], key: str, value: Any) -> None:
+    # int64 counters may arrive as decimal strings (proto-JSON); bools are not counters.
+    kind = type(value)
+    if kind is not int:
+        if kind is str:
+            value = _string_counter(key, value)
+        elif kind is bool or not isinstance(value, int):
+            return
+    totals[key] = totals.get(key, 0) + value
 
 
 def _string_counter(name: str, value: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from airflow_provider_gemini_batch._core.cost import check_price_table, estimate_cost
+from airflow_provider_gemini_batch._core.cost import check_price_table, estimate_batch_cost
 from airflow_provider_gemini_batch._core.jsonl import with_position_key
 from airflow_provider_gemini_batch._core.landing import land_result_blocks, row_line
 from airflow_provider_gemini_batch._core.manifest import (
@@ -203,7 +203,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
             expected_requests=expected,
             note=note,
             warnings=warnings,
-            cost=estimate_cost(tally.usage, batch.model, prices, currency=self.currency) if prices else None,
+            cost=self._cost(tally, batch.model, prices),
             missing_keys=named,
         )
         by_outcome = manifest["counts"]["by_outcome"]  # with the missing rows
@@ -262,6 +262,16 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                 "max_failed_ratio."
             )
         return manifest
+
+    def _cost(
+        self, tally: ResultsTally, model: str | None, prices: dict[str, dict[str, float]] | None
+    ) -> dict[str, Any] | None:
+        """The manifest's ``cost``: each row at the price of the model that answered it (``_core/cost``)."""
+        if not prices:
+            return None
+        return estimate_batch_cost(
+            tally.usage_by_model, model, prices, currency=self.currency, rows_unlisted=tally.models_unlisted
+        )
 
     def _name_missing(self, tally: ResultsTally, warnings: list[str]) -> list[str] | None:
         """The first keys of ``input_path`` without a landed row (a sentence added to

@@ -157,8 +157,9 @@ def test_threshold_is_strictly_greater_than() -> None:
 
 
 def test_manifest_shape_is_small_and_json_native() -> None:
-    tally = ResultsTally(total=2, succeeded=2, usage={"totalTokenCount": 9})
-    tally.by_outcome["succeeded"] = 2
+    tally = ResultsTally()
+    tally.add_succeeded("a", {"totalTokenCount": 9}, None)
+    tally.add_succeeded("b", None, None)
     manifest = build_manifest(
         batch_name="batches/x", state="SUCCEEDED", destination="/tmp/o", tally=tally, expected_requests=2
     )
