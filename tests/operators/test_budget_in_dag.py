@@ -111,8 +111,7 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
 
 @pytest.fixture(scope="module")
 def run(
-    airflow_db: str,
-    emulator_server: EmulatorServer, tmp_path_factory: pytest.TempPathFactory
+    airflow_db: str, emulator_server: EmulatorServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RecordedRun]:
     emulator_server.control.reset()
     tmp = tmp_path_factory.mktemp("budget")
@@ -120,7 +119,11 @@ def run(
     mp.setenv(
         "AIRFLOW_CONN_GEMINI_BATCH_DEFAULT",
         json.dumps(
-            {"conn_type": "gemini_batch", "host": emulator_server.base_url, "password": emulator_server.api_key}
+            {
+                "conn_type": "gemini_batch",
+                "host": emulator_server.base_url,
+                "password": emulator_server.api_key,
+            }
         ),
     )
     try:
@@ -142,8 +145,10 @@ def test_over_budget_fails_once_naming_estimate_budget_currency_model_and_method
     assert len(run.failures.tries[task_id]) == 1
     message = run.message(task_id)
     assert "above max_cost 0.001000 USD" in message
-    assert "estimated cost" in message and MODEL in message
-    assert "characters of text / 4" in message and "ai.google.dev/gemini-api/docs/tokens" in message
+    assert "estimated cost" in message
+    assert MODEL in message
+    assert "characters of text / 4" in message
+    assert "ai.google.dev/gemini-api/docs/tokens" in message
     assert "nothing was uploaded or created" in message
     if task_id == "over_inline":
         assert "20 requests without maxOutputTokens x assumed_output_tokens=8,192" in message
@@ -155,7 +160,8 @@ def test_media_parts_without_a_figure_are_refused_naming_the_line(run: RecordedR
     assert run.state("media_unknown") == "failed"
     assert run.error("media_unknown") == "GeminiInvalidInputError"
     message = run.message("media_unknown")
-    assert "media.jsonl holds 1 media part(s)" in message and "line 3" in message
+    assert "media.jsonl holds 1 media part(s)" in message
+    assert "line 3" in message
     assert "tokens_per_media_part" in message
 
 
@@ -181,7 +187,7 @@ def test_results_manifest_shows_the_estimate_beside_the_actual_cost(run: Recorde
 
 def test_estimate_is_the_same_whatever_the_block_boundaries() -> None:
     """The estimate rides along the validation read: lines cut by any block size count once."""
-    rows = _rows(5) + [{"key": "s", "request": {"contents": [{"parts": [{"text": "h\u00e9"}]}]}}]
+    rows = [*_rows(5), {"key": "s", "request": {"contents": [{"parts": [{"text": "h\u00e9"}]}]}}]
     data = b"\xef\xbb\xbf" + "".join(json.dumps(r) + "\n" for r in rows).encode()
     totals = set()
     for size in (1, 7, 64, len(data)):
