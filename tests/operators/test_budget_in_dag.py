@@ -147,7 +147,7 @@ def test_over_budget_fails_once_naming_estimate_budget_currency_model_and_method
     assert "above max_cost 0.001000 USD" in message
     assert "estimated cost" in message
     assert MODEL in message
-    assert "characters of text / 4" in message
+    assert "characters of text (UTF-8 bytes as written) / 4" in message
     assert "ai.google.dev/gemini-api/docs/tokens" in message
     assert "nothing was uploaded or created" in message
     if task_id == "over_inline":
@@ -195,5 +195,5 @@ def test_estimate_is_the_same_whatever_the_block_boundaries() -> None:
         for start in range(0, len(data), size):
             estimator.update(data[start : start + size])
         estimator.finish()
-        totals.add((estimator.requests, estimator.text_chars, estimator.output_tokens))
-    assert totals == {(6, 5 * 402 + 2, 5 * 50 + 10)}
+        totals.add((estimator.requests, estimator.text_bytes, estimator.output_tokens))
+    assert totals == {(6, 5 * 404 + 9, 5 * 50 + 10)}
