@@ -42,6 +42,8 @@ GeminiBatchFailedError`` and ``except GeminiBatchError`` still catch them):
   would silently multiply it by ``retries + 1`` (the retried create reattaches to the same batch
   and starts a fresh deadline). The batch is left running (or cancelled with
   ``cancel_on_timeout``); wait for it again with a sensor or by clearing the task.
+* :class:`GeminiBudgetExceededError` (and :class:`GeminiNoBatchError`) are also
+  :class:`AirflowFailException`: the same input gives the same estimate (or still no batch name).
 * Everything else stays retryable: giving up after repeated 5xx/429 or transport errors, a batch
   that could not be read (404 under another key, a bad key being fixed), a batch still in flight
   when results are fetched.
