@@ -71,6 +71,7 @@ def budget_estimator(op: Any) -> tuple[BatchEstimator, dict[str, dict[str, float
                 "file is not read back. Give the JSONL as input_path (or the requests inline), or "
                 "drop max_cost."
             )
+        op.log.info("No cost estimate for input_file %s: an uploaded file is not read back.", op.input_file)
         return None
     estimator = BatchEstimator(
         embeddings=bool(op.embeddings), assumed_output_tokens=int(assumed or 0), tokens_per_media_part=media
