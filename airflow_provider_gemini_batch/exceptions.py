@@ -5,6 +5,7 @@
     GeminiBatchError                       base of everything below (an AirflowException)
     ├── GeminiInvalidInputError            bad arguments or input, found before any request is sent
     │   ├── GeminiInputFileError           a JSONL input problem, with ``path`` and ``line_number``
+    │   ├── GeminiBudgetExceededError      the estimated cost is above ``max_cost`` (no retries)
     │   └── GeminiNoBatchError             no batch name: the task creating it did not run (no retries)
     ├── GeminiConnectionConfigError        missing/wrong Airflow connection, key or credentials
     ├── GeminiApiError                     the API answered with an error status
@@ -41,6 +42,8 @@ GeminiBatchFailedError`` and ``except GeminiBatchError`` still catch them):
   would silently multiply it by ``retries + 1`` (the retried create reattaches to the same batch
   and starts a fresh deadline). The batch is left running (or cancelled with
   ``cancel_on_timeout``); wait for it again with a sensor or by clearing the task.
+* :class:`GeminiBudgetExceededError` (and :class:`GeminiNoBatchError`) are also
+  :class:`AirflowFailException`: the same input gives the same estimate (or still no batch name).
 * Everything else stays retryable: giving up after repeated 5xx/429 or transport errors, a batch
   that could not be read (404 under another key, a bad key being fixed), a batch still in flight
   when results are fetched.
@@ -301,3 +304,16 @@ class GeminiNoBatchError(GeminiInvalidInputError, AirflowFailException):
     """A task that reads a batch got no batch name: the task that creates it did not run or failed
     before creating one (a results task or sensor with ``trigger_rule="all_done"`` after a failed
     upstream). Also an :class:`AirflowFailException`: a retry would find no batch either."""
+
+
+class GeminiBudgetExceededError(GeminiInvalidInputError, AirflowFailException):
+    """The batch's estimated cost is above the create task's ``max_cost``; nothing was sent.
+
+    ``estimate`` is the ``cost_estimate`` object (``_core/estimate.py``: currency, model, tokens,
+    amounts, ``max_cost`` and how the estimate was made). Also an :class:`AirflowFailException`:
+    the same input gives the same estimate, so a retry would refuse again.
+    """
+
+    def __init__(self, message: str, *, estimate: Mapping[str, Any]) -> None:
+        self.estimate = dict(estimate)
+        super().__init__(message)

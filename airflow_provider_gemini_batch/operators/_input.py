@@ -27,17 +27,36 @@ def validate_jsonl(path: str, *, embeddings: bool | None = None, log: TaskLog | 
     _scan(path, embeddings=embeddings, log=log, digest=None)
 
 
-def validate_and_hash(path: str, *, embeddings: bool | None = None, log: TaskLog | None = None) -> str:
+def validate_and_hash(
+    path: str, *, embeddings: bool | None = None, log: TaskLog | None = None, also: Any = None
+) -> str:
     """Validate a JSONL input and return its hex sha256, reading the file once.
 
     The operators need both before their first request (bad input is refused before anything is
     sent; the reuse lookups need the content hash), so one read serves both.
 
+    :param also: an object with ``update(block)`` fed the same blocks as the hash (the create
+        operator's cost estimate, ``_core/estimate.py``), or None.
+
     :raises GeminiInputFileError: as :func:`validate_jsonl`.
     """
     digest = hashlib.sha256()
-    _scan(path, embeddings=embeddings, log=log, digest=digest)
+    _scan(path, embeddings=embeddings, log=log, digest=digest if also is None else _Tee(digest, also))
     return digest.hexdigest()
+
+
+class _Tee:
+    """Hands each block to two ``update`` consumers (the hash and the cost estimate)."""
+
+    __slots__ = ("_first", "_second")
+
+    def __init__(self, first: Any, second: Any) -> None:
+        self._first = first
+        self._second = second
+
+    def update(self, block: bytes) -> None:
+        self._first.update(block)
+        self._second.update(block)
 
 
 def _scan(path: str, *, embeddings: bool | None, log: TaskLog | None, digest: Any) -> None:

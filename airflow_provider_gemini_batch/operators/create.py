@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_gemini_batch._core import jsonl
+from airflow_provider_gemini_batch._core.estimate import DEFAULT_ASSUMED_OUTPUT_TOKENS, BatchEstimator
 from airflow_provider_gemini_batch._core.identity import TaskIdentity, fingerprint, tagged_display_name
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.waiting import (
@@ -27,6 +28,11 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiTransportError,
 )
 from airflow_provider_gemini_batch.links.gemini_batch import GeminiBatchLink
+from airflow_provider_gemini_batch.operators._budget import (
+    budget_estimator,
+    estimate_and_check,
+    push_estimate,
+)
 from airflow_provider_gemini_batch.operators._common import (
     CONN_ID_XCOM_KEY,
     DEFAULT_CONN_ID,
@@ -124,6 +130,21 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         the task with the file's error.
     :param on_input_change: ``"fail"`` or ``"create_new"`` (see above).
     :param reattach_scan_limit: existing batches scanned for a reattach. Default 500.
+    :param price_table: the batch prices you pay per million tokens, per model (the shape of
+        :class:`GeminiBatchResultsOperator`'s ``price_table``). When given, the task estimates the
+        batch's cost while it checks the input (``_core/estimate.py``: text characters / 4, output
+        from ``maxOutputTokens``), logs it and pushes it under XCom key ``cost_estimate``; the
+        results task's manifest shows it beside the actual cost. Default None.
+    :param currency: the currency of ``price_table``. Default ``"USD"``.
+    :param max_cost: the most the batch may cost by that estimate, in ``currency``; above it the
+        task fails with :class:`~airflow_provider_gemini_batch.exceptions.GeminiBudgetExceededError`
+        before anything is uploaded or created (no retries). Needs ``price_table`` and an input that
+        can be read (``requests`` or ``input_path``, not ``input_file``). Default None: no budget.
+    :param assumed_output_tokens: output tokens counted for a request without
+        ``generationConfig.maxOutputTokens`` (an assumption, not a bound). Default 8,192.
+    :param tokens_per_media_part: tokens counted per ``inlineData``/``fileData`` part, or None
+        (default): with ``max_cost``, an input holding media parts is then refused (their token
+        count depends on the image size or media length).
     :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
     :returns: the batch name ``batches/...`` (also pushed at once under XCom key ``batch_name``,
         with the connection id under XCom key ``gemini_conn_id``). With ``input_path``, the
@@ -133,6 +154,7 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         "{{ ti.xcom_pull(task_ids='create', key='input_file') }}")``, a teardown task that also
         runs when the create failed.
     :raises GeminiInvalidInputError: not exactly one input, or the input changed under ``"fail"``.
+    :raises GeminiBudgetExceededError: the estimated cost is above ``max_cost`` (nothing was sent).
     :raises GeminiBatchFailedError: (when waiting) the batch ended FAILED, CANCELLED or EXPIRED;
         the task fails without retries (clear it to submit a new batch).
     :raises GeminiBatchOutputMissingError: (when waiting) the batch reports success but names no
@@ -174,6 +196,11 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         file_active_timeout: float = DEFAULT_FILE_ACTIVE_TIMEOUT,
         on_input_change: InputChangePolicy = "fail",
         reattach_scan_limit: int = DEFAULT_REATTACH_SCAN_LIMIT,
+        price_table: dict[str, dict[str, float]] | None = None,
+        currency: str = "USD",
+        max_cost: float | None = None,
+        assumed_output_tokens: int = DEFAULT_ASSUMED_OUTPUT_TOKENS,
+        tokens_per_media_part: int | None = None,
         gemini_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -197,6 +224,11 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         self.file_active_timeout = file_active_timeout
         self.on_input_change = on_input_change
         self.reattach_scan_limit = reattach_scan_limit
+        self.price_table = price_table
+        self.currency = currency
+        self.max_cost = max_cost
+        self.assumed_output_tokens = assumed_output_tokens
+        self.tokens_per_media_part = tokens_per_media_part
         self._in_flight: str | None = None
 
     def _check_arguments(self) -> None:
@@ -227,8 +259,11 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
     def execute(self, context: Context) -> str:
         """Run the steps in order; everything before the reattach lookup sends no request."""
         self._check_arguments()
+        budget = budget_estimator(self)
         identity = TaskIdentity.from_context(context)
-        described = self._describe_input()
+        described = self._describe_input(budget[0] if budget else None)
+        # The budget is checked here, before any request (even the reattach lookup).
+        estimate = estimate_and_check(self, *budget) if budget else None
         input_fp = self._input_fingerprint(described)
         recorded = read_record(context, self.log)
         batch = self._recorded_batch(recorded, identity, input_fp)
@@ -252,14 +287,17 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
             # leaves a retry the name to check with one GET.
             self._record(context, recorded, batch, input_fp)
         self._push_xcoms(context, batch)
+        push_estimate(context, estimate, batch.name)
         if not self.wait_for_completion:
             return batch.name
         return self._wait(context, batch)
 
     # -- the steps of execute, in order ----------------------------------------------------------
 
-    def _describe_input(self) -> dict[str, Any]:
+    def _describe_input(self, estimator: BatchEstimator | None = None) -> dict[str, Any]:
         """Check the input locally and describe it for the fingerprint (no request is sent).
+
+        ``estimator`` (the cost estimate) is fed the blocks of ``input_path`` in the same read.
 
         :returns: ``{"requests": [...]}``, ``{"file_sha256": "<hex>"}`` (for ``input_path``: the
             content, not the uploaded name, since a re-upload gets a new name) or ``{"file": "files/..."}``.
@@ -276,7 +314,11 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
             # Refuse bad input before any request (even the reattach lookup) is sent.
             check_input_size(path)
             # One read validates and hashes; the upload (if the lookup finds nothing) is the second.
-            return {"file_sha256": validate_and_hash(path, embeddings=self.embeddings, log=self.log)}
+            return {
+                "file_sha256": validate_and_hash(
+                    path, embeddings=self.embeddings, log=self.log, also=estimator
+                )
+            }
         return {"file": self.input_file}
 
     def _lookup(self, identity: TaskIdentity, input_fp: str) -> Reattach:

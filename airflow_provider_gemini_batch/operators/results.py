@@ -26,6 +26,7 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiResultsThresholdError,
 )
 from airflow_provider_gemini_batch.operators._assets import destination_asset
+from airflow_provider_gemini_batch.operators._budget import find_estimate
 from airflow_provider_gemini_batch.operators._common import (
     DEFAULT_CONN_ID,
     GeminiOperatorBase,
@@ -103,7 +104,9 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         "landed", "missing", "succeeded", "failed", "by_outcome": {outcome: n, "missing": n},
         "retryable", "duplicate_keys", "keyless"}, "usage": {<summed usageMetadata counters and
         embedding tokenCount>}}``
-        (+ ``"note"`` when there was nothing to land, ``"warnings"`` about counts and keys).
+        (+ ``"note"`` when there was nothing to land, ``"warnings"`` about counts and keys, and
+        ``"cost_estimate"``, the estimate an upstream create task given a ``price_table`` made
+        before creating this batch: see ``_core/estimate.py``).
     :raises GeminiResultsThresholdError: failed ratio above ``max_failed_ratio`` (after writing;
         without retries: a retry would land the same rows).
     :raises GeminiBatchFailedError: the batch ended badly (after landing what exists; without
@@ -206,6 +209,10 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
             cost=self._cost(tally, batch.model, prices),
             missing_keys=named,
         )
+        estimate = find_estimate(self, context, batch.name)
+        if estimate is not None:
+            # Beside the actual ``cost``: what the create task estimated (and budgeted) up front.
+            manifest["cost_estimate"] = estimate
         by_outcome = manifest["counts"]["by_outcome"]  # with the missing rows
         outcomes = ", ".join(f"{n} {o}" for o, n in by_outcome.items() if n and o != SUCCEEDED)
         if destination is None:

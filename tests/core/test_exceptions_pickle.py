@@ -23,6 +23,10 @@ SPECIAL: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     ),
     "GeminiTransportError": (("connection refused",), {"sent": False, "timed_out": True}),
     "UnknownBatchStateError": (("BATCH_STATE_NEW",), {"batch_name": "batches/abc"}),
+    "GeminiBudgetExceededError": (
+        ("the estimated cost 2.0 USD is above max_cost 1.0 USD",),
+        {"estimate": {"total": 2.0, "currency": "USD", "max_cost": 1.0}},
+    ),
     "GeminiBatchFailedError": (
         ("Batch batches/abc ended FAILED.",),
         {"batch_name": "batches/abc", "state": "FAILED", "summary": {"state": "FAILED", "stats": {"n": 1}}},
