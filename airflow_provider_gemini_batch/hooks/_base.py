@@ -25,7 +25,9 @@ from airflow_provider_gemini_batch._core.errors import (
     json_object_body,
     may_be_mask_refusal,
 )
+from airflow_provider_gemini_batch._core.models import Batch, FileInfo
 from airflow_provider_gemini_batch._core.settings import AuthMode, ConnectionSettings
+from airflow_provider_gemini_batch._core.shown import shown_batch, shown_file
 from airflow_provider_gemini_batch.connection_fields import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
@@ -70,6 +72,19 @@ class GeminiHookBase(BaseHook):
         # Set once the service refused the partial-response mask of a light read (see get_batch).
         self._fields_refused = False
         self._credentials: GoogleCredentials | None = None
+
+    def _secrets(self) -> tuple[str, ...]:
+        """The connection's secrets once its settings are read; () before (nothing was sent)."""
+        raise NotImplementedError
+
+    def _batch_view(self, op: Mapping[str, Any]) -> Batch:
+        """The :class:`Batch` of an Operation answer, with every text it shows redacted: its
+        error message and names come from the server and reach exceptions, logs and XComs."""
+        return shown_batch(Batch.from_operation(op), self._secrets())
+
+    def _file_view(self, obj: Mapping[str, Any]) -> FileInfo:
+        """The :class:`FileInfo` of a Files API answer, its shown texts redacted (as above)."""
+        return shown_file(FileInfo.from_json(obj), self._secrets())
 
     # -- connection form (Airflow 3.0/3.1; >= 3.2 reads the provider info) --------------------------
 

@@ -383,7 +383,7 @@ class GeminiBatchHook(GeminiHookBase):
             priority=priority,
             webhook_config=webhook_config,
         )
-        return Batch.from_operation(self._json(req))
+        return self._batch_view(self._json(req))
 
     def create_embeddings_batch(
         self,
@@ -411,7 +411,7 @@ class GeminiBatchHook(GeminiHookBase):
             priority=priority,
             webhook_config=webhook_config,
         )
-        return Batch.from_operation(self._json(req))
+        return self._batch_view(self._json(req))
 
     def update_batch_priority(self, name: str, priority: int, *, embeddings: bool = False) -> Batch:
         """Change the priority of a batch (``PATCH batches/{id}:updateGenerateContentBatch`` or
@@ -426,7 +426,7 @@ class GeminiBatchHook(GeminiHookBase):
         """
         req = routes.update_batch_priority(self.settings.api_version, name, priority, embeddings=embeddings)
         bare = self._json(req)
-        return Batch.from_operation({"name": bare.get("name") or req.resource, "metadata": bare})
+        return self._batch_view({"name": bare.get("name") or req.resource, "metadata": bare})
 
     def get_batch(self, name: str, *, light: bool = False) -> Batch:
         """The current state of ``batches/…``.
@@ -439,13 +439,13 @@ class GeminiBatchHook(GeminiHookBase):
         version = self.settings.api_version
         if light and not self._fields_refused:
             try:
-                return Batch.from_operation(
+                return self._batch_view(
                     self._json(routes.get_batch(version, name, fields=routes.POLL_FIELDS))
                 )
             except GeminiClientError as exc:
                 if not self._light_read_refused(exc, name):
                     raise
-        return Batch.from_operation(self._json(routes.get_batch(version, name)))
+        return self._batch_view(self._json(routes.get_batch(version, name)))
 
     def list_batches(self, *, light: bool = False) -> Iterator[Batch]:
         """Every batch of the project, following ``nextPageToken`` through all pages (lazily).
@@ -464,13 +464,13 @@ class GeminiBatchHook(GeminiHookBase):
                     "operations",
                 ):
                     yielded = True
-                    yield Batch.from_operation(item)
+                    yield self._batch_view(item)
                 return
             except GeminiClientError as exc:
                 if yielded or not self._light_read_refused(exc, "the batch list"):
                     raise
         for item in self._pages(lambda token: routes.list_batches(version, token, size), "operations"):
-            yield Batch.from_operation(item)
+            yield self._batch_view(item)
 
     def cancel_batch(self, name: str) -> None:
         """Ask the service to cancel ``batches/…`` (asynchronous; the state becomes CANCELLED)."""
@@ -507,7 +507,7 @@ class GeminiBatchHook(GeminiHookBase):
 
     def get_file(self, name: str) -> FileInfo:
         """Metadata of ``files/…``. :raises GeminiNotFoundError: unknown or expired file."""
-        return FileInfo.from_json(self._json(routes.get_file(self.settings.api_version, name)))
+        return self._file_view(self._json(routes.get_file(self.settings.api_version, name)))
 
     def wait_for_file_active(
         self,
@@ -547,7 +547,7 @@ class GeminiBatchHook(GeminiHookBase):
         """Every file of the project, following ``nextPageToken`` through all pages (lazily)."""
         version, size = self.settings.api_version, self.list_page_size
         for item in self._pages(lambda token: routes.list_files(version, token, size), "files"):
-            yield FileInfo.from_json(item)
+            yield self._file_view(item)
 
     def delete_file(self, name: str) -> None:
         """Delete ``files/…``. :raises GeminiNotFoundError: as :meth:`delete_batch`."""
@@ -904,8 +904,7 @@ class GeminiBatchHook(GeminiHookBase):
         with contextlib.suppress(GeminiBatchError):
             self.delete_file(info.name)
 
-    @staticmethod
-    def _final_file(response: requests.Response, req: routes.ApiRequest) -> FileInfo:
+    def _final_file(self, response: requests.Response, req: routes.ApiRequest) -> FileInfo:
         try:
             data = response.json()
             file_obj = data["file"]
@@ -919,7 +918,7 @@ class GeminiBatchHook(GeminiHookBase):
             ) from None
         finally:
             response.close()
-        return FileInfo.from_json(file_obj)
+        return self._file_view(file_obj)
 
     def download_file(self, name: str, destination: Any) -> int:
         """Stream ``files/…`` to a local path or ``ObjectStoragePath``/URI; return bytes written.
