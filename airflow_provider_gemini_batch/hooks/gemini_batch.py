@@ -39,6 +39,7 @@ from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileI
 from airflow_provider_gemini_batch._core.result_lines import DEFAULT_MAX_LINE_BYTES
 from airflow_provider_gemini_batch._core.retry import RetryBudget, RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
+from airflow_provider_gemini_batch._core.urls import public_url, scrub_userinfo
 from airflow_provider_gemini_batch._core.waiting import (
     DEFAULT_FILE_ACTIVE_TIMEOUT,
     FILE_ACTIVE_INTERVAL,
@@ -632,20 +633,22 @@ class GeminiBatchHook(GeminiHookBase):
             request when the line is in the first chunk, else with the session cancelled.
         """
         source = resolve_path(path)
+        # An object-store URI may carry a connection id or credentials in its userinfo.
+        shown = public_url(str(path))
         try:
             size = int(source.stat().st_size)
             is_dir = source.is_dir()
         except (FileNotFoundError, OSError) as exc:
             raise GeminiInvalidInputError(
-                f"The input file {path!s} does not exist or cannot be read ({exc})."
+                scrub_userinfo(f"The input file {shown} does not exist or cannot be read ({exc}).", path)
             ) from None
         if is_dir:
-            raise GeminiInvalidInputError(f"The input path {path!s} is a directory; pass a file.")
+            raise GeminiInvalidInputError(f"The input path {shown} is a directory; pass a file.")
         routes.check_upload_size(size)
         if validate is None:
             validate = mime_type.lower() in JSONL_MIME_TYPES
         if not validate and size == 0:
-            raise GeminiInvalidInputError(f"The input file {path!s} is empty.")
+            raise GeminiInvalidInputError(f"The input file {shown} is empty.")
         validator = InputValidator(str(path), embeddings=embeddings) if validate else None
         try:
             handle = source.open("rb")
@@ -712,7 +715,7 @@ class GeminiBatchHook(GeminiHookBase):
         raise GeminiApiError(
             http_status=200,
             status="DATA_LOSS",
-            message=f"{problem}; the remote copy was deleted, upload {path} again",
+            message=f"{problem}; the remote copy was deleted, upload {public_url(str(path))} again",
             resource=info.name,
             method="Uploading a file",
         )
@@ -1096,9 +1099,12 @@ class GeminiBatchHook(GeminiHookBase):
         try:
             settings = self.settings
             self._send_once(routes.list_files(settings.api_version, page_size=1)).close()
-            return True, f"Connected to the Gemini API at {settings.base_url} (API {settings.api_version})."
+            where = public_url(settings.base_url)
+            return True, f"Connected to the Gemini API at {where} (API {settings.api_version})."
         except Exception as exc:
             message = redact(str(exc) or type(exc).__name__, self._secrets())
+            cached = self.__dict__.get("settings")
+            message = scrub_userinfo(message, cached.base_url if cached is not None else None)
             return False, self._test_failure_message(message, exc)
 
     def _test_failure_message(self, message: str, exc: BaseException) -> str:

@@ -17,6 +17,7 @@ from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperat
 from airflow_provider_gemini_batch._core import resubmit
 from airflow_provider_gemini_batch._core.cost import sum_costs
 from airflow_provider_gemini_batch._core.manifest import ResultsTally
+from airflow_provider_gemini_batch._core.urls import public_url
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 from airflow_provider_gemini_batch.operators._files import copy_into, iter_lines, write_lines
 from airflow_provider_gemini_batch.operators._landed import default_root, landed_file
@@ -85,7 +86,9 @@ class GeminiBuildResubmissionOperator(BaseOperator):
         source = landed_file(named, root=root, what="results", owner=self.task_id)
         keys = resubmit.retryable_keys(iter_lines(source), path=source)
         if not keys:
-            raise AirflowSkipException(f"No row of {source} failed in a retryable way; nothing to resubmit.")
+            raise AirflowSkipException(
+                f"No row of {public_url(source)} failed in a retryable way; nothing to resubmit."
+            )
         report = resubmit.FollowUp()
         lines = resubmit.follow_up_lines(
             iter_lines(str(self.input_path)), keys, path=str(self.input_path), report=report
@@ -175,7 +178,11 @@ class GeminiMergeResubmissionOperator(BaseOperator):
         rounds = int(previous.get("rounds") or 0)
         dest = str(self.destination)
         if self.followup is None:
-            self.log.info("No follow-up this round; %s is copied to %s unchanged.", earlier, dest)
+            self.log.info(
+                "No follow-up this round; %s is copied to %s unchanged.",
+                public_url(str(earlier)),
+                public_url(str(dest)),
+            )
             with atomic_destination(dest) as out:
                 copy_into(earlier, out)
         else:

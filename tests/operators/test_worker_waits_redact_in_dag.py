@@ -53,7 +53,10 @@ def _failed_batch_echoing_key(request: Recorded) -> dict[str, Any]:
 
 
 def _server(hostile_server: Callable[..., HostileServer]) -> HostileServer:
-    model = {"name": f"models/{MODEL}", "supportedGenerationMethods": ["generateContent", "batchGenerateContent"]}
+    model = {
+        "name": f"models/{MODEL}",
+        "supportedGenerationMethods": ["generateContent", "batchGenerateContent"],
+    }
     pending = {"name": "batches/echo", "metadata": {"name": "batches/echo", "state": "BATCH_STATE_PENDING"}}
     return hostile_server(
         [
@@ -85,7 +88,9 @@ def test_failed_batch_text_quoting_the_key_is_redacted_in_worker_waits(
     caplog.set_level(logging.DEBUG, logger="airflow_provider_gemini_batch")
     caplog.set_level(logging.INFO)
     capsys.readouterr()
-    with DAG(unique_dag_id(f"worker_wait_{waiter}"), start_date=datetime.datetime(2026, 1, 1), schedule=None) as dag:
+    with DAG(
+        unique_dag_id(f"worker_wait_{waiter}"), start_date=datetime.datetime(2026, 1, 1), schedule=None
+    ) as dag:
         if waiter == "create":
             GeminiCreateBatchOperator(
                 task_id="wait",
@@ -112,7 +117,8 @@ def test_failed_batch_text_quoting_the_key_is_redacted_in_worker_waits(
     out = capsys.readouterr()
     assert result.task_states["wait"] == "failed", (result.task_states, server.unmatched)
     failure = failures.last("wait")
-    assert failure is not None and failure[0] == "GeminiBatchFailedError", failure
+    assert failure is not None
+    assert failure[0] == "GeminiBatchFailedError", failure
     assert "cannot run batches" in failure[1], failure  # the server's text is shown, redacted
     assert server.headers_seen("x-goog-api-key"), "the stand-in did receive the key"
     _assert_no_key(failure[1], caplog.text, out.out, out.err, repr(result.xcoms))

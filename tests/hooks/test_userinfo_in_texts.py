@@ -1,0 +1,108 @@
+"""Userinfo in a URL the user gave never reaches a message: connection test, transport errors,
+storage errors.
+
+A connection host may carry a gateway's basic-auth userinfo (``https://user:pass@gateway``) and an
+object-store URI a connection id or credentials (``s3://KEY:SECRET@bucket/...``). The client uses
+them; the connection test's message (shown in the UI), an exception text and a log line (readable
+by every viewer of the DAG) show the URL without them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+import pytest
+
+from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError, GeminiTransportError
+from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
+from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
+from tests.hostile.fixtures import HOSTILE_KEY, NO_RETRY
+from tests.hostile.server import HostileServer, Rule, reply
+
+USER = "gw-user"
+PASSWORD = "gw-pass-0123456789"
+
+
+def _connect(monkeypatch: pytest.MonkeyPatch, base_url: str, conn_id: str = "gemini_userinfo") -> str:
+    host = base_url.replace("http://", f"http://{USER}:{PASSWORD}@")
+    conn = {"conn_type": "gemini_batch", "host": host, "password": HOSTILE_KEY, "extra": json.dumps(NO_RETRY)}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
+    return conn_id
+
+
+def _assert_no_userinfo(*texts: str) -> None:
+    for text in texts:
+        assert PASSWORD not in text, text
+        assert f"{USER}:" not in text, text
+        assert f"{USER}@" not in text, text
+
+
+def test_connection_test_message_shows_the_host_without_userinfo(
+    hostile_server: Callable[..., HostileServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = hostile_server([Rule("GET", r"/v1beta/files", reply(200, {"files": []}))])
+    ok, message = GeminiBatchHook(gemini_conn_id=_connect(monkeypatch, server.base_url)).test_connection()
+    assert ok, message
+    assert f"127.0.0.1:{server.port}" in message
+    _assert_no_userinfo(message)
+
+
+def _dead_base_url(hostile_server: Callable[..., HostileServer]) -> str:
+    server = hostile_server()
+    base_url = server.base_url
+    server.close()  # nothing listens on the port any more: every call fails to connect
+    return base_url
+
+
+def test_transport_error_names_the_base_url_without_userinfo(
+    hostile_server: Callable[..., HostileServer],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="airflow_provider_gemini_batch")
+    hook = GeminiBatchHook(gemini_conn_id=_connect(monkeypatch, _dead_base_url(hostile_server)))
+    with pytest.raises(GeminiTransportError) as info:
+        hook.get_batch("batches/b1")
+    assert "Base URL http://127.0.0.1:" in str(info.value)
+    _assert_no_userinfo(str(info.value), caplog.text)
+    ok, message = hook.test_connection()
+    assert not ok
+    _assert_no_userinfo(message)
+
+
+async def test_async_transport_error_names_the_base_url_without_userinfo(
+    hostile_server: Callable[..., HostileServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ahook = GeminiBatchAsyncHook(
+        gemini_conn_id=_connect(monkeypatch, _dead_base_url(hostile_server)), retry=False
+    )
+    try:
+        with pytest.raises(GeminiTransportError) as info:
+            await ahook.get_batch("batches/b1")
+    finally:
+        await ahook.aclose()
+    assert "Base URL http://127.0.0.1:" in str(info.value)
+    _assert_no_userinfo(str(info.value))
+
+
+def test_storage_errors_quote_object_store_uris_without_userinfo(
+    hostile_server: Callable[..., HostileServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unregistered scheme, and a missing file on a registered one (Airflow's object-store
+    URIs put a connection id, or whatever the user typed, in the userinfo)."""
+    from airflow.sdk.io import attach
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    server = hostile_server()
+    hook = GeminiBatchHook(gemini_conn_id=_connect(monkeypatch, server.base_url))
+    with pytest.raises(GeminiInvalidInputError) as unregistered:
+        hook.upload_file(f"nosuchfs://{USER}:{PASSWORD}@bucket/in.jsonl")
+    assert "nosuchfs://bucket/in.jsonl" in str(unregistered.value)
+    attach("memory", conn_id=f"{USER}:{PASSWORD}", fs=MemoryFileSystem())
+    with pytest.raises(GeminiInvalidInputError) as missing:
+        hook.upload_file(f"memory://{USER}:{PASSWORD}@bucket/missing.jsonl")
+    assert "memory://bucket/missing.jsonl" in str(missing.value)
+    _assert_no_userinfo(str(unregistered.value), str(missing.value))
+    assert server.requests == [], "refused before any request"
