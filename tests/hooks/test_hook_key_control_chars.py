@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer
+from airflow_provider_gemini_batch.emulator.guard import credential_mark
 from airflow_provider_gemini_batch.exceptions import GeminiConnectionConfigError
 from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
@@ -65,7 +66,8 @@ def test_surrounding_whitespace_is_stripped_and_the_call_works(
         assert result[0], result[1]
     # Upload-session requests carry no key at all (the session URL is its own credential).
     sent = {e["headers"].get("x-goog-api-key") for e in emulator.control.journal()} - {None}
-    assert sent == {emulator.api_key}
+    # The journal keeps a fingerprint of each credential, never the value.
+    assert sent == {credential_mark(emulator.api_key)}
     assert repr(emulator.api_key + suffix)[1:-1] not in caplog.text
 
 
