@@ -16,9 +16,9 @@ from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperat
 
 from airflow_provider_gemini_batch._core import resubmit
 from airflow_provider_gemini_batch._core.cost import sum_costs
-from airflow_provider_gemini_batch._core.manifest import ResultsTally
+from airflow_provider_gemini_batch._core.manifest import BadCounter, ResultsTally
 from airflow_provider_gemini_batch._core.urls import public_url
-from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
+from airflow_provider_gemini_batch.exceptions import GeminiInputFileError, GeminiInvalidInputError
 from airflow_provider_gemini_batch.operators._files import copy_into, iter_lines, write_lines
 from airflow_provider_gemini_batch.operators._landed import default_root, landed_file
 
@@ -218,7 +218,18 @@ class GeminiMergeResubmissionOperator(BaseOperator):
             )
         tally = ResultsTally()
         for n, line in enumerate(iter_lines(dest)):
-            tally.add(resubmit.landed_result(line, path=dest, index=n))
+            try:
+                tally.add(resubmit.landed_result(line, path=dest, index=n))
+            except BadCounter as exc:
+                # A row of an earlier landed file was edited by hand or does not come from a
+                # results task: name the merged file's line, not a bare ValueError.
+                raise GeminiInputFileError(
+                    f"{exc.detail}. The row was copied from the earlier result files; fix or remove "
+                    "it there (a landed row is written by a results task and never edited), then run "
+                    "this task again.",
+                    path=dest,
+                    line_number=n + 1,
+                ) from None
         manifest: dict[str, Any] = {
             "destination": dest,
             "rounds": rounds,
@@ -239,6 +250,6 @@ class GeminiMergeResubmissionOperator(BaseOperator):
             tally.failed,
             tally.total,
             tally.retryable,
-            dest,
+            public_url(dest),
         )
         return manifest
