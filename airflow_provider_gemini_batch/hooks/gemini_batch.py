@@ -653,7 +653,9 @@ class GeminiBatchHook(GeminiHookBase):
         try:
             handle = source.open("rb")
         except OSError as exc:
-            raise GeminiInvalidInputError(f"The input file {path!s} cannot be read ({exc}).") from None
+            raise GeminiInvalidInputError(
+                scrub_userinfo(f"The input file {shown} cannot be read ({exc}).", path)
+            ) from None
         with handle, ChunkFeed(handle, size, self.upload_chunk_size, validator) as feed:
             # The first chunk is checked before the session opens: a mistake in it (most mistakes
             # are on every line, so on line 1) is refused before anything is sent, and a file of

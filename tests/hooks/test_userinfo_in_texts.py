@@ -15,7 +15,11 @@ from collections.abc import Callable
 
 import pytest
 
-from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError, GeminiTransportError
+from airflow_provider_gemini_batch.exceptions import (
+    GeminiApiError,
+    GeminiInvalidInputError,
+    GeminiTransportError,
+)
 from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
 from tests.hostile.fixtures import HOSTILE_KEY, NO_RETRY
@@ -106,3 +110,25 @@ def test_storage_errors_quote_object_store_uris_without_userinfo(
     assert "memory://bucket/missing.jsonl" in str(missing.value)
     _assert_no_userinfo(str(unregistered.value), str(missing.value))
     assert server.requests == [], "refused before any request"
+
+
+@pytest.mark.parametrize("hook_kind", ["sync", "async"])
+async def test_an_echoed_gateway_password_is_redacted_like_the_key(
+    hostile_server: Callable[..., HostileServer], monkeypatch: pytest.MonkeyPatch, hook_kind: str
+) -> None:
+    """A gateway that quotes the basic-auth password it received (in any letter case)."""
+    echo = {"error": {"code": 401, "message": f"bad password {PASSWORD.upper()} for {USER}"}}
+    server = hostile_server([Rule("GET", r"/v1beta/batches/.*", reply(401, echo))])
+    conn_id = _connect(monkeypatch, server.base_url)
+    if hook_kind == "sync":
+        with pytest.raises(GeminiApiError) as info:
+            GeminiBatchHook(gemini_conn_id=conn_id).get_batch("batches/b1")
+    else:
+        ahook = GeminiBatchAsyncHook(gemini_conn_id=conn_id, retry=False)
+        try:
+            with pytest.raises(GeminiApiError) as info:
+                await ahook.get_batch("batches/b1")
+        finally:
+            await ahook.aclose()
+    assert "bad password ***" in str(info.value)
+    assert PASSWORD.lower() not in str(info.value).lower()
