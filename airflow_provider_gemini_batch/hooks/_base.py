@@ -77,6 +77,11 @@ class GeminiHookBase(BaseHook):
         """The connection's secrets once its settings are read; () before (nothing was sent)."""
         raise NotImplementedError
 
+    def _token_secrets(self) -> tuple[str, ...]:
+        """The Google access token this hook sends, once it has one (a server may echo it)."""
+        token = self._credentials.token if self._credentials is not None else None
+        return (token,) if token else ()
+
     def _batch_view(self, op: Mapping[str, Any]) -> Batch:
         """The :class:`Batch` of an Operation answer, with every text it shows redacted: its
         error message and names come from the server and reach exceptions, logs and XComs."""

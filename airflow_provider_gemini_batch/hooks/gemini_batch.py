@@ -232,7 +232,7 @@ class GeminiBatchHook(GeminiHookBase):
 
     def _secrets(self) -> tuple[str, ...]:
         cached = self.__dict__.get("settings")
-        return cached.secrets() if cached is not None else ()
+        return (cached.secrets() if cached is not None else ()) + self._token_secrets()
 
     def _send_once(
         self,

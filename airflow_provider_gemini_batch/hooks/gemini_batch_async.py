@@ -156,7 +156,7 @@ class GeminiBatchAsyncHook(GeminiHookBase):
         self._settings: ConnectionSettings | None = None
 
     def _secrets(self) -> tuple[str, ...]:
-        return self._settings.secrets() if self._settings is not None else ()
+        return (self._settings.secrets() if self._settings is not None else ()) + self._token_secrets()
 
     async def get_settings(self) -> ConnectionSettings:
         """Read and parse the connection without blocking the loop (cached per hook).
@@ -201,7 +201,7 @@ class GeminiBatchAsyncHook(GeminiHookBase):
         settings = await self.get_settings()
         client = await _acquire_client(settings, id(self))
         out = self._outgoing(req, settings, await self._auth_headers(settings) if req.authenticated else {})
-        secrets = settings.secrets()
+        secrets = self._secrets()
         named = {"connection": self.gemini_conn_id, "base_url": settings.base_url}
         headers = {"Accept-Encoding": "identity", **out.headers}
         request = client.build_request(
