@@ -13,9 +13,11 @@ loads ``requests``.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from airflow.providers.common.compat.sdk import BaseHook
 
@@ -39,6 +41,18 @@ from airflow_provider_gemini_batch.hooks._auth import (
     api_key_headers,
     settings_from_connection,
 )
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None]:
+    """``url`` without its userinfo, and the ``Authorization: Basic`` value made of it (None when
+    the URL has none). User and password are percent-decoded, as both HTTP libraries do."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    return urlunsplit(parts._replace(netloc=hostport)), f"Basic {token}"
 
 
 @dataclass(frozen=True)
@@ -175,9 +189,14 @@ class GeminiHookBase(BaseHook):
         headers = dict(req.headers)
         if req.authenticated:
             headers.update(auth_headers)
+        url, basic = _split_userinfo(req.url(settings.base_url))
+        if basic is not None:
+            # What requests and httpx do with a URL's userinfo (Basic auth, taking precedence),
+            # but with the credentials out of the URL, which both libraries log and quote.
+            headers["Authorization"] = basic
         return Outgoing(
             method=req.method,
-            url=req.url(settings.base_url),
+            url=url,
             params=dict(req.params) or None,
             headers=headers,
             content=data if data is not None else req.content(),

@@ -9,6 +9,7 @@ by every viewer of the DAG) show the URL without them.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Callable
@@ -34,6 +35,28 @@ def _connect(monkeypatch: pytest.MonkeyPatch, base_url: str, conn_id: str = "gem
     conn = {"conn_type": "gemini_batch", "host": host, "password": HOSTILE_KEY, "extra": json.dumps(NO_RETRY)}
     monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(conn))
     return conn_id
+
+
+class _Lines(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines = lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(f"{record.name}: {record.getMessage()}")
+
+
+def _listen(monkeypatch: pytest.MonkeyPatch, *names: str) -> list[str]:
+    """Every record of the named loggers, whatever the test run's logging setup does with them."""
+    lines: list[str] = []
+    for name in names:
+        logger = logging.getLogger(name)
+        handler = _Lines(lines)
+        logger.addHandler(handler)
+        monkeypatch.setattr(logger, "disabled", False)
+        monkeypatch.setattr(logger, "level", logging.DEBUG)
+        monkeypatch.setattr(logger, "handlers", [*logger.handlers])
+    return lines
 
 
 def _assert_no_userinfo(*texts: str) -> None:
@@ -132,3 +155,36 @@ async def test_an_echoed_gateway_password_is_redacted_like_the_key(
             await ahook.aclose()
     assert "bad password ***" in str(info.value)
     assert PASSWORD.lower() not in str(info.value).lower()
+
+
+@pytest.mark.parametrize("hook_kind", ["sync", "async"])
+async def test_http_library_logs_never_show_the_hosts_userinfo(
+    hostile_server: Callable[..., HostileServer],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+    hook_kind: str,
+) -> None:
+    """httpx logs every request's URL at INFO (the level Airflow logs at), urllib3 at DEBUG; the
+    gateway's credentials go in an ``Authorization: Basic`` header, as both libraries would send
+    them, never in the URL they log."""
+    running = {"name": "batches/b1", "metadata": {"name": "batches/b1", "state": "BATCH_STATE_RUNNING"}}
+    server = hostile_server([Rule("GET", r"/v1beta/batches/.*", reply(200, running))])
+    conn_id = _connect(monkeypatch, server.base_url)
+    caplog.set_level(logging.DEBUG)
+    capsys.readouterr()
+    lines = _listen(monkeypatch, "httpx", "httpcore", "urllib3", "requests")
+    if hook_kind == "sync":
+        GeminiBatchHook(gemini_conn_id=conn_id).get_batch("batches/b1")
+    else:
+        ahook = GeminiBatchAsyncHook(gemini_conn_id=conn_id, retry=False)
+        try:
+            await ahook.get_batch("batches/b1")
+        finally:
+            await ahook.aclose()
+    basic = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert server.headers_seen("authorization") == [basic]
+    out = capsys.readouterr()  # Airflow's structlog setup writes some library lines to the console
+    logged = "\n".join([caplog.text, out.out, out.err, *lines])
+    assert "/v1beta/batches/b1" in logged  # the libraries did log the request
+    _assert_no_userinfo(logged)
