@@ -58,6 +58,8 @@ from typing import Any
 from airflow.exceptions import AirflowException
 from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSensorTimeout
 
+from airflow_provider_gemini_batch._core.urls import scrub_userinfo
+
 #: Appended to every terminal outcome's message: what a person can do about it.
 RESUBMIT_HINT = (
     "A retry cannot change this outcome, so the task fails without retrying; to submit a new batch, "
@@ -128,7 +130,8 @@ class GeminiInputFileError(GeminiInvalidInputError):
             where += f" (key {key!r})"
         if field is not None:
             where += f", field {field}"
-        super().__init__(f"{where}: {message}")
+        # The path may be an object-store URI carrying credentials (s3://KEY:SECRET@bucket/...).
+        super().__init__(scrub_userinfo(f"{where}: {message}", path))
 
 
 class GeminiConnectionConfigError(GeminiBatchError):

@@ -35,6 +35,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
+from airflow_provider_gemini_batch._core.urls import scrub_userinfo
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 
 Destination = Any  # str | os.PathLike | ObjectStoragePath
@@ -76,11 +77,14 @@ def _object_storage_path(uri: str) -> Any:
         path.fs  # noqa: B018 - resolving the filesystem is the check
     except (ValueError, ImportError) as exc:
         raise GeminiInvalidInputError(
-            f"Cannot open {uri}: no object-storage filesystem is registered for the scheme "
-            f"'{scheme}://' ({exc}). Install the Airflow provider that brings it (for example "
-            "apache-airflow-providers-amazon for s3://, apache-airflow-providers-google for gs://, "
-            "apache-airflow-providers-microsoft-azure for abfs://), or attach an fsspec filesystem "
-            "with airflow.sdk.io.attach(), or pass a local path."
+            scrub_userinfo(
+                f"Cannot open {uri}: no object-storage filesystem is registered for the scheme "
+                f"'{scheme}://' ({exc}). Install the Airflow provider that brings it (for example "
+                "apache-airflow-providers-amazon for s3://, apache-airflow-providers-google for gs://, "
+                "apache-airflow-providers-microsoft-azure for abfs://), or attach an fsspec filesystem "
+                "with airflow.sdk.io.attach(), or pass a local path.",
+                uri,
+            )
         ) from None
     return path
 
@@ -108,8 +112,11 @@ def check_destination(dest: Destination) -> Any:
     path = resolve_path(dest)
     if text.endswith(("/", os.sep)) or (is_local(path) and path.is_dir()):
         raise GeminiInvalidInputError(
-            f"The destination {text} is a directory; it must name the file to write. Give a file "
-            f"path such as {text.rstrip('/' + os.sep)}/results.jsonl."
+            scrub_userinfo(
+                f"The destination {text} is a directory; it must name the file to write. Give a file "
+                f"path such as {text.rstrip('/' + os.sep)}/results.jsonl.",
+                text,
+            )
         )
     return path
 
@@ -197,8 +204,12 @@ def atomic_destination(dest: Destination, *, mode: int | None = DEFAULT_FILE_MOD
         handle = _open_local(tmp, mode) if local else tmp.open("wb")
     except OSError as exc:
         raise GeminiInvalidInputError(
-            f"Cannot write to the destination {dest!s} ({exc.strerror or exc}). Choose a writable location."
-        ) from exc
+            scrub_userinfo(
+                f"Cannot write to the destination {dest!s} ({exc.strerror or exc}). Choose a writable "
+                "location.",
+                dest,
+            )
+        ) from None
     published = False
     try:
         with handle:

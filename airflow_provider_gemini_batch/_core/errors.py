@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from airflow_provider_gemini_batch._core.urls import public_url, scrub_userinfo
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
     GeminiClientError,
@@ -482,9 +483,10 @@ def transport_error(
             detail = f"{first}; {outer}"
     text = f"{call_phrase(method, resource, what)} ({detail})."
     if connection is not None:
-        where = f" (Base URL {base_url})" if base_url else ""
+        where = f" (Base URL {public_url(base_url)})" if base_url else ""
         text += f" Check the Airflow connection {connection!r}{where} and the network to it."
-    return GeminiTransportError(text, sent=sent, timed_out=timed_out)
+    # A host may carry a gateway's userinfo; a transport's text may quote the URL it failed on.
+    return GeminiTransportError(scrub_userinfo(text, base_url), sent=sent, timed_out=timed_out)
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str | None:

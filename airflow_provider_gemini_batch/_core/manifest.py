@@ -33,7 +33,15 @@ _COUNTER_DIGITS = 19
 
 
 class BadCounter(ValueError):
-    """A usage counter that is not a count; the message names the field. Landing names the line."""
+    """A usage counter that is not a count; the message names the field. Landing names the line.
+
+    ``detail`` is the first part of the message alone (field, value, what a count is), for a
+    caller whose advice differs (a merge re-reading landed rows).
+    """
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail or message
 
 
 @dataclass
@@ -248,10 +256,14 @@ def _string_counter(name: str, value: str) -> int:
     if value.isascii() and value.isdigit() and len(value) <= _COUNTER_DIGITS:
         return int(value)
     shown = value if len(value) <= 24 else f"{value[:20]}... ({len(value)} characters)"
-    raise BadCounter(
+    detail = (
         f"the usage counter {_field_of(name)} is {shown!r}, not a token count (ASCII digits, at most "
-        f"{_COUNTER_DIGITS}); the result file is corrupt or not from the Gemini API. Nothing was "
-        "published: check that the connection's host is the Gemini API."
+        f"{_COUNTER_DIGITS})"
+    )
+    raise BadCounter(
+        f"{detail}; the result file is corrupt or not from the Gemini API. Nothing was published: "
+        "check that the connection's host is the Gemini API.",
+        detail,
     )
 
 

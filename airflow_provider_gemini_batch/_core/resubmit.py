@@ -34,6 +34,12 @@ def _row(line: bytes, *, path: str, line_no: int) -> dict[str, Any]:
         obj = json.loads(line)
     except ValueError as exc:
         raise GeminiInputFileError(f"not valid JSON ({exc}).", path=path, line_number=line_no) from None
+    except RecursionError:
+        raise GeminiInputFileError(
+            "nested too deeply to be a landed result row; fix or remove the line.",
+            path=path,
+            line_number=line_no,
+        ) from None
     if not isinstance(obj, dict):
         raise GeminiInputFileError("not a JSON object.", path=path, line_number=line_no)
     return obj

@@ -34,3 +34,28 @@ def public_netloc(url: str) -> str:
         return urlsplit(url).netloc.rpartition("@")[2]
     except ValueError:
         return ""
+
+
+def scrub_userinfo(text: str, *urls: object) -> str:
+    """``text`` with the userinfo of each of ``urls`` taken out: ``user:pass@`` removed where
+    the URL is quoted, and the userinfo (or its password alone) replaced with ``***`` anywhere
+    else (a library's error may quote the pieces of a URL it split).
+
+    For messages that quote a URL given by a user (a destination, an input path, the host):
+    the client uses the credentials, a log line or an exception must not show them.
+    """
+    for value in urls:
+        url = "" if value is None else str(value)
+        if "@" not in url or "://" not in url:
+            continue
+        try:
+            userinfo = urlsplit(url).netloc.rpartition("@")[0]
+        except ValueError:
+            userinfo = url.split("://", 1)[1].rpartition("@")[0]
+        if not userinfo:
+            continue
+        text = text.replace(userinfo + "@", "").replace(userinfo, "***")
+        password = userinfo.partition(":")[2]
+        if len(password) >= 4:
+            text = text.replace(password, "***")
+    return text

@@ -51,6 +51,16 @@ def settings_from_connection(conn: Any, extra: Mapping[str, Any] | None = None) 
     )
 
 
+def _mask(secret: str) -> None:
+    """Register ``secret`` and its upper- and lower-cased forms with Airflow's secrets masker."""
+    try:
+        from airflow.providers.common.compat.sdk import mask_secret
+    except ImportError:  # pragma: no cover - every supported Airflow has it
+        return
+    for form in dict.fromkeys((secret, secret.upper(), secret.lower())):
+        mask_secret(form)
+
+
 def register_secrets(settings: ConnectionSettings) -> None:
     """Tell Airflow's secrets masker about the key and the private key, so logs redact them.
 
@@ -58,13 +68,8 @@ def register_secrets(settings: ConnectionSettings) -> None:
     key in its own spelling (a status word or reason phrase made of it is upper-cased), which then
     reaches a task log inside a batch's error text.
     """
-    try:
-        from airflow.providers.common.compat.sdk import mask_secret
-    except ImportError:  # pragma: no cover - every supported Airflow has it
-        return
     for secret in settings.secrets():
-        for form in dict.fromkeys((secret, secret.upper(), secret.lower())):
-            mask_secret(form)
+        _mask(secret)
 
 
 class GoogleCredentials:
@@ -77,6 +82,13 @@ class GoogleCredentials:
         self._settings = settings
         self._lock = threading.Lock()
         self._credentials: Any = None
+        self._masked: str | None = None
+
+    @property
+    def token(self) -> str | None:
+        """The current access token (None before the first refresh), to redact from texts."""
+        token = getattr(self._credentials, "token", None)
+        return str(token) if token else None
 
     def _build(self) -> Any:
         s = self._settings
@@ -123,6 +135,11 @@ class GoogleCredentials:
                         f"({type(exc).__name__}). Check the credentials and their scopes."
                     ) from None
             token = self._credentials.token
+        if token and token != self._masked:
+            # A bearer token opens whatever its scopes allow for an hour: the task log's masker
+            # learns it as it learns the key.
+            self._masked = str(token)
+            _mask(self._masked)
         headers = {"Authorization": f"Bearer {token}"}
         if self._settings.quota_project_id:
             headers["x-goog-user-project"] = self._settings.quota_project_id

@@ -13,9 +13,11 @@ loads ``requests``.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from airflow.providers.common.compat.sdk import BaseHook
 
@@ -25,7 +27,9 @@ from airflow_provider_gemini_batch._core.errors import (
     json_object_body,
     may_be_mask_refusal,
 )
+from airflow_provider_gemini_batch._core.models import Batch, FileInfo
 from airflow_provider_gemini_batch._core.settings import AuthMode, ConnectionSettings
+from airflow_provider_gemini_batch._core.shown import shown_batch, shown_file
 from airflow_provider_gemini_batch.connection_fields import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
@@ -37,6 +41,18 @@ from airflow_provider_gemini_batch.hooks._auth import (
     api_key_headers,
     settings_from_connection,
 )
+
+
+def _split_userinfo(url: str) -> tuple[str, str | None]:
+    """``url`` without its userinfo, and the ``Authorization: Basic`` value made of it (None when
+    the URL has none). User and password are percent-decoded, as both HTTP libraries do."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode("ascii")
+    return urlunsplit(parts._replace(netloc=hostport)), f"Basic {token}"
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,24 @@ class GeminiHookBase(BaseHook):
         # Set once the service refused the partial-response mask of a light read (see get_batch).
         self._fields_refused = False
         self._credentials: GoogleCredentials | None = None
+
+    def _secrets(self) -> tuple[str, ...]:
+        """The connection's secrets once its settings are read; () before (nothing was sent)."""
+        raise NotImplementedError
+
+    def _token_secrets(self) -> tuple[str, ...]:
+        """The Google access token this hook sends, once it has one (a server may echo it)."""
+        token = self._credentials.token if self._credentials is not None else None
+        return (token,) if token else ()
+
+    def _batch_view(self, op: Mapping[str, Any]) -> Batch:
+        """The :class:`Batch` of an Operation answer, with every text it shows redacted: its
+        error message and names come from the server and reach exceptions, logs and XComs."""
+        return shown_batch(Batch.from_operation(op), self._secrets())
+
+    def _file_view(self, obj: Mapping[str, Any]) -> FileInfo:
+        """The :class:`FileInfo` of a Files API answer, its shown texts redacted (as above)."""
+        return shown_file(FileInfo.from_json(obj), self._secrets())
 
     # -- connection form (Airflow 3.0/3.1; >= 3.2 reads the provider info) --------------------------
 
@@ -155,9 +189,14 @@ class GeminiHookBase(BaseHook):
         headers = dict(req.headers)
         if req.authenticated:
             headers.update(auth_headers)
+        url, basic = _split_userinfo(req.url(settings.base_url))
+        if basic is not None:
+            # What requests and httpx do with a URL's userinfo (Basic auth, taking precedence),
+            # but with the credentials out of the URL, which both libraries log and quote.
+            headers["Authorization"] = basic
         return Outgoing(
             method=req.method,
-            url=req.url(settings.base_url),
+            url=url,
             params=dict(req.params) or None,
             headers=headers,
             content=data if data is not None else req.content(),

@@ -39,6 +39,7 @@ from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileI
 from airflow_provider_gemini_batch._core.result_lines import DEFAULT_MAX_LINE_BYTES
 from airflow_provider_gemini_batch._core.retry import RetryBudget, RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
+from airflow_provider_gemini_batch._core.urls import public_url, scrub_userinfo
 from airflow_provider_gemini_batch._core.waiting import (
     DEFAULT_FILE_ACTIVE_TIMEOUT,
     FILE_ACTIVE_INTERVAL,
@@ -231,7 +232,7 @@ class GeminiBatchHook(GeminiHookBase):
 
     def _secrets(self) -> tuple[str, ...]:
         cached = self.__dict__.get("settings")
-        return cached.secrets() if cached is not None else ()
+        return (cached.secrets() if cached is not None else ()) + self._token_secrets()
 
     def _send_once(
         self,
@@ -383,7 +384,7 @@ class GeminiBatchHook(GeminiHookBase):
             priority=priority,
             webhook_config=webhook_config,
         )
-        return Batch.from_operation(self._json(req))
+        return self._batch_view(self._json(req))
 
     def create_embeddings_batch(
         self,
@@ -411,7 +412,7 @@ class GeminiBatchHook(GeminiHookBase):
             priority=priority,
             webhook_config=webhook_config,
         )
-        return Batch.from_operation(self._json(req))
+        return self._batch_view(self._json(req))
 
     def update_batch_priority(self, name: str, priority: int, *, embeddings: bool = False) -> Batch:
         """Change the priority of a batch (``PATCH batches/{id}:updateGenerateContentBatch`` or
@@ -426,7 +427,7 @@ class GeminiBatchHook(GeminiHookBase):
         """
         req = routes.update_batch_priority(self.settings.api_version, name, priority, embeddings=embeddings)
         bare = self._json(req)
-        return Batch.from_operation({"name": bare.get("name") or req.resource, "metadata": bare})
+        return self._batch_view({"name": bare.get("name") or req.resource, "metadata": bare})
 
     def get_batch(self, name: str, *, light: bool = False) -> Batch:
         """The current state of ``batches/…``.
@@ -439,13 +440,13 @@ class GeminiBatchHook(GeminiHookBase):
         version = self.settings.api_version
         if light and not self._fields_refused:
             try:
-                return Batch.from_operation(
+                return self._batch_view(
                     self._json(routes.get_batch(version, name, fields=routes.POLL_FIELDS))
                 )
             except GeminiClientError as exc:
                 if not self._light_read_refused(exc, name):
                     raise
-        return Batch.from_operation(self._json(routes.get_batch(version, name)))
+        return self._batch_view(self._json(routes.get_batch(version, name)))
 
     def list_batches(self, *, light: bool = False) -> Iterator[Batch]:
         """Every batch of the project, following ``nextPageToken`` through all pages (lazily).
@@ -464,13 +465,13 @@ class GeminiBatchHook(GeminiHookBase):
                     "operations",
                 ):
                     yielded = True
-                    yield Batch.from_operation(item)
+                    yield self._batch_view(item)
                 return
             except GeminiClientError as exc:
                 if yielded or not self._light_read_refused(exc, "the batch list"):
                     raise
         for item in self._pages(lambda token: routes.list_batches(version, token, size), "operations"):
-            yield Batch.from_operation(item)
+            yield self._batch_view(item)
 
     def cancel_batch(self, name: str) -> None:
         """Ask the service to cancel ``batches/…`` (asynchronous; the state becomes CANCELLED)."""
@@ -507,7 +508,7 @@ class GeminiBatchHook(GeminiHookBase):
 
     def get_file(self, name: str) -> FileInfo:
         """Metadata of ``files/…``. :raises GeminiNotFoundError: unknown or expired file."""
-        return FileInfo.from_json(self._json(routes.get_file(self.settings.api_version, name)))
+        return self._file_view(self._json(routes.get_file(self.settings.api_version, name)))
 
     def wait_for_file_active(
         self,
@@ -547,7 +548,7 @@ class GeminiBatchHook(GeminiHookBase):
         """Every file of the project, following ``nextPageToken`` through all pages (lazily)."""
         version, size = self.settings.api_version, self.list_page_size
         for item in self._pages(lambda token: routes.list_files(version, token, size), "files"):
-            yield FileInfo.from_json(item)
+            yield self._file_view(item)
 
     def delete_file(self, name: str) -> None:
         """Delete ``files/…``. :raises GeminiNotFoundError: as :meth:`delete_batch`."""
@@ -632,20 +633,22 @@ class GeminiBatchHook(GeminiHookBase):
             request when the line is in the first chunk, else with the session cancelled.
         """
         source = resolve_path(path)
+        # An object-store URI may carry a connection id or credentials in its userinfo.
+        shown = public_url(str(path))
         try:
             size = int(source.stat().st_size)
             is_dir = source.is_dir()
         except (FileNotFoundError, OSError) as exc:
             raise GeminiInvalidInputError(
-                f"The input file {path!s} does not exist or cannot be read ({exc})."
+                scrub_userinfo(f"The input file {shown} does not exist or cannot be read ({exc}).", path)
             ) from None
         if is_dir:
-            raise GeminiInvalidInputError(f"The input path {path!s} is a directory; pass a file.")
+            raise GeminiInvalidInputError(f"The input path {shown} is a directory; pass a file.")
         routes.check_upload_size(size)
         if validate is None:
             validate = mime_type.lower() in JSONL_MIME_TYPES
         if not validate and size == 0:
-            raise GeminiInvalidInputError(f"The input file {path!s} is empty.")
+            raise GeminiInvalidInputError(f"The input file {shown} is empty.")
         # ``reread``: a key repeated far apart is named by reading the file again (only then).
         validator = (
             InputValidator(str(path), embeddings=embeddings, reread=file_lines(source)) if validate else None
@@ -653,7 +656,9 @@ class GeminiBatchHook(GeminiHookBase):
         try:
             handle = source.open("rb")
         except OSError as exc:
-            raise GeminiInvalidInputError(f"The input file {path!s} cannot be read ({exc}).") from None
+            raise GeminiInvalidInputError(
+                scrub_userinfo(f"The input file {shown} cannot be read ({exc}).", path)
+            ) from None
         with handle, ChunkFeed(handle, size, self.upload_chunk_size, validator) as feed:
             # The first chunk is checked before the session opens: a mistake in it (most mistakes
             # are on every line, so on line 1) is refused before anything is sent, and a file of
@@ -715,7 +720,7 @@ class GeminiBatchHook(GeminiHookBase):
         raise GeminiApiError(
             http_status=200,
             status="DATA_LOSS",
-            message=f"{problem}; the remote copy was deleted, upload {path} again",
+            message=f"{problem}; the remote copy was deleted, upload {public_url(str(path))} again",
             resource=info.name,
             method="Uploading a file",
         )
@@ -907,8 +912,7 @@ class GeminiBatchHook(GeminiHookBase):
         with contextlib.suppress(GeminiBatchError):
             self.delete_file(info.name)
 
-    @staticmethod
-    def _final_file(response: requests.Response, req: routes.ApiRequest) -> FileInfo:
+    def _final_file(self, response: requests.Response, req: routes.ApiRequest) -> FileInfo:
         try:
             data = response.json()
             file_obj = data["file"]
@@ -922,7 +926,7 @@ class GeminiBatchHook(GeminiHookBase):
             ) from None
         finally:
             response.close()
-        return FileInfo.from_json(file_obj)
+        return self._file_view(file_obj)
 
     def download_file(self, name: str, destination: Any) -> int:
         """Stream ``files/…`` to a local path or ``ObjectStoragePath``/URI; return bytes written.
@@ -1100,9 +1104,12 @@ class GeminiBatchHook(GeminiHookBase):
         try:
             settings = self.settings
             self._send_once(routes.list_files(settings.api_version, page_size=1)).close()
-            return True, f"Connected to the Gemini API at {settings.base_url} (API {settings.api_version})."
+            where = public_url(settings.base_url)
+            return True, f"Connected to the Gemini API at {where} (API {settings.api_version})."
         except Exception as exc:
             message = redact(str(exc) or type(exc).__name__, self._secrets())
+            cached = self.__dict__.get("settings")
+            message = scrub_userinfo(message, cached.base_url if cached is not None else None)
             return False, self._test_failure_message(message, exc)
 
     def _test_failure_message(self, message: str, exc: BaseException) -> str:

@@ -155,6 +155,9 @@ class GeminiBatchAsyncHook(GeminiHookBase):
         self.retry = retry
         self._settings: ConnectionSettings | None = None
 
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._settings.secrets() if self._settings is not None else ()) + self._token_secrets()
+
     async def get_settings(self) -> ConnectionSettings:
         """Read and parse the connection without blocking the loop (cached per hook).
 
@@ -198,7 +201,7 @@ class GeminiBatchAsyncHook(GeminiHookBase):
         settings = await self.get_settings()
         client = await _acquire_client(settings, id(self))
         out = self._outgoing(req, settings, await self._auth_headers(settings) if req.authenticated else {})
-        secrets = settings.secrets()
+        secrets = self._secrets()
         named = {"connection": self.gemini_conn_id, "base_url": settings.base_url}
         headers = {"Accept-Encoding": "identity", **out.headers}
         request = client.build_request(
@@ -321,13 +324,13 @@ class GeminiBatchAsyncHook(GeminiHookBase):
         version = settings.api_version
         if light and not self._fields_refused:
             try:
-                return Batch.from_operation(
+                return self._batch_view(
                     await self._json(routes.get_batch(version, name, fields=routes.POLL_FIELDS))
                 )
             except GeminiClientError as exc:
                 if not self._light_read_refused(exc, name):
                     raise
-        return Batch.from_operation(await self._json(routes.get_batch(version, name)))
+        return self._batch_view(await self._json(routes.get_batch(version, name)))
 
     async def list_batches_page(
         self, page_token: str | None = None, *, page_size: int = routes.LIST_PAGE_SIZE, light: bool = True
@@ -356,7 +359,7 @@ class GeminiBatchAsyncHook(GeminiHookBase):
         if data is None:
             data = await self._json(routes.list_batches(version, page_token, page_size))
         items = data.get("operations") or []
-        batches = [Batch.from_operation(item) for item in items if isinstance(item, dict)]
+        batches = [self._batch_view(item) for item in items if isinstance(item, dict)]
         return batches, (data.get("nextPageToken") or None)
 
     async def list_operations_page(
@@ -405,7 +408,7 @@ class GeminiBatchAsyncHook(GeminiHookBase):
     async def get_file(self, name: str) -> FileInfo:
         """Metadata of ``files/…``."""
         settings = await self.get_settings()
-        return FileInfo.from_json(await self._json(routes.get_file(settings.api_version, name)))
+        return self._file_view(await self._json(routes.get_file(settings.api_version, name)))
 
     async def aclose(self) -> None:
         """Release this hook's use of the shared client (closed when its last user releases it)."""

@@ -16,8 +16,9 @@ from airflow.providers.common.compat.sdk import AirflowSkipException, BaseOperat
 
 from airflow_provider_gemini_batch._core import resubmit
 from airflow_provider_gemini_batch._core.cost import sum_costs
-from airflow_provider_gemini_batch._core.manifest import ResultsTally
-from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
+from airflow_provider_gemini_batch._core.manifest import BadCounter, ResultsTally
+from airflow_provider_gemini_batch._core.urls import public_url
+from airflow_provider_gemini_batch.exceptions import GeminiInputFileError, GeminiInvalidInputError
 from airflow_provider_gemini_batch.operators._files import copy_into, iter_lines, write_lines
 from airflow_provider_gemini_batch.operators._landed import default_root, landed_file
 
@@ -90,7 +91,9 @@ class GeminiBuildResubmissionOperator(BaseOperator):
             iter_lines(input_path), resubmit.retryable_keys(iter_lines(source), path=source), path=input_path
         )
         if not marks.wanted:
-            raise AirflowSkipException(f"No row of {source} failed in a retryable way; nothing to resubmit.")
+            raise AirflowSkipException(
+                f"No row of {public_url(source)} failed in a retryable way; nothing to resubmit."
+            )
         report = resubmit.FollowUp()
         lines = resubmit.follow_up_lines(iter_lines(input_path), marks, path=input_path, report=report)
         write_lines(str(self.destination), lines)
@@ -178,7 +181,11 @@ class GeminiMergeResubmissionOperator(BaseOperator):
         rounds = int(previous.get("rounds") or 0)
         dest = str(self.destination)
         if self.followup is None:
-            self.log.info("No follow-up this round; %s is copied to %s unchanged.", earlier, dest)
+            self.log.info(
+                "No follow-up this round; %s is copied to %s unchanged.",
+                public_url(str(earlier)),
+                public_url(str(dest)),
+            )
             with atomic_destination(dest) as out:
                 copy_into(earlier, out)
         else:
@@ -209,7 +216,18 @@ class GeminiMergeResubmissionOperator(BaseOperator):
             )
         tally = ResultsTally()
         for n, line in enumerate(iter_lines(dest)):
-            tally.add(resubmit.landed_result(line, path=dest, index=n))
+            try:
+                tally.add(resubmit.landed_result(line, path=dest, index=n))
+            except BadCounter as exc:
+                # A row of an earlier landed file was edited by hand or does not come from a
+                # results task: name the merged file's line, not a bare ValueError.
+                raise GeminiInputFileError(
+                    f"{exc.detail}. The row was copied from the earlier result files; fix or remove "
+                    "it there (a landed row is written by a results task and never edited), then run "
+                    "this task again.",
+                    path=dest,
+                    line_number=n + 1,
+                ) from None
         manifest: dict[str, Any] = {
             "destination": dest,
             "rounds": rounds,
@@ -230,6 +248,6 @@ class GeminiMergeResubmissionOperator(BaseOperator):
             tally.failed,
             tally.total,
             tally.retryable,
-            dest,
+            public_url(dest),
         )
         return manifest

@@ -18,6 +18,7 @@ from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.result_lines import DEFAULT_MAX_LINE_BYTES
 from airflow_provider_gemini_batch._core.rows import SUCCEEDED
 from airflow_provider_gemini_batch._core.states import FAILURE_STATES, PARTIAL_STATES, RESULT_STATES
+from airflow_provider_gemini_batch._core.urls import public_url
 from airflow_provider_gemini_batch._core.waiting import describe_failure
 from airflow_provider_gemini_batch.exceptions import (
     GeminiBatchError,
@@ -201,6 +202,8 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         manifest = build_manifest(
             batch_name=batch.name,
             state=batch.state.short,
+            # Kept as given: downstream tasks (merge, combine) read the file through it, and in
+            # Airflow's object-store URIs the userinfo names the connection to read with.
             destination=destination,
             tally=tally,
             expected_requests=expected,
@@ -228,7 +231,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                 tally.total,
                 batch.name,
                 expected if expected is not None else "?",
-                destination,
+                public_url(destination),
                 tally.succeeded,
                 tally.failed,
                 f" ({outcomes})" if outcomes else "",
@@ -245,7 +248,8 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         if batch.state in FAILURE_STATES and self.fail_on_unsuccessful_batch:
             context["ti"].xcom_push(key="manifest", value=manifest)
             landed = (
-                f"Its {tally.total} offered results were landed in {destination} before this task failed"
+                f"Its {tally.total} offered results were landed in {public_url(destination)} before this "
+                "task failed"
                 if destination is not None
                 else "The API offers no results for it; nothing was written"
             )
@@ -263,10 +267,10 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                 f"{tally.missing} missing) gave no usable answer "
                 f"({tally.failed_ratio:.1%} > max_failed_ratio {float(self.max_failed_ratio):.1%}; "
                 f"by outcome: {outcomes}; {tally.retryable} retryable). "
-                f"All rows, failed ones included, were written to {destination}; inspect the rows "
-                "with status 'failed' (their 'outcome' and 'reason' say why), resubmit the retryable "
-                "ones and the missing ones (requests whose key has no row), fix the others, or raise "
-                "max_failed_ratio."
+                f"All rows, failed ones included, were written to {public_url(str(destination))}; "
+                "inspect the rows with status 'failed' (their 'outcome' and 'reason' say why), resubmit "
+                "the retryable ones and the missing ones (requests whose key has no row), fix the others, "
+                "or raise max_failed_ratio."
             )
         return manifest
 

@@ -21,6 +21,7 @@ from airflow_provider_gemini_batch._core import rows
 from airflow_provider_gemini_batch._core.cost import sum_costs
 from airflow_provider_gemini_batch._core.routes import MAX_UPLOAD_BYTES
 from airflow_provider_gemini_batch._core.sharding import DEFAULT_CHARS_PER_TOKEN, ShardLimits, ShardPlanner
+from airflow_provider_gemini_batch._core.urls import public_url
 from airflow_provider_gemini_batch.exceptions import GeminiInputFileError, GeminiInvalidInputError
 from airflow_provider_gemini_batch.operators._files import child, copy_into, iter_lines
 from airflow_provider_gemini_batch.operators._landed import default_root, landed_file
@@ -125,7 +126,9 @@ class GeminiSplitInputOperator(BaseOperator):
                 "(input lines %(first_line)d-%(last_line)d) -> %(input_path)s",
                 figure,
             )
-        self.log.info("Split %s into %d shards (%d requests).", self.source, len(paths), position)
+        self.log.info(
+            "Split %s into %d shards (%d requests).", public_url(str(self.source)), len(paths), position
+        )
         context["ti"].xcom_push(key=SHARDS_XCOM_KEY, value=figures)
         return [
             {"input_path": p, "display_name": f"{base} shard {i + 1} of {len(paths)}"}

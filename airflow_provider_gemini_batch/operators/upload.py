@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gemini_batch._core.identity import TaskIdentity
+from airflow_provider_gemini_batch._core.urls import public_url
 from airflow_provider_gemini_batch.operators._common import (
     DEFAULT_CONN_ID,
     DEFAULT_REATTACH_SCAN_LIMIT,
@@ -65,7 +66,7 @@ def upload_idempotent(
         mime_type=mime_type,
         validate=False,  # validated above when asked; validate=False must mean not at all
     )
-    log.info("Uploaded %s as %s (%d bytes).", path, info.name, info.size_bytes)
+    log.info("Uploaded %s as %s (%d bytes).", public_url(str(path)), info.name, info.size_bytes)
     return str(info.name)
 
 

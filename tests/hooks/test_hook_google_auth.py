@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
@@ -17,8 +17,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer
 from airflow_provider_gemini_batch.emulator.guard import credential_mark
-from airflow_provider_gemini_batch.exceptions import GeminiConnectionConfigError, GeminiNotFoundError
+from airflow_provider_gemini_batch.exceptions import (
+    GeminiApiError,
+    GeminiConnectionConfigError,
+    GeminiNotFoundError,
+)
 from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchAsyncHook, GeminiBatchHook
+from tests.hostile.server import HostileServer, Rule, echo_secret
 
 
 class TokenServer:
@@ -152,3 +157,35 @@ def test_private_key_inside_keyfile_json_is_masked_by_the_hook(
     assert pem in str(redact(f"key: {pem}"))
     GeminiBatchHook(gemini_conn_id=sa_conn).settings  # noqa: B018 - reading settings registers secrets
     assert pem not in str(redact(f"key: {pem}"))
+
+
+@pytest.mark.parametrize("hook_kind", ["sync", "async"])
+async def test_an_echoed_bearer_token_is_redacted_like_the_key(
+    hostile_server: Callable[..., HostileServer],
+    service_account: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    hook_kind: str,
+) -> None:
+    """A server that quotes the ``Authorization`` header it received (in the error message, any
+    letter case): the access token opens what its scopes allow, so it is redacted like a key."""
+    server = hostile_server(
+        [Rule("GET", r"/v1beta/batches/.*", echo_secret(400, header="authorization", places=("message",)))]
+    )
+    extra = {"keyfile_dict": json.dumps(service_account), "max_retries": 0}
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_GEMINI_SA_ECHO",
+        json.dumps({"conn_type": "gemini_batch", "host": server.base_url, "extra": json.dumps(extra)}),
+    )
+    if hook_kind == "sync":
+        with pytest.raises(GeminiApiError) as info:
+            GeminiBatchHook(gemini_conn_id="gemini_sa_echo").get_batch("batches/b1")
+    else:
+        ahook = GeminiBatchAsyncHook(gemini_conn_id="gemini_sa_echo", retry=False)
+        try:
+            with pytest.raises(GeminiApiError) as info:
+                await ahook.get_batch("batches/b1")
+        finally:
+            await ahook.aclose()
+    assert server.headers_seen("authorization") == ["Bearer tok-1"]
+    assert "API key Bearer ***" in str(info.value)
+    assert "tok-1" not in str(info.value).lower()
