@@ -132,12 +132,10 @@ def find_estimate(op: Any, context: Context, batch_name: str) -> dict[str, Any] 
     Only upstream tasks (direct or not) that estimate (a create operator given a ``price_table``)
     are asked, one XCom read each (every map index); a DAG without them costs no read.
     """
-    dag = getattr(op, "dag", None)
-    if dag is None:
-        return None
     try:
-        upstream = op.get_flat_relatives(upstream=True)
-    except Exception:  # a task outside a DAG: nothing to look at
+        # ``op.dag`` raises (RuntimeError) for a task run outside a DAG: nothing to look at then.
+        upstream = op.get_flat_relatives(upstream=True) if op.dag is not None else ()
+    except RuntimeError:
         return None
     task_ids = sorted(
         t.task_id
