@@ -93,3 +93,35 @@ class RecordedRun:
 
     def xcom(self, task_id: str, key: str = "return_value") -> Any:
         return self.result.xcom(task_id, key)
+
+
+def plain_dag(prefix: str) -> Any:
+    """A DAG with a unique id from ``prefix``, no schedule and no retries (one try per task)."""
+    import datetime
+
+    from airflow.sdk import DAG
+
+    from tests.fixtures.airflow_env import unique_dag_id
+
+    return DAG(
+        unique_dag_id(prefix),
+        schedule=None,
+        start_date=datetime.datetime(2026, 1, 1),
+        default_args={"retries": 0},
+    )
+
+
+def run_recording(dag: Any) -> tuple[DagRunResult, FailureRecorder]:
+    """``dag.test()`` the DAG with every failed try recorded."""
+    from tests.fixtures.airflow_env import run_dag
+
+    with recording_failures() as failures:
+        result = run_dag(dag)
+    return result, failures
+
+
+def last_failure(failures: FailureRecorder, task_id: str) -> tuple[str, str]:
+    """The last ``(class name, message)`` ``task_id`` raised; fails the test if it never failed."""
+    last = failures.last(task_id)
+    assert last is not None, f"{task_id} did not fail"
+    return last

@@ -26,21 +26,11 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
 )
 from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
 from tests.fixtures.airflow_env import run_dag, unique_dag_id
+from tests.operators._failures import plain_dag as _dag
 from tests.operators._failures import recording_failures
 from tests.operators._support import MODEL, inline_requests, write_jsonl
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
-
-
-def _dag(prefix: str) -> Any:
-    from airflow.sdk import DAG
-
-    return DAG(
-        unique_dag_id(prefix),
-        schedule=None,
-        start_date=datetime.datetime(2026, 1, 1),
-        default_args={"retries": 0},
-    )
 
 
 def _deletes(emulator: EmulatorServer) -> list[str]:

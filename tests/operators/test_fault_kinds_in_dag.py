@@ -10,9 +10,7 @@ batch output file deleted by name (python-genai #1613), and a deleted batch keep
 
 from __future__ import annotations
 
-import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,8 +22,9 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
     GeminiDeleteBatchOperator,
     GeminiDeleteFileOperator,
 )
-from tests.fixtures.airflow_env import DagRunResult, run_dag, unique_dag_id
-from tests.operators._failures import FailureRecorder, recording_failures
+from tests.operators._failures import last_failure as _failure
+from tests.operators._failures import plain_dag as _dag
+from tests.operators._failures import run_recording as _run
 from tests.operators._support import MODEL, inline_requests, sync_hook, uploads_started, write_jsonl
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -34,29 +33,6 @@ pytestmark = pytest.mark.usefixtures("airflow_db")
 PAST_EXPIRY = 49 * 3600
 AUTH_HINT = "The request of Airflow connection"
 NO_BATCH_MODEL = "gemini-2.0-flash-live-001"
-
-
-def _dag(prefix: str) -> Any:
-    from airflow.sdk import DAG
-
-    return DAG(
-        unique_dag_id(prefix),
-        schedule=None,
-        start_date=datetime.datetime(2026, 1, 1),
-        default_args={"retries": 0},
-    )
-
-
-def _run(dag: Any) -> tuple[DagRunResult, FailureRecorder]:
-    with recording_failures() as failures:
-        result = run_dag(dag)
-    return result, failures
-
-
-def _failure(failures: FailureRecorder, task_id: str) -> tuple[str, str]:
-    last = failures.last(task_id)
-    assert last is not None, f"{task_id} did not fail"
-    return last
 
 
 def _calls(emulator: EmulatorServer) -> list[tuple[str, str]]:

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 from pathlib import Path
 from typing import Any
@@ -27,34 +26,12 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
     GeminiDeleteFileOperator,
 )
 from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
-from tests.fixtures.airflow_env import DagRunResult, run_dag, unique_dag_id
-from tests.operators._failures import FailureRecorder, recording_failures
+from tests.operators._failures import last_failure as _message
+from tests.operators._failures import plain_dag as _dag
+from tests.operators._failures import run_recording as _run
 from tests.operators._support import MODEL, inline_requests, sync_hook, write_jsonl
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
-
-
-def _dag(prefix: str) -> Any:
-    from airflow.sdk import DAG
-
-    return DAG(
-        unique_dag_id(prefix),
-        schedule=None,
-        start_date=datetime.datetime(2026, 1, 1),
-        default_args={"retries": 0},
-    )
-
-
-def _run(dag: Any) -> tuple[DagRunResult, FailureRecorder]:
-    with recording_failures() as failures:
-        result = run_dag(dag)
-    return result, failures
-
-
-def _message(failures: FailureRecorder, task_id: str) -> tuple[str, str]:
-    last = failures.last(task_id)
-    assert last is not None, f"{task_id} did not fail"
-    return last
 
 
 # -- 1. a cancelled batch: the README's create -> wait -> results shape ---------------------------
