@@ -1,4 +1,4 @@
-"""How many times each byte of the input file is read, per upload path (issue 10, item 1).
+"""How many times each byte of the input file is read, per upload path.
 
 Counts the bytes this process reads (``rchar`` of ``/proc/self/io``: file reads plus the few small
 HTTP answers) while uploading a generated ~40 MB JSONL to the emulator, divided by the file size.

@@ -1,4 +1,4 @@
-"""How many result rows a slow consumer lands when the result stream is cut once (issue 15, bug 2).
+"""How many result rows a slow consumer lands when the result stream is cut once.
 
 Real time, scaled down 100x so it runs in seconds: the connection's ``retry_deadline`` is 3 s
 (stands for the default 300 s) and the consumer spends 1 ms per row (stands for 0.1 s, e.g. a

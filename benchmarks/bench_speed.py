@@ -1,4 +1,4 @@
-"""Issue 10 figures 1 and 2: upload of a JSONL input and landing of a result file, beside Google's SDK.
+"""Upload of a JSONL input and landing of a result file, beside Google's SDK.
 
 Both clients talk to the same emulator (a separate process, ``_emulator.start_emulator``) on
 loopback. Each measurement runs in a fresh subprocess that records its own peak RSS growth

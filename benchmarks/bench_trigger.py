@@ -1,6 +1,6 @@
 """GeminiBatchTrigger waits at scale in one event loop against an emulator subprocess.
 
-``--scenario scale`` (default; issue 10 item 3): N triggers (1,000 or 10,000) started as the
+``--scenario scale`` (default): N triggers (1,000 or 10,000) started as the
 triggerer starts them (one task per loop turn), each on its own batch, against an API answering
 in ``--latency`` seconds (emulator knob ``latency_seconds``), logging on at INFO into a file as a
 triggerer writes its log. All batches end at one instant (the emulator clock jumps past their

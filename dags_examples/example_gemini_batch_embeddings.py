@@ -42,7 +42,7 @@ DOCUMENTS: dict[str, str] = {
 RUN_DIR = "{{ params.results_dir }}/{{ dag.dag_id }}/{{ run_id | replace(':', '-') | replace('+', '-') }}"
 
 # Task code logs through the standard library; Airflow routes it into the task's log (print()
-# output was seen only inside a collapsed group of the log, issue 11).
+# output was seen only inside a collapsed group of the log).
 log = logging.getLogger(__name__)
 
 with DAG(

@@ -66,7 +66,7 @@ INLINE_REQUESTS: list[dict[str, Any]] = [
 # [END howto_inline_requests]
 
 # Task code logs through the standard library; Airflow routes it into the task's log (print()
-# output was seen only inside a collapsed group of the log, issue 11).
+# output was seen only inside a collapsed group of the log).
 log = logging.getLogger(__name__)
 
 with DAG(

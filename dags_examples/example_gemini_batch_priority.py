@@ -75,7 +75,7 @@ def inline_requests(prompts: dict[str, str]) -> list[dict[str, Any]]:
 
 
 # Task code logs through the standard library; Airflow routes it into the task's log (print()
-# output was seen only inside a collapsed group of the log, issue 11).
+# output was seen only inside a collapsed group of the log).
 log = logging.getLogger(__name__)
 
 with DAG(

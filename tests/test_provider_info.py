@@ -69,7 +69,7 @@ def _links(value: object) -> list[str]:
 
 
 def test_admin_providers_row_links_the_declared_page_and_no_guess() -> None:
-    """Issue 11: Admin > Providers links a page that exists. The row comes from Airflow's own
+    """Admin > Providers links a page that exists. The row comes from Airflow's own
     mapper; with ``documentation_url`` None the UI would guess an airflow.apache.org page that
     does not exist for a third-party provider. Every URL the metadata declares is Google's Batch
     API page (ai.google.dev/gemini-api/docs/batch-api, the name the cookbook's

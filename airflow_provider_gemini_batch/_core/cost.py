@@ -3,7 +3,7 @@
 No price is built in: prices change and differ per model, tier and modality, and a hard-coded
 list goes stale. The user passes the prices they pay for *batch* requests, per million tokens
 (Google's pricing page, ai.google.dev/gemini-api/docs/pricing, lists a "Batch" column at 50 % of
-the interactive price, spec §10). Shape::
+the interactive price, ai.google.dev/gemini-api/docs/batch-api). Shape::
 
     {"gemini-2.5-flash": {"input": 0.15, "output": 1.25, "thinking": 1.25}, ...}
 

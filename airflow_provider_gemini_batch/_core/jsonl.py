@@ -108,7 +108,8 @@ def validate_input_file(
 
 
 #: Reserved inline ``metadata`` entry marking a key this provider generated (value ``"true"``;
-#: metadata values must be strings for the SDK to read results back, spec §9.1).
+#: metadata values must be strings for the SDK to read results back: its ``InlinedResponse.metadata`` is
+#: ``dict[str, str]``).
 GENERATED_KEY_METADATA = "gemini_batch_key_generated"
 #: Fields of one inline item: the JSONL-line shape (``key``) or the wire shape (``metadata``).
 _INLINE_ITEM_FIELDS = frozenset(("key", "request", "metadata"))

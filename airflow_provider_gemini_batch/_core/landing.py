@@ -338,8 +338,8 @@ def _usage_of(response: _Response) -> tuple[Any, Any, str | None]:
 
 
 # The usual line has exactly two members, in either order (the live service writes the response
-# first, [LIVE] cookbook ``Batch_mode.ipynb`` cell 25 output; the docs' example, as read in the
-# spec's section 9.2, shows the key first). Cut at the separator, the key is decoded as one JSON
+# first, [LIVE] cookbook ``Batch_mode.ipynb`` cell 25 output; the Batch API guide's example
+# shows the key first). Cut at the separator, the key is decoded as one JSON
 # string and the response as one JSON object (the typed view above): when both decodes take their
 # whole piece, the line can only be that two-member object, so the response's bytes are known
 # without the scan of the whole line that would otherwise find them. Counted with callgrind

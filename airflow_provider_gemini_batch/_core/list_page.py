@@ -12,14 +12,14 @@ Wire facts (each with its source):
 
 * the page is ``{"operations": [Operation, ...], "nextPageToken": "T2", "unreachable": []}``:
   the key is ``operations``, not ``batches``, and the token is empty or absent on the last page
-  (spec §7.2; the pager of python-genai stops on an empty or absent ``nextPageToken``, spec §7.2
-  and the SDK call table of §11);
+  (REST reference ``ListOperationsResponse``; the pager of python-genai, ``pagers.py``, stops on an
+  empty or absent ``nextPageToken``);
 * an operation names its batch in top-level ``name`` and again in ``metadata.name`` ([LIVE]
-  spec §7 capture, ``tests/real_service/captures_batches.py`` SPEC_LIVE; cookbook
+  IF-Solucoes/lupa ``tests/test_gemini.py``, ``tests/real_service/captures_batches.py`` LIVE_CAPTURE; cookbook
   ``Batch_mode.ipynb`` cell 44 output); :meth:`Batch.from_operation` reads ``name`` first, then
   ``metadata.name``, and so does this scan;
-* proto-JSON accepts field names in lowerCamelCase or snake_case (spec §0 item 5 and the §1
-  conventions table; ``_core/models.py`` reads both spellings), so ``next_page_token`` is read too;
+* proto-JSON accepts field names in lowerCamelCase or snake_case (docs/real-service/wire-format.md,
+  Conventions; ``_core/models.py`` reads both spellings), so ``next_page_token`` is read too;
 * a field of an unexpected JSON type (an operation that is not an object, a non-string name) is
   tolerated as :meth:`Batch.from_operation` tolerates it: the operation is kept with its name
   read leniently, or skipped when it is not an object (the hook skipped those before).

@@ -1,7 +1,8 @@
 """Small typed views of the API's JSON resources (batches, files, results).
 
 Every view keeps the raw JSON in ``raw`` so callers can reach fields this module does not model.
-Parsing follows the wire rules in the spec: int64 values arrive as decimal strings, zero values
+Parsing follows the wire rules in docs/real-service/wire-format.md (Conventions, The batch as
+returned): int64 values arrive as decimal strings, zero values
 are omitted, batch fields live under the Operation's ``metadata``, and field names may come in
 lowerCamelCase or snake_case.
 """
@@ -123,8 +124,10 @@ class BatchStats:
 
 
 #: Where an Operation may carry the batch output, in the order read. The service mirrors the
-#: output in top-level ``response`` (spec §7 live capture; the REST guide's ``jq`` reads
-#: ``.response.responsesFile``); the SDK reads only ``metadata.output`` (spec §7.6), and
+#: output in top-level ``response`` ([LIVE] IF-Solucoes/lupa ``tests/test_gemini.py``; the REST guide's
+#: ``jq`` reads
+#: ``.response.responsesFile``); the SDK reads only ``metadata.output`` (python-genai
+#: ``_BatchJob_from_mldev``), and
 #: maximhq/bifrost's tests replay a body with the output only under ``metadata.output``.
 OUTPUT_LOCATIONS: tuple[tuple[str, ...], ...] = (("response",), ("metadata", "output"))
 #: Containers of inline results: ``inlinedResponses`` (generateContent and, on the wire,
@@ -146,7 +149,7 @@ def inline_items_of(output: Mapping[str, Any]) -> list[Any] | None:
     """The inline result items of one output object, or None when it has no inline container.
 
     Accepts the documented double nesting ``{"inlinedResponses": {"inlinedResponses": [...]}}``
-    (spec §0 item 4, §9.1; cookbook Batch_mode.ipynb) and a bare list
+    (REST reference ``InlinedResponses``; cookbook Batch_mode.ipynb) and a bare list
     ``{"inlinedResponses": [...]}`` (seen in third-party clients' replayed bodies; accepted so a
     flatter answer never loses results).
     """
@@ -318,7 +321,7 @@ class BatchResult:
 
     Not ``frozen``: a frozen dataclass sets each field through ``object.__setattr__``, which made
     building one cost 1.3-1.7 us against 0.3 us (measured with ``timeit``), and a result is built
-    for every landed row of files of hundreds of thousands of rows (issue 10).
+    for every landed row of files of hundreds of thousands of rows.
 
     ``key`` is the request's key as the service echoed it (None when the row carried none);
     ``index`` the 0-based output position; ``response`` the GenerateContentResponse or embedding

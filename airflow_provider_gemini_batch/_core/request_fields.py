@@ -9,7 +9,8 @@ Field lists (both proto-JSON spellings accepted, lowerCamelCase and snake_case):
   https://ai.google.dev/api/generate-content (request body of ``models.generateContent``):
   ``model, contents, tools, toolConfig, safetySettings, systemInstruction, generationConfig,
   cachedContent``. The ``google-genai`` SDK also puts ``labels``, ``serviceTier`` and ``store``
-  at the top level of each inlined request (spec §5, [OBS] google-genai 3.4.0), so those pass too.
+  at the top level of each inlined request (google-genai 3.4.0 ``batches.py`` ``_InlinedRequest_to_mldev``),
+  so those pass too.
 * ``EmbedContentRequest`` (embedding batches), REST reference https://ai.google.dev/api/embeddings:
   ``model, content, taskType, title, outputDimensionality``.
 * ``Content`` (``contents[i]``, ``systemInstruction``, ``content``): ``parts`` (a list of Part
@@ -24,7 +25,7 @@ lenient; google-gemini/cookbook issue #846: ``generation_config`` put beside ``r
 line had no effect). Snake_case inside ``generationConfig`` is read (python-genai issue #1103).
 
 Line-level fields other than ``key`` and ``request`` are not read by the service; it echoes them
-on the result line (spec §9.2, go-genai issue #513). A line field that is a request or generation
+on the result line (go-genai issue #513). A line field that is a request or generation
 setting (the cookbook #846 mistake) is an error here; any other one is reported for a warning.
 """
 
@@ -482,7 +483,7 @@ def check_line_field(name: str) -> FieldProblem | None:
     """A JSONL line field other than ``key``/``request``: an error if it is a request setting.
 
     A setting beside ``request`` is not read by the service (google-gemini/cookbook issue #846);
-    other names return None: they are echoed on the result line (spec §9.2, go-genai issue #513)
+    other names return None: they are echoed on the result line (go-genai issue #513)
     and the caller may warn about them.
     """
     if name in _REQUEST_SETTINGS:

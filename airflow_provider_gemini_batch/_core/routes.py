@@ -79,11 +79,11 @@ def _id_path(name: str) -> str:
 
 
 #: The ``fields`` partial-response mask of a light poll: what a wait needs and nothing more.
-#: ``fields`` is a standard system parameter of the API (discovery document, spec §1). Inline
+#: ``fields`` is a standard system parameter of the API (discovery document). Inline
 #: results are selected down to their ``metadata`` (the key), so their presence is still seen
 #: while their bodies are not sent: a full GET of a huge inline image batch has answered 503 on
 #: every read (discuss.ai.google.dev thread 113603 "Persistent 503 Errors on Gemini Batch API GET
-#: Endpoint"; spec §3, §9.4).
+#: Endpoint"; docs/real-service/wire-format.md, Heavy reads).
 _OUTPUT_MASK = "responsesFile,inlinedResponses/inlinedResponses/metadata"
 POLL_FIELDS = (
     "name,done,error,"
@@ -104,7 +104,7 @@ def get_batch(api_version: str, name: str, *, fields: str | None = None) -> ApiR
 
 #: ``fields`` mask of a light ``batches.list``: each operation as a poll sees it (no inline
 #: response bodies). A list holding a huge inline batch is as large as that batch's full GET,
-#: which the service has answered 503 (spec §9.4; discuss.ai.google.dev thread 113603).
+#: which the service has answered 503 (discuss.ai.google.dev thread 113603).
 LIST_FIELDS = f"nextPageToken,operations({POLL_FIELDS})"
 
 
@@ -213,7 +213,7 @@ _INT64 = (-(2**63), 2**63 - 1)
 def priority_value(priority: Any) -> str:
     """``priority`` as the wire carries it: an int64 as a decimal string (proto3 JSON mapping;
     REST reference ``GenerateContentBatch.priority``: "string (int64 format)", higher runs first,
-    negatives allowed, default 0 — spec §5).
+    negatives allowed, default 0 — REST reference ``GenerateContentBatch.priority``).
 
     :raises GeminiInvalidInputError: not an integer, or outside int64.
     """
@@ -228,8 +228,8 @@ def webhook_config_body(config: Mapping[str, Any]) -> dict[str, Any]:
     """The ``webhookConfig`` object of a create body: ``{"uris": [...], "userMetadata": {...}}``.
 
     The REST field names are lowerCamelCase (``GenerateContentBatch.webhookConfig`` with ``uris``
-    and ``userMetadata``: REST reference ai.google.dev/api/batch-api, spec §5). google-genai 3.x
-    sends ``user_metadata`` in snake_case (spec §5 [OBS]); the service's JSON parser accepts both
+    and ``userMetadata``: REST reference ai.google.dev/api/batch-api). google-genai 3.x
+    sends ``user_metadata`` in snake_case (its ``batches.py``); the service's JSON parser accepts both
     spellings, and we send the REST one. Both spellings are accepted here.
 
     :raises GeminiInvalidInputError: not a mapping, unknown fields, ``uris`` not a non-empty list
@@ -273,7 +273,8 @@ def update_batch_priority(
 
     The method, path, ``updateMask`` query and the bare ``GenerateContentBatch`` answer (not an
     Operation) are those of the discovery document ``generativelanguage v1beta``
-    (``batches.updateGenerateContentBatch`` / ``batches.updateEmbedContentBatch``, spec §7.5, §13).
+    (``batches.updateGenerateContentBatch`` / ``batches.updateEmbedContentBatch``;
+    docs/real-service/wire-format.md, Changing a batch's priority).
     Setting a value twice is harmless, so it is retried like a read.
 
     :raises GeminiInvalidInputError: bad name or priority.
@@ -390,7 +391,8 @@ def upload_chunk(session_url: str, *, offset: int, length: int, final: bool) -> 
 def upload_cancel(session_url: str) -> ApiRequest:
     """Abandon an upload session before it is finalized, so no file is created.
 
-    ``X-Goog-Upload-Command: cancel`` on the session URL: spec section 4.2; the same command of
+    ``X-Goog-Upload-Command: cancel`` on the session URL (docs/real-service/wire-format.md, Resumable
+    upload); the same command of
     Google's resumable ("X-Goog-Upload") protocol is sent by firebase/firebase-android-sdk
     ``ResumableUploadCancelRequest.java`` (POST, ``X-Goog-Upload-Protocol: resumable``), and the
     JS SDK knows the session status ``cancelled`` it leads to.

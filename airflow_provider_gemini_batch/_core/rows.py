@@ -37,7 +37,8 @@ Wire facts and their sources:
 * Batch rows that were blocked or refused land as empty successes unless checked —
   google/langextract issue #527 (Gemini batch path).
 * A per-row error may come as ``error`` or as ``status`` (``{"status": {"code": 3, "message":
-  ...}, "key": ...}``, issue 9 of this project); Vertex batch output lines carry ``status`` as a
+  ...}, "key": ...}``, from a user's report; the Batch API guide calls a failed line a "status
+  object"); Vertex batch output lines carry ``status`` as a
   string, empty when the row succeeded — google/langextract PR #537 ("Vertex's top-level status
   error messages").
 """

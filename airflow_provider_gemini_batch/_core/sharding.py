@@ -3,7 +3,7 @@
 A shard closes before the line that would take it over any limit the user sets: a request count,
 a size in bytes (at most the Files API's 2 GB per input file, ``routes.MAX_UPLOAD_BYTES``) or an
 estimate of enqueued tokens. The enqueued-token quota is per model and tier across all active
-batches (spec §10, rate-limits page: e.g. Tier 1 Gemini 2.5 Flash 3,000,000), so a shard that
+batches (ai.google.dev/gemini-api/docs/rate-limits: e.g. Tier 1 Gemini 2.5 Flash 3,000,000), so a shard that
 alone exceeds it is refused (expected ``429 RESOURCE_EXHAUSTED``, [UNVERIFIED]).
 
 The estimate is rough on purpose: the characters of every ``text`` part of the request divided by

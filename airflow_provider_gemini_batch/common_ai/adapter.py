@@ -64,7 +64,8 @@ if TYPE_CHECKING:
     from airflow.providers.common.ai.batch.output_schema import OutputSpec
 
 #: Inline create requests above this many bytes of JSONL go through an uploaded file instead.
-#: The documented limit is "under 20 MB" for the whole create request (spec §5); the margin
+#: The documented limit is "under 20 MB" for the whole create request
+#: (ai.google.dev/gemini-api/docs/batch-api); the margin
 #: covers the envelope (model, displayName, inputConfig nesting).
 INLINE_LIMIT_BYTES = 19_000_000
 #: Batches listed when looking for an orphan (newest first on the service; bounded so a project
@@ -121,7 +122,7 @@ class GeminiBatchAdapter(BatchAdapter):
     #: No per-batch request count is documented for Gemini; the byte limits bind first. This cap
     #: keeps the worst-case key (``<key16>-99999``) well inside common.ai's 64-char check.
     max_requests = 100_000
-    #: 2 GB per uploaded input file — spec §4.4 (discovery ``maxSize: 2147483648``).
+    #: 2 GB per uploaded input file — ai.google.dev/gemini-api/docs/files (discovery ``maxSize: 2147483648``).
     max_payload_bytes = 2_147_483_648
     #: One model per batch: the model is in the create URL (``models/{model}:batchGenerateContent``).
     allows_per_request_model = False

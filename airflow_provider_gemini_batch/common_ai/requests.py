@@ -10,14 +10,16 @@ Wire facts and their sources:
 * ``GenerateContentRequest``: ``contents[{role, parts[{text}]}]``, ``systemInstruction``,
   ``generationConfig`` (``maxOutputTokens``, ``temperature`` ...); ``safetySettings``, ``tools``,
   ``toolConfig``, ``cachedContent``, ``labels``, ``serviceTier``, ``store`` sit at the top level
-  and every other generation setting inside ``generationConfig`` — spec §5 (python-genai 3.4.0's
-  ``GenerateContentConfig`` mapping as observed on the wire), REST reference ``GenerationConfig``.
+  and every other generation setting inside ``generationConfig`` — python-genai 3.4.0's
+  ``GenerateContentConfig`` mapping (``batches.py`` ``_InlinedRequest_to_mldev``), REST reference
+  ``GenerationConfig``.
 * Structured output: ``generationConfig.responseMimeType = "application/json"`` with
   ``responseJsonSchema`` (JSON Schema, ``$ref``/``$defs`` allowed) — REST reference
   ``GenerationConfig.responseJsonSchema``; the emulator honours it (``emulator/schema_answer.py``).
 * ``usageMetadata.promptTokenCount`` / ``candidatesTokenCount`` / ``thoughtsTokenCount`` and
   ``modelVersion`` on a response — [LIVE] cookbook ``quickstarts/Batch_mode.ipynb`` cell 25.
-* The whole inline create request must stay under 20 MB, a file under 2 GB — spec §4.4, §5.
+* The whole inline create request must stay under 20 MB, a file under 2 GB —
+ai.google.dev/gemini-api/docs/batch-api.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from typing import Any
 KEY_SEPARATOR = "-"
 
 #: GenerateContentRequest fields that live at the top level of the request (both spellings); any
-#: other ``request_params``/``params`` key is a generation setting (spec §5, SDK config mapping).
+#: other ``request_params``/``params`` key is a generation setting (the SDK's config mapping, python-genai
+#: ``_InlinedRequest_to_mldev``).
 TOP_LEVEL_FIELDS = frozenset(
     {
         "safetySettings",

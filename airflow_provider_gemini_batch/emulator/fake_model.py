@@ -44,9 +44,9 @@ THOUGHT_TOKENS_PER_ANSWER_TOKEN = 3
 
 #: Prompt markers that pick an outcome other than a normal answer. Shapes:
 #: ``blocked``  no candidates, ``promptFeedback.blockReason: SAFETY`` (REST reference
-#:              GenerateContentResponse.promptFeedback; issue 9 §3.1);
+#:              GenerateContentResponse.promptFeedback);
 #: ``safety``   one candidate ``{"finishReason": "SAFETY", "index": 0}`` without content, the
-#:              row issue 9 §3.1 quotes;
+#:              row google/langextract issue #527 describes;
 #: ``max_tokens`` the answer cut to its first word, ``finishReason: MAX_TOKENS``;
 #: ``thought_only`` the only part is a ``"thought": true`` part (REST reference Part.thought).
 MARKERS = ("blocked", "safety", "max_tokens", "thought_only")

@@ -1,4 +1,5 @@
-"""File records, resumable-upload sessions and their JSON rendering (spec section 4)."""
+"""File records, resumable-upload sessions and their JSON rendering (docs/real-service/wire-format.md, The
+File resource and Resumable upload)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 
 from airflow_provider_gemini_batch.emulator.wire import int64, rfc3339
 
-# Files live 48 h after creation, then vanish (spec 4.4).
+# Files live 48 h after creation, then vanish (ai.google.dev/gemini-api/docs/files).
 FILE_RETENTION_SECONDS = 48 * 3600
 # Discovery document: media.upload maxSize.
 MAX_FILE_BYTES = 2 * 1024 * 1024 * 1024

@@ -22,11 +22,13 @@ MODES: dict[str, tuple[str, str]] = {
     ),
     "per_key_visibility": (
         "a batch or file is visible only to the API key that created it: 404 for any other key",
-        "issue 9 §3.9 (a batch is visible only to the key/project that created it)",
+        "a user's report, no public capture (a batch is visible only to the key/project that "
+        "created it); the 404 body: Wei-Shaw/sub2api issue #612",
     ),
     "cancel_still_succeeds": (
         "`:cancel` answers 200 {} but the batch still ends SUCCEEDED with every result",
-        "issue 9 §3.7 (a cancelled batch has been seen to end SUCCEEDED)",
+        "a user's report, no public capture (a cancelled batch has been seen to end SUCCEEDED); "
+        "python-genai JobState.JOB_STATE_CANCELLING",
     ),
     "strict_request_fields": (
         "create refuses requests with fields the request type lacks: 400 joining "
@@ -37,24 +39,25 @@ MODES: dict[str, tuple[str, str]] = {
         "an uploaded file is PROCESSING for `file_processing_seconds` (emulator clock); a create "
         "referencing it meanwhile gets 400 FAILED_PRECONDITION",
         "Embassy-of-the-Free-Mind/sourcelibrary-v2 PR #2186 (400 FAILED_PRECONDITION for a "
-        "still-PROCESSING JSONL); spec §4 File.state",
+        "still-PROCESSING JSONL); REST reference File.state",
     ),
     "succeeded_without_output": (
         "a batch ends SUCCEEDED with neither `metadata.output` nor `response`",
-        'issue 9 §3.3 (`{"done":true,"metadata":{"state":"BATCH_STATE_SUCCEEDED"}}`)',
+        'a user\'s report, no public capture (`{"done":true,"metadata":{"state":"BATCH_STATE_SUCCEEDED"}}`)',
     ),
     "row_status": (
         "per-row errors in result files are written as `status` instead of `error`",
-        "batch-api guide ('each line is either a GenerateContentResponse or a status object'); issue 9 §3.2",
+        "batch-api guide ('each line is either a GenerateContentResponse or a status object'); "
+        "the `status` line form from a user's report",
     ),
     "refuse_fields": (
         "any request carrying the `fields` partial-response parameter gets 400 INVALID_ARGUMENT",
-        "issue 9 §3.10 (fall back once if a service refuses `fields`); emulator choice of status",
+        "a proxy or gateway refusing `fields` (our assumption); emulator choice of status",
     ),
     "huge_inline_503": (
         "a GET whose answer is larger than `huge_output_bytes` gets 503 UNAVAILABLE (a light poll "
         "with `fields` still works)",
-        "spec §9.4 and the discuss.ai.google.dev thread on 503/504 for large inline batches",
+        "discuss.ai.google.dev thread 113603 (503/504 on every GET of a large inline batch)",
     ),
 }
 

@@ -7,7 +7,8 @@ lines carried ``thinking_config`` at the top of the request: HTTP 400 with the m
 
 Known top-level fields (both spellings accepted) are those of the request types in the REST
 reference: ``GenerateContentRequest`` and ``EmbedContentRequest``, plus ``labels``, ``serviceTier``
-and ``store``, which google-genai 3.4.0 places at the top of each inlined request (spec §5 [OBS];
+and ``store``, which google-genai 3.4.0 places at the top of each inlined request (python-genai
+``batches.py`` ``_InlinedRequest_to_mldev``;
 python-genai ``batches.py``): a strict emulator that refused what the official SDK sends would
 agree with nobody. Whether the live service applies them is not known.
 """
@@ -27,7 +28,7 @@ _GENERATE_FIELDS = (
     "systemInstruction",
     "generationConfig",
     "cachedContent",
-    # Sent by the SDK at the top of inlined requests (spec §5 [OBS]).
+    # Sent by the SDK at the top of inlined requests (python-genai ``_InlinedRequest_to_mldev``).
     "labels",
     "serviceTier",
     "store",

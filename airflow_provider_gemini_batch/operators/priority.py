@@ -11,7 +11,8 @@ from airflow_provider_gemini_batch.operators._common import DEFAULT_CONN_ID, Gem
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-#: The Operation ``metadata.@type`` of an embeddings batch ends with this (spec §6).
+#: The Operation ``metadata.@type`` of an embeddings batch ends with this (docs/real-service/wire-format.md,
+#: Embedding batches).
 _EMBED_TYPE_SUFFIX = "EmbedContentBatch"
 
 
@@ -19,8 +20,10 @@ class GeminiUpdateBatchPriorityOperator(GeminiOperatorBase):
     """Set ``priority`` on an existing batch (higher runs first; int64, negatives allowed).
 
     Sends ``PATCH batches/{id}:updateGenerateContentBatch?updateMask=priority`` (or
-    ``:updateEmbedContentBatch`` for an embeddings batch), spec §7.5. Useful while the batch is
-    still pending: the service picks higher-priority batches first (spec §5).
+    ``:updateEmbedContentBatch`` for an embeddings batch; discovery document, see
+    docs/real-service/wire-format.md, Changing a batch's priority). Useful while the batch is
+    still pending: the service picks higher-priority batches first (REST reference
+    ``GenerateContentBatch.priority``).
 
     :param batch_name: ``batches/...`` (templated), usually the create task's XCom.
     :param priority: the new priority (templated; an integer or its decimal string).

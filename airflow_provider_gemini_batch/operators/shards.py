@@ -38,7 +38,8 @@ class GeminiSplitInputOperator(BaseOperator):
 
     Limits per shard (a shard closes before the line that would break one): ``max_requests``,
     ``max_bytes`` (default and ceiling 2 GiB, the Files API limit) and ``max_tokens`` (estimated
-    enqueued input tokens; the quota is per model and tier across active batches, spec §10).
+    enqueued input tokens; the quota is per model and tier across active batches:
+    ai.google.dev/gemini-api/docs/rate-limits).
     Every written line carries a key; key-less lines get ``request-<position in the whole
     input>``; a repeated key fails the task before any file is written past it (naming both lines).
 

@@ -1,7 +1,7 @@
 """Rows landed from the result line's own bytes parse exactly as the rows the stdlib re-encoded.
 
 Corpus: every result line of ``tests/real_service/captures_rows.py`` (cookbook Batch_mode.ipynb
-cells 25 and 48 outputs, generative-ai-docs issue #235, the issue-9 status rows, the Vertex
+cells 25 and 48 outputs, generative-ai-docs issue #235, the user-reported status rows, the Vertex
 status string of google/langextract PR #537: their sources are named there), plus edge shapes.
 """
 

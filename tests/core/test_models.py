@@ -1,4 +1,5 @@
-"""Parsing the API's JSON into the typed views (wire rules of the spec, section 0 and 7)."""
+"""Parsing the API's JSON into the typed views (docs/real-service/wire-format.md: Conventions, The batch as
+returned)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from airflow_provider_gemini_batch._core.models import (
 )
 from airflow_provider_gemini_batch._core.states import BatchState
 
-# A completed Operation shaped like the live capture quoted in the spec (section 7).
+# A completed Operation shaped like the live capture in IF-Solucoes/lupa tests/test_gemini.py.
 LIVE_DONE = {
     "name": "batches/3a96ht58d9rd",
     "metadata": {

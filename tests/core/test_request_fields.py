@@ -1,4 +1,4 @@
-"""Requests are checked against their REST type (issue 9, fault kind 5) before anything is sent.
+"""Requests are checked against their REST type before anything is sent.
 
 Field lists: REST reference GenerateContentRequest (ai.google.dev/api/generate-content) and
 EmbedContentRequest (ai.google.dev/api/embeddings); the rejection these checks pre-empt is quoted
@@ -39,7 +39,8 @@ def _line(**obj: Any) -> str:
         {"contents": CONTENTS, "system_instruction": {"parts": [{"text": "be short"}]}},
         {"contents": CONTENTS, "tools": [], "toolConfig": {}, "safety_settings": [], "cachedContent": "c/1"},
         {"model": "models/gemini-2.5-flash", "contents": [{"parts": [{"text": "no role"}]}]},
-        # spec §5 [OBS]: the SDK puts labels / serviceTier / store at the top of the request.
+        # python-genai _InlinedRequest_to_mldev: the SDK puts labels / serviceTier / store at the top of the
+        # request.
         {"contents": CONTENTS, "labels": {"a": "b"}, "service_tier": "flex", "store": False},
     ],
 )
@@ -121,7 +122,7 @@ def test_request_settings_beside_request_on_the_line_are_refused() -> None:
 
 
 def test_other_line_fields_are_reported_for_a_warning() -> None:
-    """Extra line fields are echoed on the result line (spec §9.2, go-genai issue #513)."""
+    """Extra line fields are echoed on the result line (go-genai issue #513)."""
     lines = [_line(key=f"k{i}", request={"contents": CONTENTS}, custom_id=str(i)) for i in range(3)]
     assert validate_input_lines(lines, path="x").echoed_fields == {"custom_id": 1}
 
@@ -170,7 +171,7 @@ def test_inline_requests_without_a_key_get_a_marked_generated_key() -> None:
         {"key": "mine"},
         {"source": "crm", "key": "request-2", GENERATED_KEY_METADATA: "true"},
     ]
-    # Metadata values stay strings (spec §9.1: the SDK reads them as dict[str, str]).
+    # Metadata values stay strings (python-genai InlinedResponse reads them as dict[str, str]).
     assert all(isinstance(v, str) for item in items for v in item["metadata"].values())
     assert [key_was_generated(item["metadata"]) for item in items] == [True, False, True]
 

@@ -1,4 +1,4 @@
-"""The structure of issue 15 holds: one wait memory, one public operators path, typed seams.
+"""The structure holds: one wait memory, one public operators path, typed seams.
 
 These guard the refactor (hook base, operator split, one wait) against drifting back: the
 sensor does not load the operators module, the public path re-exports the very objects of the

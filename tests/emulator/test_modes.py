@@ -74,7 +74,8 @@ def test_inline_without_metadata_drops_the_echo(http: httpx.Client, emulator: Em
 def test_per_key_visibility_hides_batches_and_files_from_other_keys(
     http: httpx.Client, emulator: EmulatorServer
 ) -> None:
-    """Issue 9 §3.9: a batch is visible only to the key that created it (404 for another)."""
+    """A user's report (no public capture): a batch is visible only to the key that created it (404 for
+    another)."""
     emulator.control.configure(modes=["per_key_visibility"], extra_api_keys=["other-key"])
     op = create(http, [item("a", "k1")])
     file_name = upload(http, b'{"key":"k","request":{"contents":[{"parts":[{"text":"x"}]}]}}\n')
@@ -99,7 +100,8 @@ def test_per_key_visibility_hides_batches_and_files_from_other_keys(
 def test_cancel_still_succeeds_accepts_the_cancel_and_ends_succeeded(
     http: httpx.Client, emulator: EmulatorServer
 ) -> None:
-    """Issue 9 §3.7: a cancelled batch has been seen to end SUCCEEDED, with its results."""
+    """A user's report (no public capture): a cancelled batch has been seen to end SUCCEEDED, with its
+    results."""
     emulator.control.set_modes("cancel_still_succeeds")
     op = create(http, [item("a", "k1"), item("b", "k2")])
     emulator.control.advance_clock(0.1)
@@ -187,7 +189,8 @@ def test_files_processing_refuses_create_until_the_file_is_active(
 def test_succeeded_without_output_has_no_output_reference(
     http: httpx.Client, emulator: EmulatorServer
 ) -> None:
-    """Issue 9 §3.3: ``{"done": true, "metadata": {"state": "BATCH_STATE_SUCCEEDED"}}``."""
+    """A user's report (no public capture): ``{"done": true, "metadata": {"state":
+    "BATCH_STATE_SUCCEEDED"}}``."""
     emulator.control.set_modes("succeeded_without_output")
     op = create(http, [item("a", "k1")])
     emulator.control.advance_clock(10)
@@ -201,7 +204,7 @@ def test_succeeded_without_output_has_no_output_reference(
 
 
 def test_row_status_writes_per_row_errors_as_status(http: httpx.Client, emulator: EmulatorServer) -> None:
-    """The guide's 'status object' lines; issue 9 §3.2: ``{"status": {...}, "key": ...}``."""
+    """The guide's 'status object' lines, in the form a user reported: ``{"status": {...}, "key": ...}``."""
     emulator.control.set_modes("row_status")
     lines = [
         {"key": "ok", "request": {"contents": [{"parts": [{"text": "x"}]}]}},
@@ -225,7 +228,8 @@ def test_row_status_writes_per_row_errors_as_status(http: httpx.Client, emulator
 def test_state_names_give_sdk_spellings_or_unknown_states(
     http: httpx.Client, emulator: EmulatorServer
 ) -> None:
-    """Issue 9 §3.6: JOB_STATE_QUEUED (SDK/Vertex spelling) and states a client does not know."""
+    """python-genai ``types.JobState``: JOB_STATE_QUEUED (SDK/Vertex spelling) and states a client does not
+    know."""
     emulator.control.configure(
         processing_seconds=10, state_names={"PENDING": "JOB_STATE_QUEUED", "RUNNING": "BATCH_STATE_PAUSED"}
     )
@@ -282,7 +286,7 @@ def test_refuse_fields_mode_answers_400_to_fields(http: httpx.Client, emulator: 
 def test_huge_inline_503_fails_full_gets_but_light_polls_work(
     http: httpx.Client, emulator: EmulatorServer
 ) -> None:
-    """Spec §9.4: a huge inline batch made every full GET answer 503."""
+    """discuss.ai.google.dev thread 113603: a huge inline batch made every full GET answer 503."""
     emulator.control.configure(modes=["huge_inline_503"], huge_output_bytes=2_000)
     op = create(http, [item("word " * 100, f"k{i}") for i in range(5)])
     emulator.control.advance_clock(10)
@@ -296,7 +300,8 @@ def test_huge_inline_503_fails_full_gets_but_light_polls_work(
 def test_latency_knob_delays_every_api_answer_but_not_the_control_plane(
     http: httpx.Client, emulator: EmulatorServer
 ) -> None:
-    """``latency_seconds`` (issue 10: 10,000 waits against an API answering in 200 ms) applies to
+    """``latency_seconds`` (10,000 waits against an API answering in 200 ms, as the real one does in roughly
+    0.1-0.3 s) applies to
     every API answer, errors included; the control plane stays fast; reset() restores 0."""
     control = emulator.control
     assert control.configure(latency_seconds=0.3)["latency_seconds"] == 0.3

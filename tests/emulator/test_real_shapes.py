@@ -61,7 +61,8 @@ def upload(http: httpx.Client, data: bytes, mime: str) -> dict:
         },
         json={},
     )
-    # captures.UPLOAD_START_HEADERS (spec §4.2 live capture): the same headers on the start answer.
+    # captures.UPLOAD_START_HEADERS (live capture; docs/real-service/wire-format.md, Resumable upload): the
+    # same headers on the start answer.
     assert all(name in start.headers for name in captures.UPLOAD_START_HEADERS)
     final = httpx.post(
         start.headers["x-goog-upload-url"],
@@ -180,7 +181,8 @@ def test_batches_list_is_newest_first_like_the_cookbook_list(
 
 
 def test_inline_answer_has_the_cookbook_response_shape(http: httpx.Client, emulator: EmulatorServer) -> None:
-    """Cell 25's ``response`` object is what an inline row's ``response`` holds too (spec §9.1)."""
+    """Cell 25's ``response`` object is what an inline row's ``response`` holds too (REST reference
+    ``InlinedResponse``)."""
     op = create(http, [item("Explain how AI works in a few words", "k")])
     emulator.control.advance_clock(10)
     row = get(http, op["name"])["metadata"]["output"]["inlinedResponses"]["inlinedResponses"][0]

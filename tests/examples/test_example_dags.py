@@ -135,7 +135,7 @@ def _calls(tree: ast.AST, name: str) -> list[ast.Call]:
 
 @pytest.mark.parametrize("dag_id", EXAMPLE_IDS)
 def test_example_logs_instead_of_printing_and_describes_itself(dag_id: str) -> None:
-    """Issue 11: task code logs (print() output was hidden in a collapsed log group) and the DAG
+    """Task code logs (print() output was hidden in a collapsed log group) and the DAG
     carries a ``description`` (the DAG list) and ``doc_md`` (the DAG's Docs panel)."""
     if not _available(dag_id):
         pytest.skip(f"{dag_id} needs {NEEDS_EXTRA[dag_id]}")
@@ -239,7 +239,7 @@ def test_mapped_example_runs_one_batch_per_part_and_merges_them(
 def test_sharded_example_splits_runs_and_merges_with_per_shard_figures(
     airflow_db: str, gemini_batch_conn: EmulatorServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Issue 13 part 1: 2500 requests, shards of 1000 -> 3 mapped batches, one merged file holding
+    """Sharding: 2500 requests, shards of 1000 -> 3 mapped batches, one merged file holding
     every key once, a merged manifest with per-shard figures and a cost from the price table."""
     conf = {"results_dir": str(tmp_path), "requests": 2500, "shard_requests": 1000}
     state, states, values = run_example("example_gemini_batch_sharded", conf)
@@ -260,7 +260,7 @@ def test_sharded_example_splits_runs_and_merges_with_per_shard_figures(
 def test_resubmit_example_runs_two_rounds_and_keeps_one_row_per_key(
     airflow_db: str, gemini_batch_conn: EmulatorServer, tmp_path: Path
 ) -> None:
-    """Issue 13 part 2: a fifth of the rows fail UNAVAILABLE (retryable); two rounds resubmit
+    """Resubmitting failed rows: a fifth of the rows fail UNAVAILABLE (retryable); two rounds resubmit
     them; the final file has one row per key and the manifest says what was resubmitted."""
     gemini_batch_conn.control.configure(error_fraction=0.2, error_code=14)
     state, states, values = run_example(
@@ -322,7 +322,7 @@ def _cancel_after_priority_update(emulator: EmulatorServer, blocker: str, done: 
 def test_priority_example_sends_priority_and_webhook_and_admits_the_raised_batch_first(
     airflow_db: str, gemini_batch_conn: EmulatorServer, tmp_path: Path
 ) -> None:
-    """Issue 13 part 3: with one running slot held by another batch, the example queues the
+    """Priority: with one running slot held by another batch, the example queues the
     urgent batch (priority 50, with a webhook), then the backlog (1), and raises the backlog to
     100; when the slot frees the backlog, though it arrived last, is admitted first (by creation
     order or without the update the urgent one would be), and the report returns (and logs) that order."""

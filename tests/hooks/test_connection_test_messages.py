@@ -1,4 +1,4 @@
-"""The connection test's messages as the Airflow UI shows them (issue 11 item 4), and as a
+"""The connection test's messages as the Airflow UI shows them, and as a
 direct ``test_connection()`` call shows them.
 
 Airflow's UI tests an unsaved form under a generated connection id (``get_random_string()``: 8

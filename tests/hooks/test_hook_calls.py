@@ -78,7 +78,8 @@ def test_inline_batch_results_by_name(hook: GeminiBatchHook) -> None:
 
 
 def test_bare_inline_requests_get_generated_keys(hook: GeminiBatchHook) -> None:
-    """Requests without a key are sent with ``request-<position>`` (issue 9, fault kind 4)."""
+    """Requests without a key are sent with ``request-<position>`` (results are joined by key: python-genai
+    issue #1909)."""
     batch = hook.create_batch("gemini-2.5-flash", requests=[make_request("first"), make_request("second")])
     wait_done(hook, batch.name)
     results = list(hook.iter_results(batch.name))

@@ -1,8 +1,8 @@
 """``list_batches(light=True)``: the reattach lookup lists batches with a ``fields`` mask.
 
 A list holding a huge inline batch is as large as that batch's full GET, which the service has
-answered 503 (spec §9.4; discuss.ai.google.dev thread 113603, emulator mode ``huge_inline_503``);
-a service refusing the mask (emulator mode ``refuse_fields``, issue 9 kind 10) gets full lists.
+answered 503 (discuss.ai.google.dev thread 113603, emulator mode ``huge_inline_503``);
+a service refusing the mask (emulator mode ``refuse_fields``) gets full lists.
 """
 
 from __future__ import annotations

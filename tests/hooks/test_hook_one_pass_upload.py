@@ -1,7 +1,8 @@
-"""One pass over the input (issue 10): each chunk is read once, checked, sent and hashed.
+"""One pass over the input: each chunk is read once, checked, sent and hashed.
 
 A bad line beyond the first chunk is found while uploading: the final chunk is never sent, the
-session is cancelled (``X-Goog-Upload-Command: cancel``, spec section 4.2) and the emulator holds
+session is cancelled (``X-Goog-Upload-Command: cancel``; docs/real-service/wire-format.md, Resumable upload)
+and the emulator holds
 no file; the error still names the file, line, key and field. The emulator's journal is the witness.
 """
 

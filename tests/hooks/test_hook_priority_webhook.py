@@ -1,4 +1,4 @@
-"""Issue 13 part 3: priority and webhook config on create, priority updates, and the emulator's
+"""Priority and webhook config on create, priority updates, and the emulator's
 priority queue (``running_slots``), through the sync hook over a real socket."""
 
 from __future__ import annotations

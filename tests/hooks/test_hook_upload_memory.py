@@ -1,6 +1,7 @@
 """The one-pass upload of a large input keeps peak memory flat (< 100 MB growth), validation on.
 
-Issue 10's ceiling. The upload holds at most a few chunks (the reader thread's queue of two, the
+The ceiling the performance work set. The upload holds at most a few chunks (the reader thread's queue of
+two, the
 one being prepared and the one being sent: ``hooks/_chunk_feed.py``) plus the keys seen for the
 duplicate check, whatever the file size. Measured in a fresh subprocess that records its own
 peak RSS (``ru_maxrss``) after imports and a warm-up call (the pytest process's peak is polluted

@@ -1,4 +1,4 @@
-"""Issue 13 pure parts: shard plans, follow-up inputs and merges, cost from a user price table."""
+"""Large batches, the pure parts: shard plans, follow-up inputs and merges, cost from a user price table."""
 
 from __future__ import annotations
 

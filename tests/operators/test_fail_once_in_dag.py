@@ -1,11 +1,11 @@
-"""Issue 11 item 3: a batch's final outcome fails the waiting task once; transient trouble is retried.
+"""A batch's final outcome fails the waiting task once; transient trouble is retried.
 
 One linear DAG (every task ``retries=2``, ``retry_delay=0``, ``trigger_rule="all_done"``) runs with
 ``dag.test()`` against the emulator. Each waiting task meets one outcome:
 
 * FAILED / CANCELLED / EXPIRED (``next_outcome``), a ``done`` batch in a state this release does
-  not know (``state_names``), SUCCEEDED without output after the grace (``succeeded_without_output``,
-  issue 9 kind 3), more failed rows than ``max_failed_ratio`` and our own wait deadline: the task
+  not know (``state_names``), SUCCEEDED without output after the grace (``succeeded_without_output``),
+  more failed rows than ``max_failed_ratio`` and our own wait deadline: the task
   ends ``failed`` after ONE try (``try_number == 1``, one failure seen by the listener);
 * two 503 answers to the poll (the hook told not to retry itself, ``max_retries: 0``): the sensor
   is retried by Airflow and its third try succeeds;

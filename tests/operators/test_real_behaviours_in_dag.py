@@ -1,4 +1,4 @@
-"""Issue 9's real-service behaviours, end to end: the operators and the sensor in one real DAG run.
+"""Behaviours the real service was seen to show, end to end: the operators and the sensor in one real DAG run.
 
 Each section of one linear DAG (every task ``trigger_rule="all_done"``, so an expected failure
 does not stop the rest) switches the emulator into the named mode that reproduces one behaviour
@@ -12,17 +12,18 @@ Sources of the behaviours (docs/real-service/*.md has the tables):
 * cookbook upload: google-gemini/cookbook ``quickstarts/Batch_mode.ipynb`` cells 42 and 48 outputs
   (the 202-byte embeddings file declared ``jsonl``; embedding rows carry ``tokenCount``);
 * ``files_processing``: Embassy-of-the-Free-Mind/sourcelibrary-v2 PR #2186;
-* ``per_key_visibility``: issue 9 kind 9, Wei-Shaw/sub2api issue #612 (the 404 body);
-* ``cancel_still_succeeds``: issue 9 kind 7, python-genai ``JobState.JOB_STATE_CANCELLING``;
-* ``succeeded_without_output``: issue 9 kind 3;
+* ``per_key_visibility``: a user's report, Wei-Shaw/sub2api issue #612 (the 404 body);
+* ``cancel_still_succeeds``: a user's report, python-genai ``JobState.JOB_STATE_CANCELLING``;
+* ``succeeded_without_output``: a user's report (no public capture);
 * ``JOB_STATE_*`` spellings: python-genai ``types.JobState``;
-* prompt markers (blocked / SAFETY / MAX_TOKENS / thought-only): issue 9 kind 1, google/langextract
+* prompt markers (blocked / SAFETY / MAX_TOKENS / thought-only): google/langextract
   issue #527, google/generative-ai-docs issue #235, NousResearch/hermes-agent PR #87209;
 * ``row_status``: the batch-api guide ("each line is either a GenerateContentResponse or a status
-  object"), issue 9 kind 2;
+  object"), the ``status`` line form from a user's report;
 * ``shuffle_inline`` / ``inline_without_metadata``: python-genai issues #1909, #2008, js-genai #1191;
 * ``strict_request_fields``: UKGovernmentBEIS/inspect_ai issue #3257;
-* ``refuse_fields`` / ``huge_inline_503``: issue 9 kind 10, discuss.ai.google.dev thread 113603.
+* ``refuse_fields`` / ``huge_inline_503``: discuss.ai.google.dev thread 113603 (``refuse_fields``: our
+  assumption for proxies that refuse the mask).
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
 
         py(task_id, make)
 
-    # ---------------------------------------------------------------- cookbook fixture (§1, §3.11)
+    # ---------------------------------------------------------------- cookbook fixture, embedding usage
     def fail_first_try(context: Any, result: Any = None) -> None:
         # The worker "dies" after the upload of try 1; try 2 must reuse that file.
         if context["ti"].try_number == 1:
@@ -218,7 +219,7 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
         )
     )
 
-    # ---------------------------------------------------------------- files_processing (§3.8)
+    # ---------------------------------------------------------------- files_processing
     setup("setup_processing", "files_processing", file_processing_seconds=3)
     add(
         GeminiCreateBatchOperator(
@@ -230,7 +231,7 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
         )
     )
 
-    # ---------------------------------------------------------------- per_key_visibility (§3.9)
+    # ---------------------------------------------------------------- per_key_visibility
     setup("setup_per_key", "per_key_visibility", extra_api_keys=[OTHER_KEY])
     add(GeminiCreateBatchOperator(task_id="create_per_key", model=MODEL, requests=inline_requests(2, "v")))
     for mode in ("sync", "deferred"):
@@ -261,7 +262,7 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
         )
     )
 
-    # ---------------------------------------------------------------- cancel_still_succeeds (§3.7)
+    # ---------------------------------------------------------------- cancel_still_succeeds
     setup("setup_cancel", "cancel_still_succeeds")
     make_batch("mk_cancel", inline_requests(2, "c"), processing_seconds=3)
     add(
@@ -296,7 +297,7 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
         )
     )
 
-    # ---------------------------------------------------------------- succeeded_without_output (§3.3)
+    # ---------------------------------------------------------------- succeeded_without_output
     setup("setup_no_output", "succeeded_without_output")
     add(
         GeminiCreateBatchOperator(
@@ -320,7 +321,7 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
         )
     )
 
-    # ---------------------------------------------------------------- state spellings (§3.6)
+    # ---------------------------------------------------------------- state spellings
     job_states = {
         "PENDING": "JOB_STATE_QUEUED",
         "RUNNING": "JOB_STATE_RUNNING",
@@ -356,7 +357,7 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
         )
     )
 
-    # ---------------------------------------------------------------- prompt markers (§3.1)
+    # ---------------------------------------------------------------- prompt markers
     setup("setup_markers")
     marker_reqs = [{"key": f"ok{i}", "request": _prompt(i)} for i in range(2)] + [
         {"key": m.strip("[]"), "request": _prompt(0, f"question {m}")} for m in MARKERS
@@ -376,7 +377,7 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
             )
         )
 
-    # ---------------------------------------------------------------- row_status (§3.2)
+    # ---------------------------------------------------------------- row_status
     setup("setup_row_status", "row_status", error_fraction=0.5)
     add(
         GeminiCreateBatchOperator(
@@ -396,7 +397,7 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
         )
     )
 
-    # ---------------------------------------------------------------- inline joins (§3.4)
+    # ---------------------------------------------------------------- inline joins
     keyed = [{"key": f"z{i}", "request": _prompt(i)} for i in range(6)]
     bare = [_prompt(i) for i in range(6)]
     for section, modes, reqs in (
@@ -418,7 +419,7 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
             )
         )
 
-    # ---------------------------------------------------------------- strict_request_fields (§3.5)
+    # ---------------------------------------------------------------- strict_request_fields
     setup("setup_strict", "strict_request_fields")
     add(GeminiCreateBatchOperator(task_id="create_rejected_path", model=MODEL, input_path=str(rejected)))
     add(GeminiCreateBatchOperator(task_id="create_rejected_inline", model=MODEL, requests=[REJECTED_LINE]))
@@ -432,7 +433,7 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
         )
     )
 
-    # ---------------------------------------------------------------- refuse_fields (§3.10)
+    # ---------------------------------------------------------------- refuse_fields
     setup("setup_refuse_fields", "refuse_fields", processing_seconds=0.5)
     for mode in ("sync", "deferred"):
         add(
@@ -446,7 +447,7 @@ def _build_dag(dag_id: str, tmp: Path, emulator: EmulatorServer) -> Any:
             )
         )
 
-    # ---------------------------------------------------------------- huge_inline_503 (§3.10)
+    # ---------------------------------------------------------------- huge_inline_503
     # A full GET of the huge batch (~100 kB) is over the limit; light answers of it (and light
     # lists of every batch so far) are well under it.
     setup("setup_huge", "huge_inline_503", huge_output_bytes=60_000, processing_seconds=0.5)
@@ -577,7 +578,7 @@ def test_create_records_its_connection_id(run: Run) -> None:
 
 @pytest.mark.parametrize("task_id", ["sense_other_key_sync", "sense_other_key_deferred", "results_other_key"])
 def test_batch_read_with_another_key_says_it_is_visible_only_to_its_creator(run: Run, task_id: str) -> None:
-    """per_key_visibility (issue 9 kind 9): another key gets 404; the message names the cause."""
+    """per_key_visibility: another key gets 404; the message names the cause."""
     assert run.state(task_id) == "failed"
     message = run.message(task_id)
     assert run.xcom("create_per_key") in message
@@ -593,7 +594,7 @@ def test_batch_read_with_another_key_says_it_is_visible_only_to_its_creator(run:
 
 
 def test_cancel_operator_reports_the_state_the_batch_really_ended_in(run: Run) -> None:
-    """cancel_still_succeeds (issue 9 kind 7): the cancel is accepted, the batch ends SUCCEEDED."""
+    """cancel_still_succeeds: the cancel is accepted, the batch ends SUCCEEDED."""
     assert run.state("cancel_still_succeeds") == "success"
     name = run.xcom("mk_cancel")
     assert any(e["method"] == "POST" and e["path"].endswith(f"{name}:cancel") for e in run.journal)
@@ -621,7 +622,7 @@ def test_sensor_cancel_on_timeout_fails_when_the_cancel_took(run: Run) -> None:
 
 @pytest.mark.parametrize("task_id", ["create_no_output", "sense_no_output_deferred"])
 def test_success_without_output_fails_clearly_after_the_grace(run: Run, task_id: str) -> None:
-    """succeeded_without_output (issue 9 kind 3): never a 0-result success."""
+    """succeeded_without_output: never a 0-result success."""
     assert run.state(task_id) == "failed"
     assert run.error(task_id) == "GeminiBatchOutputMissingError"
     message = run.message(task_id)
@@ -649,7 +650,7 @@ def test_unknown_state_keeps_the_wait_going_with_a_warning(run: Run) -> None:
 
 
 def test_markers_are_counted_per_outcome(run: Run) -> None:
-    """Blocked / SAFETY / MAX_TOKENS / thought-only rows are not successes (issue 9 kind 1)."""
+    """Blocked / SAFETY / MAX_TOKENS / thought-only rows are not successes."""
     assert run.state("results_markers_below") == "success"
     counts = run.xcom("results_markers_below")["counts"]
     assert counts["succeeded"] == 2
@@ -681,7 +682,7 @@ def test_max_failed_ratio_counts_every_row_without_a_usable_answer(run: Run) -> 
 
 
 def test_status_rows_keep_code_and_message(run: Run) -> None:
-    """row_status (batch-api guide; issue 9 kind 2): per-row ``status`` errors keep code and message."""
+    """row_status (batch-api guide): per-row ``status`` errors keep code and message."""
     assert run.state("results_row_status") == "success"
     counts = run.xcom("results_row_status")["counts"]
     assert counts["by_outcome"]["error"] == counts["failed"] == 2
@@ -782,7 +783,7 @@ def _batch_gets(run: Run, task_id: str) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("mode", ["sync", "deferred"])
 def test_refused_fields_fall_back_to_full_reads(run: Run, mode: str) -> None:
-    """refuse_fields (issue 9 kind 10): a refused mask is tried once per hook (the create's lookup
+    """refuse_fields: a refused mask is tried once per hook (the create's lookup
     list is the first light request; the triggerer's hook polls on its own), then full reads;
     the batch is still waited out, and the fallback is logged."""
     task_id = f"create_refuse_fields_{mode}"

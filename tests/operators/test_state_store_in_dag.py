@@ -1,4 +1,4 @@
-"""Issue 12 item 4: the create task records its batch in Airflow's task state store (3.3+).
+"""The create task records its batch in Airflow's task state store (3.3+).
 
 Each test runs a small DAG with ``dag.test()`` against the emulator. A try of the create task is
 made to fail after the batch (or the input file) exists, the way the existing tests lose a try

@@ -38,7 +38,7 @@ from tests.real_service.captures_input import INSPECT_3257_CREATE_ERROR
 ORIGIN = "https://generativelanguage.googleapis.com"
 
 COOKBOOK = "google-gemini/cookbook quickstarts/Batch_mode.ipynb saved outputs"
-SPEC_LIVE = "live capture quoted in docs/real-service/batches.md (finished file batch, Aug 2026)"
+LIVE_CAPTURE = "live capture quoted in docs/real-service/batches.md (finished file batch, Aug 2026)"
 UPLOAD_START = "upload start headers of the live service (docs/real-service/input.md)"
 UPLOAD_FINAL = "X-Goog-Upload-Status: final, which googleapis/python-genai _api_client.py requires of it"
 REST_EMPTY = "REST reference: cancel and delete answer an empty message, sent as {} in JSON"
@@ -107,10 +107,10 @@ def _finished(kind: str = "GenerateContentBatch", inline: bool = False) -> dict[
 _INLINED = [{"response": cr.COOKBOOK_TEXT_RESPONSE_1, "metadata": {"key": "request_1"}}]
 _INLINE_DONE = _finished(inline=True)
 _INLINE_SOURCE = (
-    f"{SPEC_LIVE}, output inline as the SDK reads it (googleapis/python-genai batches.py), "
+    f"{LIVE_CAPTURE}, output inline as the SDK reads it (googleapis/python-genai batches.py), "
     f"the response of {COOKBOOK} cell 25"
 )
-_DONE_SOURCE = f"{SPEC_LIVE}, without a display name"
+_DONE_SOURCE = f"{LIVE_CAPTURE}, without a display name"
 _PENDING_SOURCE = f"{COOKBOOK} cell 44 (a created batch), with the @type of a generateContent batch"
 # proto3 JSON leaves an empty repeated field out, so ``unreachable: []`` is not on the wire.
 _PAGE = {"operations": [_INLINE_DONE], "nextPageToken": "T2"}
@@ -153,7 +153,7 @@ ANSWERS: dict[str, list[tuple[dict[str, Any], str]]] = {
     "cancel_batch": [
         (_json(_pending()), _PENDING_SOURCE),
         (_json({}), REST_EMPTY),
-        (_json(_CANCELLED), f"{SPEC_LIVE}, in state CANCELLED with one request counted (rebuilt)"),
+        (_json(_CANCELLED), f"{LIVE_CAPTURE}, in state CANCELLED with one request counted (rebuilt)"),
     ],
     "delete_batch": [
         (_json(_pending()), _PENDING_SOURCE),

@@ -33,7 +33,7 @@ MANIFEST = {
 
 
 def _batch(state: str, *, error: dict[str, object] | None = None) -> Batch:
-    """A batch as ``batches.get`` returns it (an Operation; REST reference, spec §3)."""
+    """A batch as ``batches.get`` returns it (an Operation; REST reference ``batches.get``)."""
     op: dict[str, object] = {
         "name": NAME,
         "metadata": {

@@ -11,7 +11,7 @@ COOKBOOK
     google-gemini/cookbook ``quickstarts/Batch_mode.ipynb``, saved cell outputs (the mirror's
     commit f1e7e3de6004e6ca604b174684ecf89d628ac6c4). Cells run 2025-07-01 (file/inline text
     batches, ``batches.list``) and 2025-09-10 (embeddings file batch).
-SPEC_LIVE
+LIVE_CAPTURE
     ``shared/spec/gemini-batch-api.md`` §4.2 and §7, live captures quoted in third-party code
     (upload start headers; a finished Operation with ``v1main`` in ``@type``).
 """
@@ -42,7 +42,7 @@ COOKBOOK_EMBEDDINGS_FILE: dict[str, Any] = {
     "source": "UPLOADED",
 }
 
-#: SPEC_LIVE §4.2: the headers of the answer to an upload ``start`` (the body is empty). The
+#: LIVE_CAPTURE §4.2: the headers of the answer to an upload ``start`` (the body is empty). The
 #: session URL is absolute on the real service; ``{base}`` is replaced by the stand-in's URL.
 _SESSION_URL = "{base}/upload/v1beta/files?upload_id=ABgVH8-real-looking&upload_protocol=resumable"
 UPLOAD_START_HEADERS: dict[str, str] = {

@@ -5,11 +5,11 @@ the rest of the Operation is the minimal wrapper the spec documents (§7).
 
 Sources
 -------
-SPEC_LIVE
+LIVE_CAPTURE
     ``shared/spec/gemini-batch-api.md`` §7: a finished file batch captured from the live service
     (Aug 2026) and quoted in third-party code: output mirrored in ``response`` and
     ``metadata.output``, ``v1main`` in ``@type``, zero counters omitted.
-ISSUE9_BARE
+USER_REPORT_BARE
     Issue 9 kind 3 (a user's report): a finished batch answered without any output reference.
 SDK_JOBSTATE
     googleapis/python-genai ``google/genai/types.py`` ``class JobState`` (commit
@@ -39,7 +39,7 @@ BATCH_ID = "3a96ht58d9rd3fci7tg3qlrhlfawe5ykp6ge"
 BATCH_NAME = f"batches/{BATCH_ID}"
 RESULT_FILE = f"files/batch-{BATCH_ID}"
 
-#: SPEC_LIVE: the finished file batch, as captured.
+#: LIVE_CAPTURE: the finished file batch, as captured.
 LIVE_FILE_BATCH_SUCCEEDED: dict[str, Any] = {
     "name": BATCH_NAME,
     "metadata": {
@@ -63,7 +63,7 @@ LIVE_FILE_BATCH_SUCCEEDED: dict[str, Any] = {
 
 
 def live_in_state(state: str, *, done: bool | None = None, output: bool = False) -> dict[str, Any]:
-    """The SPEC_LIVE Operation in another state (output and ``done`` only when asked)."""
+    """The LIVE_CAPTURE Operation in another state (output and ``done`` only when asked)."""
     op = copy.deepcopy(LIVE_FILE_BATCH_SUCCEEDED)
     op["metadata"]["state"] = state
     if not output:
@@ -77,7 +77,7 @@ def live_in_state(state: str, *, done: bool | None = None, output: bool = False)
     return op
 
 
-#: ISSUE9_BARE: SUCCEEDED, done, and no output reference anywhere.
+#: USER_REPORT_BARE: SUCCEEDED, done, and no output reference anywhere.
 BARE_SUCCEEDED: dict[str, Any] = {"done": True, "metadata": {"state": "BATCH_STATE_SUCCEEDED"}}
 
 #: BARE_LIST: inline results as a bare list under ``response`` (SDK state spelling as quoted).

@@ -5,10 +5,10 @@ No capture of a whole list page is public; the envelope is the one the spec docu
 empty or absent on the last page) and each operation in it is a capture named in
 ``captures_batches`` / ``captures``:
 
-* SPEC_LIVE ``LIVE_FILE_BATCH_SUCCEEDED`` (live service, spec §7) and the same batch RUNNING;
+* LIVE_CAPTURE ``LIVE_FILE_BATCH_SUCCEEDED`` (live service, spec §7) and the same batch RUNNING;
 * cookbook ``Batch_mode.ipynb`` cell 44 output ``COOKBOOK_EMBEDDINGS_BATCH_CREATED`` (PENDING);
 * SDK_EMBED ``EMBED_INLINE`` and BARE_LIST ``BARE_LIST_INLINE`` (inline results);
-* ISSUE9_BARE ``BARE_SUCCEEDED``: an operation without any name.
+* USER_REPORT_BARE ``BARE_SUCCEEDED``: an operation without any name.
 
 The order is newest first as the cookbook's cell 34 ``batches.list(page_size=10)`` printed it
 (``captures_emulator.COOKBOOK_LIST_CREATE_TIMES``).

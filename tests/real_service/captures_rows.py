@@ -13,12 +13,12 @@ COOKBOOK
     ``thoughtsTokenCount``, ``response`` before ``key``, int counters as JSON numbers), cell 48
     (the embeddings result lines: ``{"response":{"tokenCount":"1","embedding":{...}},"key":...}``,
     printed verbatim, int64 ``tokenCount`` as a string).
-SPEC_LIVE
+LIVE_CAPTURE
     ``shared/spec/gemini-batch-api.md`` §7: a finished Operation captured live (Aug 2026), the
     envelope used by :func:`finished_operation` (``v1main`` ``@type``, ``done``, ``response``
     mirror of ``metadata.output``, int64 ``batchStats`` strings, zero counters omitted); §9.1 the
     inline result shape and the service's per-row message "Request contains an invalid argument.".
-ISSUE9
+USER_REPORT
     This project's issue 9 (fault kinds 1, 2 and 4), quoting lines users hit:
     ``{"key":"k2","response":{"candidates":[{"finishReason":"SAFETY","index":0}]}}`` and
     ``{"status":{"code":3,"message":"..."},"key":"k2"}``.
@@ -73,7 +73,7 @@ def finished_operation(
     kind: str = "GenerateContentBatch",
     model: str = "models/gemini-2.5-flash",
 ) -> dict[str, Any]:
-    """A SUCCEEDED batch Operation in the SPEC_LIVE envelope (int64 counters as strings)."""
+    """A SUCCEEDED batch Operation in the LIVE_CAPTURE envelope (int64 counters as strings)."""
     output: dict[str, Any]
     if responses_file is not None:
         output = {"responsesFile": responses_file}
@@ -164,7 +164,7 @@ COOKBOOK_TEXT_BATCH_DONE = finished_operation(
 # ---- COOKBOOK cell 48: the embeddings batch's result lines (verbatim) ---------------------------
 
 COOKBOOK_EMBED_BATCH_ID = "2icf9ky95pieco1jwucta7drijo5k8hjllzj"
-#: The live naming rule ``files/batch-<batchId>`` (SPEC_LIVE §9.2); cell 48 reads it from the job.
+#: The live naming rule ``files/batch-<batchId>`` (LIVE_CAPTURE §9.2); cell 48 reads it from the job.
 COOKBOOK_EMBED_RESULTS_FILE = f"files/batch-{COOKBOOK_EMBED_BATCH_ID}"
 COOKBOOK_EMBED_RESULT_LINES = (
     b'{"response":{"tokenCount":"1","embedding":{"values":[-0.034119852,0.0025719088,0.017325249]}},'
@@ -182,8 +182,8 @@ COOKBOOK_EMBED_BATCH_DONE = finished_operation(
 
 # ---- Users' reports: rows that carry a response but no usable answer, and per-row errors --------
 
-#: ISSUE9, fault kind 1 (class reported for Gemini batch in google/langextract issue #527).
-ISSUE9_SAFETY_LINE = b'{"key":"k2","response":{"candidates":[{"finishReason":"SAFETY","index":0}]}}\n'
+#: USER_REPORT, fault kind 1 (class reported for Gemini batch in google/langextract issue #527).
+REPORTED_SAFETY_LINE = b'{"key":"k2","response":{"candidates":[{"finishReason":"SAFETY","index":0}]}}\n'
 #: GENAI_DOCS_235 description: cut at the token limit, no content.
 DOCS235_MAX_TOKENS_LINE = line(
     {"key": "k3", "response": {"candidates": [{"finishReason": "MAX_TOKENS", "index": 0}]}}
@@ -202,8 +202,8 @@ DOCS235_OTHER_LINE = line(
 PROMPT_BLOCKED_LINE = line(
     {"key": "k5", "response": {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}}
 )
-#: ISSUE9, fault kind 2: the per-row error under ``status`` (message as SPEC_LIVE §9.1).
-ISSUE9_STATUS_LINE = b'{"status":{"code":3,"message":"Request contains an invalid argument."},"key":"k6"}\n'
+#: USER_REPORT, fault kind 2: the per-row error under ``status`` (message as LIVE_CAPTURE §9.1).
+REPORTED_STATUS_LINE = b'{"status":{"code":3,"message":"Request contains an invalid argument."},"key":"k6"}\n'
 #: The same ``status`` form with a retryable gRPC code (8 RESOURCE_EXHAUSTED). Constructed: no
 #: public capture of a retryable per-row code was found; the code is google/rpc/code.proto's.
 STATUS_RESOURCE_EXHAUSTED_LINE = (
@@ -251,11 +251,11 @@ REPORTED_BATCH_ID = "rowsreported0000000000000000000000000"
 REPORTED_RESULTS_FILE = f"files/batch-{REPORTED_BATCH_ID}"
 REPORTED_RESULT_LINES = (
     COOKBOOK_TEXT_LINE_1
-    + ISSUE9_SAFETY_LINE
+    + REPORTED_SAFETY_LINE
     + DOCS235_MAX_TOKENS_LINE
     + DOCS235_OTHER_LINE
     + PROMPT_BLOCKED_LINE
-    + ISSUE9_STATUS_LINE
+    + REPORTED_STATUS_LINE
     + STATUS_RESOURCE_EXHAUSTED_LINE
     + THOUGHTS_ONLY_LINE
     + THOUGHTS_ONLY_STOP_LINE
@@ -291,7 +291,7 @@ KEYLESS_SHORT_BATCH_DONE = finished_operation(
     KEYLESS_SHORT_BATCH_ID, request_count=3, inlined=KEYLESS_INLINED
 )
 
-#: ISSUE9, fault kind 4 ("Duplicate keys in results land silently today"): the cookbook's lines
+#: USER_REPORT, fault kind 4 ("Duplicate keys in results land silently today"): the cookbook's lines
 #: with ``request_1`` twice. Constructed from COOKBOOK cell 25.
 DUPLICATE_BATCH_ID = "rowsduplicate000000000000000000000000"
 DUPLICATE_RESULTS_FILE = f"files/batch-{DUPLICATE_BATCH_ID}"

@@ -70,7 +70,7 @@ class _Log:
 
 
 async def test_bare_succeeded_is_reread_until_the_output_appears(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ISSUE9_BARE then SPEC_LIVE: the bare answer must not end the wait with 0 results."""
+    """USER_REPORT_BARE then LIVE_CAPTURE: the bare answer must not end the wait with 0 results."""
     script = [
         Reply("GET", GET_BATCH, body=cb.BARE_SUCCEEDED, times=1),
         Reply("GET", GET_BATCH, body=cb.LIVE_FILE_BATCH_SUCCEEDED),
@@ -87,7 +87,7 @@ async def test_bare_succeeded_is_reread_until_the_output_appears(monkeypatch: py
 
 
 async def test_bare_succeeded_fails_clearly_after_the_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ISSUE9_BARE forever: an error event naming the missing output, never a 0-result success."""
+    """USER_REPORT_BARE forever: an error event naming the missing output, never a 0-result success."""
     with ScriptedServer([Reply("GET", GET_BATCH, body=cb.BARE_SUCCEEDED)]) as server:
         connect(monkeypatch, server)
         event = await _event(_trigger(output_grace_period=0.2))
@@ -97,7 +97,7 @@ async def test_bare_succeeded_fails_clearly_after_the_grace(monkeypatch: pytest.
 
 
 def test_sync_wait_rereads_a_bare_success(monkeypatch: pytest.MonkeyPatch) -> None:
-    """ISSUE9_BARE then SPEC_LIVE through the operators' synchronous wait."""
+    """USER_REPORT_BARE then LIVE_CAPTURE through the operators' synchronous wait."""
     script = [
         Reply("GET", GET_BATCH, body=cb.BARE_SUCCEEDED, times=1),
         Reply("GET", GET_BATCH, body=cb.LIVE_FILE_BATCH_SUCCEEDED),
@@ -114,7 +114,7 @@ def test_sync_wait_rereads_a_bare_success(monkeypatch: pytest.MonkeyPatch) -> No
     ids=["bare-list", "embed-container", "live-file"],
 )
 def test_output_is_found_in_every_nesting(capture: dict[str, Any], count: int) -> None:
-    """BARE_LIST, SDK_EMBED and SPEC_LIVE: each names its output (file or inline items)."""
+    """BARE_LIST, SDK_EMBED and LIVE_CAPTURE: each names its output (file or inline items)."""
     batch = Batch.from_operation(capture)
     assert batch.has_results
     assert batch.inlined_response_count == count
@@ -122,7 +122,7 @@ def test_output_is_found_in_every_nesting(capture: dict[str, Any], count: int) -
 
 
 def test_response_is_read_before_metadata_output() -> None:
-    """SPEC_LIVE with the mirror disagreeing: the top-level ``response`` is read first."""
+    """LIVE_CAPTURE with the mirror disagreeing: the top-level ``response`` is read first."""
     op = cb.live_in_state("BATCH_STATE_SUCCEEDED", done=True, output=True)
     op["metadata"]["output"] = {"responsesFile": "files/batch-stale"}
     assert Batch.from_operation(op).responses_file == cb.RESULT_FILE
@@ -203,7 +203,8 @@ async def test_cancel_on_timeout_reports_the_success_the_batch_really_ended_in(
 
 
 def test_cancel_then_settle_keeps_the_output_of_a_cancelled_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A cancel answered ``{}`` (spec §7.3), then CANCELLING, then CANCELLED with its output."""
+    """A cancel answered ``{}`` (REST reference ``batches.cancel``), then CANCELLING, then CANCELLED with its
+    output."""
     from airflow_provider_gemini_batch.operators.gemini_batch import cancel_and_settle
 
     cancelled = cb.live_in_state("BATCH_STATE_CANCELLED", done=True, output=True)
@@ -331,7 +332,7 @@ def test_sync_hook_falls_back_once_too(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_errors_never_include_a_bare_success_as_success() -> None:
-    """ISSUE9_BARE read once by the pure decision with no grace left: never a plain success."""
+    """USER_REPORT_BARE read once by the pure decision with no grace left: never a plain success."""
     from airflow_provider_gemini_batch._core.waiting import WaitTracker, raise_for_step
 
     bare = Batch.from_operation(cb.BARE_SUCCEEDED)

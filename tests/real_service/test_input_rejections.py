@@ -1,4 +1,4 @@
-"""Requests the real service rejects at create are refused before anything is sent (issue 9, kind 5).
+"""Requests the real service rejects at create are refused before anything is sent.
 
 Captures: ``captures_input`` (UKGovernmentBEIS/inspect_ai issue #3257 and PR #3273; google-gemini/
 cookbook issue #846; googleapis/python-genai issue #1103). The scripted stand-in replays the real

@@ -1,7 +1,7 @@
 """The light ``batches.list`` scan (``_core/list_page.py``) against real Operation captures.
 
-Sources: see ``captures_list`` (the spec §7.2 envelope around SPEC_LIVE, cookbook cell 44,
-SDK_EMBED, BARE_LIST and ISSUE9_BARE operations). The scan must find the same names, and give
+Sources: see ``captures_list`` (the REST list envelope around LIVE_CAPTURE, cookbook cell 44,
+SDK_EMBED, BARE_LIST and USER_REPORT_BARE operations). The scan must find the same names, and give
 the same batches, as the full parse (``Batch.from_operation`` of ``json.loads``) it replaces.
 """
 
@@ -40,14 +40,14 @@ def test_scan_finds_every_name_and_the_same_batches_as_the_full_parse(indent: in
     assert [name for name, _ in page.items] == [b.name for b in full]
     assert page.items[0][0] == cb.BATCH_NAME
     assert page.items[1][0] == COOKBOOK_EMBEDDINGS
-    assert page.items[-1][0] == ""  # ISSUE9_BARE names nothing; the full parse says "" too
+    assert page.items[-1][0] == ""  # USER_REPORT_BARE names nothing; the full parse says "" too
     light = [Batch.from_operation(decode_operation(raw)) for _, raw in page.items]
     assert light == full  # dataclass equality: every parsed field (raw is excluded)
     assert [b.raw for b in light] == [b.raw for b in full]
 
 
 def test_name_only_in_metadata_is_found() -> None:
-    """``Batch.from_operation`` falls back to ``metadata.name`` (SPEC_LIVE carries both)."""
+    """``Batch.from_operation`` falls back to ``metadata.name`` (LIVE_CAPTURE carries both)."""
     op: dict[str, Any] = json.loads(json.dumps(cb.LIVE_FILE_BATCH_SUCCEEDED))
     del op["name"]
     page = scan_list_page(page_bytes(list_page([op])))
@@ -57,9 +57,9 @@ def test_name_only_in_metadata_is_found() -> None:
 @pytest.mark.parametrize(
     ("extra", "expected"),
     [
-        ({"nextPageToken": ""}, None),  # empty on the last page (spec §7.2)
+        ({"nextPageToken": ""}, None),  # empty on the last page (python-genai pagers.py)
         ({}, None),  # absent on the last page
-        ({"next_page_token": "T3"}, "T3"),  # snake_case spelling (proto-JSON, spec §0 item 5)
+        ({"next_page_token": "T3"}, "T3"),  # snake_case spelling (proto-JSON)
     ],
 )
 def test_last_page_and_token_spellings(extra: dict[str, Any], expected: str | None) -> None:
@@ -118,7 +118,7 @@ async def test_hook_reads_a_list_page_lightly_over_a_real_socket(monkeypatch: py
 
 
 async def test_hook_reads_full_pages_once_the_mask_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A 400 on the masked list (``INVALID_ARGUMENT_BODY``, spec §3 envelope) switches to full
+    """A 400 on the masked list (``INVALID_ARGUMENT_BODY``, the google.rpc.Status envelope) switches to full
     pages, once, as the light GET does."""
     script = [
         Reply("GET", LIST, status=400, body=cb.INVALID_ARGUMENT_BODY, when=lambda r: "fields" in r.query),

@@ -1,8 +1,8 @@
 """Result rows as the real service writes them, landed by the real results operator.
 
-Issue 9 fault kinds 1 (a response is not proof of success), 2 (per-row errors under ``error`` or
-``status``, retryable codes), 4 (keys: duplicates, count cross-check, key-less rows) and 11 (usage
-of every request type). Every payload lives in ``captures_rows.py`` with its public source; a
+Four kinds of fault users met: a response is not proof of success; per-row errors under ``error``
+or ``status``, retryable codes; keys (duplicates, count cross-check, key-less rows); usage of
+every request type. Every payload lives in ``captures_rows.py`` with its public source; a
 scripted stand-in answers the batch GET with a finished Operation and the download with the
 captured JSONL bytes, and ``GeminiBatchResultsOperator`` runs in real Airflow via ``dag.test()``.
 """
@@ -80,7 +80,7 @@ def hook(monkeypatch: pytest.MonkeyPatch) -> Iterator[GeminiBatchHook]:
 
 @pytest.mark.parametrize("key", sorted(cr.REPORTED_EXPECTED))
 def test_each_reported_row_is_classified_with_its_reason(hook: GeminiBatchHook, key: str) -> None:
-    """Sources per row in ``captures_rows``: cookbook cell 25 (success), issue 9 (SAFETY, ``status``),
+    """Sources per row in ``captures_rows``: cookbook cell 25 (success), USER_REPORT (SAFETY, ``status``),
     google/generative-ai-docs #235 (MAX_TOKENS, OTHER without content), experientiallabs PR #783 /
     simonw/llm-gemini PR #144 (blockReason), hermes-agent PR #87209 (thoughts only),
     google/langextract PR #537 (Vertex ``status`` string). Before: every ``response`` row counted
@@ -98,7 +98,8 @@ def test_each_reported_row_is_classified_with_its_reason(hook: GeminiBatchHook, 
 
 
 def test_status_rows_keep_code_and_message(hook: GeminiBatchHook) -> None:
-    """Issue 9 fault kind 2: ``{"status":{"code":3,"message":...},"key":"k6"}`` (and the Vertex string
+    """Per-row errors under ``status``: ``{"status":{"code":3,"message":...},"key":"k6"}`` (and the Vertex
+    string
     form, google/langextract PR #537) keep what the service said."""
     rows = {r.key: r.to_row() for r in hook.iter_results(f"batches/{cr.REPORTED_BATCH_ID}")}
 
@@ -272,7 +273,7 @@ def test_keyless_rows_stay_null_and_the_mismatch_is_reported(landed: Landed) -> 
 
 
 def test_duplicate_keys_are_counted_and_warned(landed: Landed) -> None:
-    """Issue 9 fault kind 4: ``request_1`` twice; every row is written, the duplicate counted. Three
+    """Duplicate keys: ``request_1`` twice; every row is written, the duplicate counted. Three
     requests answered by two distinct keys: the third request's row is missing, a failure."""
     manifest = landed.manifest("duplicates")
 

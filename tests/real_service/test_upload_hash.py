@@ -151,7 +151,8 @@ def test_every_hash_form_names_the_same_digest() -> None:
 def test_a_dead_upload_session_url_never_reaches_the_error_or_the_log(
     fixture_file: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The session URL authorises uploads by itself (spec §0 item 8), so its ``upload_id`` is a
+    """The session URL authorises uploads by itself (docs/real-service/wire-format.md, Authentication), so
+    its ``upload_id`` is a
     secret: requests quotes the URL in a connection error, which must come out scrubbed.
 
     The start answer names a session URL on the stand-in's own origin (a session elsewhere is

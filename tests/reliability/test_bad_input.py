@@ -243,7 +243,7 @@ def test_bad_tasks_in_a_dag_run_fail_and_send_nothing(
     assert creating_or_uploading(gemini_conn) == []
 
 
-# -- Requests the service rejects or ignores (issue 9, fault kind 5) ----------------------------
+# -- Requests the service rejects or ignores (inspect_ai issue #3257) ---------------------------
 # Each case is refused by the upload operator, the create operator (input_path= and requests=)
 # with file/position, line, key and field named, and the emulator's journal shows no upload and no
 # create. Sources of the cases: see tests/real_service/captures_input.py.
@@ -338,7 +338,8 @@ def test_an_embedding_file_is_checked_as_embed_content_requests(
 
 
 def test_inline_requests_without_keys_are_created_with_generated_keys(gemini_conn: EmulatorServer) -> None:
-    """Issue 9, fault kind 4: every inline request is sent with a key, marked as generated."""
+    """Keys are the only safe join (python-genai issue #1909): every inline request is sent with a key,
+    marked as generated."""
     from airflow_provider_gemini_batch._core.jsonl import GENERATED_KEY_METADATA
 
     requests = [{"contents": _CONTENTS}, {"key": "mine", "request": {"contents": _CONTENTS}}]

@@ -1,4 +1,4 @@
-"""Progress in the task log (issue 11 item 2): the line when a task defers (batch, poll interval,
+"""Progress in the task log: the line when a task defers (batch, poll interval,
 deadline) and the batch page link in the create task's log. Airflow's logging writes to stdout."""
 
 from __future__ import annotations

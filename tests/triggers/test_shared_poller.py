@@ -1,7 +1,8 @@
-"""The shared poller (triggers/_poller.py, issue 10 item 3) and the progress lines (issue 11 item 2).
+"""The shared poller (triggers/_poller.py) and the progress lines.
 
 Many triggers of one connection on one loop are served by ``batches.list`` pages (newest first,
-key ``operations``, spec §7.2) and GETs for the batches the pages did not show; these tests run
+key ``operations``; docs/real-service/wire-format.md, Listing batches) and GETs for the batches the pages did
+not show; these tests run
 real triggers against the emulator and read its journal to see which requests were sent.
 """
 
@@ -162,7 +163,7 @@ async def test_cancelling_and_cleaning_up_one_trigger_leaves_the_others_waiting(
 async def test_memory_per_waiting_trigger_stays_under_ten_kb(
     gemini_conn: EmulatorServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 10: < 10 KB per waiting trigger (tracemalloc, after every trigger has polled)."""
+    """< 10 KB per waiting trigger (tracemalloc, after every trigger has polled)."""
     gemini_conn.control.configure(processing_seconds=3600)
     names = [_create() for _ in range(50)]
     n = 500
@@ -248,7 +249,7 @@ async def test_a_new_list_walk_starts_while_a_long_one_is_still_under_way(
     assert interleaved, f"list walks never overlapped: {segments}"
 
 
-# --- Issue 10 item 3: quiet polls reuse their Batch; a storm of news is paced per loop turn. ---
+# --- Quiet polls reuse their Batch; a storm of news is paced per loop turn. ---
 
 
 async def test_a_batch_that_did_not_change_is_answered_with_the_same_object(
@@ -310,7 +311,7 @@ class _TurnLoggedTrigger(GeminiBatchTrigger):
 
 
 async def test_triggers_woken_with_news_are_spread_over_loop_turns(gemini_conn: EmulatorServer) -> None:
-    """Issue 10: every batch ending at one instant must not run every trigger's end in one loop
+    """Every batch ending at one instant must not run every trigger's end in one loop
     turn. 120 triggers share list pages of 100; each line they log costs 2 ms. At most
     WAKE_CHUNK / NEWS_WEIGHT = 16 triggers with news run in one turn (the old fixed chunk ran
     64: 128 ms), and the pacer shrinks the chunk when the turns cost more than its budget."""

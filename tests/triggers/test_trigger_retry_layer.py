@@ -1,4 +1,4 @@
-"""One retry layer in the triggerer (issue 15, bug 3).
+"""One retry layer in the triggerer: one failing batch must not hold up the others.
 
 The trigger owns retrying: its hook makes one attempt per poll, the per-loop poll slot is held
 only for the HTTP exchange, and the backoff (the policy of ``_core/retry.py``) is slept outside
