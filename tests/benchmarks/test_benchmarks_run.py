@@ -1,4 +1,4 @@
-"""The issue-10 benchmark scripts still run against the current code (tiny sizes, no figures judged).
+"""The performance benchmark scripts still run against the current code (tiny sizes, no figures judged).
 
 The scripts under ``benchmarks/`` are run by hand and call into the provider's internals (e.g. the
 results operator's ``_land_once``), outside mypy's packages: a changed signature there would only

@@ -165,7 +165,7 @@ def test_upload_whose_cut_chunks_each_left_bytes_on_the_server_completes(
 def test_slow_consumer_with_one_cut_connection_lands_every_row(
     prod_conn: EmulatorServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The issue's scenario: the consumer spends 0.1 s per row (6,000 rows, 600 s in all) and
+    """A slow consumer: the consumer spends 0.1 s per row (6,000 rows, 600 s in all) and
     the connection is cut once, three quarters in. The consumer's ~450 s before the cut are not
     the stream's; every row arrives once, in order."""
     rows = 6_000

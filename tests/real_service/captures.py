@@ -2,7 +2,8 @@
 
 Each constant names its source. Where the source shows an SDK object (``File(...)``,
 ``BatchJob(...)``) rather than raw JSON, the wire JSON is rebuilt by the SDK's documented mapping
-(spec §7.6: snake_case attribute ↔ lowerCamelCase field, ``JOB_STATE_X`` ↔ ``BATCH_STATE_X``,
+(python-genai ``_BatchJob_from_mldev``: snake_case attribute ↔ lowerCamelCase field, ``JOB_STATE_X`` ↔
+``BATCH_STATE_X``,
 datetimes as RFC 3339, int64 as strings); the values themselves are the source's.
 
 Sources
@@ -12,8 +13,10 @@ COOKBOOK
     commit f1e7e3de6004e6ca604b174684ecf89d628ac6c4). Cells run 2025-07-01 (file/inline text
     batches, ``batches.list``) and 2025-09-10 (embeddings file batch).
 LIVE_CAPTURE
-    ``shared/spec/gemini-batch-api.md`` §4.2 and §7, live captures quoted in third-party code
-    (upload start headers; a finished Operation with ``v1main`` in ``@type``).
+    Live answers published in third-party code: the headers of an upload ``start`` answer from a
+    raw HTTP recording of google-genai 1.21.1 against the live Files API (2025-06-24), and a
+    finished Operation with ``v1main`` in ``@type`` (IF-Solucoes/lupa ``tests/test_gemini.py``,
+    see ``captures_batches``). Both are described in docs/real-service/wire-format.md.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ COOKBOOK_EMBEDDINGS_FILE: dict[str, Any] = {
     "source": "UPLOADED",
 }
 
-#: LIVE_CAPTURE §4.2: the headers of the answer to an upload ``start`` (the body is empty). The
+#: LIVE_CAPTURE: the headers of the answer to an upload ``start`` (the body is empty). The
 #: session URL is absolute on the real service; ``{base}`` is replaced by the stand-in's URL.
 _SESSION_URL = "{base}/upload/v1beta/files?upload_id=ABgVH8-real-looking&upload_protocol=resumable"
 UPLOAD_START_HEADERS: dict[str, str] = {

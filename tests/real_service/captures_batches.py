@@ -1,16 +1,17 @@
 """Batch Operation shapes the real service (or its SDK's contract) was seen to produce.
 
 Each constant names its source. Values are the source's; where a source quotes only a fragment,
-the rest of the Operation is the minimal wrapper the spec documents (§7).
+the rest of the Operation is the minimal wrapper the REST reference documents
+(docs/real-service/wire-format.md, The batch as returned).
 
 Sources
 -------
 LIVE_CAPTURE
-    ``shared/spec/gemini-batch-api.md`` §7: a finished file batch captured from the live service
-    (Aug 2026) and quoted in third-party code: output mirrored in ``response`` and
+    IF-Solucoes/lupa ``tests/test_gemini.py`` (commit ddd4fc0e77aa24bb07d9bb9393ea14fdd816d942):
+    a finished file batch as the live service returned it on 2026-08-20: output mirrored in ``response`` and
     ``metadata.output``, ``v1main`` in ``@type``, zero counters omitted.
 USER_REPORT_BARE
-    Issue 9 kind 3 (a user's report): a finished batch answered without any output reference.
+    A user's report with no public copy: a finished batch answered without any output reference.
 SDK_JOBSTATE
     googleapis/python-genai ``google/genai/types.py`` ``class JobState`` (commit
     66807187f2123c6676175ac991f4e34eb09200d1): QUEUED, CANCELLING ("may only go to either
@@ -114,7 +115,7 @@ NOT_FOUND_BODY: dict[str, Any] = {
     "error": {"code": 404, "message": "Requested entity was not found.", "status": "NOT_FOUND"}
 }
 
-#: A 400 for a request the service refuses (``google.rpc.Status`` envelope, spec §3).
+#: A 400 for a request the service refuses (``google.rpc.Status`` envelope; the message is our choice).
 INVALID_ARGUMENT_BODY: dict[str, Any] = {
     "error": {"code": 400, "message": "Invalid field mask.", "status": "INVALID_ARGUMENT"}
 }

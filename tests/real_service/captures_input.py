@@ -1,4 +1,4 @@
-"""Input the real service rejected or ignored, rebuilt from users' public reports (issue 9, kind 5).
+"""Input the real service rejected or ignored, rebuilt from users' public reports.
 
 Sources
 -------
@@ -16,7 +16,8 @@ GENAI_1103
     ``thinking_config`` *inside* ``generationConfig`` "parses the request correctly".
 
 Lines are rebuilt with the reported field names and nesting; the prompt texts are placeholders.
-The error body uses the google.rpc envelope of every 400 (spec §2); its message is the report's,
+The error body uses the google.rpc envelope of every 400 (docs/real-service/wire-format.md, Errors); its
+message is the report's,
 completed for the two lines of this rebuilt file in the report's own pattern.
 """
 

@@ -1,11 +1,11 @@
 """``batches.list`` pages built from real Operation captures, for the light page scan.
 
-No capture of a whole list page is public; the envelope is the one the spec documents (§7.2:
+No capture of a whole list page is public; the envelope is the REST reference's (``ListOperationsResponse``:
 ``{"operations": [...], "nextPageToken": "T2", "unreachable": []}``, key ``operations``, token
 empty or absent on the last page) and each operation in it is a capture named in
 ``captures_batches`` / ``captures``:
 
-* LIVE_CAPTURE ``LIVE_FILE_BATCH_SUCCEEDED`` (live service, spec §7) and the same batch RUNNING;
+* LIVE_CAPTURE ``LIVE_FILE_BATCH_SUCCEEDED`` (live service, IF-Solucoes/lupa) and the same batch RUNNING;
 * cookbook ``Batch_mode.ipynb`` cell 44 output ``COOKBOOK_EMBEDDINGS_BATCH_CREATED`` (PENDING);
 * SDK_EMBED ``EMBED_INLINE`` and BARE_LIST ``BARE_LIST_INLINE`` (inline results);
 * USER_REPORT_BARE ``BARE_SUCCEEDED``: an operation without any name.
@@ -34,7 +34,7 @@ PAGE_OPERATIONS: list[dict[str, Any]] = [
 
 
 def list_page(operations: list[dict[str, Any]], token: str | None = "T2", **extra: Any) -> dict[str, Any]:
-    """A page as spec §7.2 shows it (``nextPageToken`` left out when ``token`` is None)."""
+    """A page in the REST list envelope (``nextPageToken`` left out when ``token`` is None)."""
     page: dict[str, Any] = {"operations": operations, "unreachable": []}
     if token is not None:
         page["nextPageToken"] = token

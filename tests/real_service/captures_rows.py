@@ -14,12 +14,15 @@ COOKBOOK
     (the embeddings result lines: ``{"response":{"tokenCount":"1","embedding":{...}},"key":...}``,
     printed verbatim, int64 ``tokenCount`` as a string).
 LIVE_CAPTURE
-    ``shared/spec/gemini-batch-api.md`` §7: a finished Operation captured live (Aug 2026), the
-    envelope used by :func:`finished_operation` (``v1main`` ``@type``, ``done``, ``response``
-    mirror of ``metadata.output``, int64 ``batchStats`` strings, zero counters omitted); §9.1 the
-    inline result shape and the service's per-row message "Request contains an invalid argument.".
+    IF-Solucoes/lupa ``tests/test_gemini.py`` (commit ddd4fc0e77aa24bb07d9bb9393ea14fdd816d942):
+    a finished Operation as the live API returned it on 2026-08-20, the envelope used by
+    :func:`finished_operation` (``v1main`` ``@type``, ``done``, ``response`` mirror of
+    ``metadata.output``, int64 ``batchStats`` strings, zero counters omitted). The inline result
+    shape is the REST reference's ``InlinedResponse``; the per-row message "Request contains an
+    invalid argument." is the canonical text of gRPC code 3 (google/rpc/code.proto).
 USER_REPORT
-    This project's issue 9 (fault kinds 1, 2 and 4), quoting lines users hit:
+    Users' reports with no public copy (the SAFETY line's class is public: google/langextract
+    issue #527), quoting lines users hit:
     ``{"key":"k2","response":{"candidates":[{"finishReason":"SAFETY","index":0}]}}`` and
     ``{"status":{"code":3,"message":"..."},"key":"k2"}``.
 GENAI_DOCS_235
@@ -47,8 +50,9 @@ VERTEX_STATUS
 KEYLESS
     Inline requests need no key (cookbook cell 28: "the order of responses will match the order of
     requests"); results then carry no ``metadata`` (python-genai issue #2008, js-genai issue
-    #1191: InlinedResponse without metadata); spec §9.2 "Lines without a key when the input had
-    none"; python-genai issue #1909: inline responses came back out of order on a large batch.
+    #1191: InlinedResponse without metadata); input lines without a key give result lines without
+    one (the Batch API guide's curl sample uploads bare request lines); python-genai issue #1909: inline
+    responses came back out of order on a large batch.
 """
 
 from __future__ import annotations
@@ -164,7 +168,7 @@ COOKBOOK_TEXT_BATCH_DONE = finished_operation(
 # ---- COOKBOOK cell 48: the embeddings batch's result lines (verbatim) ---------------------------
 
 COOKBOOK_EMBED_BATCH_ID = "2icf9ky95pieco1jwucta7drijo5k8hjllzj"
-#: The live naming rule ``files/batch-<batchId>`` (LIVE_CAPTURE §9.2); cell 48 reads it from the job.
+#: The live naming rule ``files/batch-<batchId>`` (LIVE_CAPTURE); cell 48 reads it from the job.
 COOKBOOK_EMBED_RESULTS_FILE = f"files/batch-{COOKBOOK_EMBED_BATCH_ID}"
 COOKBOOK_EMBED_RESULT_LINES = (
     b'{"response":{"tokenCount":"1","embedding":{"values":[-0.034119852,0.0025719088,0.017325249]}},'
@@ -202,7 +206,7 @@ DOCS235_OTHER_LINE = line(
 PROMPT_BLOCKED_LINE = line(
     {"key": "k5", "response": {"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}}}
 )
-#: USER_REPORT, fault kind 2: the per-row error under ``status`` (message as LIVE_CAPTURE §9.1).
+#: USER_REPORT: the per-row error under ``status`` (message: gRPC code 3's canonical text).
 REPORTED_STATUS_LINE = b'{"status":{"code":3,"message":"Request contains an invalid argument."},"key":"k6"}\n'
 #: The same ``status`` form with a retryable gRPC code (8 RESOURCE_EXHAUSTED). Constructed: no
 #: public capture of a retryable per-row code was found; the code is google/rpc/code.proto's.
