@@ -1,6 +1,7 @@
 """A local emulator of the Gemini Batch API and Files API (FastAPI + uvicorn).
 
-Written from the wire spec alone: it imports nothing from ``hooks/`` or ``_core/`` and nothing from
+Written from the public wire format (docs/real-service/wire-format.md) and the real captures
+alone: it imports nothing from ``hooks/`` or ``_core/`` and nothing from
 Airflow, so it starts fast and is usable outside Airflow. See docs/emulator.md.
 
     >>> from airflow_provider_gemini_batch.emulator import EmulatorServer

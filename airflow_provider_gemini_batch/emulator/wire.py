@@ -1,6 +1,6 @@
 """Wire-format helpers shared by the emulator's routes: errors, timestamps, lenient JSON, field lookup.
 
-Nothing here does I/O. The emulator is written from the API spec alone and must not import the
+Nothing here does I/O. The emulator is written from the public wire format alone and must not import the
 client's code (``hooks/`` or ``_core/``): a test double sharing the client's code shares its mistakes.
 """
 

@@ -111,7 +111,7 @@ def test_blocked_marker_gives_prompt_feedback_and_no_candidates(
     assert "candidates" not in response
 
 
-def test_safety_marker_gives_the_row_issue_9_quotes(http: httpx.Client, emulator: EmulatorServer) -> None:
+def test_safety_marker_gives_a_bare_safety_stop(http: httpx.Client, emulator: EmulatorServer) -> None:
     response = answer_of(http, emulator, {"contents": [{"parts": [{"text": "[[safety]] x"}]}]})
     assert response["candidates"] == [{"finishReason": "SAFETY", "index": 0}]
 

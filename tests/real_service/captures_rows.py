@@ -186,7 +186,7 @@ COOKBOOK_EMBED_BATCH_DONE = finished_operation(
 
 # ---- Users' reports: rows that carry a response but no usable answer, and per-row errors --------
 
-#: USER_REPORT, fault kind 1 (class reported for Gemini batch in google/langextract issue #527).
+#: USER_REPORT (class reported for Gemini batch in google/langextract issue #527).
 REPORTED_SAFETY_LINE = b'{"key":"k2","response":{"candidates":[{"finishReason":"SAFETY","index":0}]}}\n'
 #: GENAI_DOCS_235 description: cut at the token limit, no content.
 DOCS235_MAX_TOKENS_LINE = line(
@@ -295,7 +295,7 @@ KEYLESS_SHORT_BATCH_DONE = finished_operation(
     KEYLESS_SHORT_BATCH_ID, request_count=3, inlined=KEYLESS_INLINED
 )
 
-#: USER_REPORT, fault kind 4 ("Duplicate keys in results land silently today"): the cookbook's lines
+#: Duplicate keys (results are joined by key, python-genai issue #1909): the cookbook's lines
 #: with ``request_1`` twice. Constructed from COOKBOOK cell 25.
 DUPLICATE_BATCH_ID = "rowsduplicate000000000000000000000000"
 DUPLICATE_RESULTS_FILE = f"files/batch-{DUPLICATE_BATCH_ID}"

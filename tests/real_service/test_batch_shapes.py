@@ -66,7 +66,7 @@ class _Log:
     info = warning = _add
 
 
-# -- kind 3: success needs an output reference; output read from response, then metadata.output --
+# -- success needs an output reference; output read from response, then metadata.output -----------
 
 
 async def test_bare_succeeded_is_reread_until_the_output_appears(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,7 +136,7 @@ def test_bare_list_inline_results_are_landable(monkeypatch: pytest.MonkeyPatch) 
     assert [r.key for r in results] == ["k1"]
 
 
-# -- kind 6: states evolve ----------------------------------------------------------------------
+# -- states evolve --------------------------------------------------------------------------------
 
 
 async def test_sdk_spellings_queued_cancelling_are_waited_through(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -180,7 +180,7 @@ async def test_unknown_state_waits_then_fails_clearly_once_done(monkeypatch: pyt
     assert len(server.calls("GET", GET_BATCH)) == 3
 
 
-# -- kind 7: a cancel is a request, not an outcome -----------------------------------------------
+# -- a cancel is a request, not an outcome --------------------------------------------------------
 
 
 async def test_cancel_on_timeout_reports_the_success_the_batch_really_ended_in(
@@ -224,7 +224,7 @@ def test_cancel_then_settle_keeps_the_output_of_a_cancelled_batch(monkeypatch: p
     assert any("ended CANCELLED" in line and cb.RESULT_FILE in line for line in log.lines)
 
 
-# -- kind 8: files may be PROCESSING after upload ------------------------------------------------
+# -- files may be PROCESSING after upload ---------------------------------------------------------
 
 
 def test_processing_file_is_waited_for_until_active(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -254,7 +254,7 @@ def test_failed_file_fails_clearly_with_its_error(monkeypatch: pytest.MonkeyPatc
     assert "Unsupported file." in str(info.value)
 
 
-# -- kind 9: 404 has more than one cause ---------------------------------------------------------
+# -- 404 has more than one cause ------------------------------------------------------------------
 
 
 def test_batch_404_says_batches_are_visible_only_to_their_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -279,7 +279,7 @@ async def test_trigger_404_names_the_connection(monkeypatch: pytest.MonkeyPatch)
     assert "visible only to the API key" in event["message"]
 
 
-# -- kind 10: polls should be light --------------------------------------------------------------
+# -- polls should be light ------------------------------------------------------------------------
 
 
 async def test_trigger_polls_with_a_fields_mask_without_inline_bodies(
