@@ -124,10 +124,9 @@ class BatchStats:
 
 
 #: Where an Operation may carry the batch output, in the order read. The service mirrors the
-#: output in top-level ``response`` ([LIVE] IF-Solucoes/lupa ``tests/test_gemini.py``; the REST guide's
-#: ``jq`` reads
-#: ``.response.responsesFile``); the SDK reads only ``metadata.output`` (python-genai
-#: ``_BatchJob_from_mldev``), and
+#: output in top-level ``response`` ([LIVE] IF-Solucoes/lupa ``tests/test_gemini.py``; the REST
+#: guide's ``jq`` reads ``.response.responsesFile``); the SDK reads only ``metadata.output``
+#: (python-genai ``_BatchJob_from_mldev``), and
 #: maximhq/bifrost's tests replay a body with the output only under ``metadata.output``.
 OUTPUT_LOCATIONS: tuple[tuple[str, ...], ...] = (("response",), ("metadata", "output"))
 #: Containers of inline results: ``inlinedResponses`` (generateContent and, on the wire,

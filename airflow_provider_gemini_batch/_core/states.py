@@ -4,8 +4,8 @@ The REST service speaks ``BATCH_STATE_*``; the google-genai SDK renames the same
 ``JOB_STATE_*`` and its ``JobState`` enum has five more values (``QUEUED``, ``CANCELLING``,
 ``PAUSED``, ``UPDATING``, ``PARTIALLY_SUCCEEDED``; python-genai ``google/genai/types.py``
 ``class JobState``, commit 66807187f2123c6676175ac991f4e34eb09200d1). The Gemini API documents
-seven of them (REST reference ``BatchState``) but states evolve, so all twelve are known here. A spelling
-outside them
+seven of them (REST reference ``BatchState``) but states evolve, so all twelve are known here.
+A spelling outside them
 parses to :attr:`BatchState.UNKNOWN` with :meth:`BatchState.parse_lenient`: a waiter keeps
 waiting on it (with a warning) unless the Operation says ``done``, and it is never success.
 

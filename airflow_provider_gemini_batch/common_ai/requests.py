@@ -19,7 +19,7 @@ Wire facts and their sources:
 * ``usageMetadata.promptTokenCount`` / ``candidatesTokenCount`` / ``thoughtsTokenCount`` and
   ``modelVersion`` on a response — [LIVE] cookbook ``quickstarts/Batch_mode.ipynb`` cell 25.
 * The whole inline create request must stay under 20 MB, a file under 2 GB —
-ai.google.dev/gemini-api/docs/batch-api.
+  ai.google.dev/gemini-api/docs/batch-api.
 """
 
 from __future__ import annotations

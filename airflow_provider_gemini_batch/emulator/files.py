@@ -1,5 +1,7 @@
-"""File records, resumable-upload sessions and their JSON rendering (docs/real-service/wire-format.md, The
-File resource and Resumable upload)."""
+"""File records, resumable-upload sessions and their JSON rendering.
+
+Wire facts: docs/real-service/wire-format.md, sections The File resource and Resumable upload.
+"""
 
 from __future__ import annotations
 

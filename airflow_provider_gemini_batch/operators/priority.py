@@ -11,8 +11,8 @@ from airflow_provider_gemini_batch.operators._common import DEFAULT_CONN_ID, Gem
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
-#: The Operation ``metadata.@type`` of an embeddings batch ends with this (docs/real-service/wire-format.md,
-#: Embedding batches).
+#: The Operation ``metadata.@type`` of an embeddings batch ends with this
+#: (docs/real-service/wire-format.md, Embedding batches).
 _EMBED_TYPE_SUFFIX = "EmbedContentBatch"
 
 

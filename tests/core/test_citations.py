@@ -25,7 +25,21 @@ ROOT = Path(__file__).resolve().parents[2]
 #: guides. Generated output (``docs/_build``) and caches are skipped.
 SCANNED = ("airflow_provider_gemini_batch", "tests", "benchmarks", "scripts", "dags_examples", "docs")
 TOP_LEVEL = ("README.md", "CONTRIBUTING.md", "Makefile", "pyproject.toml")
-SUFFIXES = {".py", ".md", ".rst", ".txt", ".json", ".toml", ".cfg", ".ini", ".yaml", ".yml", ".html", ".js", ".sh"}
+SUFFIXES = {
+    ".py",
+    ".md",
+    ".rst",
+    ".txt",
+    ".json",
+    ".toml",
+    ".cfg",
+    ".ini",
+    ".yaml",
+    ".yml",
+    ".html",
+    ".js",
+    ".sh",
+}
 SKIPPED_PARTS = {"_build", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 
 #: Files other helpers were restructuring when the citations were replaced; the exact
