@@ -28,8 +28,9 @@ GEMINI_CLI_22486
     google-gemini/gemini-cli issue #22486: a free tier without the model: 429 RESOURCE_EXHAUSTED
     "Quota exceeded for metric: generativelanguage.googleapis.com/generate_content_free_tier_requests,
     limit: 0, model: …" and "Please retry in …s"; the ``QuotaFailure`` shape with free-tier quota
-    ids from google-gemini/gemini-cli issue #8437; the 51 s ``RetryInfo`` as reported in the
-    provider's own spec (google-gemini/api-examples #98).
+    ids from google-gemini/gemini-cli issue #8437; the 51 s ``RetryInfo`` is an illustrative value
+    matching the message's "Please retry in 51.28s" (google-gemini/api-examples issue #98 reports
+    the same ``limit: 0`` answer).
 """
 
 from __future__ import annotations
