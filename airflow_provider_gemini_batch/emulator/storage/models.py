@@ -116,6 +116,11 @@ class ObjectWriter:
         self._crc.update(data)
         self.size += len(data)
 
+    def flush(self) -> None:
+        """Push buffered bytes to the OS (a later status query and a reader see them)."""
+        if self._handle is not None:
+            self._handle.flush()
+
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
