@@ -370,7 +370,8 @@ class VertexStore:
             record.successful, record.failed = ok, failed
             if job.spec.gcs_prefix is not None:
                 bucket, name = split_gs(self.output_directory(job) + "/predictions.jsonl")
-                await asyncio.to_thread(self.objects.put_file, bucket, name, staging, "application/jsonl")
+                writer = await asyncio.to_thread(self.objects.ingest, staging)
+                self.objects.commit(bucket, name, writer, "application/jsonl")
                 job.output_object = f"{bucket}/{name}"
             else:
                 table = self.bigquery_output_table(job)
