@@ -43,3 +43,22 @@ def test_a_scripted_503_on_get_carries_retry_after(emulator: EmulatorServer, ver
     assert answer.headers["retry-after"] == "2"
     assert answer.json()["error"]["status"] == "UNAVAILABLE"
     assert vertex.get("/batchPredictionJobs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("outcome", "error_code"),
+    [("FAILED", 13), ("EXPIRED", None)],
+)
+def test_failed_and_expired_jobs_write_no_predictions(
+    emulator: EmulatorServer, vertex: httpx.Client, outcome: str, error_code: int | None
+) -> None:
+    put_object(emulator, "bkt", "in/requests.jsonl", LINES)
+    emulator.control.vertex_configure(next_outcome=outcome)
+    job = vertex.post("/batchPredictionJobs", json=job_body()).json()
+    done = wait_for(vertex, job["name"], {f"JOB_STATE_{outcome}"})
+    assert done["state"] == f"JOB_STATE_{outcome}"
+    assert done["completionStats"] == {"incompleteCount": "4"}
+    assert done.get("error", {}).get("code") == error_code
+    listing = httpx.get(f"{emulator.base_url}/storage/v1/b/bkt/o", params={"prefix": "out/"}).json()
+    assert "items" not in listing
+    assert emulator.control.vertex_jobs()[0]["predictions"] is None
