@@ -192,7 +192,9 @@ class Api:
             if not self_auth:
                 ctx.caller = self._authenticate(request)
             self._read_fields(ctx)
-            if ctx.drop_after is not None and handler != self.upload:
+            # Upload handlers persist the bytes a drop fault lets through (they flag themselves).
+            keeps_partial = handler == self.upload or getattr(handler, "keeps_partial_body", False)
+            if ctx.drop_after is not None and not keeps_partial:
                 await self._read_then_drop(ctx)
                 return Response(status_code=500)  # never sent: the connection is gone
             response = await handler(ctx, **params)
@@ -753,6 +755,12 @@ def build_app(
     from airflow_provider_gemini_batch.emulator.control_routes import add_control_routes
 
     add_control_routes(app, state, bound_to_loopback=bound_to_loopback, control_token=control_token)
+    # Vertex AI batch prediction, Cloud Storage and the token endpoint, through the same gate.
+    from airflow_provider_gemini_batch.emulator.cloud import mount_cloud
+
+    app.state.cloud = mount_cloud(
+        app, api, state, bound_to_loopback=bound_to_loopback, control_token=control_token
+    )
     app.add_route(
         "/{path:path}", api.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     )
