@@ -57,6 +57,7 @@ from airflow_provider_gemini_batch.operators._state_store import (
     Recorded,
     read_attempts,
     read_record,
+    store_of,
     write_record,
 )
 from airflow_provider_gemini_batch.operators._wait import cancel_and_settle
@@ -132,6 +133,9 @@ def load_attempts(context: Context, recorded: Recorded | None) -> list[dict[str,
     this try's XCom (kept across a deferral)."""
     if recorded is not None and recorded.attempts:
         return [dict(a) for a in recorded.attempts]
+    if store_of(context) is not None:
+        # The store keeps every attempt (and XComs would be cleared by a new try anyway).
+        return []
     ti = context["ti"]
     try:
         value = ti.xcom_pull(task_ids=ti.task_id, key=ATTEMPTS_XCOM_KEY, map_indexes=ti.map_index)
@@ -268,3 +272,39 @@ def apply_policy(op: Any, context: Context, signal: PendingSignal) -> Batch | No
         pending_seconds=signal.age,
         policy=policy,
     )
+
+
+def find_attempts(op: Any, context: Context, batch_name: str) -> list[dict[str, Any]] | None:
+    """The attempts an upstream create task reported for ``batch_name`` (under
+    :data:`ATTEMPTS_XCOM_KEY`), or None: only create tasks upstream of ``op`` are asked, one XCom
+    read for them all; a DAG without any costs no read."""
+    try:
+        # ``op.dag`` raises (RuntimeError) for a task run outside a DAG: nothing to look at then.
+        upstream = op.get_flat_relatives(upstream=True) if op.dag is not None else ()
+    except RuntimeError:
+        return None
+    task_ids = sorted(t.task_id for t in upstream if hasattr(t, "max_pending_recreates"))
+    if not task_ids:
+        return None
+    values = context["ti"].xcom_pull(task_ids=task_ids, key=ATTEMPTS_XCOM_KEY)
+    for value in values if isinstance(values, list) else [values]:
+        attempts = read_attempts(value.get("attempts")) if isinstance(value, Mapping) else ()
+        if any(a.get("batch_name") == batch_name for a in attempts):
+            return [dict(a) for a in attempts]
+    return None
+
+
+def attempts_warning(attempts: Sequence[Mapping[str, Any]], batch_name: str) -> str | None:
+    """The manifest's sentence about a batch flagged as stuck or made to replace stuck ones."""
+    earlier = [a for a in attempts if a.get("batch_name") != batch_name]
+    own = next((a for a in attempts if a.get("batch_name") == batch_name), None)
+    parts = []
+    if earlier:
+        names = ", ".join(str(a.get("batch_name")) for a in earlier)
+        parts.append(
+            f"{batch_name} replaced {len(earlier)} batch(es) that stayed PENDING past pending_timeout "
+            f"and were cancelled ({names}); see 'attempts'."
+        )
+    if own is not None and own.get("reason") and own.get("action") == "current":
+        parts.append(f"{batch_name} was flagged while it waited: {own['reason']}")
+    return " ".join(parts) or None
