@@ -94,6 +94,18 @@ def _never_two_at_once(batches: list[Any]) -> None:
         assert old.end_time <= new.create_time, (old.name, old.end_time, new.name, new.create_time)
 
 
+def _page_of(result: DagRunResult) -> str:
+    """The create task's batch page rendered from the run's XComs (what the page would read)."""
+    from airflow_provider_gemini_batch.plugins.page import render_batch
+    from airflow_provider_gemini_batch.plugins.records import TaskRef, assemble
+
+    ref = TaskRef(dag_id=result.dag_id, run_id=result.run_id, task_id="create")
+    rows = [(task, -1, key, value) for task, xcoms in result.xcoms.items() for key, value in xcoms.items()]
+    record = assemble(ref, rows)
+    assert record is not None
+    return render_batch(ref, record, None, "n")
+
+
 def _run(dag: Any) -> tuple[DagRunResult, FailureRecorder]:
     return run_recording(dag)
 
@@ -138,6 +150,10 @@ def test_warn_flags_a_stuck_batch_and_still_succeeds_when_it_starts(
     manifest = result.xcom("results")
     assert manifest["attempts"] == report["attempts"]
     assert any("PENDING" in w and name in w for w in manifest["warnings"]), manifest["warnings"]
+    # The batch page built from the run's own XComs shows the flag.
+    page = _page_of(result)
+    assert "<h2>Attempts</h2>" in page
+    assert f"Batch {name} has been PENDING for" in page
 
 
 # -- fail ------------------------------------------------------------------------------------------
@@ -223,6 +239,9 @@ def test_recreate_cancels_then_creates_the_same_input_again(
     manifest = result.xcom("results")
     assert manifest["batch_name"] == second.name
     assert [a["batch_name"] for a in manifest["attempts"]] == [first.name, second.name]
+    page = _page_of(result)
+    assert f"<code>{first.name}</code>" in page
+    assert f"<code>{second.name}</code>" in page
 
 
 @pytest.mark.parametrize("deferrable", WAYS)
