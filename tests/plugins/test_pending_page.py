@@ -92,6 +92,8 @@ def test_attempts_list_every_batch_tried_and_escape_planted_values() -> None:
     assert '<meta http-equiv="refresh">' not in page  # the flag text is shown escaped
 
 
-def test_a_report_about_other_batches_is_not_shown() -> None:
-    report = {"attempts": [{"batch_name": "batches/someone-else", "action": "replaced"}]}
-    assert "Attempts" not in _page("BATCH_STATE_SUCCEEDED", 2, report)
+def test_only_a_report_naming_this_batch_is_shown() -> None:
+    other = {"attempts": [{"batch_name": "batches/someone-else", "action": "replaced"}]}
+    assert "Attempts" not in _page("BATCH_STATE_SUCCEEDED", 2, other)
+    own = {"attempts": [*other["attempts"], {"batch_name": NAME, "action": "current"}]}
+    assert "<code>batches/someone-else</code>" in _page("BATCH_STATE_SUCCEEDED", 2, own)
