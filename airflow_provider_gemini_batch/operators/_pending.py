@@ -200,8 +200,31 @@ def signal_from_event(event: Mapping[str, Any], default_limit: float) -> Pending
     )
 
 
+def _store_attempts(
+    context: Context, op: Any, recorded: Recorded | None, attempts: list[dict[str, Any]]
+) -> None:
+    """Write ``attempts`` into the task state store record, keeping the rest of the record."""
+    kept = recorded or Recorded()
+    write_record(
+        context,
+        Recorded(
+            batch_name=kept.batch_name,
+            input_fingerprint=kept.input_fingerprint,
+            input_file=kept.input_file,
+            input_sha256=kept.input_sha256,
+            attempts=tuple(attempts),
+        ),
+        op.log,
+    )
+
+
 def apply_policy(op: Any, context: Context, signal: PendingSignal) -> Batch | None:
     """Apply ``fail`` or ``recreate`` to the stuck batch ``signal.batch_name``.
+
+    Under ``recreate`` the attempt is recorded twice: as ``replacing`` before the cancel is sent
+    (a worker killed from here on leaves a retry that counts it, even if it then reattaches to
+    the same batch, which the count then does not count twice), then with the state the batch
+    ended in.
 
     :returns: the batch when it ended SUCCEEDED or PARTIALLY_SUCCEEDED during the cancel (the wait
         then succeeds with it), or None when the caller must create the replacement now (the old
@@ -212,42 +235,39 @@ def apply_policy(op: Any, context: Context, signal: PendingSignal) -> Batch | No
     """
     name = signal.batch_name
     recorded = read_record(context, op.log)
-    attempts = load_attempts(context, recorded)
+    # Earlier attempts: every other batch this task instance replaced (a killed try may already
+    # have recorded this one as "replacing").
+    attempts = [a for a in load_attempts(context, recorded) if a.get("batch_name") != name]
     policy = str(op.on_pending_timeout)
-    exhausted = policy == "recreate" and len(attempts) >= int(op.max_pending_recreates)
+    replacing = policy == "recreate" and len(attempts) < int(op.max_pending_recreates)
     op.log.warning(
         "Batch %s is stuck in PENDING; on_pending_timeout=%r%s: cancelling it.",
         name,
         policy,
-        f" (all {op.max_pending_recreates} replacements used)" if exhausted else "",
+        "" if replacing or policy != "recreate" else f" (all {op.max_pending_recreates} replacements used)",
     )
+    if replacing:
+        _store_attempts(
+            context,
+            op,
+            recorded,
+            [*attempts, attempt_entry(name, None, signal, action="replacing", ended=None)],
+        )
     settled = cancel_and_settle(op.hook, name, op.log)
     ended = settled.state.short if settled is not None and settled.done else None
     created = created_at(settled) if settled is not None else None
-    action = "replaced" if policy == "recreate" and not exhausted else "cancelled"
-    if settled is not None and settled.state in RESULT_STATES:
-        action = "kept (ended before the cancel took)"
-    entry = attempt_entry(name, created, signal, action=action, ended=ended)
     if settled is not None and settled.state in RESULT_STATES:
         # It started and finished after all: a success, with the flag reported.
+        if replacing:
+            _store_attempts(context, op, recorded, attempts)
         push_report(context, op, attempts, name, signal)
         return settled
-    if action == "replaced" and ended is not None:
+    entry = attempt_entry(name, created, signal, action="replaced" if replacing else "cancelled", ended=ended)
+    if replacing and ended is not None:
         attempts.append(entry)
         # Recorded before the replacement exists: a retry after a worker kill counts it, and finds
         # the old batch ended (not reattached) and the new one, if made, by its marker.
-        kept = recorded or Recorded()
-        write_record(
-            context,
-            Recorded(
-                batch_name=kept.batch_name,
-                input_fingerprint=kept.input_fingerprint,
-                input_file=kept.input_file,
-                input_sha256=kept.input_sha256,
-                attempts=tuple(attempts),
-            ),
-            op.log,
-        )
+        _store_attempts(context, op, recorded, attempts)
         push_report(context, op, attempts, None)
         op.log.warning(
             "Creating a replacement for %s with the same input (replacement %d of at most %d).",
@@ -257,8 +277,8 @@ def apply_policy(op: Any, context: Context, signal: PendingSignal) -> Batch | No
         )
         return None
     push_report(context, op, [*attempts, entry], None)
-    if action == "replaced":
-        # recreate, but the old batch has not ended: a replacement now could run beside it.
+    if replacing:
+        # The old batch has not ended: a replacement now could run beside it.
         raise GeminiBatchError(not_ended_text(name, describe_settled(name, settled)))
     raise GeminiBatchStuckError(
         stuck_failure_text(
