@@ -41,7 +41,8 @@ def _dag(prefix: str, *, deferrable: bool, destination: str | None = None, **cre
         GeminiCreateBatchOperator,
     )
 
-    create.setdefault("requests", inline_requests(2, prefix[:2]))
+    if "input_path" not in create:
+        create.setdefault("requests", inline_requests(2, prefix[:2]))
     with DAG(
         unique_dag_id(prefix),
         schedule=None,
@@ -402,3 +403,26 @@ def test_sensor_refuses_recreate_before_any_request(airflow_db: str, gemini_conn
     assert "on_pending_timeout" in message
     assert "wait_for_completion=True" in message
     assert gemini_conn.control.journal() == []
+
+
+def test_recreate_from_an_input_path_reuses_the_upload(
+    airflow_db: str, gemini_conn: EmulatorServer, tmp_path: Any
+) -> None:
+    """A file input is not uploaded again: the replacement is created from the same ``files/...``."""
+    from tests.operators._support import uploads_started, write_jsonl
+
+    gemini_conn.control.configure(hold_pending=1)
+    path = write_jsonl(tmp_path / "in.jsonl", 3, "f")
+    dag = _dag("pend_file", deferrable=False, on_pending_timeout="recreate", input_path=path)
+    result, failures = _run(dag)
+    journal = gemini_conn.control.journal()
+
+    assert result.task_states["create"] == "success", failures.tries
+    assert uploads_started(gemini_conn) == 1
+    creates = _creates(journal)
+    assert len(creates) == 2
+    first, second = (journal[i]["json"]["batch"]["inputConfig"]["fileName"] for i in creates)
+    assert first == second == result.xcom("create", "input_file")
+    old, new = _batches(gemini_conn)
+    assert (old.state.short, new.state.short) == ("CANCELLED", "SUCCEEDED")
+    _never_two_at_once([old, new])
