@@ -124,10 +124,11 @@ def test_warn_flags_a_stuck_batch_and_still_succeeds_when_it_starts(
     capfd: pytest.CaptureFixture[str],
     deferrable: bool,
 ) -> None:
-    """The batch is held PENDING for 4 s (past the 1 s pending_timeout), then released: the log
-    flags it once, the wait goes on, the task succeeds with the same batch, and the flag is
-    reported under XCom ``batch_attempts`` and in the results manifest."""
-    gemini_conn.control.configure(hold_pending=1, hold_pending_seconds=4.0)
+    """The batch is held PENDING for 8 s (past the 1 s pending_timeout, with room for a loaded
+    machine to start the trigger), then released: the log flags it once, the wait goes on, the
+    task succeeds with the same batch, and the flag is reported under XCom ``batch_attempts``, in
+    the results manifest and on the batch page."""
+    gemini_conn.control.configure(hold_pending=1, hold_pending_seconds=8.0)
     destination = str(tmp_path / "out.jsonl")
     dag = _dag("pend_warn", deferrable=deferrable, destination=destination)
     result, failures = _run(dag)
