@@ -71,7 +71,7 @@ def test_a_restarted_trigger_keeps_counting_from_create_time(gemini_conn: Emulat
 def test_warn_keeps_waiting_and_the_success_event_carries_the_flag(
     gemini_conn: EmulatorServer, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    gemini_conn.control.configure(hold_pending=1, hold_pending_seconds=1.5)
+    gemini_conn.control.configure(hold_pending=1, hold_pending_seconds=3.0)
     name = sync_hook().create_batch(MODEL, requests=inline_requests(1)).name
     event = asyncio.run(_event(_trigger(name, pending_timeout=0.3, on_pending_timeout="warn")))
     out, err = capfd.readouterr()
