@@ -19,6 +19,7 @@
     ├── GeminiBatchTerminalError           the batch's outcome is final (also an AirflowFailException)
     │   ├── GeminiBatchFailedError         the batch ended FAILED, CANCELLED, EXPIRED (or done, unknown)
     │   ├── GeminiBatchOutputMissingError  it reports success but names no output, after the grace
+    │   ├── GeminiBatchStuckError          still PENDING past ``pending_timeout`` (policy fail/recreate)
     │   └── GeminiResultsThresholdError    more per-request failures than ``max_failed_ratio`` allows
     └── GeminiBatchTimeoutError            our own wait deadline passed (also an AirflowSensorTimeout)
 
@@ -276,6 +277,26 @@ class GeminiBatchFailedError(GeminiBatchTerminalError):
 class GeminiBatchOutputMissingError(GeminiBatchTerminalError):
     """The batch reports SUCCEEDED (or PARTIALLY_SUCCEEDED) but names no output, still after the
     output grace period of re-reads. Fails the task without retries."""
+
+
+class GeminiBatchStuckError(GeminiBatchTerminalError):
+    """The batch was still PENDING ``pending_timeout`` after its ``createTime`` and the wait's
+    ``on_pending_timeout`` policy is ``fail`` (or ``recreate`` with no replacement left).
+
+    ``batch_name`` is the stuck batch, ``pending_seconds`` how long it had waited, ``policy`` the
+    policy applied. Fails the task without retries: a retry would submit a new batch, which this
+    policy was chosen not to do.
+    """
+
+    next_step = (
+        "The task fails without retrying (a retry would submit a new batch, which this policy does not do)."
+    )
+
+    def __init__(self, message: str, *, batch_name: str, pending_seconds: float, policy: str) -> None:
+        self.batch_name = batch_name
+        self.pending_seconds = float(pending_seconds)
+        self.policy = policy
+        super().__init__(message)
 
 
 class GeminiBatchTimeoutError(GeminiBatchError, AirflowSensorTimeout):

@@ -271,6 +271,9 @@ class EventStatus(str, enum.Enum):
     FAILURE = "failure"  # the batch ended FAILED, CANCELLED or EXPIRED (or done in an unknown state)
     NO_OUTPUT = "no_output"  # it reports success but names no output, after the grace (final)
     TIMEOUT = "timeout"  # our own deadline passed while the batch was in flight
+    # Still PENDING past pending_timeout and the policy is not "warn": the task applies it (the
+    # trigger never cancels or creates for it); the payload's "pending" holds the facts (_core/pending.py).
+    PENDING_TIMEOUT = "pending_timeout"
     # We could not observe the batch (gave up on transient errors, 404, a bad key): not an outcome
     # of the batch, so the task may retry. (Releases before NO_OUTPUT also sent a missing output as
     # ERROR; such an event from a trigger started by them is then retried once more, harmlessly.)

@@ -100,6 +100,8 @@ class Settings:
     max_active_batches: int = MAX_ACTIVE_BATCHES
     running_slots: int = 0
     error_code: int = 3
+    hold_pending: int = 0
+    hold_pending_seconds: float | None = None
 
     def copy(self) -> Settings:
         """An independent copy (lists and dicts are not shared)."""
@@ -116,6 +118,8 @@ class Settings:
             max_active_batches=self.max_active_batches,
             running_slots=self.running_slots,
             error_code=self.error_code,
+            hold_pending=self.hold_pending,
+            hold_pending_seconds=self.hold_pending_seconds,
         )
 
     def has(self, mode: str) -> bool:
@@ -421,7 +425,20 @@ class EmulatorState:
             queued=self.settings.running_slots > 0,
             error_code=self.settings.error_code,
         )
+        if self.settings.hold_pending > 0:
+            self.settings.hold_pending -= 1
+            hold = self.settings.hold_pending_seconds
+            record.held = hold is None
+            record.hold_until = None if hold is None else record.create_time + hold
         return record
+
+    def release_pending(self) -> int:
+        """Start every held batch now (its timeline begins at this instant); returns how many."""
+        now = self.clock.now()
+        held = [b for b in self.batches.values() if b.held]
+        for record in held:
+            record.held, record.hold_until = False, now
+        return len(held)
 
     def register_batch(self, record: BatchRecord) -> None:
         self.batches[record.batch_id] = record
@@ -541,6 +558,8 @@ class EmulatorState:
         max_active_batches: int | None = None,
         running_slots: int | None = None,
         error_code: int | None = None,
+        hold_pending: int | None = None,
+        hold_pending_seconds: float | None = None,
     ) -> None:
         """Change knobs (see :class:`Settings`); ``modes`` replaces the set of modes.
 
@@ -584,6 +603,14 @@ class EmulatorState:
             if error_code not in INJECTED_CODES:
                 raise ValueError(f"error_code must be one of {sorted(INJECTED_CODES)}")
             self.settings.error_code = int(error_code)
+        if hold_pending is not None:
+            if isinstance(hold_pending, bool) or not isinstance(hold_pending, int) or hold_pending < 0:
+                raise ValueError("hold_pending must be an integer >= 0 (batches to hold PENDING)")
+            self.settings.hold_pending = hold_pending
+        if hold_pending_seconds is not None:
+            # A negative value restores the default: hold until release_pending.
+            seconds = float(hold_pending_seconds)
+            self.settings.hold_pending_seconds = seconds if seconds >= 0 else None
         if processing_seconds is not None:
             if processing_seconds < 0:
                 raise ValueError("processing_seconds must be >= 0")

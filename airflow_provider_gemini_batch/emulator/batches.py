@@ -18,6 +18,12 @@ PENDING until the backend admits it into a free slot (highest ``priority`` first
 REST reference ``GenerateContentBatch.priority``: "batches with higher priority will be processed
 before batches with lower priority", spec §5), and the timeline above starts at its admission time
 ``start_time`` instead of ``t0`` (expiry still counts from ``t0``).
+
+With the ``hold_pending`` knob, the next batches created are *held* PENDING, as batches stuck in
+PENDING on the real service were (python-genai #1482, js-genai #1453): indefinitely until
+``release_pending`` (or ``hold_pending_seconds`` after creation), after which the timeline above
+starts at the release. A held batch can be cancelled (CANCELLED, no results) and expires 48 h
+after ``t0`` like any other.
 """
 
 from __future__ import annotations
@@ -85,13 +91,17 @@ class BatchRecord:
     start_time: float | None = None  # when a queued batch was admitted
     error_code: int = 3  # code of the per-request errors injected by ``error_fraction``
     webhook_config: dict[str, Any] | None = None  # accepted on create, never called
+    held: bool = False  # held PENDING until released (``hold_pending``; a stuck batch)
+    hold_until: float | None = None  # when a held batch's timeline starts (released or timed)
 
     @property
     def start(self) -> float | None:
         """When the timeline starts: the create time, or the admission time of a queued batch
-        (None while it waits for a slot)."""
+        (None while it waits for a slot or is held PENDING); a released hold starts it then."""
+        if self.held:
+            return None
         if not self.queued:
-            return self.create_time
+            return self.create_time if self.hold_until is None else self.hold_until
         return self.start_time
 
     def end_time(self) -> float | None:

@@ -112,6 +112,8 @@ class EmulatorControl:
         max_active_batches: int | None = None,
         running_slots: int | None = None,
         error_code: int | None = None,
+        hold_pending: int | None = None,
+        hold_pending_seconds: float | None = None,
     ) -> dict[str, Any]:
         """Change knobs; returns the current settings. Arguments left None are unchanged.
 
@@ -125,7 +127,9 @@ class EmulatorControl:
         ``max_active_batches`` (default 100) is the concurrent PENDING/RUNNING limit behind 429;
         ``running_slots`` (default 0: no queue) lets only that many batches run at once, admitting
         queued ones by priority; ``error_code`` is the gRPC code of errors ``error_fraction``
-        injects (default 3; 4/8/13/14 are retryable).
+        injects (default 3; 4/8/13/14 are retryable); ``hold_pending`` holds that many of the
+        next created batches PENDING (a stuck batch), for ``hold_pending_seconds`` after their
+        creation or, by default (or with a negative value), until :meth:`release_pending`.
         """
         body = {
             k: v
@@ -142,10 +146,16 @@ class EmulatorControl:
                 "max_active_batches": max_active_batches,
                 "running_slots": running_slots,
                 "error_code": error_code,
+                "hold_pending": hold_pending,
+                "hold_pending_seconds": hold_pending_seconds,
             }.items()
             if v is not None
         }
         return dict(self._call("POST", "/config", body))
+
+    def release_pending(self) -> int:
+        """Start every batch held PENDING by ``hold_pending`` now; returns how many were held."""
+        return int(self._call("POST", "/release")["released"])
 
     def set_modes(self, *names: str) -> list[str]:
         """Switch on exactly the named modes (none: back to the well-behaved service); returns them.

@@ -43,6 +43,8 @@ SETTING_KEYS = (
     "max_active_batches",
     "running_slots",
     "error_code",
+    "hold_pending",
+    "hold_pending_seconds",
 )
 
 
@@ -119,6 +121,9 @@ def add_control_routes(
                 return _bad(exc)
         return JSONResponse(vars(state.settings))
 
+    async def release(request: Request) -> JSONResponse:
+        return JSONResponse({"released": state.release_pending()})
+
     async def modes(request: Request) -> JSONResponse:
         return JSONResponse(
             {
@@ -140,3 +145,4 @@ def add_control_routes(
     app.add_route("/_emulator/config", guarded(configure), methods=["GET", "POST"])
     app.add_route("/_emulator/journal", guarded(journal), methods=["GET", "DELETE"])
     app.add_route("/_emulator/modes", guarded(modes), methods=["GET"])
+    app.add_route("/_emulator/release", guarded(release), methods=["POST"])

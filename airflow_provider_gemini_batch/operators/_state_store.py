@@ -31,7 +31,7 @@ never a key, a URL with a key, or request content.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_gemini_batch.operators._common import TaskLog
@@ -40,6 +40,10 @@ from airflow_provider_gemini_batch.operators._common import TaskLog
 KEY = "gemini_batch"
 #: Version of the record's shape, so a later release can tell an old record apart.
 RECORD_VERSION = 1
+#: Most attempts a record keeps (``recreate`` is bounded far below this; a planted list is cut).
+MAX_ATTEMPTS = 20
+#: Fields an attempt keeps (names, states, times, numbers and the reason: never request content).
+ATTEMPT_FIELDS = ("batch_name", "created", "pending_seconds", "reason", "ended", "action")
 
 
 @dataclass(frozen=True)
@@ -50,12 +54,16 @@ class Recorded:
     :param input_fingerprint: the input fingerprint of that batch (12 hex chars, as in its marker).
     :param input_file: ``files/...`` the try uploaded for ``input_path`` (None for other inputs).
     :param input_sha256: hex sha256 of the content uploaded as ``input_file``.
+    :param attempts: batches of this task instance that stayed PENDING past ``pending_timeout``
+        and were acted on (``{"batch_name", "created", "pending_seconds", "reason", "ended",
+        "action"}``, oldest first): what bounds ``on_pending_timeout='recreate'`` across tries.
     """
 
     batch_name: str | None = None
     input_fingerprint: str | None = None
     input_file: str | None = None
     input_sha256: str | None = None
+    attempts: tuple[Mapping[str, Any], ...] = field(default=())
 
     def to_json(self) -> dict[str, Any]:
         """The stored value: ``{"version": 1, "batch_name": ..., ...}`` without empty fields."""
@@ -65,7 +73,10 @@ class Recorded:
             "input_file": self.input_file,
             "input_sha256": self.input_sha256,
         }
-        return {"version": RECORD_VERSION, **{k: v for k, v in fields.items() if v}}
+        out: dict[str, Any] = {"version": RECORD_VERSION, **{k: v for k, v in fields.items() if v}}
+        if self.attempts:
+            out["attempts"] = [dict(a) for a in self.attempts]
+        return out
 
     @classmethod
     def from_json(cls, value: Any) -> Recorded | None:
@@ -82,7 +93,30 @@ class Recorded:
             input_fingerprint=text("input_fingerprint"),
             input_file=text("input_file"),
             input_sha256=text("input_sha256"),
+            attempts=read_attempts(value.get("attempts")),
         )
+
+
+def read_attempts(value: Any) -> tuple[Mapping[str, Any], ...]:
+    """The attempts of a stored record (or XCom) value: dicts naming a ``batches/...``, with only
+    :data:`ATTEMPT_FIELDS` of JSON scalar values kept; at most :data:`MAX_ATTEMPTS`."""
+    if not isinstance(value, list):
+        return ()
+    out: list[Mapping[str, Any]] = []
+    for item in value[-MAX_ATTEMPTS:]:
+        if not isinstance(item, Mapping):
+            continue
+        name = item.get("batch_name")
+        if not isinstance(name, str) or not name.startswith("batches/"):
+            continue
+        out.append(
+            {
+                k: item[k]
+                for k in ATTEMPT_FIELDS
+                if k in item and isinstance(item[k], (str, int, float)) and not isinstance(item[k], bool)
+            }
+        )
+    return tuple(out)
 
 
 def store_of(context: Mapping[str, Any]) -> Any | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 from airflow_provider_gemini_batch._core.models import Batch
+from airflow_provider_gemini_batch._core.pending import PendingTooLong, PendingWatch
 from airflow_provider_gemini_batch._core.waiting import (
     CANCEL_SETTLE_INTERVAL,
     DEFAULT_CANCEL_SETTLE_SECONDS,
@@ -28,6 +29,7 @@ from airflow_provider_gemini_batch._core.waiting import (
     verdict_once,
 )
 from airflow_provider_gemini_batch.exceptions import GeminiBatchError, GeminiBatchTimeoutError
+from airflow_provider_gemini_batch.messages.pending import signal_text
 from airflow_provider_gemini_batch.operators._common import BatchCanceller, BatchReader, KillableWait, TaskLog
 
 #: Seconds ``on_kill`` spends re-reading after its cancel (Airflow bounds ``on_kill`` too).
@@ -78,11 +80,18 @@ def raise_for_outcome(batch: Batch) -> None:
         raise_for_step(step, batch)
 
 
-def poll_once(hook: BatchReader, tracker: WaitTracker, log: TaskLog) -> tuple[Batch, Step]:
+def poll_once(
+    hook: BatchReader, tracker: WaitTracker, log: TaskLog, pending: PendingWatch | None = None
+) -> tuple[Batch, Step]:
     """One poll of a synchronous wait: read (light unless the tracker asks for a full read),
     judge with ``tracker``, log the state when it changed and each new warning once.
 
+    With ``pending``, a batch still PENDING past its timeout, or near its 48 h expiry, is logged
+    (once per wait, measured from its ``createTime``: ``time.time()`` is the clock).
+
     :returns: the batch read and the verdict (WAIT or SUCCESS).
+    :raises PendingTooLong: the batch is stuck in PENDING and the policy is not ``warn`` (the
+        caller applies it).
     :raises GeminiBatchFailedError: the batch ended FAILED, CANCELLED, EXPIRED or done in an
         unknown state.
     :raises GeminiBatchOutputMissingError: the batch reports success but names no output after
@@ -95,6 +104,11 @@ def poll_once(hook: BatchReader, tracker: WaitTracker, log: TaskLog) -> tuple[Ba
     if step.warning:
         log.warning("%s", step.warning)
     raise_for_step(step, batch)
+    signal = pending.observe(batch, time.time()) if pending is not None else None
+    if signal is not None:
+        log.warning("%s", signal_text(signal, pending.policy if pending else "warn", batch.state_label))
+        if signal.stop:
+            raise PendingTooLong(batch, signal)
     return batch, step
 
 
@@ -127,6 +141,7 @@ def poll_until_done(
     output_grace: float = DEFAULT_OUTPUT_GRACE_SECONDS,
     cancel_on_timeout: bool = False,
     settle_timeout: float = DEFAULT_CANCEL_SETTLE_SECONDS,
+    pending: PendingWatch | None = None,
 ) -> Batch:
     """Synchronous wait with the same decision as the trigger (one :class:`WaitTracker`).
 
@@ -143,10 +158,12 @@ def poll_until_done(
         ``cancel_on_timeout``: after the cancel, when the batch did not end SUCCEEDED). Without
         ``cancel_on_timeout`` the message says the batch was left running and how to keep waiting
         for it (a :class:`GeminiBatchSensor`; this function serves the create operator).
+    :raises PendingTooLong: (with ``pending``) the batch stayed PENDING past the timeout and the
+        policy is ``fail`` or ``recreate``.
     """
     tracker = WaitTracker(batch_name, output_grace=output_grace)
     while True:
-        batch, step = poll_once(hook, tracker, log)
+        batch, step = poll_once(hook, tracker, log, pending)
         if step.kind is StepKind.SUCCESS:
             return batch
         remaining = end_time - time.time()

@@ -13,9 +13,16 @@ from airflow_provider_gemini_batch._core import jsonl
 from airflow_provider_gemini_batch._core.estimate import DEFAULT_ASSUMED_OUTPUT_TOKENS, BatchEstimator
 from airflow_provider_gemini_batch._core.identity import TaskIdentity, fingerprint, tagged_display_name
 from airflow_provider_gemini_batch._core.models import Batch
+from airflow_provider_gemini_batch._core.pending import (
+    DEFAULT_MAX_PENDING_RECREATES,
+    DEFAULT_PENDING_TIMEOUT,
+    PendingPolicy,
+    PendingTooLong,
+)
 from airflow_provider_gemini_batch._core.waiting import (
     DEFAULT_FILE_ACTIVE_TIMEOUT,
     DEFAULT_OUTPUT_GRACE_SECONDS,
+    EventStatus,
     create_timeout_advice,
     describe_deferral,
     parse_event,
@@ -50,6 +57,15 @@ from airflow_provider_gemini_batch.operators._idempotency import (
     why_file_not_reusable,
 )
 from airflow_provider_gemini_batch.operators._input import check_input_size, validate_and_hash
+from airflow_provider_gemini_batch.operators._pending import (
+    apply_policy,
+    check_pending_arguments,
+    load_attempts,
+    make_watch,
+    pending_seconds,
+    push_report,
+    signal_from_event,
+)
 from airflow_provider_gemini_batch.operators._state_store import Recorded, read_record, write_record
 from airflow_provider_gemini_batch.operators._wait import cancel_in_flight, poll_until_done
 from airflow_provider_gemini_batch.operators.upload import upload_idempotent
@@ -116,6 +132,21 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
     :param poll_interval: seconds between polls while waiting. Default 60.
     :param timeout: longest wait (timedelta or seconds). Default 48 h. Counted from the moment
         the wait starts in this try; the batch is left running when it passes.
+    :param pending_timeout: (when waiting) how long the batch may stay PENDING, counted from its
+        ``createTime`` (so a retried, cleared or resumed wait keeps counting), as a timedelta or
+        seconds; None never flags. Default 6 h, chosen from users' reports of batches stuck in
+        PENDING for more than 24 h until they expired (python-genai #1482, #2974; js-genai
+        #1453, where healthy batches finished "within a few hours"): see docs/operators.md.
+    :param on_pending_timeout: what happens then: ``"warn"`` (default: log it, report it on the
+        batch page and in the results manifest, keep waiting), ``"fail"`` (cancel the batch,
+        re-read the state it ended in, fail without retries with
+        :class:`~airflow_provider_gemini_batch.exceptions.GeminiBatchStuckError`) or
+        ``"recreate"`` (cancel it, re-read it, and once it has ended create a new batch from the
+        same input; never two at once; every attempt is recorded in the task state store and
+        under XCom key ``batch_attempts``). Near the 48 h expiry the log says so in any case.
+    :param max_pending_recreates: replacements ``"recreate"`` makes at most for this task
+        instance (counted across tries where Airflow has the task state store, 3.3+); the next
+        stuck batch then fails the task as ``"fail"`` does. Default 2.
     :param cancel_on_kill: cancel the batch when the task is killed while waiting. Default True.
         After the cancel the batch is re-read (bounded) and the state it ended in is logged.
     :param cancel_on_timeout: when ``timeout`` passes, cancel the batch, re-read it for up to 60 s
@@ -160,6 +191,9 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
     :raises GeminiBatchOutputMissingError: (when waiting) the batch reports success but names no
         output after ``output_grace_period``; without retries.
     :raises GeminiBatchTimeoutError: (when waiting) the timeout passed; without retries.
+    :raises GeminiBatchStuckError: (when waiting) the batch stayed PENDING past
+        ``pending_timeout`` under ``"fail"`` (or ``"recreate"`` with no replacement left); the
+        batch was cancelled; without retries.
     """
 
     template_fields: Sequence[str] = (
@@ -191,6 +225,9 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         timeout: timedelta | float = timedelta(hours=48),
         cancel_on_kill: bool = True,
         cancel_on_timeout: bool = False,
+        pending_timeout: timedelta | float | None = timedelta(seconds=DEFAULT_PENDING_TIMEOUT),
+        on_pending_timeout: PendingPolicy = "warn",
+        max_pending_recreates: int = DEFAULT_MAX_PENDING_RECREATES,
         output_grace_period: float = DEFAULT_OUTPUT_GRACE_SECONDS,
         input_mime_type: str = "application/jsonl",
         file_active_timeout: float = DEFAULT_FILE_ACTIVE_TIMEOUT,
@@ -219,6 +256,9 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         self.wait_timeout = timeout
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
+        self.pending_timeout = pending_timeout
+        self.on_pending_timeout = on_pending_timeout
+        self.max_pending_recreates = max_pending_recreates
         self.output_grace_period = output_grace_period
         self.input_mime_type = input_mime_type
         self.file_active_timeout = file_active_timeout
@@ -245,6 +285,9 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
                 f"{self.task_id}: on_input_change must be one of {INPUT_CHANGE_POLICIES}, "
                 f"got {self.on_input_change!r}."
             )
+        check_pending_arguments(
+            self.task_id, self.pending_timeout, self.on_pending_timeout, self.max_pending_recreates
+        )
         if self.requests is not None and not isinstance(self.requests, list):
             raise GeminiInvalidInputError(
                 f"{self.task_id}: requests must be a list of request objects, "
@@ -418,7 +461,9 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         sha = described.get("file_sha256")
         if not input_file or not sha:
             return recorded
-        record = Recorded(input_file=input_file, input_sha256=str(sha))
+        record = Recorded(
+            input_file=input_file, input_sha256=str(sha), attempts=recorded.attempts if recorded else ()
+        )
         return record if write_record(context, record, self.log) else recorded
 
     def _record(self, context: Context, recorded: Recorded | None, batch: Batch, input_fp: str) -> None:
@@ -429,6 +474,7 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
             input_fingerprint=input_fp,
             input_file=kept.input_file,
             input_sha256=kept.input_sha256,
+            attempts=kept.attempts,
         )
         if write_record(context, record, self.log):
             self.log.info("Recorded %s in the task state store.", batch.name)
@@ -545,21 +591,41 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
                     cancel_on_kill=self.cancel_on_kill,
                     output_grace_period=float(self.output_grace_period),
                     cancel_on_timeout=self.cancel_on_timeout,
+                    pending_timeout=pending_seconds(self.pending_timeout),
+                    on_pending_timeout=str(self.on_pending_timeout),
                 ),
                 method_name="execute_complete",
             )
         # Also for a reattached batch that already ended: the same decision, no deferral.
-        final = poll_until_done(
-            self.hook,
-            batch.name,
-            float(self.poll_interval),
-            end_time,
-            self.log,
-            output_grace=float(self.output_grace_period),
-            cancel_on_timeout=self.cancel_on_timeout,
-        )
+        watch = make_watch(self, batch.name)
+        try:
+            final = poll_until_done(
+                self.hook,
+                batch.name,
+                float(self.poll_interval),
+                end_time,
+                self.log,
+                output_grace=float(self.output_grace_period),
+                cancel_on_timeout=self.cancel_on_timeout,
+                pending=watch,
+            )
+        except PendingTooLong as stuck:
+            self._in_flight = None
+            return self._after_stuck(context, apply_policy(self, context, stuck.signal))
         self._in_flight = None
+        attempts = load_attempts(context, read_record(context, self.log))
+        push_report(context, self, attempts, final.name, watch.stuck)
         return final.name
+
+    def _after_stuck(self, context: Context, ended: Batch | None) -> str:
+        """Go on after :func:`~._pending.apply_policy`: a batch that ended with results is the
+        outcome; None means the old batch ended without, so the replacement is created now,
+        through the same idempotent path as the first create (and waited for the same way)."""
+        if ended is not None:
+            self.log.info("Batch %s ended %s after all.", ended.name, ended.state.short)
+            context["ti"].xcom_push(key="batch_summary", value=ended.summary())
+            return ended.name
+        return self.execute(context)
 
     def execute_complete(self, context: Context, event: Any = None) -> str:
         """Resume after the deferred wait; the batch name comes from the event, never from self.
@@ -568,9 +634,18 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
             GeminiBatchError: as the event says.
         """
         parsed = parse_event(event)
+        limit = pending_seconds(self.pending_timeout) or 0.0
+        if parsed.status is EventStatus.PENDING_TIMEOUT:
+            self.log.warning("%s", parsed.message)
+            return self._after_stuck(context, apply_policy(self, context, signal_from_event(event, limit)))
         summary = raise_for_event(parsed, timeout_advice=create_timeout_advice(parsed.batch_name))
         self.log.info("%s", parsed.message or f"Batch {parsed.batch_name} succeeded.")
         context["ti"].xcom_push(key="batch_summary", value=dict(summary))
+        # A flag the trigger raised under "warn" travels in the event (nothing survives a deferral).
+        flag = signal_from_event(event, limit) if isinstance(event.get("pending"), Mapping) else None
+        push_report(
+            context, self, load_attempts(context, read_record(context, self.log)), parsed.batch_name, flag
+        )
         return parsed.batch_name
 
     def on_kill(self) -> None:

@@ -107,7 +107,9 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
         embedding tokenCount>}}``
         (+ ``"note"`` when there was nothing to land, ``"warnings"`` about counts and keys, and
         ``"cost_estimate"``, the estimate an upstream create task given a ``price_table`` made
-        before creating this batch: see ``_core/estimate.py``).
+        before creating this batch: see ``_core/estimate.py``; and ``"attempts"``, every batch an
+        upstream create task tried when one stayed PENDING past its ``pending_timeout``:
+        ``[{"batch_name", "created", "pending_seconds", "reason", "ended", "action"}, ...]``).
     :raises GeminiResultsThresholdError: failed ratio above ``max_failed_ratio`` (after writing;
         without retries: a retry would land the same rows).
     :raises GeminiBatchFailedError: the batch ended badly (after landing what exists; without
@@ -212,6 +214,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
             cost=self._cost(tally, batch.model, prices),
             missing_keys=named,
         )
+        self._add_attempts(context, manifest, batch.name)
         estimate = find_estimate(self, context, batch.name)
         if estimate is not None:
             # Beside the actual ``cost``: what the create task estimated (and budgeted) up front.
@@ -273,6 +276,20 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                 "or raise max_failed_ratio."
             )
         return manifest
+
+    def _add_attempts(self, context: Context, manifest: dict[str, Any], batch_name: str) -> None:
+        """Every batch the upstream create task tried for this input (when one stayed PENDING past
+        its ``pending_timeout``): ``manifest["attempts"]`` and a warning saying so."""
+        from airflow_provider_gemini_batch.operators._pending import attempts_warning, find_attempts
+
+        attempts = find_attempts(self, context, batch_name)
+        if not attempts:
+            return
+        manifest["attempts"] = attempts
+        warning = attempts_warning(attempts, batch_name)
+        if warning:
+            self.log.warning("%s", warning)
+            manifest.setdefault("warnings", []).append(warning)
 
     def _cost(
         self, tally: ResultsTally, model: str | None, prices: dict[str, dict[str, float]] | None

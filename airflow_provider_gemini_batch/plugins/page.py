@@ -40,6 +40,7 @@ from airflow_provider_gemini_batch._core.states import (
 from airflow_provider_gemini_batch._core.urls import public_url
 from airflow_provider_gemini_batch.plugins.live import LiveRead
 from airflow_provider_gemini_batch.plugins.markup import Markup, html, join
+from airflow_provider_gemini_batch.plugins.pending_section import attempts_section, live_notices
 from airflow_provider_gemini_batch.plugins.records import BatchRecord, TaskRef
 
 #: Seconds between reloads while the batch runs.
@@ -334,6 +335,7 @@ def render_batch(
                 "not read live; what the tasks recorded is shown below.</p>"
             )
         )
+    parts.append(live_notices(batch, record.attempts, now))
     parts.append(html("<section><h2>Progress</h2>{}</section>", _progress(stats, short)))
     if batch is not None and live is not None:
         parts.append(_timings(batch, live, now))
@@ -341,6 +343,7 @@ def render_batch(
             parts.append(
                 html("<section><h2>Error</h2><p class=error>{}</p></section>", batch.error.describe())
             )
+    parts.append(attempts_section(record.attempts))
     if manifest is not None:
         parts.append(_manifest_section(manifest))
     elif done:

@@ -30,7 +30,9 @@ BATCH_NAME_KEY = "batch_name"
 API_URL_KEY = API_URL_XCOM_KEY
 MANIFEST_KEYS = ("return_value", "manifest")
 SUMMARY_KEY = "batch_summary"
-KEYS = (BATCH_NAME_KEY, API_URL_KEY, SUMMARY_KEY, *MANIFEST_KEYS)
+#: The create task's report of batches stuck in PENDING and their replacements (``operators/_pending.py``).
+ATTEMPTS_KEY = "batch_attempts"
+KEYS = (BATCH_NAME_KEY, API_URL_KEY, SUMMARY_KEY, ATTEMPTS_KEY, *MANIFEST_KEYS)
 #: Upper bound of XCom rows read for one page (a run with thousands of mapped tasks).
 MAX_ROWS = 2000
 
@@ -54,6 +56,7 @@ class BatchRecord:
         the serialized DAG (never an XCom); None when the task's definition names none.
     :param api_url: the batch's REST URL (no key), if recorded.
     :param manifest: the results task's manifest for this batch, if it ran.
+    :param attempts: the create task's ``batch_attempts`` report naming this batch, if any.
     """
 
     batch_name: str
@@ -61,6 +64,7 @@ class BatchRecord:
     api_url: str | None = None
     manifest: Mapping[str, Any] | None = None
     summary: Mapping[str, Any] | None = field(default=None, repr=False)
+    attempts: Mapping[str, Any] | None = field(default=None, repr=False)
 
 
 def name_from_url(url: Any) -> str | None:
@@ -132,7 +136,18 @@ def assemble(ref: TaskRef, rows: list[tuple[str, int, str, Any]]) -> BatchRecord
             manifest = _manifest_of(values.get(key))
             if record.manifest is None and manifest is not None and manifest["batch_name"] == name:
                 record.manifest = manifest
+        report = values.get(ATTEMPTS_KEY)
+        if record.attempts is None and _names_batch(report, name):
+            record.attempts = report
     return record
+
+
+def _names_batch(report: Any, name: str) -> bool:
+    """Whether ``report`` is a ``batch_attempts`` report listing the batch ``name``."""
+    attempts = report.get("attempts") if isinstance(report, Mapping) else None
+    return isinstance(attempts, list) and any(
+        isinstance(a, Mapping) and a.get("batch_name") == name for a in attempts
+    )
 
 
 def load(ref: TaskRef) -> BatchRecord | None:

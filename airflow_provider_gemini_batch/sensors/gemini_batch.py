@@ -15,10 +15,17 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_gemini_batch._core.pending import (
+    DEFAULT_PENDING_TIMEOUT,
+    PendingSignal,
+    PendingTooLong,
+    PendingWatch,
+)
 from airflow_provider_gemini_batch._core.waiting import (
     DEFAULT_CANCEL_SETTLE_SECONDS,
     DEFAULT_OUTPUT_GRACE_SECONDS,
     SENSOR_TIMEOUT_ADVICE,
+    EventStatus,
     StepKind,
     WaitTracker,
     describe_deferral,
@@ -27,8 +34,13 @@ from airflow_provider_gemini_batch._core.waiting import (
     raise_for_event,
     timeout_message,
 )
-from airflow_provider_gemini_batch.exceptions import GeminiBatchError, GeminiBatchTimeoutError
+from airflow_provider_gemini_batch.exceptions import (
+    GeminiBatchError,
+    GeminiBatchStuckError,
+    GeminiBatchTimeoutError,
+)
 from airflow_provider_gemini_batch.links.gemini_batch import GeminiBatchLink
+from airflow_provider_gemini_batch.messages.pending import sensor_stuck_text
 from airflow_provider_gemini_batch.operators._common import (
     DEFAULT_CONN_ID,
     api_root_of,
@@ -36,6 +48,11 @@ from airflow_provider_gemini_batch.operators._common import (
     make_hook,
     require_batch_name,
     serialized_fields_with_conn_id,
+)
+from airflow_provider_gemini_batch.operators._pending import (
+    check_pending_arguments,
+    pending_seconds,
+    signal_from_event,
 )
 from airflow_provider_gemini_batch.operators._wait import cancel_in_flight, poll_once, settle_timed_out_wait
 from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
@@ -90,6 +107,13 @@ class GeminiBatchSensor(BaseSensorOperator):
     :param cancel_on_timeout: when ``timeout`` passes, cancel the batch, re-read it (bounded) and
         report the state it really ended in (a batch that still ended SUCCEEDED succeeds).
         Default False.
+    :param pending_timeout: how long the batch may stay PENDING, counted from its ``createTime``
+        (timedelta or seconds; None never flags). Default 6 h (see docs/operators.md for the
+        users' reports behind it).
+    :param on_pending_timeout: ``"warn"`` (default: log it and keep waiting) or ``"fail"`` (fail
+        with :class:`~airflow_provider_gemini_batch.exceptions.GeminiBatchStuckError`, leaving
+        the batch as it is: the sensor does not own it). ``"recreate"`` needs the input and is
+        refused here: use the create operator with ``wait_for_completion=True``.
     :param output_grace_period: seconds a batch reporting SUCCEEDED without naming its output is
         re-read before the sensor fails. Default 600 (in ``reschedule`` mode the memory is per
         poke, so the sensor's own timeout bounds it instead).
@@ -108,6 +132,8 @@ class GeminiBatchSensor(BaseSensorOperator):
         is also an ``AirflowSensorTimeout``: the task fails without retries, as Airflow treats a
         sensor's timeout in poke, reschedule and deferrable mode alike. With ``soft_fail`` the
         task is skipped instead (Airflow's sensor rule).
+    :raises GeminiBatchStuckError: the batch stayed PENDING past ``pending_timeout`` under
+        ``on_pending_timeout="fail"``; without retries.
     :raises GeminiBatchError: the batch could not be read (after the hook's or trigger's own
         retries): the task's ``retries`` apply.
     :raises GeminiNoBatchError: no batch name (the create task did not run or failed before
@@ -130,6 +156,8 @@ class GeminiBatchSensor(BaseSensorOperator):
         cancel_on_kill: bool = False,
         cancel_on_timeout: bool = False,
         output_grace_period: float = DEFAULT_OUTPUT_GRACE_SECONDS,
+        pending_timeout: timedelta | float | None = timedelta(seconds=DEFAULT_PENDING_TIMEOUT),
+        on_pending_timeout: str = "warn",
         gemini_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -141,10 +169,13 @@ class GeminiBatchSensor(BaseSensorOperator):
         self.cancel_on_kill = cancel_on_kill
         self.cancel_on_timeout = cancel_on_timeout
         self.output_grace_period = output_grace_period
+        self.pending_timeout = pending_timeout
+        self.on_pending_timeout = on_pending_timeout
         self.gemini_conn_id = gemini_conn_id
         # One tracker per sensor instance: its memory (last state, output grace, full reads)
         # spans the pokes of a poke-mode wait.
         self._tracker: WaitTracker | None = None
+        self._pending: PendingWatch | None = None
 
     @classmethod
     def get_serialized_fields(cls) -> frozenset[str]:
@@ -162,6 +193,9 @@ class GeminiBatchSensor(BaseSensorOperator):
     def execute(self, context: Context) -> Any:
         self.batch_name = require_batch_name(
             self.batch_name, task_id=self.task_id, upstream=self.upstream_task_ids, what="wait for"
+        )
+        check_pending_arguments(
+            self.task_id, self.pending_timeout, self.on_pending_timeout, 0, allowed=("warn", "fail")
         )
         self._persist_link(context)
         context["ti"].xcom_push(key="gemini_conn_id", value=self.gemini_conn_id)
@@ -188,6 +222,8 @@ class GeminiBatchSensor(BaseSensorOperator):
                 cancel_on_kill=self.cancel_on_kill,
                 output_grace_period=float(self.output_grace_period),
                 cancel_on_timeout=self.cancel_on_timeout,
+                pending_timeout=pending_seconds(self.pending_timeout),
+                on_pending_timeout=str(self.on_pending_timeout),
             ),
             method_name="execute_complete",
         )
@@ -218,7 +254,13 @@ class GeminiBatchSensor(BaseSensorOperator):
         name = str(self.batch_name)
         if self._tracker is None:
             self._tracker = WaitTracker(name, output_grace=float(self.output_grace_period))
-        batch, step = poll_once(self.hook, self._tracker, self.log)
+        if self._pending is None:
+            timeout = pending_seconds(self.pending_timeout)
+            self._pending = PendingWatch(name, timeout, str(self.on_pending_timeout))
+        try:
+            batch, step = poll_once(self.hook, self._tracker, self.log, self._pending)
+        except PendingTooLong as stuck:
+            raise self._stuck(stuck.signal) from None
         return PokeReturnValue(is_done=step.kind is StepKind.SUCCESS, xcom_value=batch.summary())
 
     def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
@@ -228,9 +270,19 @@ class GeminiBatchSensor(BaseSensorOperator):
             GeminiBatchError: as the event says.
         """
         parsed = parse_event(event)
+        if parsed.status is EventStatus.PENDING_TIMEOUT:
+            raise self._stuck(signal_from_event(event, pending_seconds(self.pending_timeout) or 0.0))
         summary = dict(raise_for_event(parsed, timeout_advice=SENSOR_TIMEOUT_ADVICE))
         self.log.info("%s", parsed.message or f"Batch {parsed.batch_name} succeeded.")
         return summary
+
+    def _stuck(self, signal: PendingSignal) -> GeminiBatchStuckError:
+        return GeminiBatchStuckError(
+            sensor_stuck_text(signal),
+            batch_name=signal.batch_name,
+            pending_seconds=signal.age,
+            policy=str(self.on_pending_timeout),
+        )
 
     def on_kill(self) -> None:
         """Cancel the watched batch when ``cancel_on_kill`` (non-deferrable waits only)."""

@@ -35,6 +35,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_gemini_batch._core.errors import redact, redact_all
 from airflow_provider_gemini_batch._core.models import Batch
+from airflow_provider_gemini_batch._core.pending import PendingWatch
 from airflow_provider_gemini_batch._core.retry import RetryPolicy, is_retryable
 from airflow_provider_gemini_batch._core.waiting import (
     DEFAULT_CANCEL_SETTLE_SECONDS,
@@ -54,12 +55,14 @@ from airflow_provider_gemini_batch.exceptions import GeminiBatchError
 # From the async module itself: the sync hook module (which re-exports it) loads ``requests``,
 # which the triggerer never needs.
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
+from airflow_provider_gemini_batch.messages.pending import signal_text
 from airflow_provider_gemini_batch.triggers._bounds import (
     TimeLimitReached,
     bounded_call,
     call_seconds,
     within,
 )
+from airflow_provider_gemini_batch.triggers._pending import stuck_event, with_flag
 from airflow_provider_gemini_batch.triggers._poller import SharedPoller, poller_for, release_poller
 
 #: Seconds ``on_kill`` allows the cancel call (Airflow bounds it too, 30 s by default).
@@ -133,13 +136,21 @@ class GeminiBatchTrigger(BaseTrigger):
         batch may still end SUCCEEDED: then the event is ``success``). Default False (the batch
         is left running).
     :param cancel_settle_timeout: seconds spent re-reading after that cancel. Default 60.
+    :param pending_timeout: seconds the batch may stay PENDING after its ``createTime`` before it
+        is flagged (logged once), or None (default) to never flag it. The 48 h expiry is
+        announced in any case, once, when less than 6 h remain.
+    :param on_pending_timeout: ``"warn"`` (default: flag and keep waiting; the final event then
+        carries ``"pending"``), or ``"fail"``/``"recreate"``: end the wait with a
+        ``pending_timeout`` event and let the task apply its policy (the trigger never cancels
+        or creates for it).
 
     Polls are light: they ask the service only for what the wait needs (``fields`` partial
     response, no inline result bodies) and fall back to full reads if it refuses the mask.
 
     The single event's payload is ``{"status", "batch_name", "message", "summary"}`` where status
-    is ``success``, ``failure``, ``timeout`` or ``error`` and summary is the batch's small
-    JSON-native summary (None when the batch was never observed).
+    is ``success``, ``failure``, ``timeout``, ``pending_timeout`` or ``error`` and summary is the
+    batch's small JSON-native summary (None when the batch was never observed); ``"pending"``
+    (``{"age", "limit", "timed_from_create"}``) is added when the batch was flagged as stuck.
     """
 
     def __init__(
@@ -155,6 +166,8 @@ class GeminiBatchTrigger(BaseTrigger):
         output_grace_period: float = DEFAULT_OUTPUT_GRACE_SECONDS,
         cancel_on_timeout: bool = False,
         cancel_settle_timeout: float = DEFAULT_CANCEL_SETTLE_SECONDS,
+        pending_timeout: float | None = None,
+        on_pending_timeout: str = "warn",
     ) -> None:
         super().__init__()
         self.batch_name = batch_name
@@ -169,6 +182,8 @@ class GeminiBatchTrigger(BaseTrigger):
         self.output_grace_period = float(output_grace_period)
         self.cancel_on_timeout = bool(cancel_on_timeout)
         self.cancel_settle_timeout = float(cancel_settle_timeout)
+        self.pending_timeout = float(pending_timeout) if pending_timeout is not None else None
+        self.on_pending_timeout = str(on_pending_timeout)
         self._hook: GeminiBatchAsyncHook | None = None
         self._poller: SharedPoller | None = None
 
@@ -188,6 +203,8 @@ class GeminiBatchTrigger(BaseTrigger):
                 "output_grace_period": self.output_grace_period,
                 "cancel_on_timeout": self.cancel_on_timeout,
                 "cancel_settle_timeout": self.cancel_settle_timeout,
+                "pending_timeout": self.pending_timeout,
+                "on_pending_timeout": self.on_pending_timeout,
             },
         )
 
@@ -247,6 +264,8 @@ class GeminiBatchTrigger(BaseTrigger):
         # The one wait decision (_core/waiting.py), with its memory across polls: the state last
         # seen, the output grace and whether the next read must be a full one.
         tracker = WaitTracker(self.batch_name, output_grace=self.output_grace_period)
+        # Timed from the batch's createTime: a restarted triggerer or a resumed task keeps counting.
+        pending = PendingWatch(self.batch_name, self.pending_timeout, self.on_pending_timeout)
         while True:
             asked = time.monotonic()
             try:
@@ -336,7 +355,12 @@ class GeminiBatchTrigger(BaseTrigger):
                 self.log.warning("%s", step.warning)
             final = event_for_step(step, batch, self.batch_name)
             if final is not None:
-                return final
+                return with_flag(final, pending)
+            signal = pending.observe(batch, time.time())
+            if signal is not None:
+                self.log.warning("%s", signal_text(signal, self.on_pending_timeout, batch.state_label))
+                if signal.stop:
+                    return stuck_event(signal, self.on_pending_timeout, last_summary)
             # Drop this poll's objects before sleeping: kept across the sleep they would survive
             # into the collector's oldest generation and make its full passes more frequent.
             del step, batch

@@ -27,6 +27,10 @@ SPECIAL: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
         ("the estimated cost 2.0 USD is above max_cost 1.0 USD",),
         {"estimate": {"total": 2.0, "currency": "USD", "max_cost": 1.0}},
     ),
+    "GeminiBatchStuckError": (
+        ("Batch batches/abc was still PENDING.",),
+        {"batch_name": "batches/abc", "pending_seconds": 21600.5, "policy": "fail"},
+    ),
     "GeminiBatchFailedError": (
         ("Batch batches/abc ended FAILED.",),
         {"batch_name": "batches/abc", "state": "FAILED", "summary": {"state": "FAILED", "stats": {"n": 1}}},

@@ -472,6 +472,8 @@ def test_reset_forgets_everything(http: httpx.Client, emulator: EmulatorServer) 
         "max_active_batches": 100,
         "running_slots": 0,
         "error_code": 3,
+        "hold_pending": 0,
+        "hold_pending_seconds": None,
     }
     assert abs(emulator.control.now() - __import__("time").time()) < 5
 

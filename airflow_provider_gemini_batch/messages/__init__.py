@@ -1,0 +1,1 @@
+"""What the provider tells a person, built from the facts the pure core (``_core``) reports."""
