@@ -83,7 +83,7 @@ def test_cli_refuses_a_limit_below_one() -> None:
         timeout=60,
     )
     assert proc.returncode == 2
-    assert "--max-concurrent-batches" in proc.stderr
+    assert "--max-concurrent-batches: must be >= 1, got 0" in proc.stderr
 
 
 def test_racing_file_creates_never_exceed_the_limit(http: httpx.Client, emulator: EmulatorServer) -> None:

@@ -6,7 +6,9 @@ one after another with ``dag.test()`` (its triggers run inline, so a deferral is
 process); the tasks do not wait for their batches, so the batches of earlier runs are still in
 flight when later runs create: runs ``LIMIT + 1`` onwards meet the limit. Each must neither fail
 nor create twice; the batches' own create/end times (read back from the list) show that never
-more than ``LIMIT`` were in flight at once. On the old code the third run fails with the 429.
+more than ``LIMIT`` were in flight at once. The connection's retry budget is shorter than a batch
+(as a real 300 s budget is next to real batches): the old code, which only retried the 429 within
+that budget, failed the third run.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ import pytest
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer
 from tests.fixtures.airflow_env import DagRunResult, run_dag, unique_dag_id
-from tests.operators._support import MODEL, creates_seen, inline_requests, sync_hook
+from tests.operators._support import MODEL, creates_seen, inline_requests, sync_hook, use_connection
 
 RUNS = 6
 LIMIT = 2
 #: Seconds a batch takes on the emulator: long enough that runs overlap, short for the suite.
 PROCESSING = 3.0
+#: The connection's retry budget for one call, far shorter than a batch (as 300 s is next to the
+#: minutes or hours a real batch takes): retrying the create cannot outlast a batch.
+SHORT_RETRIES = {"max_retries": 1, "retry_initial_delay": 0.05, "retry_max_delay": 0.1}
 
 
 def _dag(dag_id: str, **create_kwargs: Any) -> Any:
@@ -50,7 +55,10 @@ def _max_in_flight(batches: list[Any]) -> int:
     return max(sum(1 for start, end in spans if start <= at < end) for at, _ in spans)
 
 
-def _backfill(emulator: EmulatorServer, **create_kwargs: Any) -> list[DagRunResult]:
+def _backfill(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, **create_kwargs: Any
+) -> list[DagRunResult]:
+    use_connection(monkeypatch, emulator, **SHORT_RETRIES)
     emulator.control.configure(max_active_batches=LIMIT, processing_seconds=PROCESSING)
     dag = _dag(unique_dag_id("capacity"), **create_kwargs)
     return [run_dag(dag) for _ in range(RUNS)]
@@ -78,10 +86,10 @@ def _check(emulator: EmulatorServer, results: list[DagRunResult]) -> None:
 
 @pytest.mark.usefixtures("airflow_db")
 def test_backfill_over_the_limit_defers_and_never_exceeds_it(
-    gemini_conn: EmulatorServer, capfd: pytest.CaptureFixture[str]
+    gemini_conn: EmulatorServer, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Deferrable: refused creates defer to the capacity trigger and create once a slot frees."""
-    results = _backfill(gemini_conn, deferrable=True)
+    results = _backfill(gemini_conn, monkeypatch, deferrable=True)
     _check(gemini_conn, results)
     log = "".join(capfd.readouterr())
     assert "The project is at its concurrent-batch limit" in log
@@ -91,10 +99,10 @@ def test_backfill_over_the_limit_defers_and_never_exceeds_it(
 
 @pytest.mark.usefixtures("airflow_db")
 def test_backfill_over_the_limit_waits_in_the_worker(
-    gemini_conn: EmulatorServer, capfd: pytest.CaptureFixture[str]
+    gemini_conn: EmulatorServer, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Not deferrable: the worker counts the project's batches with backoff, then creates."""
-    results = _backfill(gemini_conn, deferrable=False)
+    results = _backfill(gemini_conn, monkeypatch, deferrable=False)
     _check(gemini_conn, results)
     log = "".join(capfd.readouterr())
     assert "waiting in the worker until one of its running batches finishes" in log
