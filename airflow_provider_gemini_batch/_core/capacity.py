@@ -80,12 +80,16 @@ def _windowed_quota(message: str | None, details: Iterable[Any]) -> bool:
 def is_capacity_refusal(exc: BaseException) -> bool:
     """Whether a create's error is the project's concurrent-batch (or enqueued-token) limit.
 
-    True for a 429 that is not a quota of zero (:class:`GeminiNoQuotaError`) and names no
-    per-minute/per-day quota and no ``RetryInfo`` (see the module docstring for the shapes).
+    True for a 429 that is not a quota of zero (:class:`GeminiNoQuotaError`), names no
+    per-minute/per-day quota and says nothing of when to retry (no ``RetryInfo``, no
+    ``Retry-After``; see the module docstring for the shapes).
     """
     if not isinstance(exc, GeminiApiError) or isinstance(exc, GeminiNoQuotaError):
         return False
     if exc.http_status != 429 or is_quota_zero(429, exc.api_message, exc.details):
+        return False
+    if exc.retry_after is not None:
+        # The server said when to try again (Retry-After or RetryInfo): the call's retry honours it.
         return False
     return not _windowed_quota(exc.api_message, exc.details)
 

@@ -17,6 +17,7 @@ from airflow_provider_gemini_batch._core.capacity import InFlightCount, is_capac
 from airflow_provider_gemini_batch._core.errors import error_from_response
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.retry import is_retryable
+from tests.real_service.captures_faults import QUOTA_ZERO_BODY, RATE_LIMIT_BODY
 
 GENERIC = (
     "You exceeded your current quota, please check your plan and billing details. For more "
@@ -64,6 +65,22 @@ def test_which_429_is_the_concurrent_batch_limit(message: str, details: list[Any
     assert is_retryable(exc, idempotent=False) is (not capacity and "limit: 0" not in message)
     # Reads keep retrying any 429 but a quota of zero.
     assert is_retryable(exc, idempotent=True) is ("limit: 0" not in message)
+
+
+@pytest.mark.parametrize(("body", "capacity"), [(RATE_LIMIT_BODY, False), (QUOTA_ZERO_BODY, False)])
+def test_the_replayed_quota_answers_are_not_the_limit(body: dict[str, Any], capacity: bool) -> None:
+    """The stand-in's replayed per-minute and limit-0 answers (``tests/real_service``)."""
+    exc = error_from_response(429, json.dumps(body), {}, resource="models/m", method="Creating a batch")
+    assert is_capacity_refusal(exc) is capacity
+
+
+def test_a_retry_after_header_makes_it_a_rate_limit() -> None:
+    exc = error_from_response(
+        429,
+        json.dumps({"error": {"code": 429, "message": GENERIC, "status": "RESOURCE_EXHAUSTED"}}),
+        {"Retry-After": "3"},
+    )
+    assert not is_capacity_refusal(exc)
 
 
 def test_other_statuses_are_not_the_limit() -> None:
