@@ -134,11 +134,3 @@ def slot_looks_free(running: int, limit: int, first_seen: int | None) -> bool:
     if first_seen is not None and first_seen < limit:
         return running < first_seen
     return running < limit
-
-
-def describe_refusal(limit: int) -> str:
-    """The log line of a create refused at the limit."""
-    return (
-        f"The project is at its limit of {limit} running batches (the create was refused with 429 "
-        "RESOURCE_EXHAUSTED); deferring until one finishes."
-    )
