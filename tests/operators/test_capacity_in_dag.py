@@ -118,3 +118,20 @@ def test_capacity_timeout_fails_without_creating(gemini_conn: EmulatorServer) ->
     result = run_dag(dag)
     assert result.task_states["create"] == "failed"
     assert len(list(hook.list_batches())) == 1
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_refusal_after_a_free_looking_slot_defers_again(
+    gemini_conn: EmulatorServer, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race: another run takes the slot this one saw free. Here the service refuses the create
+    twice more after the count looked free (scripted 429s in the limit's shape); the task defers
+    again each time and creates one batch in the end."""
+    use_connection(monkeypatch, gemini_conn, **SHORT_RETRIES)
+    gemini_conn.control.inject_fault(method="POST", path=r":batchGenerateContent$", status=429, times=3)
+    result = run_dag(_dag(unique_dag_id("capacity_race"), deferrable=True))
+    assert result.task_states["create"] == "success"
+    assert len(list(sync_hook().list_batches())) == 1
+    assert creates_seen(gemini_conn) == 4
+    log = "".join(capfd.readouterr())
+    assert "creating again (attempt 3)" in log
