@@ -270,6 +270,12 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
                 f"{self.task_id}: on_input_change must be one of {INPUT_CHANGE_POLICIES}, "
                 f"got {self.on_input_change!r}."
             )
+        for name in ("concurrent_batch_limit", "capacity_poll_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise GeminiInvalidInputError(
+                    f"{self.task_id}: {name} must be a number above 0, got {value!r}."
+                )
         if self.requests is not None and not isinstance(self.requests, list):
             raise GeminiInvalidInputError(
                 f"{self.task_id}: requests must be a list of request objects, "

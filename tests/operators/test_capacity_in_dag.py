@@ -135,3 +135,14 @@ def test_a_refusal_after_a_free_looking_slot_defers_again(
     assert creates_seen(gemini_conn) == 4
     log = "".join(capfd.readouterr())
     assert "creating again (attempt 3)" in log
+
+
+@pytest.mark.usefixtures("airflow_db")
+def test_a_bad_limit_is_refused_before_any_request(
+    gemini_conn: EmulatorServer, capfd: pytest.CaptureFixture[str]
+) -> None:
+    gemini_conn.control.clear_journal()
+    result = run_dag(_dag(unique_dag_id("capacity_bad"), concurrent_batch_limit=0))
+    assert result.task_states["create"] == "failed"
+    assert gemini_conn.control.journal() == []
+    assert "concurrent_batch_limit must be a number above 0, got 0" in "".join(capfd.readouterr())
