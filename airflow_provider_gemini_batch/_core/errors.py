@@ -34,8 +34,10 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 _HINTS = {
     404: "Check the name; files expire 48 hours after upload and deleted batches are gone.",
     429: (
-        "A rate limit or quota was hit (e.g. 100 concurrent batches); it was retried with backoff "
-        "up to the connection's retry limits."
+        "A rate limit or quota was hit; a read, or a create told when to retry, was retried with "
+        "backoff up to the connection's retry limits. A create refused without that is read as the "
+        "project's limit of concurrent batches (100): GeminiCreateBatchOperator waits for a free slot "
+        "(docs/capacity.md)."
     ),
 }
 #: A quota of zero: no retry lifts it (:func:`is_quota_zero`).

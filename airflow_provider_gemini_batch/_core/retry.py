@@ -6,8 +6,10 @@ What is retried
       start (it only opens a session) and upload chunks (they carry their own byte offset).
     * For calls that are **not idempotent** — creating a batch — only failures that prove the
       server never acted on the request: a 429 (the server refused it) or a connection that could
-      not be opened. A timeout after the body was sent, a reset connection or a 5xx may hide a
-      batch that *was* created; retrying would create (and bill) a second one, so those are raised
+      not be opened. A 429 that is the project's concurrent-batch limit is the exception: it is
+      raised at once, and the create operator waits for a free slot (``_core/capacity.py``).
+      A timeout after the body was sent, a reset connection or a 5xx may hide a batch that *was*
+      created; retrying would create (and bill) a second one, so those are raised
       for the caller to reattach (look the batch up) instead.
 
 How long
@@ -45,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 
 import tenacity
 
+from airflow_provider_gemini_batch._core.capacity import is_capacity_refusal
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
     GeminiNoQuotaError,
@@ -80,11 +83,15 @@ def is_retryable(exc: BaseException, *, idempotent: bool) -> bool:
     """Whether a failed call may be sent again (see the module docstring for the rules).
 
     A 429 with a quota of zero (:class:`GeminiNoQuotaError`) is never retried: no wait lifts it.
+    A create refused at the project's concurrent-batch limit (:func:`~._core.capacity.
+    is_capacity_refusal`) is not retried here either: a slot frees when a batch ends, hours away
+    perhaps, so the create operator waits for one by watching the project's batches instead of
+    spending this call's retry budget.
     """
     if isinstance(exc, GeminiNoQuotaError):
         return False
     if isinstance(exc, GeminiRateLimitError):
-        return True
+        return idempotent or not is_capacity_refusal(exc)
     if isinstance(exc, GeminiTransportError):
         return idempotent or not exc.sent
     if isinstance(exc, GeminiApiError):

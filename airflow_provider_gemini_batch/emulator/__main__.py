@@ -23,6 +23,14 @@ from airflow_provider_gemini_batch.emulator.server import EmulatorServer
 FAULTS_ENV = "GEMINI_EMULATOR_FAULTS"
 
 
+def _positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse the command line (see module docstring)."""
     parser = argparse.ArgumentParser(
@@ -47,6 +55,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=os.environ.get(CONTROL_TOKEN_ENV),
         help="token the /_emulator control routes require in X-Emulator-Control-Token (default: env "
         "GEMINI_EMULATOR_CONTROL_TOKEN; unset = none on a loopback host, a random printed one otherwise)",
+    )
+    parser.add_argument(
+        "--max-concurrent-batches",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="batches allowed PENDING or RUNNING at once; the next create is answered 429 "
+        "RESOURCE_EXHAUSTED like the service's (default 100, its documented limit)",
     )
     parser.add_argument("--data-dir", default=None, help="where file bytes are stored (default: a temp dir)")
     parser.add_argument(
@@ -109,8 +125,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         faults=faults,
         control_token=args.control_token,
     )
-    server.state.configure(modes=args.mode)
+    server.state.configure(modes=args.mode, max_active_batches=args.max_concurrent_batches)
+    # Start values survive a control-plane reset.
     server.state.initial.modes = list(server.state.settings.modes)
+    server.state.initial.max_active_batches = server.state.settings.max_active_batches
     if not server.bound_to_loopback:
         print(non_loopback_warning(args.host, args.api_key is not None), file=sys.stderr, flush=True)
     with server:

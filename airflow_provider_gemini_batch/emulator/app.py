@@ -640,6 +640,13 @@ class Api:
                     remove_quietly(record.input_path)
                     raise
             await self.state.count_file_requests(record)
+            try:
+                # Other creates ran while the file was counted: the limit is checked again, so
+                # concurrent creates never put more than the limit in flight.
+                self.state.refuse_over_limit()
+            except ApiError:
+                remove_quietly(record.input_path)
+                raise
         record.webhook_config = webhook
         self.state.register_batch(record)
         # The answer describes the batch as created (PENDING, cookbook cell 44 output), even when

@@ -29,6 +29,7 @@ from airflow_provider_gemini_batch.emulator.batches import (
     inline_results,
     write_file_results,
 )
+from airflow_provider_gemini_batch.emulator.capacity import over_concurrent_limit
 from airflow_provider_gemini_batch.emulator.fake_model import INJECTED_CODES
 from airflow_provider_gemini_batch.emulator.faults import FaultBook
 from airflow_provider_gemini_batch.emulator.files import (
@@ -358,6 +359,11 @@ class EmulatorState:
         listed = sum(1 for b in self.batches.values() if b.phase(now).state not in TERMINAL)
         return listed + len(self.deleted_in_flight)
 
+    def refuse_over_limit(self) -> None:
+        """Raise the service's 429 when ``max_active_batches`` batches are in flight (``capacity``)."""
+        if self.active_batch_count() >= self.settings.max_active_batches:
+            raise over_concurrent_limit()
+
     def create_batch(
         self,
         *,
@@ -374,13 +380,7 @@ class EmulatorState:
         File input is hard-linked (or copied) into a private area so deleting the input file later
         does not break the job, like a service that snapshots its input at creation.
         """
-        limit = self.settings.max_active_batches
-        if self.active_batch_count() >= limit:
-            raise ApiError(
-                429,
-                f"Too many concurrent batch jobs: the limit is {limit} jobs in "
-                "PENDING or RUNNING state. Wait for some to finish.",
-            )
+        self.refuse_over_limit()
         batch_id = new_id(BATCH_ID_LENGTH)
         input_path: Path | None = None
         count = len(inline or [])

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import conf
 
 from airflow_provider_gemini_batch._core import jsonl
+from airflow_provider_gemini_batch._core.capacity import DEFAULT_CONCURRENT_BATCH_LIMIT, is_capacity_refusal
 from airflow_provider_gemini_batch._core.estimate import DEFAULT_ASSUMED_OUTPUT_TOKENS, BatchEstimator
 from airflow_provider_gemini_batch._core.identity import TaskIdentity, fingerprint, tagged_display_name
 from airflow_provider_gemini_batch._core.models import Batch
@@ -31,6 +32,7 @@ from airflow_provider_gemini_batch._core.waiting import (
 from airflow_provider_gemini_batch.exceptions import (
     GeminiClientError,
     GeminiInvalidInputError,
+    GeminiRateLimitError,
     GeminiServerError,
     GeminiTransportError,
 )
@@ -40,6 +42,7 @@ from airflow_provider_gemini_batch.operators._budget import (
     estimate_and_check,
     push_estimate,
 )
+from airflow_provider_gemini_batch.operators._capacity import resume_after_capacity, wait_for_capacity
 from airflow_provider_gemini_batch.operators._common import (
     CONN_ID_XCOM_KEY,
     DEFAULT_CONN_ID,
@@ -176,6 +179,18 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
     :param tokens_per_media_part: tokens counted per ``inlineData``/``fileData`` part, or None
         (default): with ``max_cost``, an input holding media parts is then refused (their token
         count depends on the image size or media length).
+    :param concurrent_batch_limit: batches the project may have PENDING or RUNNING at once.
+        Default 100, the Gemini API's documented limit (ai.google.dev/gemini-api/docs/rate-limits,
+        "Batch API": concurrent batch requests). A create refused at the limit (429
+        RESOURCE_EXHAUSTED without a per-minute quota, see ``_core/capacity.py``) does not fail:
+        deferrable, the task defers until the project's count of batches in flight drops below
+        this limit (or below the count first seen, if the service refused earlier) and then
+        creates through the same idempotent path; not deferrable, the worker waits so. docs/capacity.md.
+    :param capacity_timeout: longest wait for a free slot (timedelta or seconds), across all
+        refusals of this try. Default 24 h; past it the task fails with
+        :class:`~airflow_provider_gemini_batch.exceptions.GeminiBatchTimeoutError`.
+    :param capacity_poll_interval: seconds between two counts of the project's batches while
+        waiting for a slot. Default 60.
     :param gemini_conn_id: connection id. Default ``gemini_batch_default``.
     :returns: the batch name ``batches/...`` (also pushed at once under XCom key ``batch_name``,
         with the connection id under XCom key ``gemini_conn_id``). With ``input_path``, the
@@ -238,6 +253,9 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         max_cost: float | None = None,
         assumed_output_tokens: int = DEFAULT_ASSUMED_OUTPUT_TOKENS,
         tokens_per_media_part: int | None = None,
+        concurrent_batch_limit: int = DEFAULT_CONCURRENT_BATCH_LIMIT,
+        capacity_timeout: timedelta | float = timedelta(hours=24),
+        capacity_poll_interval: float = 60,
         gemini_conn_id: str = DEFAULT_CONN_ID,
         **kwargs: Any,
     ) -> None:
@@ -269,6 +287,13 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         self.max_cost = max_cost
         self.assumed_output_tokens = assumed_output_tokens
         self.tokens_per_media_part = tokens_per_media_part
+        self.concurrent_batch_limit = concurrent_batch_limit
+        self.capacity_timeout = capacity_timeout
+        self.capacity_poll_interval = capacity_poll_interval
+        #: creates refused at the limit in this try, and the absolute deadline of the wait for a
+        #: slot (restored from the trigger event after a deferral: see ``_capacity``).
+        self.capacity_attempt = 0
+        self.capacity_end_time: float | None = None
         self._in_flight: str | None = None
 
     def _check_arguments(self) -> None:
@@ -288,6 +313,12 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         check_pending_arguments(
             self.task_id, self.pending_timeout, self.on_pending_timeout, self.max_pending_recreates
         )
+        for name in ("concurrent_batch_limit", "capacity_poll_interval"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise GeminiInvalidInputError(
+                    f"{self.task_id}: {name} must be a number above 0, got {value!r}."
+                )
         if self.requests is not None and not isinstance(self.requests, list):
             raise GeminiInvalidInputError(
                 f"{self.task_id}: requests must be a list of request objects, "
@@ -501,14 +532,35 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         if input_file:
             self.hook.wait_for_file_active(str(input_file), timeout=float(self.file_active_timeout))
 
+    @property
+    def capacity_timeout_seconds(self) -> float:
+        return as_seconds(self.capacity_timeout)
+
     def _create_or_find(self, identity: TaskIdentity, input_fp: str, input_file: str | None) -> Batch:
-        """Create the batch; after an ambiguous failure, reattach if the service made it anyway."""
-        try:
-            batch = self._create(tagged_display_name(self.display_name, identity, input_fp), input_file)
-        except (GeminiServerError, GeminiTransportError) as exc:
-            return self._find_after_ambiguous_failure(identity, input_fp, exc)
-        self.log.info("Created %s (%s).", batch.name, batch.state.short)
-        return batch
+        """Create the batch; after an ambiguous failure, reattach if the service made it anyway;
+        at the project's concurrent-batch limit, wait for a slot (``_capacity``) and create again."""
+        while True:
+            try:
+                batch = self._create(tagged_display_name(self.display_name, identity, input_fp), input_file)
+            except (GeminiServerError, GeminiTransportError) as exc:
+                return self._find_after_ambiguous_failure(identity, input_fp, exc)
+            except GeminiRateLimitError as exc:
+                if not is_capacity_refusal(exc):
+                    raise
+                # Defers (TaskDeferred), or returns once the worker saw a free slot.
+                wait_for_capacity(self, exc)
+                continue
+            self.log.info("Created %s (%s).", batch.name, batch.state.short)
+            return batch
+
+    def execute_after_capacity(self, context: Context, event: Any = None) -> str:
+        """Resume after the wait for a free batch slot: run the whole create path again, from the
+        reattach lookup (a batch made meanwhile by this task instance is reattached, not doubled).
+
+        :raises GeminiBatchTimeoutError: ``capacity_timeout`` passed without a free slot.
+        """
+        resume_after_capacity(self, event)
+        return self.execute(context)
 
     def _push_uploaded_file(self, context: Context, input_file: str | None) -> None:
         """Push the ``files/...`` uploaded (or reused) for ``input_path`` under

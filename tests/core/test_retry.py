@@ -30,7 +30,12 @@ def test_transient_statuses_are_retried_for_idempotent_calls_only(code: int) -> 
 
 
 def test_rate_limit_is_retried_even_for_create() -> None:
-    assert is_retryable(_api(GeminiRateLimitError, 429), idempotent=False)
+    # A 429 that says when to retry (Retry-After / RetryInfo) is a rate limit: retried for create.
+    assert is_retryable(_api(GeminiRateLimitError, 429, retry_after=2.0), idempotent=False)
+    # One that does not is read as the project's concurrent-batch limit: the create operator
+    # waits for a free slot instead (_core/capacity.py); reads still retry it.
+    assert not is_retryable(_api(GeminiRateLimitError, 429), idempotent=False)
+    assert is_retryable(_api(GeminiRateLimitError, 429), idempotent=True)
 
 
 def test_transport_errors_are_retried_for_create_only_when_never_sent() -> None:

@@ -326,4 +326,4 @@ def test_max_active_batches_knob_moves_the_429_limit(http: httpx.Client, emulato
     create(http, [item("hi", "a")])
     response = http.post(MODEL_PATH, json=inline_body([item("hi", "b")]))
     assert response.status_code == 429
-    assert "the limit is 1 jobs" in response.text
+    assert response.json()["error"]["status"] == "RESOURCE_EXHAUSTED"
