@@ -8,7 +8,6 @@ retries decided by ``_core.retry``. Only the exceptions of ``exceptions.py`` esc
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import re
@@ -22,14 +21,11 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_provider_gemini_batch._core import retry as retry_mod
 from airflow_provider_gemini_batch._core import routes
-from airflow_provider_gemini_batch._core.digests import sha256_hash_matches
 from airflow_provider_gemini_batch._core.errors import (
     redact,
     transport_error,
 )
-from airflow_provider_gemini_batch._core.input_check import InputValidator, file_lines
 from airflow_provider_gemini_batch._core.jsonl import (
-    echoed_fields_warning,
     iter_inline_results,
     parse_result_line,
     split_lines,
@@ -50,7 +46,6 @@ from airflow_provider_gemini_batch._core.waiting import (
 from airflow_provider_gemini_batch._core.wire_guard import (
     MAX_ANSWER_BYTES,
     MAX_ERROR_BODY_BYTES,
-    check_session_url,
     redirect_error,
 )
 from airflow_provider_gemini_batch.backends import Backend
@@ -59,29 +54,26 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiBatchError,
     GeminiClientError,
     GeminiConnectionConfigError,
-    GeminiInputFileError,
     GeminiInvalidInputError,
     GeminiNotFoundError,
     GeminiTransportError,
 )
+from airflow_provider_gemini_batch.hooks import _upload
 from airflow_provider_gemini_batch.hooks._auth import (
     USER_AGENT,
     register_secrets,
 )
 from airflow_provider_gemini_batch.hooks._base import GeminiHookBase
-from airflow_provider_gemini_batch.hooks._chunk_feed import ChunkFeed
 from airflow_provider_gemini_batch.hooks._model_check import check_model_can_batch
 from airflow_provider_gemini_batch.hooks._sync_reads import (
     STREAM_CHUNK_BYTES as STREAM_CHUNK_BYTES,  # re-exported: it lived here before
 )
 from airflow_provider_gemini_batch.hooks._sync_reads import iter_body, read_answer
+from airflow_provider_gemini_batch.hooks._upload import JSONL_MIME_TYPES as JSONL_MIME_TYPES
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook, aclose_shared_clients
-from airflow_provider_gemini_batch.storage import atomic_destination, resolve_path
+from airflow_provider_gemini_batch.storage import atomic_destination
 
 __all__ = ["GeminiBatchAsyncHook", "GeminiBatchHook", "aclose_shared_clients"]
-
-#: MIME types treated as batch input JSONL (validated line by line before upload).
-JSONL_MIME_TYPES = frozenset({"application/jsonl", "jsonl", "application/x-ndjson", "application/json-lines"})
 
 
 def _is_ui_test_id(conn_id: str) -> bool:
@@ -635,301 +627,14 @@ class GeminiBatchHook(GeminiHookBase):
         :raises GeminiInputFileError: invalid JSONL, with the line number, key and field: before any
             request when the line is in the first chunk, else with the session cancelled.
         """
-        source = resolve_path(path)
-        # An object-store URI may carry a connection id or credentials in its userinfo.
-        shown = public_url(str(path))
-        try:
-            size = int(source.stat().st_size)
-            is_dir = source.is_dir()
-        except (FileNotFoundError, OSError) as exc:
-            raise GeminiInvalidInputError(
-                scrub_userinfo(f"The input file {shown} does not exist or cannot be read ({exc}).", path)
-            ) from None
-        if is_dir:
-            raise GeminiInvalidInputError(f"The input path {shown} is a directory; pass a file.")
-        routes.check_upload_size(size)
-        if validate is None:
-            validate = mime_type.lower() in JSONL_MIME_TYPES
-        if not validate and size == 0:
-            raise GeminiInvalidInputError(f"The input file {shown} is empty.")
-        # ``reread``: a key repeated far apart is named by reading the file again (only then).
-        validator = (
-            InputValidator(str(path), embeddings=embeddings, reread=file_lines(source)) if validate else None
-        )
-        try:
-            handle = source.open("rb")
-        except OSError as exc:
-            raise GeminiInvalidInputError(
-                scrub_userinfo(f"The input file {shown} cannot be read ({exc}).", path)
-            ) from None
-        with handle, ChunkFeed(handle, size, self.upload_chunk_size, validator) as feed:
-            # The first chunk is checked before the session opens: a mistake in it (most mistakes
-            # are on every line, so on line 1) is refused before anything is sent, and a file of
-            # one chunk is checked whole first. Later chunks are read, hashed and checked on the
-            # feed's thread while the one before them is being sent.
-            first = feed.take()
-            session_url = self._start_upload(source, size, mime_type, display_name)
-            try:
-                info = self._upload_chunks(session_url, source, size, feed, first)
-            except GeminiInputFileError:
-                self._cancel_upload(session_url)
-                raise
-        digest = feed
-        if validator is not None and validator.summary is not None:
-            warning = echoed_fields_warning(validator.summary, str(path))
-            if warning:
-                self.log.warning(warning)
-        self._check_stored_file(info, size, str(path))
-        if sha256_hash_matches(info.sha256_hash, digest.digest()) is False:
-            # The service stored other bytes than we read: never let a batch run on them.
-            with contextlib.suppress(GeminiBatchError):
-                self.delete_file(info.name)
-            raise GeminiApiError(
-                http_status=200,
-                status="DATA_LOSS",
-                message=(
-                    f"the stored file's sha256Hash ({info.sha256_hash}) names other bytes than the local "
-                    f"file's sha256 ({digest.hexdigest()}); the remote copy was deleted, upload again"
-                ),
-                resource=info.name,
-                method="Uploading a file",
-            )
-        return info
-
-    def _check_stored_file(self, info: FileInfo, size: int, path: str) -> None:
-        """Refuse a stored file whose size differs from the local one, or that came without a
-        ``sha256Hash`` this hook can read (then the bytes cannot be proven the same).
-
-        The real service reports both on every upload (``sizeBytes`` and ``sha256Hash`` in
-        ``tests/real_service/captures.py``, from Google's cookbook run); a missing hash means a
-        proxy or server that is not the API, and a silent skip would let a batch run on bytes
-        nobody checked. The remote copy is deleted before raising.
-
-        :raises GeminiApiError: ``DATA_LOSS`` with what differs and what to do.
-        """
-        problem = None
-        if info.size_bytes != size:
-            problem = f"the stored file has {info.size_bytes} bytes, the local file {size}"
-        elif sha256_hash_matches(info.sha256_hash, b"\0" * 32) is None:
-            problem = (
-                "the service's answer carried no sha256Hash in a known form, so the stored bytes "
-                "cannot be checked against the local file (the Gemini API always sends one: check any "
-                "proxy or gateway in the connection's host)"
-            )
-        if problem is None:
-            return
-        with contextlib.suppress(GeminiBatchError):
-            self.delete_file(info.name)
-        raise GeminiApiError(
-            http_status=200,
-            status="DATA_LOSS",
-            message=f"{problem}; the remote copy was deleted, upload {public_url(str(path))} again",
-            resource=info.name,
-            method="Uploading a file",
-        )
-
-    def _start_upload(self, source: Any, size: int, mime_type: str, display_name: str | None) -> str:
-        """Open a resumable upload session; return its URL."""
-        start = routes.upload_start(
-            self.settings.api_version,
-            size=size,
-            mime_type=mime_type,
+        return _upload.upload_file(
+            self,
+            path,
             display_name=display_name,
-            file_name=source.name,
+            mime_type=mime_type,
+            validate=validate,
+            embeddings=embeddings,
         )
-        response = self._request(start)
-        session_url = response.headers.get("X-Goog-Upload-URL")
-        response.close()
-        if not session_url:
-            raise GeminiApiError(
-                http_status=response.status_code,
-                status=None,
-                message="the upload start answer carried no X-Goog-Upload-URL",
-                resource=start.resource,
-                method=start.what,
-            )
-        # The file's bytes go only to the connection's own origin (scheme, host, port).
-        check_session_url(session_url, self.settings.base_url, resource=start.resource)
-        return session_url
-
-    def _cancel_upload(self, session_url: str) -> None:
-        """Abandon a session that must not be finalized (bad input found mid-file): one attempt.
-
-        Nothing is lost if this fails: a session never finalized creates no file (spec section
-        4.2), and it expires on its own; the cancel only frees it at once.
-        """
-        try:
-            self._send_once(routes.upload_cancel(session_url)).close()
-        except GeminiBatchError as exc:
-            self.log.info("Could not cancel the upload session (%s); it was never finalized.", exc)
-
-    def _upload_chunks(
-        self, session_url: str, source: Any, size: int, feed: ChunkFeed, first: bytes
-    ) -> FileInfo:
-        """Send the file in chunks under ONE retry loop whose budget every confirmed chunk renews.
-
-        An attempt sends chunks from ``offset`` until the session answers ``final``. Every attempt
-        after a failure first asks the session how many bytes it holds (a failed query is just
-        another failed attempt) and continues from there, so a 2 GB upload resumes however long
-        it has been running: only failures since the last confirmed chunk count.
-
-        New bytes come from ``feed`` (read once, hashed and checked on its thread, ``first``
-        already taken); the final chunk exists only once the whole file passed the checks, so bad
-        input never finalizes a file. After a resume, bytes of the chunk last taken are sent again
-        from memory; only when the session kept less than that are bytes read again from the
-        file (they were checked on the first read).
-
-        :raises GeminiInputFileError: a chunk holds a bad line (the caller cancels the session).
-        """
-        chunk_size = self.upload_chunk_size
-        budget = RetryBudget()
-        offset = 0
-        # Chunks taken from the feed and not yet wholly confirmed, as (file offset, bytes): a
-        # resume inside them sends their bytes again from memory (at most two chunks are held).
-        held: list[tuple[int, bytes]] = [(0, first)]
-        resuming = False
-
-        def bytes_at(start: int) -> bytes:
-            """The chunk to send at ``start``: ``chunk_size`` bytes (fewer at the end of the file)."""
-            end = min(size, start + chunk_size)
-            while held and held[0][0] + len(held[0][1]) <= start:
-                del held[0]  # confirmed: never needed again
-            if start > feed.taken:
-                raise GeminiApiError(
-                    http_status=200,
-                    status=None,
-                    message=f"the upload session claims {start} bytes; only {feed.taken} were sent",
-                    resource="upload session",
-                )
-            while feed.taken < end:
-                held.append((feed.taken, feed.take()))
-            first_at, first_data = held[0]
-            if len(held) == 1 and first_at == start and len(first_data) == end - start:
-                return first_data  # the usual case: one chunk of the feed, sent as it came
-            pieces = []
-            if start < first_at:
-                # The session kept less than it had confirmed: read those (checked) bytes again.
-                with source.open("rb") as again:
-                    again.seek(start)
-                    pieces.append(again.read(first_at - start))
-                if len(pieces[0]) != first_at - start:
-                    raise GeminiInvalidInputError(
-                        "The input file changed size during the upload; upload it again."
-                    )
-            for at, data in held:
-                pieces.append(data[max(0, start - at) : max(0, end - at)])
-            return b"".join(pieces)[: end - start]
-
-        def attempt() -> FileInfo:
-            nonlocal offset, resuming
-            if resuming:
-                status, received, answer = self._query_upload(session_url)
-                if status == "final":
-                    # The last chunk's answer was lost after the session finalized: only a
-                    # session holding the whole file counts (the size is checked again on the file).
-                    if received != size:
-                        self._discard_final(answer, routes.upload_query(session_url))
-                        raise GeminiApiError(
-                            http_status=answer.status_code,
-                            status=None,
-                            message=(
-                                f"the upload session is final with {received} of {size} bytes; the "
-                                "stored file would be incomplete, so it was deleted. Upload again"
-                            ),
-                            resource="upload session",
-                        )
-                    return self._final_file(answer, routes.upload_query(session_url))
-                answer.close()
-                self.log.info(
-                    "The upload session holds %d of %d bytes; continuing from there.", received, size
-                )
-                if received > offset:
-                    budget.renew()  # the cut chunk still moved the session forward: progress
-                offset = received
-            resuming = True  # whatever fails from here on, the next attempt asks for the offset
-            while True:
-                data = bytes_at(offset)
-                length = len(data)
-                final = offset + length >= size
-                req = routes.upload_chunk(session_url, offset=offset, length=length, final=final)
-                response = self._send_once(req, data=data)
-                status = response.headers.get("X-Goog-Upload-Status", "").lower()
-                if status == "final":
-                    if not final:
-                        # A session finalized before the last chunk holds part of the file: a
-                        # batch on it would silently run on the first rows only.
-                        self._discard_final(response, req)
-                        raise GeminiApiError(
-                            http_status=response.status_code,
-                            status=None,
-                            message=(
-                                f"the upload session finalized the file after bytes {offset}-"
-                                f"{offset + length} of {size}, before the last chunk was sent; the "
-                                "stored file would be incomplete, so it was deleted. Upload again"
-                            ),
-                            resource="upload session",
-                            method=req.what,
-                        )
-                    return self._final_file(response, req)
-                response.close()
-                if status != "active" or final:
-                    raise GeminiApiError(
-                        http_status=response.status_code,
-                        status=None,
-                        message=f"the upload session answered status {status or 'none'!r} at offset {offset}",
-                        resource="upload session",
-                        method=req.what,
-                    )
-                offset += length
-                budget.renew()  # the session confirmed the chunk: progress
-
-        retrying = self.policy.retrying(idempotent=True, what="Uploading chunks", budget=budget)
-        return retrying(attempt)
-
-    def _query_upload(self, session_url: str) -> tuple[str, int, requests.Response]:
-        """Ask the session for its offset once (the chunk loop's retry covers a failed query)."""
-        response = self._send_once(routes.upload_query(session_url))
-        status = response.headers.get("X-Goog-Upload-Status", "").lower()
-        try:
-            received = int(response.headers.get("X-Goog-Upload-Size-Received", "0"))
-        except ValueError:
-            received = 0
-        if status not in ("active", "final"):
-            response.close()
-            raise GeminiApiError(
-                http_status=response.status_code,
-                status=None,
-                message=(
-                    f"the upload session can no longer be resumed (status {status or 'none'!r}); upload again"
-                ),
-                resource="upload session",
-            )
-        return status, received, response
-
-    def _discard_final(self, response: requests.Response, req: routes.ApiRequest) -> None:
-        """Delete the file a session finalized too early, if its answer names one (best effort)."""
-        try:
-            info = self._final_file(response, req)
-        except GeminiBatchError:
-            return
-        with contextlib.suppress(GeminiBatchError):
-            self.delete_file(info.name)
-
-    def _final_file(self, response: requests.Response, req: routes.ApiRequest) -> FileInfo:
-        try:
-            data = response.json()
-            file_obj = data["file"]
-        except (ValueError, KeyError, TypeError):
-            raise GeminiApiError(
-                http_status=response.status_code,
-                status=None,
-                message='the final upload answer carried no {"file": ...}',
-                resource="upload session",
-                method=req.what,
-            ) from None
-        finally:
-            response.close()
-        return self._file_view(file_obj)
 
     def download_file(self, name: str, destination: Any) -> int:
         """Stream ``files/…`` to a local path or ``ObjectStoragePath``/URI; return bytes written.
