@@ -121,9 +121,9 @@ Flow = Generator[Step, "Reply | _Lost | None", Mapping[str, Any]]
 def session_url_from_start(reply: Reply, start: routes.ApiRequest, base_url: str) -> str:
     """The session URL of the ``start`` answer (``X-Goog-Upload-URL``).
 
-    :raises GeminiApiError: the answer named none.
-    :raises GeminiTransportError: it names another origin (scheme, host, port) than ``base_url``
-        (``_core.wire_guard.check_session_url``): the file's bytes would leave the connection.
+    :raises GeminiApiError: the answer named none, or one on another origin (scheme, host, port)
+        than ``base_url`` (``_core.wire_guard.check_session_url``): the file's bytes would leave
+        the connection's origin.
     """
     session_url = reply.header("X-Goog-Upload-URL")
     if not session_url:
