@@ -8,9 +8,7 @@ retries decided by ``_core.retry``. Only the exceptions of ``exceptions.py`` esc
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
@@ -33,7 +31,7 @@ from airflow_provider_gemini_batch._core.jsonl import (
 from airflow_provider_gemini_batch._core.landing import RawResult, raw_result_from_scan, scan_result_blocks
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileInfo
 from airflow_provider_gemini_batch._core.result_lines import DEFAULT_MAX_LINE_BYTES
-from airflow_provider_gemini_batch._core.retry import RetryBudget, RetryPolicy
+from airflow_provider_gemini_batch._core.retry import RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
 from airflow_provider_gemini_batch._core.urls import public_url, scrub_userinfo
 from airflow_provider_gemini_batch._core.waiting import (
@@ -56,9 +54,8 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiConnectionConfigError,
     GeminiInvalidInputError,
     GeminiNotFoundError,
-    GeminiTransportError,
 )
-from airflow_provider_gemini_batch.hooks import _upload
+from airflow_provider_gemini_batch.hooks import _download, _upload
 from airflow_provider_gemini_batch.hooks._auth import (
     USER_AGENT,
     register_secrets,
@@ -68,7 +65,7 @@ from airflow_provider_gemini_batch.hooks._model_check import check_model_can_bat
 from airflow_provider_gemini_batch.hooks._sync_reads import (
     STREAM_CHUNK_BYTES as STREAM_CHUNK_BYTES,  # re-exported: it lived here before
 )
-from airflow_provider_gemini_batch.hooks._sync_reads import iter_body, read_answer
+from airflow_provider_gemini_batch.hooks._sync_reads import read_answer
 from airflow_provider_gemini_batch.hooks._upload import JSONL_MIME_TYPES as JSONL_MIME_TYPES
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook, aclose_shared_clients
 from airflow_provider_gemini_batch.storage import atomic_destination
@@ -113,44 +110,6 @@ def _never_connected(exc: BaseException) -> bool:
         if isinstance(item, BaseException):
             todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
     return False
-
-
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
-
-
-@dataclasses.dataclass
-class _BodyPosition:
-    """How far a resumable body stream got: ``offset`` bytes yielded of ``total`` (if announced)."""
-
-    offset: int = 0
-    total: int | None = None
-
-    def resume_point(self, response: requests.Response, req: routes.ApiRequest) -> int:
-        """Bytes to skip at the start of ``response``'s body to continue at :attr:`offset`.
-
-        A 206 starts where its ``Content-Range`` says (RFC 9110 section 14.4); a 200 is the
-        whole body again. Also records the body's total size when the answer announces it.
-        """
-        if response.status_code == 206:
-            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-            if match is None or int(match.group(1)) > self.offset:
-                raise GeminiApiError(
-                    http_status=206,
-                    status=None,
-                    message=(
-                        f"a resumed download answered Content-Range "
-                        f"{response.headers.get('Content-Range')!r} for bytes from {self.offset}"
-                    ),
-                    resource=req.resource,
-                    method=req.what,
-                )
-            if match.group(3).isdigit():
-                self.total = int(match.group(3))
-            return self.offset - int(match.group(1))
-        length = response.headers.get("Content-Length", "")
-        if length.isdigit():
-            self.total = int(length)
-        return self.offset
 
 
 class GeminiBatchHook(GeminiHookBase):
@@ -665,77 +624,13 @@ class GeminiBatchHook(GeminiHookBase):
         return self._stream_body(routes.download_file(self.settings.api_version, name))
 
     def _stream_body(self, req: routes.ApiRequest) -> Iterator[bytes]:
-        """The body of a GET as one seamless byte stream, resumed across cut connections.
-
-        One retry loop (the connection's policy) covers opening and reading. After a failure the
-        request is sent again with ``Range: bytes=<offset>-`` for the bytes not yet yielded; a
-        ``206`` continues there, a ``200`` (Range ignored) is read from the start and the bytes
-        already yielded are skipped. Each yielded block renews the retry budget *when the caller
-        asks for the next one*, so the caller's time between blocks (a slow consumer) never
-        counts against the deadline, and only failures without new bytes count as retries.
-
-        Range on ``alt=media`` downloads: Google's media-download front end answers it with 206
-        and ``Content-Range`` (google-api-python-client ``MediaIoBaseDownload`` resumes that way);
-        not verified for generativelanguage, whose emulator ignores Range, hence both paths.
+        """The body of a GET as one seamless byte stream, resumed across cut connections with
+        ``Range`` (``hooks/_download.stream_body``; ``_core/download_flow.py`` decides).
 
         :raises GeminiTransportError: the body could not be completed within the retry budget.
         :raises GeminiApiError: a resumed body is shorter than what was already read (the file changed).
         """
-        budget = RetryBudget()
-        position = _BodyPosition()
-
-        def attempt() -> Iterator[bytes]:
-            if position.total is not None and position.offset >= position.total:
-                return
-            # identity: offsets, Range and Content-Length must all count the same (undecoded) bytes.
-            headers = {**req.headers, "Accept-Encoding": "identity"}
-            if position.offset:
-                headers["Range"] = f"bytes={position.offset}-"
-            ranged = dataclasses.replace(req, headers=headers)
-            response = self._send_once(ranged, stream=True, accept=(200, 206, 416))
-            with response:
-                if response.status_code == 416:  # nothing at or past the offset: all was read
-                    return
-                skip = position.resume_point(response, req)
-                for block in self._iter_body(response, req):
-                    if skip:
-                        dropped = min(skip, len(block))
-                        block, skip = block[dropped:], skip - dropped
-                        if not block:
-                            continue
-                    position.offset += len(block)
-                    yield block
-                    budget.renew()  # new bytes were taken by the caller: progress
-                if skip:
-                    raise GeminiApiError(
-                        http_status=response.status_code,
-                        status=None,
-                        message=(
-                            f"the body read again is shorter than the {position.offset} bytes read before; "
-                            "the file changed on the server"
-                        ),
-                        resource=req.resource,
-                        method=req.what,
-                    )
-            if position.total is not None and position.offset < position.total:
-                raise GeminiTransportError(
-                    f"{req.what} was cut off after {position.offset} of {position.total} bytes.", sent=True
-                )
-
-        for retry_attempt in self.policy.retrying(idempotent=True, what=req.what, budget=budget):
-            with retry_attempt:
-                yield from attempt()
-
-    def _iter_body(self, response: requests.Response, req: routes.ApiRequest) -> Iterator[bytes]:
-        """The body's blocks as they arrive, at a minimum rate over spans of the connection's
-        ``timeout`` (``hooks/_sync_reads.iter_body``: a total deadline makes no sense for 2 GB)."""
-        return iter_body(
-            response,
-            req,
-            window=max(self.settings.timeout, 1.0),
-            conn_id=self.gemini_conn_id,
-            secrets=self._secrets(),
-        )
+        return _download.stream_body(self, req)
 
     # -- results ---------------------------------------------------------------------------------
 
