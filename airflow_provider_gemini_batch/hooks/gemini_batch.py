@@ -2,38 +2,34 @@
 
 :class:`GeminiBatchHook` (sync, ``requests`` + google-auth) is used by operators on workers;
 :class:`GeminiBatchAsyncHook` (``httpx.AsyncClient``) by the trigger. Both are thin transports
-around the pure core: requests are built by ``_core.routes``, errors mapped by ``_core.errors``,
-retries decided by ``_core.retry``. Only the exceptions of ``exceptions.py`` escape.
+around the pure core: requests are built by the connection's backend (``backends/``) and
+``_core.routes``, errors mapped by ``_core.errors``, retries decided by ``_core.retry``. Only the
+exceptions of ``exceptions.py`` escape.
+
+This module holds the public sync hook and its calls. The rest of the sync side has a module of
+its own: the transport (``hooks/_transport.py``: one bounded, never-redirected request; deletes;
+list pages), the resumable upload (``hooks/_upload.py`` driving ``_core/upload_flow.py``), the
+resumable download (``hooks/_download.py`` driving ``_core/download_flow.py``) and the connection
+test's wording (``hooks/_connection_test.py``).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
 import requests
-import urllib3.exceptions
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_provider_gemini_batch._core import retry as retry_mod
 from airflow_provider_gemini_batch._core import routes
-from airflow_provider_gemini_batch._core.errors import (
-    redact,
-    transport_error,
-)
-from airflow_provider_gemini_batch._core.jsonl import (
-    iter_inline_results,
-    parse_result_line,
-    split_lines,
-)
+from airflow_provider_gemini_batch._core.jsonl import iter_inline_results, parse_result_line, split_lines
 from airflow_provider_gemini_batch._core.landing import RawResult, raw_result_from_scan, scan_result_blocks
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileInfo
 from airflow_provider_gemini_batch._core.result_lines import DEFAULT_MAX_LINE_BYTES
 from airflow_provider_gemini_batch._core.retry import RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
-from airflow_provider_gemini_batch._core.urls import public_url, scrub_userinfo
 from airflow_provider_gemini_batch._core.waiting import (
     DEFAULT_FILE_ACTIVE_TIMEOUT,
     FILE_ACTIVE_INTERVAL,
@@ -41,75 +37,21 @@ from airflow_provider_gemini_batch._core.waiting import (
     describe_file_error,
     file_readiness,
 )
-from airflow_provider_gemini_batch._core.wire_guard import (
-    MAX_ANSWER_BYTES,
-    MAX_ERROR_BODY_BYTES,
-    redirect_error,
-)
+from airflow_provider_gemini_batch._core.wire_guard import MAX_ANSWER_BYTES
 from airflow_provider_gemini_batch.backends import Backend
-from airflow_provider_gemini_batch.exceptions import (
-    GeminiApiError,
-    GeminiBatchError,
-    GeminiClientError,
-    GeminiConnectionConfigError,
-    GeminiInvalidInputError,
-    GeminiNotFoundError,
-)
-from airflow_provider_gemini_batch.hooks import _download, _upload
-from airflow_provider_gemini_batch.hooks._auth import (
-    USER_AGENT,
-    register_secrets,
-)
+from airflow_provider_gemini_batch.exceptions import GeminiClientError, GeminiInvalidInputError
+from airflow_provider_gemini_batch.hooks import _connection_test, _download, _transport, _upload
+from airflow_provider_gemini_batch.hooks._auth import register_secrets
 from airflow_provider_gemini_batch.hooks._base import GeminiHookBase
 from airflow_provider_gemini_batch.hooks._model_check import check_model_can_batch
 from airflow_provider_gemini_batch.hooks._sync_reads import (
     STREAM_CHUNK_BYTES as STREAM_CHUNK_BYTES,  # re-exported: it lived here before
 )
-from airflow_provider_gemini_batch.hooks._sync_reads import read_answer
 from airflow_provider_gemini_batch.hooks._upload import JSONL_MIME_TYPES as JSONL_MIME_TYPES
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook, aclose_shared_clients
 from airflow_provider_gemini_batch.storage import atomic_destination
 
 __all__ = ["GeminiBatchAsyncHook", "GeminiBatchHook", "aclose_shared_clients"]
-
-
-def _is_ui_test_id(conn_id: str) -> bool:
-    """Whether ``conn_id`` looks like the id Airflow's UI tests a connection form under.
-
-    Airflow (``api_fastapi/core_api/routes/public/connections.py``, ``test_connection``; checked
-    on 3.3.2) names the form ``get_random_string()`` (8 ASCII letters and digits) and exports it
-    as ``AIRFLOW_CONN_<ID upper-cased>`` for the duration of the test. The id mixes upper- and
-    lower-case letters (drawn from all 62 letters and digits, one of 8 characters misses either
-    case with odds of about 1 in 40), which ids people write almost never do: ``gemini01`` or
-    ``GEMINI01`` defined by an environment variable keep their name in messages. A generated id
-    without both cases is then named as it is, which is only less tidy.
-    """
-    return (
-        len(conn_id) == 8
-        and conn_id.isascii()
-        and conn_id.isalnum()
-        and any(c.isupper() for c in conn_id)
-        and any(c.islower() for c in conn_id)
-        and f"AIRFLOW_CONN_{conn_id.upper()}" in os.environ
-    )
-
-
-def _never_connected(exc: BaseException) -> bool:
-    """True when the connection could not be opened, so the request cannot have been seen."""
-    seen: set[int] = set()
-    todo: list[Any] = [exc]
-    while todo:
-        item = todo.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, (urllib3.exceptions.NewConnectionError, ConnectionRefusedError)):
-            return True
-        if isinstance(item, urllib3.exceptions.ConnectTimeoutError):
-            return True
-        if isinstance(item, BaseException):
-            todo.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
-    return False
 
 
 class GeminiBatchHook(GeminiHookBase):
@@ -122,14 +64,14 @@ class GeminiBatchHook(GeminiHookBase):
     The connection is read on first use, not in ``__init__``. Every call has the connection's
     timeout and follows the retry policy of ``_core.retry``. Connection, credentials, request
     shape and error mapping come from :class:`~airflow_provider_gemini_batch.hooks._base.GeminiHookBase`;
-    this class adds the ``requests`` transport.
+    this class adds the ``requests`` transport (``hooks/_transport.py``).
     """
 
     #: Items asked for per page by ``list_files``/``list_batches`` (the Files API maximum is 100).
     list_page_size: int = routes.LIST_PAGE_SIZE
     #: Largest control-plane answer accepted, in decoded bytes (``_core.wire_guard``).
     max_answer_bytes: int = MAX_ANSWER_BYTES
-    #: Pages in a row without an item after which a list walk is refused (see :meth:`_pages`).
+    #: Pages in a row without an item after which a list walk is refused (``_transport.walk_pages``).
     max_empty_pages: int = 20
     #: Pages one list walk reads at most (100 items a page: a million files or batches).
     max_list_pages: int = 10_000
@@ -176,9 +118,7 @@ class GeminiBatchHook(GeminiHookBase):
     @cached_property
     def session(self) -> requests.Session:
         """The ``requests.Session`` all calls share (connection pooling; no automatic retries)."""
-        session = requests.Session()
-        session.headers["User-Agent"] = USER_AGENT
-        return session
+        return _transport.new_session()
 
     def get_conn(self) -> requests.Session:
         return self.session
@@ -200,92 +140,10 @@ class GeminiBatchHook(GeminiHookBase):
         accept: Collection[int] = (200,),
     ) -> requests.Response:
         """Send one request; return a response whose status is in ``accept`` (default 200) or
-        raise a typed error (no retry here).
-
-        Redirects are never followed (``_core.wire_guard.redirect_error``).
-        Unless ``stream``, the body is read here under two bounds: the whole answer must arrive
-        within the connection's ``timeout`` of the request's start (a socket timeout alone bounds
-        each read, and a server sending one byte a second never trips it), and it may hold at most
-        :attr:`max_answer_bytes` decoded bytes (``_core.wire_guard.BoundedBody``).
-        The returned response then has its ``content`` filled and its connection released.
-        """
-        settings = self.settings
-        started = retry_mod.monotonic()
-        out = self._outgoing(req, settings, self._auth_headers() if req.authenticated else {}, data=data)
-        headers = {"Accept-Encoding": "identity", **out.headers}
-        try:
-            response = self.session.request(
-                out.method,
-                out.url,
-                params=out.params,
-                headers=headers,
-                data=out.content,
-                timeout=settings.timeout,
-                stream=True,
-                allow_redirects=False,
-            )
-        except requests.exceptions.RequestException as exc:
-            # A connect timeout proves the server never saw the request; a read timeout does not.
-            timed_out = isinstance(exc, requests.exceptions.Timeout)
-            never_sent = isinstance(exc, requests.exceptions.ConnectTimeout) or _never_connected(exc)
-            raise transport_error(
-                exc,
-                resource=req.resource,
-                method=req.what,
-                sent=not never_sent,
-                timed_out=timed_out,
-                secrets=self._secrets(),
-                connection=self.gemini_conn_id,
-                base_url=settings.base_url,
-            ) from None
-        if data is not None:
-            # The request's own bytes (an upload chunk) may take long on a slow link: the answer's
-            # deadline counts from when its headers arrived.
-            started = retry_mod.monotonic()
-        if response.is_redirect or 300 <= response.status_code < 400:
-            response.close()
-            raise redirect_error(
-                response.status_code,
-                response.headers.get("Location"),
-                settings.base_url,
-                resource=req.resource,
-                method=req.what,
-            )
-        if response.status_code not in accept:
-            try:
-                content = self._read_answer(response, req, started, MAX_ERROR_BODY_BYTES)
-                response._content_consumed = True  # type: ignore[attr-defined]  # read whole: reusable
-            except GeminiBatchError:
-                content = b""
-            finally:
-                response.close()
-            raise self._status_error(
-                req, response.status_code, content, response.headers, response.reason, self._secrets()
-            )
-        if not stream:
-            try:
-                response._content = self._read_answer(response, req, started, self.max_answer_bytes)
-                # Read to its end: ``close`` then returns the connection to the pool (keep-alive)
-                # instead of closing it, as it does for a body left unread (too big, too late).
-                response._content_consumed = True  # type: ignore[attr-defined]
-            finally:
-                response.close()
-        return response
-
-    def _read_answer(
-        self, response: requests.Response, req: routes.ApiRequest, started: float, limit: int
-    ) -> bytes:
-        """``response``'s decoded body within ``timeout`` of ``started`` and ``limit`` bytes
-        (``hooks/_sync_reads.read_answer``)."""
-        return read_answer(
-            response,
-            req,
-            started=started,
-            timeout=self.settings.timeout,
-            limit=limit,
-            conn_id=self.gemini_conn_id,
-            secrets=self._secrets(),
-        )
+        raise a typed error (no retry here). Redirects are never followed; unless ``stream``, the
+        body is read within the connection's ``timeout`` and :attr:`max_answer_bytes`
+        (``hooks/_transport.send_once``)."""
+        return _transport.send_once(self, req, data=data, stream=stream, accept=accept)
 
     def _request(self, req: routes.ApiRequest, *, stream: bool = False) -> requests.Response:
         """Send with the retry policy (create is retried only where the server provably never saw it)."""
@@ -415,8 +273,8 @@ class GeminiBatchHook(GeminiHookBase):
         if light and not self._fields_refused:
             yielded = False
             try:
-                for item in self._pages(
-                    lambda token: backend.list_batches(token, size, light=True), backend.list_key
+                for item in _transport.walk_pages(
+                    self, lambda token: backend.list_batches(token, size, light=True), backend.list_key
                 ):
                     yielded = True
                     yield self._batch_view(backend, item)
@@ -424,7 +282,9 @@ class GeminiBatchHook(GeminiHookBase):
             except GeminiClientError as exc:
                 if yielded or not self._light_read_refused(exc, "the batch list"):
                     raise
-        for item in self._pages(lambda token: backend.list_batches(token, size), backend.list_key):
+        for item in _transport.walk_pages(
+            self, lambda token: backend.list_batches(token, size), backend.list_key
+        ):
             yield self._batch_view(backend, item)
 
     def cancel_batch(self, name: str) -> None:
@@ -439,24 +299,7 @@ class GeminiBatchHook(GeminiHookBase):
         :raises GeminiNotFoundError: the batch did not exist (a 404 after a retried attempt counts
             as success: the earlier attempt deleted it but its answer was lost).
         """
-        self._delete(self.backend.delete_batch(name))
-
-    def _delete(self, req: routes.ApiRequest) -> None:
-        attempts = 0
-
-        def once() -> requests.Response | None:
-            nonlocal attempts
-            attempts += 1
-            try:
-                return self._send_once(req)
-            except GeminiNotFoundError:
-                if attempts > 1:
-                    return None
-                raise
-
-        response = self.policy.retrying(idempotent=True, what=req.what)(once)
-        if response is not None:
-            response.close()
+        _transport.delete_once_seen(self, self.backend.delete_batch(name))
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -501,60 +344,14 @@ class GeminiBatchHook(GeminiHookBase):
     def list_files(self) -> Iterator[FileInfo]:
         """Every file of the project, following ``nextPageToken`` through all pages (lazily)."""
         version, size = self.settings.api_version, self.list_page_size
-        for item in self._pages(lambda token: routes.list_files(version, token, size), "files"):
+        for item in _transport.walk_pages(
+            self, lambda token: routes.list_files(version, token, size), "files"
+        ):
             yield self._file_view(item)
 
     def delete_file(self, name: str) -> None:
         """Delete ``files/…``. :raises GeminiNotFoundError: as :meth:`delete_batch`."""
-        self._delete(routes.delete_file(self.settings.api_version, name))
-
-    def _pages(
-        self, build: Callable[[str | None], routes.ApiRequest], key: str
-    ) -> Iterator[Mapping[str, Any]]:
-        """The items of every page of a list, following ``nextPageToken``.
-
-        Bounded in pages, not only in what the caller takes: a server that answers empty pages
-        each naming a new token would otherwise keep a lookup (the create operator's reattach,
-        the lineage lookup) asking forever. After :attr:`max_empty_pages` pages in a row without
-        an item, or :attr:`max_list_pages` pages in all, or a token seen before, the walk ends
-        with an error rather than a quiet stop: a lookup that stopped early could miss the batch
-        it looks for and make the caller create (and pay for) a second one.
-
-        :raises GeminiApiError: one of the bounds above was passed.
-        """
-        token: str | None = None
-        seen: set[str] = set()
-        pages = empty = 0
-        while True:
-            req = build(token)
-            data = self._json(req)
-            pages += 1
-            items = [item for item in (data.get(key) or []) if isinstance(item, Mapping)]
-            empty = 0 if items else empty + 1
-            yield from items
-            token = data.get("nextPageToken") or None
-            if not token:
-                return
-            problem = None
-            remembered = str(token)[:200]
-            if remembered in seen:
-                problem = "named a page token it had named before"
-            elif empty >= self.max_empty_pages:
-                problem = f"sent {empty} pages in a row with no item and yet another page token"
-            elif pages >= self.max_list_pages:
-                problem = f"still named a next page after {pages} pages"
-            if problem is not None:
-                raise GeminiApiError(
-                    http_status=200,
-                    status=None,
-                    message=(
-                        f"the list never ends: the server {problem}; stopped asking (a broken or "
-                        "hostile server, or a proxy answering with something else than the API)"
-                    ),
-                    resource=key,
-                    method=req.what,
-                )
-            seen.add(remembered)
+        _transport.delete_once_seen(self, routes.delete_file(self.settings.api_version, name))
 
     def upload_file(
         self,
@@ -702,49 +499,9 @@ class GeminiBatchHook(GeminiHookBase):
 
     # -- connection test -------------------------------------------------------------------------
 
+    # -- connection test -------------------------------------------------------------------------
+
     def test_connection(self) -> tuple[bool, str]:
-        """List one file to check URL and credentials. Returns ``(ok, message)``; never raises."""
-        try:
-            settings = self.settings
-            self._send_once(routes.list_files(settings.api_version, page_size=1)).close()
-            where = public_url(settings.base_url)
-            return True, f"Connected to the Gemini API at {where} (API {settings.api_version})."
-        except Exception as exc:
-            message = redact(str(exc) or type(exc).__name__, self._secrets())
-            cached = self.__dict__.get("settings")
-            message = scrub_userinfo(message, cached.base_url if cached is not None else None)
-            return False, self._test_failure_message(message, exc)
-
-    def _test_failure_message(self, message: str, exc: BaseException) -> str:
-        """The test's failure text for a person: the connection id named, unless it is the UI's
-        generated one (:func:`_is_ui_test_id`); a hint for a host without a scheme.
-
-        Airflow's UI tests a form under a generated connection id, which means nothing to the
-        reader, so "connection '<id>'" becomes "this connection" there. A host without
-        ``http://``/``https://`` is taken as ``https://`` (``_core.settings``); against a
-        plain-HTTP server (the local emulator) that fails with a bare SSL error, so the message
-        says what was assumed and how to write it.
-        """
-        conn_id = self.gemini_conn_id
-        if _is_ui_test_id(conn_id):
-            quoted = repr(conn_id)
-            for old, new in (
-                (f"The Airflow connection {quoted}", "This connection"),
-                (f"Airflow connection {quoted}", "this connection"),
-                (f"Connection {quoted}", "This connection"),
-                (f"connection {quoted}", "this connection"),
-                (quoted, "this connection"),
-            ):
-                message = message.replace(old, new)
-        if isinstance(exc, GeminiConnectionConfigError):
-            return message
-        try:
-            host = (self.get_connection(conn_id).host or "").strip()
-        except Exception:  # the message above is all we have
-            return message
-        if host and "://" not in host:
-            message += (
-                f" The host {host!r} has no scheme, so https://{host} was used; if the server speaks "
-                f"plain HTTP (e.g. the local emulator), write the host as http://{host}."
-            )
-        return message
+        """Send the backend's probe (Developer API: list one file) to check URL and credentials.
+        Returns ``(ok, message)``; never raises (``hooks/_connection_test.py``)."""
+        return _connection_test.test_connection(self)
