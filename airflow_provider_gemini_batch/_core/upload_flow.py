@@ -304,9 +304,11 @@ def stored_file_problem(
 ) -> str | None:
     """Why the stored file cannot be trusted to hold the local bytes, or None when it can.
 
-    :param size_bytes: the stored file's ``sizeBytes``; :param sha256_hash: its ``sha256Hash``.
-    :param size: the local file's size; :param digest: its sha256 (32 bytes), ``hexdigest`` the
-        same in hex (for the message).
+    :param size_bytes: the stored file's ``sizeBytes``.
+    :param sha256_hash: the stored file's ``sha256Hash`` as the service spells it.
+    :param size: the local file's size in bytes.
+    :param digest: the local file's sha256 (32 bytes).
+    :param hexdigest: the same in hex (for the message).
 
     The real service reports both on every upload (``sizeBytes`` and ``sha256Hash`` in
     ``tests/real_service/captures.py``, from Google's cookbook run); a missing or unreadable hash
