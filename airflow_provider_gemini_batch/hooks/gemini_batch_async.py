@@ -320,17 +320,14 @@ class GeminiBatchAsyncHook(GeminiHookBase):
             the service refuses the mask (400) it is logged once and full reads are used from then on.
         :raises GeminiNotFoundError: unknown or deleted batch, or one created with another key.
         """
-        settings = await self.get_settings()
-        version = settings.api_version
+        backend = self._backend_of(await self.get_settings())
         if light and not self._fields_refused:
             try:
-                return self._batch_view(
-                    await self._json(routes.get_batch(version, name, fields=routes.POLL_FIELDS))
-                )
+                return self._batch_view(backend, await self._json(backend.get_batch(name, light=True)))
             except GeminiClientError as exc:
                 if not self._light_read_refused(exc, name):
                     raise
-        return self._batch_view(await self._json(routes.get_batch(version, name)))
+        return self._batch_view(backend, await self._json(backend.get_batch(name)))
 
     async def list_batches_page(
         self, page_token: str | None = None, *, page_size: int = routes.LIST_PAGE_SIZE, light: bool = True
@@ -338,28 +335,26 @@ class GeminiBatchAsyncHook(GeminiHookBase):
         """One page of ``batches.list``: the batches on it and the next page's token (None: last).
 
         The service lists newest first (the emulator does the same); the key is ``operations``
-        (spec §7.2). No page size limit is documented; 100 is what this provider asks by default.
+        (REST reference ``batches.list``, https://ai.google.dev/api/batch-api). No page size limit
+        is documented; 100 is what this provider asks by default.
 
         :param light: ask each operation only for what a wait needs (:data:`routes.LIST_FIELDS`:
             no inline response bodies); if the service refuses the mask (400) it is logged once
             and full pages are read from then on.
         :raises GeminiBatchError: the page could not be read (one attempt with ``retry=False``).
         """
-        settings = await self.get_settings()
-        version = settings.api_version
+        backend = self._backend_of(await self.get_settings())
         data: dict[str, Any] | None = None
         if light and not self._fields_refused:
             try:
-                data = await self._json(
-                    routes.list_batches(version, page_token, page_size, fields=routes.LIST_FIELDS)
-                )
+                data = await self._json(backend.list_batches(page_token, page_size, light=True))
             except GeminiClientError as exc:
                 if not self._light_read_refused(exc, "the batch list"):
                     raise
         if data is None:
-            data = await self._json(routes.list_batches(version, page_token, page_size))
-        items = data.get("operations") or []
-        batches = [self._batch_view(item) for item in items if isinstance(item, dict)]
+            data = await self._json(backend.list_batches(page_token, page_size))
+        items = data.get(backend.list_key) or []
+        batches = [self._batch_view(backend, item) for item in items if isinstance(item, dict)]
         return batches, (data.get("nextPageToken") or None)
 
     async def list_operations_page(
@@ -375,19 +370,18 @@ class GeminiBatchAsyncHook(GeminiHookBase):
         :raises GeminiBatchError: the page could not be read (one attempt with ``retry=False``),
             or its body is not a list page (:class:`GeminiApiError`).
         """
-        settings = await self.get_settings()
-        version = settings.api_version
+        backend = self._backend_of(await self.get_settings())
         req: routes.ApiRequest | None = None
         response: httpx.Response | None = None
         if light and not self._fields_refused:
-            req = routes.list_batches(version, page_token, page_size, fields=routes.LIST_FIELDS)
+            req = backend.list_batches(page_token, page_size, light=True)
             try:
                 response = await self._response(req)
             except GeminiClientError as exc:
                 if not self._light_read_refused(exc, "the batch list"):
                     raise
         if response is None:
-            req = routes.list_batches(version, page_token, page_size)
+            req = backend.list_batches(page_token, page_size)
             response = await self._response(req)
         try:
             return scan_list_page(response.content)
@@ -402,8 +396,8 @@ class GeminiBatchAsyncHook(GeminiHookBase):
 
     async def cancel_batch(self, name: str) -> None:
         """Ask the service to cancel ``batches/…``."""
-        settings = await self.get_settings()
-        await self._json(routes.cancel_batch(settings.api_version, name))
+        backend = self._backend_of(await self.get_settings())
+        await self._json(backend.cancel_batch(name))
 
     async def get_file(self, name: str) -> FileInfo:
         """Metadata of ``files/…``."""
