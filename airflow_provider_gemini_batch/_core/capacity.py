@@ -12,8 +12,8 @@ Wire facts, each with its source:
   "You exceeded your current quota, please check your plan and billing details. For more
   information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits ...",
   with no ``details`` or only a ``google.rpc.Help`` link: no ``QuotaFailure``, no ``RetryInfo``,
-  no ``ErrorInfo.reason`` and no ``Retry-After`` [OBS: langchain4j/langchain4j pull request 3942
-  (a batch integration run, CI log), googleapis/js-genai issue 1264 (batch creates on a paid
+  no ``ErrorInfo.reason`` and no ``Retry-After`` [OBS: langchain4j/langchain4j pull request #3942
+  (a batch integration run, CI log), googleapis/js-genai issue #1264 (batch creates on a paid
   project "well under" the rate limits), discuss.ai.google.dev thread 115183 ("no Retry-After or
   anything similar" on ``asyncBatchEmbedContent``)]. No public capture names the concurrent-batch
   limit as the cause in the text, so the text cannot be matched; what a waiter can observe is the

@@ -5,8 +5,8 @@ batch requests: 100" (the ``max_active_batches`` knob, ``--max-concurrent-batche
 command line). Batches PENDING or RUNNING count, and so do deleted ones still running.
 
 The answer: no public capture shows the 101st create, so it is shaped like the 429s users reported
-from batch creates [OBS: langchain4j/langchain4j pull request 3942 (CI log of a batch integration
-run), googleapis/js-genai issue 1264, discuss.ai.google.dev thread 115183]: HTTP 429, status
+from batch creates [OBS: langchain4j/langchain4j pull request #3942 (CI log of a batch integration
+run), googleapis/js-genai issue #1264, discuss.ai.google.dev thread 115183]: HTTP 429, status
 RESOURCE_EXHAUSTED, the generic quota message, a ``google.rpc.Help`` link to the rate-limits page
 and nothing else: no ``QuotaFailure``, no ``RetryInfo``, no ``Retry-After``. A client cannot tell
 the cause from the text; it can count the project's batches in flight.
