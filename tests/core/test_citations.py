@@ -47,8 +47,6 @@ SKIPPED_PARTS = {"_build", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff
 #: ``test_allow_list_only_holds_files_that_still_need_it`` asks for its removal.
 _CITATION_ALLOW_LIST = frozenset(
     {
-        "airflow_provider_gemini_batch/hooks/gemini_batch.py",
-        "airflow_provider_gemini_batch/hooks/gemini_batch_async.py",
         "airflow_provider_gemini_batch/emulator/app.py",
         "airflow_provider_gemini_batch/emulator/batches.py",
         "airflow_provider_gemini_batch/emulator/backend.py",
