@@ -21,9 +21,12 @@ reads of ``console_live`` for the connections of batches created in the last 48 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -34,6 +37,7 @@ from airflow_provider_gemini_batch.plugins.console_page import View, render_cons
 from airflow_provider_gemini_batch.plugins.console_rows import (
     EXPIRY_HOURS,
     FILTER_STATES,
+    TOTALS_LIMIT,
     WITH_WARNINGS,
     LiveBatch,
     Row,
@@ -49,10 +53,13 @@ CONSOLE_ROUTE = "/console"
 PAGE_SIZE = 50
 #: Batches one load examines at most to fill a page when a state filter drops rows.
 SCAN_LIMIT = 5_000
-#: Batches the totals cover at most (the newest of the filter).
-TOTALS_LIMIT = 10_000
+#: Batches per read of the totals' walk.
+TOTALS_CHUNK = 1_000
 #: Seconds totals of one (viewer's DAGs, filter) are reused.
 TOTALS_CACHE_SECONDS = 30.0
+#: Most seconds a load waits for totals being added up (they finish on their own thread and
+#: serve the next loads; the page says so meanwhile).
+TOTALS_WAIT_SECONDS = 1.0
 #: Connections whose batch list one load reads at most.
 MAX_CONNECTIONS = 8
 #: Seconds a task's connection id (from its serialized DAG) is reused.
@@ -180,9 +187,9 @@ def recent_tasks(session: Any, visible: frozenset[str], now: datetime) -> list[t
 @dataclass
 class Result:
     rows: list[Row]
-    totals: Totals
     next_token: str | None
     notices: list[str]
+    live: dict[str, LiveBatch] = field(default_factory=dict)
 
 
 class Console:
@@ -192,8 +199,10 @@ class Console:
         self.db = db_reader
         self.lists = list_reader or ListReader()
         self.conns = ConnIds()
-        self._totals: dict[Any, tuple[float, Totals]] = {}
+        self._totals: dict[Any, tuple[float, Future[Totals]]] = {}
         self._lock = threading.Lock()
+        # One thread adds totals up: a long sum never holds the DB threads that read the rows.
+        self._totals_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gemini-batch-totals")
 
     def access(self, user: Any, now: datetime) -> Access:
         """The viewer's DAGs and the connections worth a live read (one DB session)."""
@@ -213,7 +222,6 @@ class Console:
             task_id=cand.task_id,
             map_index=cand.map_index,
             created=cand.timestamp,
-            ti_state=cand.ti_state,
             record=record,
             live=live.get(record.batch_name),
             now=now,
@@ -234,7 +242,9 @@ class Console:
         with create_session() as session:
             scanned = 0
             last = None
-            for cand, record in q.scan(session, window, filters.after, limit=SCAN_LIMIT):
+            for cand, record in q.scan(
+                session, window, filters.after, limit=SCAN_LIMIT, chunk_size=PAGE_SIZE
+            ):
                 scanned += 1
                 last = cand.position
                 if record is None:
@@ -251,30 +261,42 @@ class Console:
                         f"{scanned:,} batches were examined for this filter and {len(rows)} matched; "
                         "older ones are on the next page."
                     )
-            totals = self._totals_of(session, window, filters.state, live, now)
-        return Result(rows, totals, next_token, notices)
+        return Result(rows, next_token, notices, live)
 
-    def _totals_of(
-        self, session: Any, window: q.Window, state: str | None, live: dict[str, LiveBatch], now: datetime
-    ) -> Totals:
+    def totals_future(
+        self, window: q.Window, state: str | None, live: dict[str, LiveBatch], now: datetime
+    ) -> Future[Totals]:
+        """The totals of ``window`` and ``state``: a fresh cached sum, the one being added up, or a
+        new one started on the totals thread (shared by every load asking the same)."""
         key = (window, state)
         with self._lock:
             found = self._totals.get(key)
-            if found is not None and time.monotonic() - found[0] < TOTALS_CACHE_SECONDS:
+            if found is not None and (
+                not found[1].done() or time.monotonic() - found[0] < TOTALS_CACHE_SECONDS
+            ):
                 return found[1]
-        totals = Totals()
-        for cand, record in q.scan(session, window, None, limit=TOTALS_LIMIT):
-            totals.scanned += 1
-            if record is None:
-                continue
-            row = self._row(cand, record, live, now)
-            if matches(row, state):
-                totals.add(row)
-        totals.complete = totals.scanned < TOTALS_LIMIT
-        with self._lock:
+            future = self._totals_pool.submit(self.add_up, window, state, dict(live), now)
             if len(self._totals) > 64:
-                self._totals.clear()
-            self._totals[key] = (time.monotonic(), totals)
+                self._totals = {k: v for k, v in self._totals.items() if not v[1].done()}
+            self._totals[key] = (time.monotonic(), future)
+            return future
+
+    def add_up(
+        self, window: q.Window, state: str | None, live: dict[str, LiveBatch], now: datetime
+    ) -> Totals:
+        """Sum the newest :data:`TOTALS_LIMIT` batches of ``window`` that pass ``state``."""
+        from airflow.utils.session import create_session
+
+        totals = Totals()
+        with create_session() as session:
+            for cand, record in q.scan(session, window, None, limit=TOTALS_LIMIT, chunk_size=TOTALS_CHUNK):
+                totals.scanned += 1
+                if record is None:
+                    continue
+                row = self._row(cand, record, live, now)
+                if matches(row, state):
+                    totals.add(row)
+        totals.complete = totals.scanned < TOTALS_LIMIT
         return totals
 
 
@@ -316,11 +338,15 @@ def add_route(app: Any, db_reader: Any, headers: Any, base_of: Any) -> Console:
         lists = await console.lists.read(access.recent_conns) if live_enabled() else {}
         result = await console.db.run(lambda _: console.collect(access, filters, lists, now), None)
         notices = result.notices + [r.problem for r in lists.values() if r.problem]
+        summing = console.totals_future(filters.window(access.visible), filters.state, result.live, now)
+        totals = None
+        with contextlib.suppress(asyncio.TimeoutError):
+            totals = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(summing)), TOTALS_WAIT_SECONDS)
         nonce = secrets.token_urlsafe(16)
         view = View(
             base=base_of(request.scope),
             rows=result.rows,
-            totals=result.totals,
+            totals=totals,
             dag_options=sorted(access.visible),
             dag_id=filters.dag_id,
             state=filters.state,

@@ -18,6 +18,7 @@ from airflow_provider_gemini_batch.plugins.console_rows import (
     FILTER_STATES,
     IN_FLIGHT,
     NOT_RECORDED,
+    TOTALS_LIMIT,
     WITH_WARNINGS,
     Row,
     Sums,
@@ -54,7 +55,7 @@ class View:
 
     base: str
     rows: Sequence[Row]
-    totals: Totals
+    totals: Totals | None
     dag_options: Sequence[str]
     dag_id: str | None = None
     state: str | None = None
@@ -126,7 +127,13 @@ def _sums_table(title: str, first: str, groups: Iterable[tuple[str, Sums]]) -> M
     )
 
 
-def _totals(totals: Totals) -> Markup:
+def _totals(totals: Totals | None) -> Markup:
+    if totals is None:
+        return html(
+            "<section><h2>Totals</h2><p class=muted>The totals of this filter are being added up "
+            "(the newest {:,} batches at most); reload in a few seconds.</p></section>",
+            TOTALS_LIMIT,
+        )
     overall = totals.overall
     scope = (
         html("over the {:,} batches of this filter", totals.scanned)

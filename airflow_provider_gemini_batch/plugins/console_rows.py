@@ -55,6 +55,8 @@ FILTER_STATES = (
     "EXPIRED",
     NOT_RECORDED,
 )
+#: Batches the totals cover at most (the newest of the filter).
+TOTALS_LIMIT = 10_000
 #: Distinct DAGs and days the totals keep apart; past it, the rest is summed under "other".
 TOTALS_KEYS = 500
 
@@ -97,7 +99,6 @@ class Row:
     map_index: int
     batch_name: str
     created: datetime
-    ti_state: str | None = None
     display_name: str | None = None
     state: str = IN_FLIGHT
     source: str = "none"
@@ -171,14 +172,13 @@ def build_row(
     task_id: str,
     map_index: int,
     created: datetime,
-    ti_state: str | None,
     record: BatchRecord,
     live: LiveBatch | None,
     now: datetime,
     thresholds: Thresholds = Thresholds(),
 ) -> Row:
     """The console row of one recorded batch (``now`` and ``created`` in UTC)."""
-    row = Row(dag_id, run_id, task_id, map_index, record.batch_name, created, ti_state=ti_state)
+    row = Row(dag_id, run_id, task_id, map_index, record.batch_name, created)
     summary = record.summary or {}
     manifest = record.manifest
     if live is not None and live.create_time is not None:
