@@ -97,3 +97,5 @@ def test_the_console_in_a_browser_for_an_admin_and_for_a_one_team_viewer(api: st
     for hidden in (history.b, history.c, history.stuck):
         assert hidden not in viewer_text, hidden
     assert STUCK_NAME not in viewer_text
+    # Every other DAG of the session's DB is team b's (console_seed): one DAG in the filter.
+    assert "console_many" not in viewer_text
