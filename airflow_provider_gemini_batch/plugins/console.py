@@ -22,7 +22,6 @@ reads of ``console_live`` for the connections of batches created in the last 48 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import threading
 import time
@@ -52,7 +51,7 @@ CONSOLE_ROUTE = "/console"
 #: Batches shown per page.
 PAGE_SIZE = 50
 #: Batches one load examines at most to fill a page when a state filter drops rows.
-SCAN_LIMIT = 5_000
+SCAN_LIMIT = 1_000
 #: Batches per read of the totals' walk.
 TOTALS_CHUNK = 1_000
 #: Seconds totals of one (viewer's DAGs, filter) are reused.
@@ -242,9 +241,9 @@ class Console:
         with create_session() as session:
             scanned = 0
             last = None
-            for cand, record in q.scan(
-                session, window, filters.after, limit=SCAN_LIMIT, chunk_size=PAGE_SIZE
-            ):
+            # Without a state filter every row is shown: read a page; with one, larger chunks.
+            chunk = PAGE_SIZE if filters.state is None else q.CHUNK
+            for cand, record in q.scan(session, window, filters.after, limit=SCAN_LIMIT, chunk_size=chunk):
                 scanned += 1
                 last = cand.position
                 if record is None:
@@ -272,7 +271,8 @@ class Console:
         with self._lock:
             found = self._totals.get(key)
             if found is not None and (
-                not found[1].done() or time.monotonic() - found[0] < TOTALS_CACHE_SECONDS
+                not found[1].done()
+                or (time.monotonic() - found[0] < TOTALS_CACHE_SECONDS and found[1].exception() is None)
             ):
                 return found[1]
             future = self._totals_pool.submit(self.add_up, window, state, dict(live), now)
@@ -340,8 +340,12 @@ def add_route(app: Any, db_reader: Any, headers: Any, base_of: Any) -> Console:
         notices = result.notices + [r.problem for r in lists.values() if r.problem]
         summing = console.totals_future(filters.window(access.visible), filters.state, result.live, now)
         totals = None
-        with contextlib.suppress(asyncio.TimeoutError):
+        try:
             totals = await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(summing)), TOTALS_WAIT_SECONDS)
+        except asyncio.TimeoutError:
+            pass  # still adding up: the page says so, the next load gets them
+        except Exception as exc:  # the rows still show; the type only, never the text
+            notices.append(f"The totals could not be added up ({type(exc).__name__}).")
         nonce = secrets.token_urlsafe(16)
         view = View(
             base=base_of(request.scope),
