@@ -118,6 +118,12 @@ class Row:
         return self.state in FINAL or self.state == NOT_RECORDED
 
 
+def count_of(value: Any) -> int | None:
+    """A count as a non-negative int (``page.count``, negatives dropped: a planted ``-1``)."""
+    number = count(value)
+    return number if number is not None and number >= 0 else None
+
+
 def money(value: Any) -> float | None:
     """A finite, non-negative amount, else None (a planted ``"1e999"`` or ``NaN`` is dropped)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -131,11 +137,11 @@ def tokens_of(usage: Any) -> int | None:
     candidates, thoughts and embedding counters; None when it names none."""
     if not isinstance(usage, Mapping):
         return None
-    total = count(usage.get("totalTokenCount"))
+    total = count_of(usage.get("totalTokenCount"))
     if total is not None:
         return total
     parts = [
-        count(usage.get(k))
+        count_of(usage.get(k))
         for k in ("promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount", "tokenCount")
     ]
     known = [p for p in parts if p is not None]
@@ -151,11 +157,11 @@ def _manifest_fields(row: Row, manifest: Mapping[str, Any]) -> None:
     counts = manifest.get("counts")
     counts = counts if isinstance(counts, Mapping) else {}
     row.landed = True
-    row.requests = count(counts.get("total"))
-    row.failed = count(counts.get("failed"))
+    row.requests = count_of(counts.get("total"))
+    row.failed = count_of(counts.get("failed"))
     outcomes = counts.get("by_outcome")
     if isinstance(outcomes, Mapping):
-        row.outcomes = {str(k)[:40]: n for k, v in outcomes.items() if (n := count(v))}
+        row.outcomes = {str(k)[:40]: n for k, v in outcomes.items() if (n := count_of(v))}
     row.tokens = tokens_of(manifest.get("usage"))
     cost = manifest.get("cost")
     if isinstance(cost, Mapping):
@@ -192,7 +198,7 @@ def build_row(
     elif manifest is not None or summary:
         recorded = _short((manifest or {}).get("state")) or _short(summary.get("state"))
         row.state, row.source = recorded or IN_FLIGHT, "recorded"
-        row.stats = _stats_of(summary.get("stats"))
+        row.stats = {k: v for k, v in _stats_of(summary.get("stats")).items() if v >= 0}
     if row.state == IN_FLIGHT and row.age > EXPIRY_HOURS * 3600:
         row.state = NOT_RECORDED
     if row.stats.get("request_count"):
