@@ -166,21 +166,22 @@ class ConnIds:
         return conn_id
 
 
-def recent_tasks(session: Any, visible: frozenset[str], now: datetime) -> list[tuple[str, str]]:
-    """``(dag_id, task_id)`` of create tasks that recorded a batch in the last 48 h."""
+def recent_tasks(session: Any, dag_ids: frozenset[str], now: datetime) -> list[tuple[str, str]]:
+    """``(dag_id, task_id)`` of create tasks of ``dag_ids`` that recorded a batch in the last 48 h,
+    most recent first (from the newest 1,000 such batches)."""
     from airflow.models.xcom import XComModel as X
     from sqlalchemy import select
 
-    if not visible:
+    if not dag_ids:
         return []
     query = (
         select(X.dag_id, X.task_id)
-        .where(X.key == q.INDEX_KEY, X.dag_id.in_(sorted(visible)))
+        .where(X.key == q.INDEX_KEY, X.dag_id.in_(sorted(dag_ids)))
         .where(X.timestamp >= now - timedelta(hours=EXPIRY_HOURS))
-        .distinct()
+        .order_by(X.timestamp.desc())
         .limit(1000)
     )
-    return [(str(d), str(t)) for d, t in session.execute(query)]
+    return list(dict.fromkeys((str(d), str(t)) for d, t in session.execute(query)))
 
 
 @dataclass
@@ -203,15 +204,16 @@ class Console:
         # One thread adds totals up: a long sum never holds the DB threads that read the rows.
         self._totals_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gemini-batch-totals")
 
-    def access(self, user: Any, now: datetime) -> Access:
-        """The viewer's DAGs and the connections worth a live read (one DB session)."""
+    def access(self, user: Any, filters: Filters, now: datetime) -> Access:
+        """The viewer's DAGs and the connections worth a live read: those of the filter's DAGs'
+        batches of the last 48 h, the most recently used first (one DB session)."""
         from airflow.utils.session import create_session
 
         with create_session() as session:
             visible = readable_dag_ids(user, q.dags_with_batches(session), session)
-            tasks = recent_tasks(session, visible, now)
+            tasks = recent_tasks(session, filters.window(visible).dag_ids or frozenset(), now)
         conn_of = {task: self.conns.get(*task) for task in tasks}
-        conns = sorted({c for c in conn_of.values() if c})
+        conns = list(dict.fromkeys(c for c in conn_of.values() if c))
         return Access(visible, conn_of, conns[:MAX_CONNECTIONS])
 
     def _row(self, cand: q.Candidate, record: Any, live: dict[str, LiveBatch], now: datetime) -> Row:
@@ -334,7 +336,7 @@ def add_route(app: Any, db_reader: Any, headers: Any, base_of: Any) -> Console:
         """Every batch of the viewer's DAGs, newest first, with totals."""
         now = datetime.now(timezone.utc)
         filters = Filters.parse(request.query_params)
-        access = await console.db.run(lambda _: console.access(user, now), None)
+        access = await console.db.run(lambda _: console.access(user, filters, now), None)
         lists = await console.lists.read(access.recent_conns) if live_enabled() else {}
         result = await console.db.run(lambda _: console.collect(access, filters, lists, now), None)
         notices = result.notices + [r.problem for r in lists.values() if r.problem]

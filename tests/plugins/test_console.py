@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,6 +22,8 @@ from airflow_provider_gemini_batch.emulator import EmulatorServer
 from airflow_provider_gemini_batch.operators.gemini_batch import GeminiCreateBatchOperator
 from airflow_provider_gemini_batch.plugins.console import PAGE_SIZE
 from tests.fixtures.airflow_env import unique_dag_id
+from tests.hostile.fixtures import HOSTILE_KEY
+from tests.hostile.server import HostileServer, Rule, trickle
 from tests.plugins.airflow_api import airflow_api, planted_run
 from tests.plugins.console_seed import (
     PLANTED_DISPLAY,
@@ -222,3 +224,32 @@ def test_the_console_is_a_menu_entry_of_airflows_ui(api: str) -> None:
     assert views == [{**views[0], "href": CONSOLE, "destination": "nav", "url_route": "gemini-batches"}], (
         views
     )
+
+
+def test_live_list_reads_against_a_trickling_upstream_are_bounded_and_shared(
+    api: str, history: Seeded, hostile_server: Callable[..., HostileServer], hostile_conn: Callable[..., str]
+) -> None:
+    """The console's optional list read: bounded like the batch page's read, one per connection
+    for any number of loads, and the page still shows what the tasks recorded."""
+    upstream = hostile_server([Rule("GET", r"/v1beta/batches", trickle(interval=1.0))])
+    conn_id = hostile_conn(upstream, conn_id=f"console_trickle_{unique_dag_id('c')}")
+    with DAG(unique_dag_id("console_trickle"), start_date=datetime(2026, 1, 1), schedule=None) as dag:
+        GeminiCreateBatchOperator(
+            task_id="create_batch", model="gemini-2.5-flash", input_path="/in.jsonl", gemini_conn_id=conn_id
+        )
+    planted_run(dag, {("create_batch", "batch_name"): "batches/behind-a-trickle"})
+    admin = token("admin", "admin")
+    first = _get(api, admin, {"dag_id": dag.dag_id})
+    second = _get(api, admin, {"dag_id": dag.dag_id})
+    for answer in (first, second):
+        assert answer.status_code == 200
+        text = _text(answer.text)
+        assert "batches/behind-a-trickle" in text
+        assert "IN_FLIGHT" in text  # what the tasks recorded
+        assert (
+            f"The batch list of '{conn_id}' did not answer within 4 s" in text
+            or "could not be reached" in text
+        ), text
+    # One list read for both loads (shared while in flight, then cached); the key never shown.
+    assert len(upstream.calls("GET", r"/v1beta/batches.*")) == 1
+    assert HOSTILE_KEY not in first.text + second.text
