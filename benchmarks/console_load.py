@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
@@ -256,15 +257,18 @@ def main() -> None:
             rows = answer.text.count("/gemini-batch/ti/")
             totals = "totals" if "Per DAG" in answer.text else "totals pending"
             print(f"{label:60s} {took * 1000:8.0f} ms  HTTP {answer.status_code}, {rows} rows, {totals}")
-        older = answer.text.split('href="?', 1)
-        if len(older) > 1:
+        older = re.findall(r'<a href="\?([^"]+)">Older batches', answer.text)
+        if older:
             t0 = time.perf_counter()
-            client.get("/gemini-batch/console?" + older[1].split('"', 1)[0].replace("&amp;", "&"))
+            client.get("/gemini-batch/console?" + older[0].replace("&amp;", "&"))
             print(f"{'next 1,000 of that filter (keyset)':60s} {(time.perf_counter() - t0) * 1000:8.0f} ms")
-        newest = client.get("/gemini-batch/console").text.split('href="?', 1)
+        newest = re.findall(r'<a href="\?([^"]+)">Older batches', client.get("/gemini-batch/console").text)
         t0 = time.perf_counter()
-        client.get("/gemini-batch/console?" + newest[1].split('"', 1)[0].replace("&amp;", "&"))
-        print(f"{'page 2 of all DAGs (keyset)':60s} {(time.perf_counter() - t0) * 1000:8.0f} ms")
+        page2 = client.get("/gemini-batch/console?" + newest[0].replace("&amp;", "&"))
+        took = (time.perf_counter() - t0) * 1000
+        print(
+            f"{'page 2 of all DAGs (keyset)':60s} {took:8.0f} ms  {page2.text.count('/gemini-batch/ti/')} rows"
+        )
     server.should_exit = True  # type: ignore[attr-defined]
 
 

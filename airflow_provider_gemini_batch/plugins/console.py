@@ -204,14 +204,15 @@ class Console:
         # One thread adds totals up: a long sum never holds the DB threads that read the rows.
         self._totals_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gemini-batch-totals")
 
-    def access(self, user: Any, filters: Filters, now: datetime) -> Access:
+    def access(self, user: Any, filters: Filters, now: datetime, *, live: bool = True) -> Access:
         """The viewer's DAGs and the connections worth a live read: those of the filter's DAGs'
         batches of the last 48 h, the most recently used first (one DB session)."""
         from airflow.utils.session import create_session
 
         with create_session() as session:
             visible = readable_dag_ids(user, q.dags_with_batches(session), session)
-            tasks = recent_tasks(session, filters.window(visible).dag_ids or frozenset(), now)
+            recent = filters.window(visible).dag_ids or frozenset()
+            tasks = recent_tasks(session, recent, now) if live else []
         conn_of = {task: self.conns.get(*task) for task in tasks}
         conns = list(dict.fromkeys(c for c in conn_of.values() if c))
         return Access(visible, conn_of, conns[:MAX_CONNECTIONS])
@@ -230,7 +231,7 @@ class Console:
         )
 
     def collect(self, access: Access, filters: Filters, lists: dict[str, ListRead], now: datetime) -> Result:
-        """The page of rows, the next position and the totals (cached briefly)."""
+        """The page of rows (read by keyset, a state filter applied as they come) and the next position."""
         from airflow.utils.session import create_session
 
         live: dict[str, LiveBatch] = {}
@@ -336,8 +337,9 @@ def add_route(app: Any, db_reader: Any, headers: Any, base_of: Any) -> Console:
         """Every batch of the viewer's DAGs, newest first, with totals."""
         now = datetime.now(timezone.utc)
         filters = Filters.parse(request.query_params)
-        access = await console.db.run(lambda _: console.access(user, filters, now), None)
-        lists = await console.lists.read(access.recent_conns) if live_enabled() else {}
+        live = live_enabled()
+        access = await console.db.run(lambda _: console.access(user, filters, now, live=live), None)
+        lists = await console.lists.read(access.recent_conns) if live else {}
         result = await console.db.run(lambda _: console.collect(access, filters, lists, now), None)
         notices = result.notices + [r.problem for r in lists.values() if r.problem]
         summing = console.totals_future(filters.window(access.visible), filters.state, result.live, now)
