@@ -266,9 +266,8 @@ def main() -> None:
         t0 = time.perf_counter()
         page2 = client.get("/gemini-batch/console?" + newest[0].replace("&amp;", "&"))
         took = (time.perf_counter() - t0) * 1000
-        print(
-            f"{'page 2 of all DAGs (keyset)':60s} {took:8.0f} ms  {page2.text.count('/gemini-batch/ti/')} rows"
-        )
+        rows = page2.text.count("/gemini-batch/ti/")
+        print(f"{'page 2 of all DAGs (keyset)':60s} {took:8.0f} ms  {rows} rows")
     server.should_exit = True  # type: ignore[attr-defined]
 
 
