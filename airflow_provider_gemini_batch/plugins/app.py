@@ -101,7 +101,7 @@ def create_app() -> Any:
     from fastapi.responses import HTMLResponse, Response
     from starlette.exceptions import HTTPException
 
-    from airflow_provider_gemini_batch.plugins import definition, live, records
+    from airflow_provider_gemini_batch.plugins import console, definition, live, records
 
     # No OpenAPI/docs routes: they would be public.
     app = FastAPI(title="Gemini Batch pages", docs_url=None, redoc_url=None, openapi_url=None)
@@ -114,7 +114,10 @@ def create_app() -> Any:
         if exc.status_code != 401 or not wants_html(request.headers.get("accept")):
             return await http_exception_handler(request, exc)
         nonce = secrets.token_urlsafe(16)
-        text = render_login(login_url(airflow_root(request.scope), request.path_params), nonce)
+        base = airflow_root(request.scope)
+        back = console.login_next(request, base, URL_PREFIX)
+        target = f"{base}{LOGIN_ROUTE}?{urlencode({'next': back})}" if back else None
+        text = render_login(target or login_url(base, request.path_params), nonce)
         return HTMLResponse(text, status_code=401, headers=security_headers(nonce))
 
     def load(ref: TaskRef) -> records.BatchRecord | None:
@@ -143,6 +146,8 @@ def create_app() -> Any:
     task_instance_page.__annotations__["request"] = Request
     route = app.get(PAGE_ROUTE, response_class=HTMLResponse, dependencies=[can_read_task_instances])
     route(task_instance_page)
+    # The console of every batch (its own modules; the same readers' DB threads and headers).
+    console.add_route(app, reader, security_headers, airflow_root)
     return app
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from airflow.providers.common.compat.sdk import AirflowPlugin
 
 from airflow_provider_gemini_batch.plugins.app import URL_PREFIX, LazyApp
+from airflow_provider_gemini_batch.plugins.console import CONSOLE_ROUTE
 
 #: The iframe tab's URL template (ids substituted by the UI).
 TAB_HREF = f"{URL_PREFIX}/ti/{{DAG_ID}}/{{TASK_ID}}/{{MAP_INDEX}}/{{RUN_ID}}"
@@ -33,5 +34,12 @@ class GeminiBatchPlugin(AirflowPlugin):
             "href": TAB_HREF,
             "destination": "task_instance",
             "url_route": "gemini-batch",
-        }
+        },
+        # The console of every batch, as a page of Airflow's UI (menu entry, iframe).
+        {
+            "name": "Gemini batches",
+            "href": f"{URL_PREFIX}{CONSOLE_ROUTE}",
+            "destination": "nav",
+            "url_route": "gemini-batches",
+        },
     ]

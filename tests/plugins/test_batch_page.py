@@ -138,11 +138,14 @@ def test_plugin_is_registered_by_entry_point_with_a_valid_task_instance_tab() ->
     plugins = [ep for ep in entry_points if ep.group == "airflow.plugins"]
     assert len(plugins) == 1
     plugin = plugins[0].load()
-    (view,) = plugin.external_views
+    view, console = plugin.external_views
     # Airflow 3.3.2 BaseDestinationLiteral; anything else drops the whole plugin silently.
-    assert view["destination"] in {"nav", "dag", "dag_run", "task", "task_instance", "base"}
+    for each in (view, console):
+        assert each["destination"] in {"nav", "dag", "dag_run", "task", "task_instance", "base"}
     assert view["destination"] == "task_instance"
     assert view["href"] == f"{URL_PREFIX}/ti/{{DAG_ID}}/{{TASK_ID}}/{{MAP_INDEX}}/{{RUN_ID}}"
+    # The console of every batch: a menu entry (docs/console.md).
+    assert (console["destination"], console["href"]) == ("nav", f"{URL_PREFIX}/console")
     (sub_app,) = plugin.fastapi_apps
     assert sub_app["url_prefix"] == URL_PREFIX
 
