@@ -22,9 +22,11 @@ that ``next`` stays on this server and sends the user to the auth manager's logi
 other client keeps the JSON 401. Links back into Airflow are built under the API server's root
 path (``[api] base_url``'s path, which Airflow passes down to mounted apps as ``root_path``).
 
-The API server has no CSRF protection and the iframe runs same-origin, so routes are GET only, have
-no side effects, and every response carries a strict Content-Security-Policy (no script at all,
-one nonce'd style block, not framable by other origins).
+The API server has no CSRF protection and the iframe runs same-origin, so the page routes are GET
+only and have no side effects, and every response carries a strict Content-Security-Policy (no
+script at all, one nonce'd style block, not framable by other origins). Two more modules add
+routes: ``docs_page`` (the provider's reference page, GET) and ``conn_test`` (a stored connection's
+test: its one POST refuses requests from other sites).
 """
 
 from __future__ import annotations
@@ -143,6 +145,10 @@ def create_app() -> Any:
     task_instance_page.__annotations__["request"] = Request
     route = app.get(PAGE_ROUTE, response_class=HTMLResponse, dependencies=[can_read_task_instances])
     route(task_instance_page)
+    from airflow_provider_gemini_batch.plugins import conn_test, docs_page
+
+    docs_page.register(app)
+    conn_test.register(app)
     return app
 
 

@@ -69,3 +69,12 @@ def test_a_logged_out_browser_sees_the_login_link_not_json(api: str) -> None:
     assert "Log in to Airflow" in text, text
     assert "Not authenticated" not in text
     assert str(href).startswith(f"{api}/api/v2/auth/login?next=")
+
+
+def test_the_providers_documentation_page_needs_a_login_too(api: str) -> None:
+    """The reference page (Admin > Providers' link) is behind Airflow's login like the batch page."""
+    page = f"{api}/gemini-batch/docs/"
+    assert httpx.get(page, timeout=30).json() == {"detail": "Not authenticated"}
+    browser = httpx.get(page, headers={"Accept": BROWSER_ACCEPT}, timeout=30)
+    assert browser.status_code == 401
+    assert "Log in to Airflow" in browser.text

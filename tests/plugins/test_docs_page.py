@@ -1,0 +1,67 @@
+"""Admin > Providers' "Documentation" link leads to this provider's own reference page.
+
+Airflow's API app on a real socket (tests/plugins/airflow_api.py). The link is what Airflow's
+providers route answers for this provider (``documentation_url``, from ``Project-URL:
+Documentation``); the UI renders it as ``<a href>`` in a document whose ``<base href>`` is the API
+server's root path, so the test resolves it the way a browser does: against the ``<base>`` of the
+UI page the same app serves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from urllib.parse import urljoin
+
+import httpx
+import pytest
+
+from airflow_provider_gemini_batch import __version__
+from airflow_provider_gemini_batch.plugins.docs_page import DOCS_LINK, DOCUMENTED
+from tests.plugins.airflow_api import airflow_api
+
+DIST = "airflow-provider-gemini-batch"
+
+
+@pytest.fixture(scope="module")
+def api(airflow_db: str) -> Iterator[str]:
+    with airflow_api() as base_url:
+        yield base_url
+
+
+def _documentation_link(api: str) -> str:
+    answer = httpx.get(f"{api}/api/v2/providers", params={"limit": 1000}, timeout=30)
+    answer.raise_for_status()
+    (row,) = [p for p in answer.json()["providers"] if p["package_name"] == DIST]
+    return str(row["documentation_url"])
+
+
+def _base_href(api: str) -> str:
+    """The ``<base href>`` of the UI's page (the Providers page is one of its routes)."""
+    ui = httpx.get(f"{api}/providers", timeout=30)
+    assert ui.status_code == 200, ui.text[:200]
+    (base,) = re.findall(r'<base href="([^"]*)"', ui.text)
+    return base
+
+
+def test_the_providers_documentation_link_opens_this_providers_reference_page(api: str) -> None:
+    link = _documentation_link(api)
+    assert link == DOCS_LINK
+    page = urljoin(urljoin(api + "/", _base_href(api)), link)
+    answer = httpx.get(page, timeout=30)
+    assert answer.status_code == 200, answer.text[:300]
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "script-src 'none'" in answer.headers["content-security-policy"]
+    text = answer.text
+    assert f"Google Gemini Batch provider <code>{__version__}</code>" in text
+    for _, name in DOCUMENTED:
+        assert f"<h3 id={name}>{name}</h3>" in text
+    assert "<script" not in text
+    assert "ai.google.dev" in text  # the API's own documentation is one link away
+
+
+def test_the_link_resolves_under_an_api_server_root_path() -> None:
+    """Under ``[api] base_url = https://host/airflow/`` the UI's ``<base>`` is ``/airflow/``, and
+    the plugin is mounted under it: a path-absolute link would miss it, the relative one does not."""
+    assert urljoin("https://host/airflow/", DOCS_LINK) == "https://host/airflow/gemini-batch/docs/"
+    assert urljoin("https://host/", DOCS_LINK) == "https://host/gemini-batch/docs/"
