@@ -45,7 +45,7 @@ class _GeminiCleanupBase(GeminiOperatorBase):
             self.is_teardown = True
 
     @classmethod
-    def partial(cls, *, teardown: bool = True, **kwargs: Any) -> Any:  # type: ignore[override]
+    def partial(cls, *, teardown: bool = True, **kwargs: Any) -> Any:
         """``BaseOperator.partial`` that keeps a mapped cleanup a teardown, as the unmapped one is.
 
         A mapped task is built from ``partial``'s arguments without running ``__init__``, and
