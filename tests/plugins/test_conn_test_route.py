@@ -23,7 +23,7 @@ import pytest
 
 from airflow_provider_gemini_batch.emulator import EmulatorServer
 from airflow_provider_gemini_batch.plugins.conn_test import conn_test_path
-from tests.plugins.airflow_api import airflow_api
+from tests.plugins.airflow_api import bearer
 
 HTML = "text/html,application/xhtml+xml"
 CONN_ID = "gemini_saved_without_port"
@@ -36,12 +36,13 @@ SERVER_ENV = {"AIRFLOW__CORE__TEST_CONNECTION": "Enabled", "_AIRFLOW_PROCESS_CON
 
 
 @pytest.fixture(scope="module")
-def api(airflow_db: str) -> Iterator[str]:
+def api(login_api: str) -> Iterator[str]:
+    """The package's server with its login in force (tests/plugins/conftest.py), with
+    :data:`SERVER_ENV` for this module (both are read per request)."""
     previous = {name: os.environ.get(name) for name in SERVER_ENV}
     os.environ.update(SERVER_ENV)
     try:
-        with airflow_api(all_admins=False) as base_url:
-            yield base_url
+        yield login_api
     finally:
         for name, value in previous.items():
             if value is None:
@@ -51,12 +52,7 @@ def api(airflow_db: str) -> Iterator[str]:
 
 
 def _auth(role: str) -> dict[str, str]:
-    """A bearer token of the simple auth manager for a user with ``role``."""
-    from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
-
-    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=f"t-{role}", role=role))
-    return {"Authorization": f"Bearer {token}"}
+    return bearer(role)
 
 
 def _save_without_port(api: str, conn_id: str, body: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """Admin > Providers' "Documentation" link leads to this provider's own reference page.
 
-Airflow's API app on a real socket (tests/plugins/airflow_api.py). The link is what Airflow's
+Airflow's API app on a real socket (tests/plugins/airflow_api.py; the package's server with its
+login in force, tests/plugins/conftest.py, an admin's token). The link is what Airflow's
 providers route answers for this provider (``documentation_url``, from ``Project-URL:
 Documentation``); the UI renders it as ``<a href>`` in a document whose ``<base href>`` is the API
 server's root path, so the test resolves it the way a browser does: against the ``<base>`` of the
@@ -10,27 +11,19 @@ UI page the same app serves.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from urllib.parse import urljoin
 
 import httpx
-import pytest
 
 from airflow_provider_gemini_batch import __version__
 from airflow_provider_gemini_batch.plugins.docs_page import DOCS_LINK, DOCUMENTED
-from tests.plugins.airflow_api import airflow_api
+from tests.plugins.airflow_api import bearer
 
 DIST = "airflow-provider-gemini-batch"
 
 
-@pytest.fixture(scope="module")
-def api(airflow_db: str) -> Iterator[str]:
-    with airflow_api() as base_url:
-        yield base_url
-
-
 def _documentation_link(api: str) -> str:
-    answer = httpx.get(f"{api}/api/v2/providers", params={"limit": 1000}, timeout=30)
+    answer = httpx.get(f"{api}/api/v2/providers", params={"limit": 1000}, headers=bearer("admin"), timeout=30)
     answer.raise_for_status()
     (row,) = [p for p in answer.json()["providers"] if p["package_name"] == DIST]
     return str(row["documentation_url"])
@@ -44,11 +37,12 @@ def _base_href(api: str) -> str:
     return base
 
 
-def test_the_providers_documentation_link_opens_this_providers_reference_page(api: str) -> None:
+def test_the_providers_documentation_link_opens_this_providers_reference_page(login_api: str) -> None:
+    api = login_api
     link = _documentation_link(api)
     assert link == DOCS_LINK
     page = urljoin(urljoin(api + "/", _base_href(api)), link)
-    answer = httpx.get(page, timeout=30)
+    answer = httpx.get(page, headers=bearer("admin"), timeout=30)
     assert answer.status_code == 200, answer.text[:300]
     assert answer.headers["content-type"].startswith("text/html")
     assert "script-src 'none'" in answer.headers["content-security-policy"]

@@ -2,13 +2,12 @@
 
 Airflow's API app (tests/plugins/airflow_api.py) with the simple auth manager's login in force
 (not ``all_admins``, so a request without a token is refused with 401 by Airflow's own
-``requires_access_dag``). Its own module: ``all_admins`` is process-wide, so no server of the
-other page tests may run at the same time.
+``requires_access_dag``): the package's shared server (tests/plugins/conftest.py); ``all_admins``
+is process-wide, so no all-admins server of the other page tests runs at the same time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -16,7 +15,6 @@ import pytest
 
 from airflow_provider_gemini_batch.links.gemini_batch import page_path
 from tests.browser.cdp import Browser, find_chromium
-from tests.plugins.airflow_api import airflow_api
 from tests.plugins.test_batch_page_served import SHOTS
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
@@ -24,9 +22,8 @@ RUN_ID = "manual__2026-01-01T00:00:00+00:00"
 
 
 @pytest.fixture(scope="module")
-def api(airflow_db: str) -> Iterator[str]:
-    with airflow_api(all_admins=False) as base_url:
-        yield base_url
+def api(login_api: str) -> str:
+    return login_api  # the package's server with its login in force (tests/plugins/conftest.py)
 
 
 def test_a_logged_out_browser_gets_a_page_with_the_way_to_log_in_and_back(api: str) -> None:
