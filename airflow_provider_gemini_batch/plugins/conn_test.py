@@ -18,8 +18,9 @@ Promises (as the rest of the plugin, ``app.py``):
   login page). Airflow's ``[core] test_connection`` switch is honoured: unless it is ``Enabled``
   the route answers 403 with Airflow's words, as Airflow's own Test does.
 * The test itself is a POST (it makes a request with the connection's key); the GET only shows a
-  page with the button. The API server has no CSRF protection, so a POST whose ``Origin`` (or
-  ``Sec-Fetch-Site``) shows another site is refused; API clients send no ``Origin``.
+  page with the button. The API server has no CSRF protection, so a POST whose
+  ``Sec-Fetch-Site`` (or, without it, ``Origin``) shows another site is refused
+  (:func:`cross_site`); API clients send neither.
 * Only ``gemini_batch`` connections are tested (another type would send its password to a host
   of its own); the answer is the hook's message, which names the base URL without userinfo and
   never the key; every value on the page is escaped; strict CSP, no script.
@@ -45,13 +46,19 @@ def conn_test_path(connection_id: str) -> str:
 
 
 def cross_site(headers: Any) -> bool:
-    """Whether a POST came from a page of another site (a browser says so in its headers)."""
+    """Whether a POST came from a page of another site, as the browser tells.
+
+    ``Sec-Fetch-Site`` first (sent by current browsers, set by the browser alone): only
+    ``same-origin`` (or ``none``, a user's own action) passes. Without it, ``Origin`` must name
+    this server (``null``, sent for opaque or privacy-restricted origins, does not). A client that
+    sends neither is no browser (an API client with a bearer token): nothing to forge.
+    """
     site = (headers.get("sec-fetch-site") or "").lower()
-    if site and site not in ("same-origin", "none"):
-        return True
+    if site:
+        return site not in ("same-origin", "none")
     origin = headers.get("origin")
     if origin is None:
-        return False  # browsers send Origin with every cross-origin POST; API clients send none
+        return False
     return urlsplit(origin).netloc.lower() != (headers.get("host") or "").lower()
 
 
@@ -61,6 +68,7 @@ def _document(title: str, body: Any, nonce: str) -> str:
             "<!doctype html><html lang=en><head><meta charset=utf-8><title>{}</title>"
             '<style nonce="{}">body{{font:14px/1.5 system-ui,sans-serif;margin:16px;color:#1a202c}}'
             ".ok{{background:#c6f6d5;padding:6px 10px}}.bad{{background:#fed7d7;padding:6px 10px}}"
+            "nav{{font-size:13px}}nav a{{color:#2b6cb0}}"
             "button{{font:inherit;padding:4px 14px}}</style></head><body>{}</body></html>",
             title,
             nonce,
@@ -69,27 +77,41 @@ def _document(title: str, body: Any, nonce: str) -> str:
     )
 
 
-def render_form(connection_id: str, nonce: str, *, action: str) -> str:
-    """The page with the Test button (a same-origin form POST to ``action``)."""
+def _nav(base: str) -> Any:
+    """A link back to Airflow's connection list (the UI's ``/connections`` under its root)."""
+    return html('<nav><a href="{}/connections">Airflow: Admin &gt; Connections</a></nav>', base)
+
+
+def render_form(connection_id: str, nonce: str, *, action: str, base: str = "") -> str:
+    """The page with the Test button (a same-origin form POST to ``action``).
+
+    :param base: Airflow's root path, for the link back to its connection list.
+    """
     body = html(
-        "<h1>Test connection <code>{}</code></h1><p>Tests the connection as stored (the Gemini API "
-        "is asked for one file with its key), also when it was saved without a port, which "
+        "{}<h1>Test connection <code>{}</code></h1><p>Tests the connection as stored (the Gemini "
+        "API is asked for one file with its key), also when it was saved without a port, which "
         "Airflow's own Test button cannot test.</p>"
         '<form method=post action="{}"><button type=submit>Test</button></form>',
+        _nav(base),
         connection_id,
         action,
     )
     return _document(f"Test connection {connection_id}", body, nonce)
 
 
-def render_result(connection_id: str, ok: bool, message: str, nonce: str) -> str:
-    """The test's answer as a page (``message`` escaped)."""
+def render_result(
+    connection_id: str, ok: bool, message: str, nonce: str, *, action: str = "", base: str = ""
+) -> str:
+    """The test's answer as a page (``message`` escaped), with the button to test again."""
     body = html(
-        "<h1>Test connection <code>{}</code></h1><p class={}>{}: {}</p>",
+        "{}<h1>Test connection <code>{}</code></h1><p class={}>{}: {}</p>"
+        '<form method=post action="{}"><button type=submit>Test again</button></form>',
+        _nav(base),
         connection_id,
         "ok" if ok else "bad",
         "Connection tested" if ok else "Test failed",
         message,
+        action,
     )
     return _document(f"Test connection {connection_id}", body, nonce)
 
@@ -102,6 +124,9 @@ def content_security_policy(nonce: str) -> dict[str, str]:
     headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
         "form-action 'none'", "form-action 'self'"
     )
+    # With "no-referrer" a browser posts the form with "Origin: null"; same-origin keeps the
+    # real origin on requests to this server (and still sends nothing elsewhere).
+    headers["Referrer-Policy"] = "same-origin"
     return headers
 
 
@@ -151,10 +176,9 @@ def register(app: Any) -> None:
     async def show_form(request: Request, connection_id: str) -> HTMLResponse:
         ensure_enabled()
         nonce = secrets.token_urlsafe(16)
-        action = airflow_root(request.scope) + conn_test_path(connection_id)
-        return HTMLResponse(
-            render_form(connection_id, nonce, action=action), headers=content_security_policy(nonce)
-        )
+        base = airflow_root(request.scope)
+        page = render_form(connection_id, nonce, action=base + conn_test_path(connection_id), base=base)
+        return HTMLResponse(page, headers=content_security_policy(nonce))
 
     async def run_the_test(request: Request, connection_id: str) -> Response:
         ensure_enabled()
@@ -164,11 +188,10 @@ def register(app: Any) -> None:
         if not wants_html(request.headers.get("accept")):
             return JSONResponse({"status": ok, "message": message}, status_code=status)
         nonce = secrets.token_urlsafe(16)
-        return HTMLResponse(
-            render_result(connection_id, ok, message, nonce),
-            status_code=status,
-            headers=content_security_policy(nonce),
-        )
+        base = airflow_root(request.scope)
+        action = base + conn_test_path(connection_id)
+        page = render_result(connection_id, ok, message, nonce, action=action, base=base)
+        return HTMLResponse(page, status_code=status, headers=content_security_policy(nonce))
 
     # FastAPI resolves the string annotations in this module's globals, where the lazily
     # imported ``Request`` is not (see app.py).

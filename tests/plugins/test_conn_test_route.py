@@ -115,13 +115,19 @@ def test_a_browser_gets_the_button_then_the_answer_as_a_page(api: str, saved: Em
     page = httpx.post(api + conn_test_path(CONN_ID), headers=same_site, timeout=60)
     assert page.status_code == 200, page.text
     assert "Connection tested" in page.text
+    assert '<a href="/connections">' in page.text  # the way back into Airflow's UI
     assert "script-src 'none'" in page.headers["content-security-policy"]
     assert str(saved.api_key) not in page.text
 
 
 @pytest.mark.parametrize(
     "extra",
-    [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}],
+    [
+        {"Origin": "https://evil.example"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Sec-Fetch-Site": "same-site", "Origin": "http://sub.example"},
+        {"Origin": "null"},
+    ],
 )
 def test_a_post_from_another_site_is_refused_before_any_request(
     api: str, saved: EmulatorServer, extra: dict[str, str]
@@ -161,3 +167,34 @@ def test_the_route_honours_airflows_test_connection_switch(
     assert answer.status_code == 403
     assert "disabled in Airflow configuration" in answer.text
     assert saved.control.journal() == []
+
+
+def test_in_a_browser_the_button_tests_the_connection(api: str, saved: EmulatorServer) -> None:
+    """Debian's chromium, logged in (Airflow's ``_token`` cookie, an ``op`` user): the page's
+    button posts the form (a real same-origin POST with the browser's own ``Origin`` and
+    ``Sec-Fetch-Site``) and shows the provider's answer (screenshots
+    ``conn_test_button.png``, ``conn_test_answer.png``)."""
+    import time
+
+    from tests.browser.cdp import Browser, find_chromium
+    from tests.plugins.test_batch_page_served import SHOTS
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.fail("Debian's chromium is not installed: run `make browser` (apt-get install chromium).")
+    token = _auth("op")["Authorization"].split(" ", 1)[1]
+    with Browser(chromium, width=900, height=320) as browser:
+        browser.set_cookie(api, "_token", token)
+        browser.open(api + conn_test_path(CONN_ID))
+        browser.screenshot(SHOTS / "conn_test_button.png")
+        assert saved.control.journal() == []
+        browser.evaluate("document.querySelector('button').click()")
+        deadline = time.monotonic() + 30
+        while "Connection tested" not in browser.text() and "Test failed" not in browser.text():
+            assert time.monotonic() < deadline, browser.text()
+            time.sleep(0.2)
+        text = browser.text()
+        browser.screenshot(SHOTS / "conn_test_answer.png")
+    assert f"Connection tested: Connected to the Gemini API at {saved.base_url}" in text, text
+    assert str(saved.api_key) not in text
+    assert [c["method"] for c in saved.control.journal()] == ["GET"]
