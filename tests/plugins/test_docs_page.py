@@ -14,6 +14,7 @@ import re
 from urllib.parse import urljoin
 
 import httpx
+import pytest
 
 from airflow_provider_gemini_batch import __version__
 from airflow_provider_gemini_batch.plugins.docs_page import DOCS_LINK, DOCUMENTED
@@ -59,3 +60,38 @@ def test_the_link_resolves_under_an_api_server_root_path() -> None:
     the plugin is mounted under it: a path-absolute link would miss it, the relative one does not."""
     assert urljoin("https://host/airflow/", DOCS_LINK) == "https://host/airflow/gemini-batch/docs/"
     assert urljoin("https://host/", DOCS_LINK) == "https://host/gemini-batch/docs/"
+
+
+def test_the_reference_page_in_a_browser(login_api: str) -> None:
+    """Debian's chromium, logged in (``_token`` cookie): the page renders with its style and no
+    script error (screenshot ``provider_docs.png``)."""
+    from tests.browser.cdp import Browser, find_chromium
+    from tests.plugins.test_batch_page_served import SHOTS
+
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.fail("Debian's chromium is not installed: run `make browser` (apt-get install chromium).")
+    token = bearer("admin")["Authorization"].split(" ", 1)[1]
+    with Browser(chromium, width=1000, height=900) as browser:
+        browser.set_cookie(login_api, "_token", token)
+        browser.open(urljoin(login_api + "/", DOCS_LINK))
+        text = browser.text()
+        styled = browser.evaluate("getComputedStyle(document.querySelector('pre')).whiteSpace")
+        browser.screenshot(SHOTS / "provider_docs.png")
+    assert "Google Gemini Batch provider" in text
+    assert "GeminiDeleteFileOperator" in text
+    assert styled == "pre-wrap"  # the nonce'd style block applied under the CSP
+
+
+def test_the_pages_pipeline_snippet_builds_a_dag_with_a_teardown_cleanup() -> None:
+    """The snippet the page shows is a working DAG body (its operators' real arguments)."""
+    import datetime
+
+    from airflow.sdk import DAG
+
+    from airflow_provider_gemini_batch.plugins.docs_page import _PIPELINE
+
+    with DAG("docs_page_snippet", schedule=None, start_date=datetime.datetime(2026, 1, 1)) as dag:
+        exec(_PIPELINE, {})
+    assert sorted(dag.task_dict) == ["cleanup", "create", "results", "upload", "wait"]
+    assert dag.task_dict["cleanup"].is_teardown
