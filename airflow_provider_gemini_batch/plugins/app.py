@@ -109,6 +109,11 @@ def create_app() -> Any:
     app = FastAPI(title="Gemini Batch pages", docs_url=None, redoc_url=None, openapi_url=None)
     can_read_task_instances = Depends(requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE))
     reader = live.LiveReader()
+    # The provider's reference page and its stored-connection test (their own modules and auth).
+    from airflow_provider_gemini_batch.plugins import conn_test, docs_page
+
+    docs_page.register(app)
+    conn_test.register(app)
 
     @app.exception_handler(HTTPException)
     async def login_page_for_browsers(request: Request, exc: HTTPException) -> Response:
@@ -145,10 +150,6 @@ def create_app() -> Any:
     task_instance_page.__annotations__["request"] = Request
     route = app.get(PAGE_ROUTE, response_class=HTMLResponse, dependencies=[can_read_task_instances])
     route(task_instance_page)
-    from airflow_provider_gemini_batch.plugins import conn_test, docs_page
-
-    docs_page.register(app)
-    conn_test.register(app)
     return app
 
 
