@@ -73,8 +73,9 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# --durations=25: the slowest tests in every log, so a slow one shows before `make test` does.
 unit: $(STAMP) browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --durations=25 $(PYTEST_ARGS)
 
 e2e: $(STAMP) browser
 	$(BIN)/python -m pytest -m e2e -s $(PYTEST_ARGS)

@@ -203,9 +203,12 @@ def _baseline() -> None:
 
 
 def worker(step: str, work: str) -> None:
-    _work(step, Path(work))
-    seconds = time.perf_counter() - _MARK["started"]
-    print(json.dumps({"seconds": seconds, "rss_mb": peak_rss_mb() - _MARK["rss_mb"]}))
+    """Run ``step`` (or every step of a comma-separated list, in order) and print one JSON line
+    of figures per step."""
+    for one in step.split(","):
+        _work(one, Path(work))
+        seconds = time.perf_counter() - _MARK["started"]
+        print(json.dumps({"seconds": seconds, "rss_mb": peak_rss_mb() - _MARK["rss_mb"]}))
 
 
 # -- the driver -----------------------------------------------------------------------------------
@@ -225,6 +228,26 @@ def run_step(step: str, work: Path, env: dict[str, str]) -> dict[str, Any]:
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
+def run_steps_in_one_process(steps: list[str], work: Path, env: dict[str, str]) -> dict[str, Any]:
+    """``--one-process``: every step in one subprocess (imports paid once; a smoke run of the
+    script's calls into the provider, not a measurement: the peak RSS of a later step includes
+    the earlier ones'). A failure is reported for the step it stopped at."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", ",".join(steps), str(work)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=7200,
+        check=False,
+    )
+    figures = [json.loads(row) for row in proc.stdout.splitlines() if row.startswith("{")]
+    report: dict[str, Any] = dict(zip(steps, figures, strict=False))
+    if proc.returncode != 0:
+        stopped_at = steps[min(len(figures), len(steps) - 1)]
+        report[stopped_at] = {"failed": proc.returncode, "stderr": proc.stderr[-1500:]}
+    return report
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -236,6 +259,11 @@ def main() -> None:
     parser.add_argument("--shard-requests", type=int, default=1_000_000, help="requests per shard (split)")
     parser.add_argument("--work", default=None, help="directory for the files (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the files (reuse them with --work)")
+    parser.add_argument(
+        "--one-process",
+        action="store_true",
+        help="run every step in one subprocess: a quick smoke run (the tests use it), figures not comparable",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("STEP", "WORK"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -281,8 +309,11 @@ def main() -> None:
     }
     report: dict[str, Any] = {}
     try:
+        together = run_steps_in_one_process(steps, work, env) if args.one_process else {}
         for step in steps:
-            result = run_step(step, work, env)
+            if args.one_process and step not in together:
+                continue  # not reached: an earlier step failed
+            result = together[step] if args.one_process else run_step(step, work, env)
             report[step] = result
             if "failed" in result:
                 last = result["stderr"].strip().splitlines()[-1:]

@@ -7,6 +7,7 @@ from importlib.metadata import distribution
 
 from airflow_provider_gemini_batch.connection_fields import CONN_FIELDS
 from airflow_provider_gemini_batch.get_provider_info import get_provider_info
+from airflow_provider_gemini_batch.plugins.docs_page import DOCS_LINK
 
 DIST = "airflow-provider-gemini-batch"
 
@@ -54,30 +55,21 @@ def test_admin_providers_page_gets_a_documentation_url_and_the_plugin_is_not_lis
     the plugin comes from the ``airflow.plugins`` entry point only (listing it in provider info too
     would register it twice with lazy discovery off)."""
     urls = dict(entry.split(", ", 1) for entry in distribution(DIST).metadata.get_all("Project-URL") or [])
-    assert urls["Documentation"].startswith("https://")
+    assert urls["Documentation"] == DOCS_LINK
     assert "plugins" not in get_provider_info()
 
 
-def _links(value: object) -> list[str]:
-    """Values of every ``...url...`` key, at any depth (form placeholders are not links)."""
-    if isinstance(value, dict):
-        found = [v for k, v in value.items() if "url" in str(k).lower() and isinstance(v, str)]
-        return found + [url for v in value.values() for url in _links(v)]
-    if isinstance(value, (list, tuple)):
-        return [url for item in value for url in _links(item)]
-    return []
-
-
-def test_admin_providers_row_links_the_declared_page_and_no_guess() -> None:
-    """Admin > Providers links a page that exists. The row comes from Airflow's own
-    mapper; with ``documentation_url`` None the UI would guess an airflow.apache.org page that
-    does not exist for a third-party provider. Every URL the metadata declares is Google's Batch
-    API page (ai.google.dev/gemini-api/docs/batch-api, the name the cookbook's
-    quickstarts/Inference_tiers.ipynb links; Batch_mode.ipynb still uses the older batch-mode)."""
+def test_admin_providers_row_links_this_providers_page_and_no_guess() -> None:
+    """Admin > Providers links this provider's own reference page (the plugin's ``/docs/`` route,
+    served test in tests/plugins/test_docs_page.py), not Google's API page and not the guess the UI
+    makes when ``documentation_url`` is None (an airflow.apache.org page that does not exist for a
+    third-party provider). The integration's ``external-doc-url`` describes the external service,
+    as in Airflow's own providers (smtp: the RFC, openlineage: openlineage.io); nothing in
+    Airflow 3.3's UI shows it."""
     from airflow.api_fastapi.core_api.services.public.providers import _provider_mapper
     from airflow.providers_manager import ProvidersManager
 
     row = _provider_mapper(ProvidersManager().providers[DIST])
-    page = "https://ai.google.dev/gemini-api/docs/batch-api"
-    assert row.documentation_url == page
-    assert set(_links(get_provider_info())) == {page}
+    assert row.documentation_url == DOCS_LINK
+    (integration,) = get_provider_info()["integrations"]
+    assert integration["external-doc-url"] == "https://ai.google.dev/gemini-api/docs/batch-api"

@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from airflow_provider_gemini_batch._core import rows
-from airflow_provider_gemini_batch._core.keyjoin import Marks, mark_positions
+from airflow_provider_gemini_batch._core.keyjoin import MEMORY_KEYS, Marks, mark_positions
 from airflow_provider_gemini_batch._core.models import BatchResult
 from airflow_provider_gemini_batch._core.sharding import keyed_line
 from airflow_provider_gemini_batch.exceptions import GeminiInputFileError
@@ -124,14 +124,22 @@ def input_key(line: bytes, position: int, *, path: str) -> str:
     return str(key)
 
 
-def select_follow_up(input_lines: Iterable[bytes], keys: Iterable[str], *, path: str) -> Marks:
+def select_follow_up(
+    input_lines: Iterable[bytes], keys: Iterable[str], *, path: str, memory_keys: int = MEMORY_KEYS
+) -> Marks:
     """The positions of the input lines to resubmit: the first line holding each of ``keys``.
 
     Keys are matched as the splitter and the results operator assign them: a line's own key, else
     ``request-<0-based position>`` (so a bare-request input resubmits under the same identity).
+
+    :param memory_keys: keys joined in memory before the join partitions to disk (default
+        ``keyjoin.MEMORY_KEYS``; tests lower it to cross the limit with a small input).
     """
     return mark_positions(
-        keys, (input_key(line, p, path=path) for p, line in enumerate(input_lines)), first_only=True
+        keys,
+        (input_key(line, p, path=path) for p, line in enumerate(input_lines)),
+        first_only=True,
+        memory_keys=memory_keys,
     )
 
 
@@ -194,12 +202,18 @@ def _row_keys(lines: Iterable[bytes], path: str) -> Iterator[str | None]:
 
 
 def replaced_rows(
-    earlier: Iterable[bytes], later: Iterable[bytes], *, earlier_path: str, later_path: str
+    earlier: Iterable[bytes],
+    later: Iterable[bytes],
+    *,
+    earlier_path: str,
+    later_path: str,
+    memory_keys: int = MEMORY_KEYS,
 ) -> Marks:
     """The positions of ``earlier``'s rows whose key one of ``later``'s rows has (every such row);
-    ``wanted`` is the number of distinct keys in ``later``."""
+    ``wanted`` is the number of distinct keys in ``later``. ``memory_keys``: as in
+    :func:`select_follow_up`."""
     keys = (k for k in _row_keys(later, later_path) if k is not None)
-    return mark_positions(keys, _row_keys(earlier, earlier_path), first_only=False)
+    return mark_positions(keys, _row_keys(earlier, earlier_path), first_only=False, memory_keys=memory_keys)
 
 
 def merged_lines(earlier: Iterable[bytes], later: Iterable[bytes], replaced: Marks) -> Iterator[bytes]:

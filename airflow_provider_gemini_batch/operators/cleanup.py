@@ -44,6 +44,26 @@ class _GeminiCleanupBase(GeminiOperatorBase):
         if teardown:
             self.is_teardown = True
 
+    @classmethod
+    def partial(cls, *, teardown: bool = True, **kwargs: Any) -> Any:
+        """``BaseOperator.partial`` that keeps a mapped cleanup a teardown, as the unmapped one is.
+
+        A mapped task is built from ``partial``'s arguments without running ``__init__``, and
+        the scheduler reads its trigger rule and ``is_teardown`` from them: without this a
+        ``.partial(...).expand(...)`` cleanup was a plain ``all_success`` task, ``upstream_failed``
+        after any failure upstream (so it never cleaned up). ``teardown=False`` and a given
+        ``trigger_rule`` behave as in ``__init__``. Returns Airflow's ``OperatorPartial``.
+        """
+        if teardown:
+            kwargs.setdefault("trigger_rule", TriggerRule.ALL_DONE_SETUP_SUCCESS)
+        # BaseOperator.partial is a descriptor; through super() it resolves for this class.
+        partial = super().partial(teardown=teardown, **kwargs)
+        if teardown:
+            # Where MappedOperator keeps is_teardown (its property reads partial_kwargs and
+            # unmap() applies it to each expanded instance); not an __init__ argument.
+            partial.kwargs["is_teardown"] = True
+        return partial
+
 
 class GeminiCancelBatchOperator(_GeminiCleanupBase):
     """Cancel a batch that is still in flight (a no-op for an ended or missing batch).

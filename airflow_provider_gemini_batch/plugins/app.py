@@ -22,9 +22,11 @@ that ``next`` stays on this server and sends the user to the auth manager's logi
 other client keeps the JSON 401. Links back into Airflow are built under the API server's root
 path (``[api] base_url``'s path, which Airflow passes down to mounted apps as ``root_path``).
 
-The API server has no CSRF protection and the iframe runs same-origin, so routes are GET only, have
-no side effects, and every response carries a strict Content-Security-Policy (no script at all,
-one nonce'd style block, not framable by other origins).
+The API server has no CSRF protection and the iframe runs same-origin, so the page routes are GET
+only and have no side effects, and every response carries a strict Content-Security-Policy (no
+script at all, one nonce'd style block, not framable by other origins). Two more modules add
+routes: ``docs_page`` (the provider's reference page, GET) and ``conn_test`` (a stored connection's
+test: its one POST refuses requests from other sites).
 """
 
 from __future__ import annotations
@@ -107,6 +109,11 @@ def create_app() -> Any:
     app = FastAPI(title="Gemini Batch pages", docs_url=None, redoc_url=None, openapi_url=None)
     can_read_task_instances = Depends(requires_access_dag("GET", DagAccessEntity.TASK_INSTANCE))
     reader = live.LiveReader()
+    # The provider's reference page and its stored-connection test (their own modules and auth).
+    from airflow_provider_gemini_batch.plugins import conn_test, docs_page
+
+    docs_page.register(app)
+    conn_test.register(app)
 
     @app.exception_handler(HTTPException)
     async def login_page_for_browsers(request: Request, exc: HTTPException) -> Response:

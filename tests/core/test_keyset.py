@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_provider_gemini_batch._core import keyjoin, resubmit
+from airflow_provider_gemini_batch._core import keyjoin, keyset, resubmit
 from airflow_provider_gemini_batch._core.input_check import InputValidator, file_lines
 from airflow_provider_gemini_batch._core.jsonl import validate_input_file, validate_input_lines
 from airflow_provider_gemini_batch._core.keyset import KeySet, Repeat, find_repeat
@@ -110,19 +110,18 @@ def test_a_valid_input_is_read_once_when_no_digest_repeats(tmp_path: Path) -> No
 
 
 def test_file_and_list_validation_find_a_repeat_past_the_default_window(tmp_path: Path) -> None:
-    """Through the public functions with the real window (262,144 keys): a repeat 300,000 lines
-    apart is still refused with both lines."""
-    keys = [f"r{i}" for i in range(300_000)]
+    """Through the public functions with the real window (``WINDOW_KEYS``, 262,144 keys): a
+    repeat just past it (the window has spilled once) is still refused with both lines. The
+    line count follows the window, so the test keeps crossing it if the window changes."""
+    count = keyset.WINDOW_KEYS + 2
+    keys = [f"r{i}" for i in range(count)]
     keys[-1] = "r0"
     path = _write(tmp_path / "big.jsonl", keys)
-    with pytest.raises(
-        GeminiInputFileError, match=r"line 300000: duplicate key 'r0' \(first used on line 1\)"
-    ):
+    refusal = rf"line {count}: duplicate key 'r0' \(first used on line 1\)"
+    with pytest.raises(GeminiInputFileError, match=refusal):
         validate_input_file(str(path))
     lines = path.read_bytes().splitlines(keepends=True)
-    with pytest.raises(
-        GeminiInputFileError, match=r"line 300000: duplicate key 'r0' \(first used on line 1\)"
-    ):
+    with pytest.raises(GeminiInputFileError, match=refusal):
         validate_input_lines(lines, path="big.jsonl")
 
 
@@ -168,20 +167,32 @@ def test_the_join_on_disk_matches_the_join_in_memory(first_only: bool) -> None:
         assert marked == [p for p, k in enumerate(positions) if k in set(wanted)]
 
 
+#: The join's in-memory limit for the test below, far under ``keyjoin.MEMORY_KEYS`` (262,144):
+#: the same spill to disk happens with 6,000 rows as with 300,000 at the default (the test took
+#: 30-70 s at the default; ``test_the_join_on_disk_matches_the_join_in_memory`` holds the disk
+#: join to the in-memory one).
+SMALL_MEMORY_KEYS = 1_000
+
+
 def test_resubmission_and_its_merge_past_the_in_memory_limit() -> None:
-    """300,000 rows failed retryably (more than the join keeps in memory): the follow-up holds
-    exactly those, and the merge keeps one row per key."""
-    n = 300_000
+    """More rows failed retryably than the join keeps in memory (6x its limit, so the wanted keys
+    are partitioned to disk): the follow-up holds exactly those, and the merge keeps one row per
+    key."""
+    n = 6 * SMALL_MEMORY_KEYS
     inputs = [json.dumps({"key": f"q{i}", "request": REQ}).encode() for i in range(n + 10)]
     failed = [json.dumps({"key": f"q{i}", "status": "failed", "retryable": True}).encode() for i in range(n)]
     results = failed + [json.dumps({"key": f"q{n + i}", "status": "succeeded"}).encode() for i in range(10)]
-    marks = resubmit.select_follow_up(inputs, resubmit.retryable_keys(results, path="r"), path="i")
+    marks = resubmit.select_follow_up(
+        inputs, resubmit.retryable_keys(results, path="r"), path="i", memory_keys=SMALL_MEMORY_KEYS
+    )
     report = resubmit.FollowUp()
     picked = list(resubmit.follow_up_lines(inputs, marks, path="i", report=report))
     assert (report.selected, report.wanted, report.missing_count) == (n, n, 0)
     assert json.loads(picked[-1])["key"] == f"q{n - 1}"
     later = [json.dumps({"key": f"q{i}", "status": "succeeded"}).encode() for i in range(n)]
-    replaced = resubmit.replaced_rows(results, later, earlier_path="e", later_path="l")
+    replaced = resubmit.replaced_rows(
+        results, later, earlier_path="e", later_path="l", memory_keys=SMALL_MEMORY_KEYS
+    )
     merged = [json.loads(line) for line in resubmit.merged_lines(results, later, replaced)]
     assert len(merged) == n + 10
     assert {r["status"] for r in merged} == {"succeeded"}

@@ -24,19 +24,25 @@ from airflow_provider_gemini_batch.emulator import EmulatorServer
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Airflow's core API app with *Test* enabled and every request an admin's."""
+@pytest.fixture(scope="module")
+def api() -> Iterator[Any]:
+    """Airflow's core API app with *Test* enabled and every request an admin's (one app for the
+    module: building it takes seconds; the connections the tests save have ids of their own)."""
     from fastapi.testclient import TestClient
 
-    monkeypatch.setenv("AIRFLOW__CORE__TEST_CONNECTION", "Enabled")
-    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
-    from airflow.api_fastapi.app import create_app, purge_cached_app
+    env = {
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+    }
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        from airflow.api_fastapi.app import create_app, purge_cached_app
 
-    purge_cached_app()
-    with TestClient(create_app(apps="core")) as client:
-        yield client
-    purge_cached_app()
+        purge_cached_app()
+        with TestClient(create_app(apps="core")) as client:
+            yield client
+        purge_cached_app()
 
 
 def _form(api: Any) -> dict[str, Any]:

@@ -138,3 +138,71 @@ def test_cleanup_operators_are_teardowns_unless_asked_not_to_be() -> None:
     assert plain.trigger_rule == "all_success"
     assert with_setup.is_teardown
     assert upload.is_setup
+
+
+def _mapped_states(result: Any, task_id: str) -> list[str | None]:
+    """The states of every mapped instance of ``task_id`` in the run, by map index."""
+    from airflow import settings
+    from airflow.models.taskinstance import TaskInstance
+
+    session = settings.Session()
+    try:
+        where = {"dag_id": result.dag_id, "run_id": result.run_id, "task_id": task_id}
+        tis = session.query(TaskInstance).filter_by(**where)
+        return [None if ti.state is None else str(ti.state) for ti in sorted(tis, key=lambda t: t.map_index)]
+    finally:
+        session.close()
+
+
+def test_mapped_cleanups_are_teardowns_too(gemini_conn: EmulatorServer, tmp_path: Path) -> None:
+    """``GeminiDeleteBatchOperator.partial(...).expand(...)`` (one cleanup per batch of a mapped
+    create): a mapped operator is built without running the operator's ``__init__``, so it must
+    still come out a teardown. Both results fail ``max_failed_ratio``: the run ends ``failed``,
+    both mapped cleanups ran and deleted their batch."""
+    gemini_conn.control.configure(error_fraction=0.5)
+    with _dag("teardown_mapped") as dag:
+        create = GeminiCreateBatchOperator.partial(
+            task_id="create", model=MODEL, wait_for_completion=True, poll_interval=0.2
+        ).expand(requests=[inline_requests(10), inline_requests(10)])
+        results = GeminiBatchResultsOperator.partial(
+            task_id="results",
+            destination=str(tmp_path / "out-{{ ti.map_index }}.jsonl"),
+            max_failed_ratio=0.1,
+        ).expand(batch_name=create.output)
+        delete = GeminiDeleteBatchOperator.partial(task_id="delete_batches", settle_timeout=0).expand(
+            batch_name=create.output
+        )
+        results >> delete
+
+    assert delete.is_teardown
+    assert delete.trigger_rule == "all_done_setup_success"
+    result = run_dag(dag)
+
+    assert result.state == "failed", result.task_states
+    assert _mapped_states(result, "results") == ["failed", "failed"]
+    assert _mapped_states(result, "delete_batches") == ["success", "success"]
+    assert len([p for p in _deletes(gemini_conn) if "/batches/" in p]) == 2, _deletes(gemini_conn)
+
+
+def test_mapped_cleanups_keep_a_given_rule_and_teardown_false() -> None:
+    """``partial(trigger_rule=...)`` is kept; ``partial(teardown=False)`` makes a plain mapped task."""
+    from airflow.sdk import DAG
+
+    with DAG(unique_dag_id("teardown_mapped_flags"), schedule=None, start_date=datetime.datetime(2026, 1, 1)):
+        kept = GeminiDeleteFileOperator.partial(task_id="a", trigger_rule="all_done").expand(
+            file_name=["files/a", "files/b"]
+        )
+        plain = GeminiCancelBatchOperator.partial(task_id="b", teardown=False).expand(
+            batch_name=["batches/a"]
+        )
+        composed = (
+            GeminiDeleteFileOperator.partial(task_id="c", teardown=False)
+            .expand(file_name=["files/c"])
+            .as_teardown()
+        )
+
+    assert kept.is_teardown
+    assert kept.trigger_rule == "all_done"
+    assert not plain.is_teardown
+    assert plain.trigger_rule == "all_success"
+    assert composed.is_teardown

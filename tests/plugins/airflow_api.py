@@ -66,6 +66,17 @@ def airflow_api(*, all_admins: bool = True) -> Iterator[str]:
             os.environ[ALL_ADMINS] = previous
 
 
+def bearer(role: str) -> dict[str, str]:
+    """An ``Authorization`` header for a simple-auth-manager user with ``role`` (``admin``,
+    ``op``, ``user``, ``viewer``), minted by the auth manager of this process, which the API app
+    under test shares."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+
+    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username=f"test-{role}", role=role))
+    return {"Authorization": f"Bearer {token}"}
+
+
 def planted_run(dag: Any, xcoms: Mapping[tuple[str, str] | tuple[str, str, int], Any]) -> str:
     """Serialize ``dag``, create one manual run and store ``xcoms``.
 

@@ -2,13 +2,12 @@
 
 Airflow's API app (tests/plugins/airflow_api.py) with the simple auth manager's login in force
 (not ``all_admins``, so a request without a token is refused with 401 by Airflow's own
-``requires_access_dag``). Its own module: ``all_admins`` is process-wide, so no server of the
-other page tests may run at the same time.
+``requires_access_dag``): the package's shared server (tests/plugins/conftest.py); ``all_admins``
+is process-wide, so no all-admins server of the other page tests runs at the same time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -16,7 +15,6 @@ import pytest
 
 from airflow_provider_gemini_batch.links.gemini_batch import page_path
 from tests.browser.cdp import Browser, find_chromium
-from tests.plugins.airflow_api import airflow_api
 from tests.plugins.test_batch_page_served import SHOTS
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
@@ -24,9 +22,8 @@ RUN_ID = "manual__2026-01-01T00:00:00+00:00"
 
 
 @pytest.fixture(scope="module")
-def api(airflow_db: str) -> Iterator[str]:
-    with airflow_api(all_admins=False) as base_url:
-        yield base_url
+def api(login_api: str) -> str:
+    return login_api  # the package's server with its login in force (tests/plugins/conftest.py)
 
 
 def test_a_logged_out_browser_gets_a_page_with_the_way_to_log_in_and_back(api: str) -> None:
@@ -69,3 +66,12 @@ def test_a_logged_out_browser_sees_the_login_link_not_json(api: str) -> None:
     assert "Log in to Airflow" in text, text
     assert "Not authenticated" not in text
     assert str(href).startswith(f"{api}/api/v2/auth/login?next=")
+
+
+def test_the_providers_documentation_page_needs_a_login_too(api: str) -> None:
+    """The reference page (Admin > Providers' link) is behind Airflow's login like the batch page."""
+    page = f"{api}/gemini-batch/docs/"
+    assert httpx.get(page, timeout=30).json() == {"detail": "Not authenticated"}
+    browser = httpx.get(page, headers={"Accept": BROWSER_ACCEPT}, timeout=30)
+    assert browser.status_code == 401
+    assert "Log in to Airflow" in browser.text
