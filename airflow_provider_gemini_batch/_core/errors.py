@@ -57,10 +57,10 @@ BATCH_OUTPUT_FILE_HINT = (
     "metadata too (python-genai #1613, #1759); land them with the results operator (the download "
     "works) and leave their removal to the service."
 )
-#: A 404 on a batch has more than one cause: a batch is visible only to the API key / project
-#: that created it, and reading it with another key answers 404 like a deleted batch (issue 9,
-#: kind 9). Spec §3 also lists 403 for another project's resources; that case keeps the generic 403
-#: hint, which already points at the key's project.
+#: A 404 on a batch has more than one cause: a batch is visible only to the API key / project that created it,
+#: and reading it with another key answers 404 like a deleted batch (a user's report; the 404 body:
+#: Wei-Shaw/sub2api issue #612). The REST error model also lists 403 for another project's resources; that
+#: case keeps the generic 403 hint, which already points at the key's project.
 _BATCH_404_HINT = (
     "Check the name; a batch is visible only to the API key (Google Cloud project) that created it, "
     "so check that this connection uses the same key or project as the task that created the batch "
@@ -153,7 +153,7 @@ def may_be_mask_refusal(exc: GeminiApiError) -> bool:
     """Whether a failed light read (one with the ``fields`` mask) may be the mask being refused.
 
     The live answer to a refused mask is not known (the emulator's ``refuse_fields`` mode answers
-    400 INVALID_ARGUMENT, issue 9 kind 10), so any 400 INVALID_ARGUMENT (or 400 without a status)
+    400 INVALID_ARGUMENT, its own choice), so any 400 INVALID_ARGUMENT (or 400 without a status)
     counts, except an auth failure (:func:`is_auth_failure`): a bad key also answers 400
     INVALID_ARGUMENT, and reading again without the mask would only repeat the refusal.
     """
@@ -228,8 +228,9 @@ def _file_gone_hint(message: str, resource: str | None) -> str:
     return text
 
 
-#: Query parameters whose values authorise a request by themselves: ``key`` (an API key, spec §2)
-#: and ``upload_id`` (a resumable-upload session URL needs no other credential, spec §0 item 8).
+#: Query parameters whose values authorise a request by themselves: ``key`` (an API key, a standard
+#: system parameter) and ``upload_id`` (a resumable-upload session URL needs no other credential:
+#: docs/real-service/wire-format.md, Authentication).
 #: Transport errors of requests/urllib3 quote the URL they failed on, so these are scrubbed from
 #: every redacted text whatever the connection's secrets are.
 _SELF_AUTHORISING_QUERY = re.compile(r"(?i)([?&](?:key|upload_id)=)[^&\s'\")]+")

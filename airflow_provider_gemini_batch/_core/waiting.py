@@ -41,7 +41,8 @@ from airflow_provider_gemini_batch.exceptions import (
 #: Seconds a batch may report SUCCEEDED (or PARTIALLY_SUCCEEDED) without naming its output
 #: (neither ``response`` nor ``metadata.output`` carries ``responsesFile`` or inline responses)
 #: before the wait fails. The service has been seen to answer
-#: ``{"done": true, "metadata": {"state": "BATCH_STATE_SUCCEEDED"}}`` (issue 9, kind 3); the
+#: ``{"done": true, "metadata": {"state": "BATCH_STATE_SUCCEEDED"}}`` (a user's report;
+#: docs/real-service/wire-format.md, Behaviours known from users' reports); the
 #: output is expected to appear on a later read, so it is re-read until this passes.
 DEFAULT_OUTPUT_GRACE_SECONDS = 600.0
 #: Seconds spent re-reading a batch after a cancel request, looking for the state it ends in.
@@ -557,7 +558,7 @@ def raise_for_event(event: WaitEvent, *, timeout_advice: str | None = None) -> M
 
 
 def describe_deferral(batch_name: str, poll_interval: float, end_time: float) -> str:
-    """The line a task logs when it hands its wait to the triggerer (issue 11 item 2).
+    """The line a task logs when it hands its wait to the triggerer.
 
     :param poll_interval: seconds between polls.
     :param end_time: the absolute deadline, epoch seconds (UTC).

@@ -49,7 +49,7 @@ from airflow_provider_gemini_batch.emulator.wire import (
     parse_json_lenient,
 )
 
-# "whole create request < 20 MB" (spec section 10); the live limit is stated in bytes.
+# "whole create request < 20 MB" (ai.google.dev/gemini-api/docs/batch-api); the live limit is stated in bytes.
 MAX_INLINE_BODY_BYTES = 20 * 1024 * 1024
 # Any other JSON body is small; bound it so a broken client cannot exhaust memory.
 MAX_JSON_BODY_BYTES = MAX_INLINE_BODY_BYTES
@@ -148,7 +148,7 @@ class Api:
         )
         add("POST", create, self.create_batch)
         # Discovery document v1beta: batches.updateGenerateContentBatch / updateEmbedContentBatch
-        # are PATCH {+name}:update...Batch with query updateMask (spec §7.5).
+        # are PATCH {+name}:update...Batch with query updateMask.
         add(
             "PATCH",
             rf"^/{_VER}/batches/{_ID}:(?P<verb>updateGenerateContentBatch|updateEmbedContentBatch)$",
@@ -257,8 +257,8 @@ class Api:
     def _shaped(self, ctx: Ctx, data: dict[str, Any]) -> Response:
         """A JSON answer reduced to ``fields`` (if asked), or 503 when ``huge_inline_503`` finds it too big.
 
-        The 503 reproduces spec §9.4: full GETs of batches with huge inline output answered 503
-        while polls that leave the output out kept working.
+        The 503 reproduces discuss.ai.google.dev thread 113603: full GETs of batches with huge
+        inline output answered 503 while polls that leave the output out kept working.
         """
         if ctx.fields is not None:
             data = apply_fields(data, ctx.fields)
@@ -269,7 +269,7 @@ class Api:
         return Response(content=body, media_type="application/json")
 
     def _visible(self, ctx: Ctx, owner: str | None) -> bool:
-        """Mode ``per_key_visibility``: only the creating key sees a resource (issue 9 §3.9)."""
+        """Mode ``per_key_visibility``: only the creating key sees a resource (a user's report)."""
         return not self.state.settings.has("per_key_visibility") or owner == ctx.caller
 
     def _authenticate(self, request: Request) -> str | None:
@@ -690,7 +690,7 @@ class Api:
         """``PATCH batches/{id}:updateGenerateContentBatch?updateMask=priority`` (or the embed one).
 
         Only ``priority`` is mutable here (the one field an owner has reason to change on a
-        running batch); the answer is the bare batch resource, not an Operation (spec §7.5).
+        running batch); the answer is the bare batch resource, not an Operation (discovery document).
         The method must match the batch's kind.
         """
         record = self._batch(ctx, id)
@@ -725,7 +725,7 @@ class Api:
 
 def _webhook_config(raw: Any) -> dict[str, Any] | None:
     """Check and keep ``batch.webhookConfig`` (never called back). REST spelling ``userMetadata``;
-    google-genai 3.x sends ``user_metadata`` (spec §5 [OBS]): both are accepted."""
+    google-genai 3.x sends ``user_metadata`` (its ``batches.py``): both are accepted."""
     if raw is None:
         return None
     uris = field(raw, "uris") if isinstance(raw, dict) else None

@@ -77,13 +77,14 @@ class Settings:
         ``{"PENDING": "JOB_STATE_QUEUED"}`` (SDK/Vertex spelling) or an unknown value; unmapped
         states are written ``BATCH_STATE_<STATE>``.
     :param latency_seconds: added to every API answer (not the control plane), like a distant
-        service: the real API answers a batch GET in roughly 0.1-0.3 s (issue 10 takes 200 ms as
-        the planning figure). Default 0.
+        service: the real API answers a batch GET in roughly 0.1-0.3 s (200 ms is the figure the
+        benchmarks plan with). Default 0.
     :param max_active_batches: batches allowed in PENDING/RUNNING at once before create answers
-        429 (default 100, the limit the spec lists for concurrent jobs); raise it to load-test many waits.
+        429 (default 100, the Batch API guide's limit of concurrent jobs); raise it to load-test many waits.
     :param running_slots: how many batches may run at once; 0 (default) runs every batch at once.
         With N > 0 new batches queue PENDING and are admitted highest ``priority`` first, then
-        oldest first (spec §5: "higher runs first"); see :meth:`EmulatorState.admit`.
+        oldest first (REST reference ``GenerateContentBatch.priority``: "higher runs first"); see
+        :meth:`EmulatorState.admit`.
     :param error_code: gRPC code of the per-request errors ``error_fraction`` injects: 3
         INVALID_ARGUMENT (default, not retryable) or a transient one (4, 8, 13, 14) to exercise a
         resubmission.
@@ -457,7 +458,7 @@ class EmulatorState:
         """One page of the ``visible`` batches, **newest first**, and the next page token.
 
         Newest first like the live service: cookbook Batch_mode.ipynb cell 34 output lists
-        ``batches.list`` with descending create times (issue 15 bug 6).
+        ``batches.list`` with descending create times.
         """
         self.admit()
         if visible is None:

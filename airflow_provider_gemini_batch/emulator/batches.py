@@ -1,4 +1,7 @@
-"""Batch records, the lazy state machine and Operation rendering (spec sections 5-9).
+"""Batch records, the lazy state machine and Operation rendering.
+
+The wire shapes rendered here are described in docs/real-service/wire-format.md (Creating a
+batch to Results).
 
 State is never advanced by a background task: every read computes it from the emulator clock,
 so thousands of pollers cost one dictionary lookup and a little arithmetic each.
@@ -16,7 +19,7 @@ Timeline of a batch created at ``t0`` with processing time ``p`` (seconds):
 With the ``running_slots`` knob set (see ``backend.Settings``), a new batch is *queued*: it stays
 PENDING until the backend admits it into a free slot (highest ``priority`` first, then the oldest;
 REST reference ``GenerateContentBatch.priority``: "batches with higher priority will be processed
-before batches with lower priority", spec §5), and the timeline above starts at its admission time
+before batches with lower priority"), and the timeline above starts at its admission time
 ``start_time`` instead of ``t0`` (expiry still counts from ``t0``).
 
 With the ``hold_pending`` knob, the next batches created are *held* PENDING, as batches stuck in
@@ -184,7 +187,7 @@ class BatchRecord:
     def render_bare(self, now: float) -> dict[str, Any]:
         """The bare ``GenerateContentBatch``/``EmbedContentBatch`` resource (no Operation wrapper),
         as the update methods answer it (discovery document v1beta, ``batches.updateGenerateContentBatch``
-        response ``GenerateContentBatch``; spec §7.5): the Operation's ``metadata`` without ``@type``.
+        response ``GenerateContentBatch``): the Operation's ``metadata`` without ``@type``.
         """
         metadata = dict(self.render(now)["metadata"])
         metadata.pop("@type", None)
@@ -217,7 +220,7 @@ class BatchRecord:
         metadata["batchStats"] = self._stats(phase)
         metadata["state"] = self.state_names.get(phase.state, "BATCH_STATE_" + phase.state)
         operation: dict[str, Any] = {"name": self.name, "metadata": metadata}
-        # Mode succeeded_without_output: issue 9 §3.3, SUCCEEDED with no output reference at all.
+        # Mode succeeded_without_output (a user's report): SUCCEEDED with no output reference at all.
         hide_output = phase.state == "SUCCEEDED" and "succeeded_without_output" in self.modes
         if terminal:
             operation["done"] = True
@@ -313,7 +316,7 @@ def file_result_line(
 
     ``response`` (or ``error``) comes before ``key``, as on the live service (cookbook
     Batch_mode.ipynb cells 25 and 48 outputs). ``row_status`` writes errors as ``status`` (the
-    guide's "status object"; issue 9 §3.2).
+    guide's "status object"; the line form from a user's report).
     """
     try:
         obj = json.loads(line)

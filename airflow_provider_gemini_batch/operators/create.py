@@ -567,7 +567,7 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         :data:`INPUT_FILE_XCOM_KEY`; nothing for ``requests`` or ``input_file``.
 
         The file outlives the batch: the Files API deletes uploads only 48 h after creation
-        (spec section 4.4, from ai.google.dev/gemini-api/docs/files), and they count against the
+        (ai.google.dev/gemini-api/docs/files), and they count against the
         project's 20 GB meanwhile.
         """
         if not self.input_path or not input_file:

@@ -2,7 +2,7 @@
 
 Why: a poll is one HTTP exchange of ~200 ms against the real API and a loop admits a few in flight
 per origin (``MAX_CONCURRENT_POLLS``), i.e. ~40 polls/s; 10,000 triggers at a 60 s interval need ~170/s.
-``batches.list`` returns many batches in one answer (key ``operations``, spec §7.2; newest first,
+``batches.list`` returns many batches in one answer (key ``operations``, REST reference; newest first,
 as the emulator lists them), and with the ``fields`` mask of a poll (:data:`routes.LIST_FIELDS`)
 each operation on a page is exactly what a light GET would have returned. So when many triggers of
 one connection wait at once, their reads are served by walking the list, and only the batches not
@@ -37,7 +37,7 @@ Shapes and rules:
   bring news (:data:`NEWS_WEIGHT`), fewer when the woken triggers' turn took longer than
   :data:`WAKE_TURN_BUDGET` (the chunk halves, down to :data:`MIN_WAKE_CHUNK`, and grows back
   when turns are short), so a page answering thousands of waits - all batches ending at once -
-  never runs them all in one turn (the loop-stall budget is 50 ms, issue 10);
+  never runs them all in one turn (the loop-stall budget is 50 ms);
 * a poller belongs to one loop and one connection id: a failing or hanging connection only delays
   its own walker (which holds at most one poll slot of its origin while listing). Every exchange
   (GET or list page) is bounded in total time (``triggers/_bounds.py``): a server that trickles
@@ -68,7 +68,7 @@ from airflow_provider_gemini_batch.triggers._bounds import bounded_call, call_se
 #: config ``[gemini_batch] shared_poll_min_waits``, default 16). Below it each trigger GETs its batch.
 SHARED_LIST_MIN_WAITS = conf.getint("gemini_batch", "shared_poll_min_waits", fallback=16)
 #: Operations asked per list page (``[gemini_batch] poll_list_page_size``, default 100). The API
-#: documents no maximum for ``batches.list`` (spec §7.2); 100 is the documented ``files.list`` max.
+#: documents no maximum for ``batches.list``; 100 is the documented ``files.list`` max.
 LIST_PAGE_SIZE = conf.getint("gemini_batch", "poll_list_page_size", fallback=100)
 #: List walks in flight at once per poller (``[gemini_batch] poll_list_walks``, default 4); each
 #: holds at most one poll slot, so the rest stay free for GETs and other connections.

@@ -42,20 +42,6 @@ SUFFIXES = {
 }
 SKIPPED_PARTS = {"_build", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 
-#: Files other helpers were restructuring when the citations were replaced; the exact
-#: replacements wait in the lead's notes. This list only shrinks: once a file is clean (or gone),
-#: ``test_allow_list_only_holds_files_that_still_need_it`` asks for its removal.
-_CITATION_ALLOW_LIST = frozenset(
-    {
-        "airflow_provider_gemini_batch/emulator/app.py",
-        "airflow_provider_gemini_batch/emulator/batches.py",
-        "airflow_provider_gemini_batch/emulator/backend.py",
-        "airflow_provider_gemini_batch/triggers/_poller.py",
-        "airflow_provider_gemini_batch/_core/waiting.py",
-        "airflow_provider_gemini_batch/_core/errors.py",
-        "airflow_provider_gemini_batch/operators/create.py",
-    }
-)
 
 # The patterns are assembled from parts so that this file does not match itself.
 _SPEC = "spec"
@@ -92,8 +78,7 @@ def test_no_citation_leads_outside_the_repository() -> None:
     offending: list[str] = []
     scanned = 0
     for path in _scanned_files():
-        relative = path.relative_to(ROOT).as_posix()
-        if path.resolve() == this_file or relative in _CITATION_ALLOW_LIST:
+        if path.resolve() == this_file:
             continue
         scanned += 1
         offending.extend(_offending_lines(path))
@@ -102,14 +87,6 @@ def test_no_citation_leads_outside_the_repository() -> None:
         "Cite a public source or docs/real-service/wire-format.md (a section name) instead of the "
         "out-of-repository wire notes or the private tracker; say why in words:\n" + "\n".join(offending)
     )
-
-
-@pytest.mark.parametrize("relative", sorted(_CITATION_ALLOW_LIST))
-def test_allow_list_only_holds_files_that_still_need_it(relative: str) -> None:
-    """A listed file must still exist and still hold such a citation; otherwise drop it from the list."""
-    path = ROOT / relative
-    assert path.is_file(), f"{relative} no longer exists: remove it from _CITATION_ALLOW_LIST"
-    assert _offending_lines(path), f"{relative} is clean now: remove it from _CITATION_ALLOW_LIST"
 
 
 @pytest.mark.parametrize(
