@@ -18,11 +18,13 @@ import httpx
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_provider_gemini_batch._core import routes
+from airflow_provider_gemini_batch._core import vertex as vertex_jobs
 from airflow_provider_gemini_batch._core.errors import transport_error
 from airflow_provider_gemini_batch._core.list_page import ListPage, ListPageError, scan_list_page
 from airflow_provider_gemini_batch._core.models import Batch, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
+from airflow_provider_gemini_batch._core.shown import shown_batch
 from airflow_provider_gemini_batch._core.wire_guard import (
     MAX_ASYNC_ANSWER_BYTES,
     MAX_ERROR_BODY_BYTES,
@@ -321,6 +323,12 @@ class GeminiBatchAsyncHook(GeminiHookBase):
         :raises GeminiNotFoundError: unknown or deleted batch, or one created with another key.
         """
         settings = await self.get_settings()
+        if settings.vertex is not None:
+            # A Vertex AI batch prediction job: its own route and view (``_core/vertex.py``).
+            return shown_batch(
+                vertex_jobs.batch_from_job(await self._json(vertex_jobs.get_job(settings.vertex, name))),
+                self._secrets(),
+            )
         version = settings.api_version
         if light and not self._fields_refused:
             try:
@@ -403,6 +411,9 @@ class GeminiBatchAsyncHook(GeminiHookBase):
     async def cancel_batch(self, name: str) -> None:
         """Ask the service to cancel ``batches/…``."""
         settings = await self.get_settings()
+        if settings.vertex is not None:
+            await self._json(vertex_jobs.cancel_job(settings.vertex, name))
+            return
         await self._json(routes.cancel_batch(settings.api_version, name))
 
     async def get_file(self, name: str) -> FileInfo:

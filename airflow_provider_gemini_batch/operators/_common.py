@@ -126,10 +126,11 @@ def require_batch_name(value: Any, *, task_id: str, upstream: Iterable[str], wha
 
 
 def make_hook(conn_id: str) -> GeminiBatchHook:
-    """The sync hook for ``conn_id`` (imported here, on the worker, not at DAG parse time)."""
-    from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
+    """The sync hook for ``conn_id`` (imported here, on the worker, not at DAG parse time):
+    the Vertex AI hook when the connection's extra ``backend`` is ``"vertex"`` (one connection read)."""
+    from airflow_provider_gemini_batch.hooks.vertex import hook_for
 
-    return GeminiBatchHook(gemini_conn_id=conn_id)
+    return hook_for(conn_id)
 
 
 def api_root_of(hook: ConfiguredHook) -> str | None:
