@@ -28,8 +28,9 @@ from airflow_provider_gemini_batch._core.errors import (
     may_be_mask_refusal,
 )
 from airflow_provider_gemini_batch._core.models import Batch, FileInfo
-from airflow_provider_gemini_batch._core.settings import AuthMode, ConnectionSettings
+from airflow_provider_gemini_batch._core.settings import ConnectionSettings
 from airflow_provider_gemini_batch._core.shown import shown_batch, shown_file
+from airflow_provider_gemini_batch.backends import Backend, backend_for
 from airflow_provider_gemini_batch.connection_fields import CONN_FIELDS, UI_FIELD_BEHAVIOUR
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
@@ -38,7 +39,6 @@ from airflow_provider_gemini_batch.exceptions import (
 )
 from airflow_provider_gemini_batch.hooks._auth import (
     GoogleCredentials,
-    api_key_headers,
     settings_from_connection,
 )
 
@@ -86,6 +86,7 @@ class GeminiHookBase(BaseHook):
         # Set once the service refused the partial-response mask of a light read (see get_batch).
         self._fields_refused = False
         self._credentials: GoogleCredentials | None = None
+        self._backend: Backend | None = None
 
     def _secrets(self) -> tuple[str, ...]:
         """The connection's secrets once its settings are read; () before (nothing was sent)."""
@@ -96,10 +97,23 @@ class GeminiHookBase(BaseHook):
         token = self._credentials.token if self._credentials is not None else None
         return (token,) if token else ()
 
-    def _batch_view(self, op: Mapping[str, Any]) -> Batch:
-        """The :class:`Batch` of an Operation answer, with every text it shows redacted: its
-        error message and names come from the server and reach exceptions, logs and XComs."""
-        return shown_batch(Batch.from_operation(op), self._secrets())
+    def _backend_of(self, settings: ConnectionSettings) -> Backend:
+        """The backend the connection names (``backends/``: paths, bodies, states, auth headers),
+        built once per settings object."""
+        if self._backend is None or self._backend.settings is not settings:
+            self._backend = backend_for(settings)
+        return self._backend
+
+    def _batch_view(self, backend: Backend, answer: Mapping[str, Any], *, bare: str | None = None) -> Batch:
+        """The :class:`Batch` of a batch answer read by ``backend``, with every text it shows
+        redacted: its error message and names come from the server and reach exceptions, logs
+        and XComs. ``bare``: the answer is the bare batch resource (named ``bare`` if it names
+        nothing itself), not the usual create/get answer."""
+        if bare is not None:
+            batch = backend.batch_from_bare(answer, bare)
+        else:
+            batch = backend.batch_from_answer(answer)
+        return shown_batch(batch, self._secrets())
 
     def _file_view(self, obj: Mapping[str, Any]) -> FileInfo:
         """The :class:`FileInfo` of a Files API answer, its shown texts redacted (as above)."""
@@ -165,8 +179,9 @@ class GeminiHookBase(BaseHook):
         return settings_from_connection(conn, extra)
 
     def _api_key_headers(self, settings: ConnectionSettings) -> dict[str, str] | None:
-        """The API-key header, or None when the connection authenticates with Google credentials."""
-        return api_key_headers(settings) if settings.auth_mode is AuthMode.API_KEY else None
+        """The headers that authenticate without a token (the API key), or None when the
+        connection authenticates with Google credentials (the backend decides)."""
+        return self._backend_of(settings).static_auth_headers()
 
     def _google_credentials_for(self, settings: ConnectionSettings) -> GoogleCredentials:
         """The bearer-token source of this hook (built once; refreshing it may block)."""

@@ -53,6 +53,7 @@ from airflow_provider_gemini_batch._core.wire_guard import (
     check_session_url,
     redirect_error,
 )
+from airflow_provider_gemini_batch.backends import Backend
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
     GeminiBatchError,
@@ -207,6 +208,11 @@ class GeminiBatchHook(GeminiHookBase):
         settings = self._parse_connection(conn)
         register_secrets(settings)
         return settings
+
+    @property
+    def backend(self) -> Backend:
+        """What differs per service (``backends/``): paths, bodies, state spellings, auth headers."""
+        return self._backend_of(self.settings)
 
     @cached_property
     def policy(self) -> RetryPolicy:
@@ -375,8 +381,8 @@ class GeminiBatchHook(GeminiHookBase):
             a batch that was created anyway: creation is never retried then (it is not idempotent);
             look it up with :meth:`list_batches` instead of creating again.
         """
-        req = routes.create_batch(
-            self.settings.api_version,
+        backend = self.backend
+        req = backend.create_batch(
             model,
             requests=requests,
             input_file=input_file,
@@ -384,7 +390,7 @@ class GeminiBatchHook(GeminiHookBase):
             priority=priority,
             webhook_config=webhook_config,
         )
-        return self._batch_view(self._json(req))
+        return self._batch_view(backend, self._json(req))
 
     def create_embeddings_batch(
         self,
@@ -402,8 +408,8 @@ class GeminiBatchHook(GeminiHookBase):
         EmbedContentRequest dicts; ``priority`` and ``webhook_config`` as :meth:`create_batch`
         (``EmbedContentBatch`` has the same envelope fields, spec §6). Raises as :meth:`create_batch`.
         """
-        req = routes.create_batch(
-            self.settings.api_version,
+        backend = self.backend
+        req = backend.create_batch(
             model,
             requests=requests,
             input_file=input_file,
@@ -412,7 +418,7 @@ class GeminiBatchHook(GeminiHookBase):
             priority=priority,
             webhook_config=webhook_config,
         )
-        return self._batch_view(self._json(req))
+        return self._batch_view(backend, self._json(req))
 
     def update_batch_priority(self, name: str, priority: int, *, embeddings: bool = False) -> Batch:
         """Change the priority of a batch (``PATCH batches/{id}:updateGenerateContentBatch`` or
@@ -425,9 +431,9 @@ class GeminiBatchHook(GeminiHookBase):
         :raises GeminiInvalidInputError: bad name or priority (before sending).
         :raises GeminiApiError: the service refused it (e.g. 404 unknown batch).
         """
-        req = routes.update_batch_priority(self.settings.api_version, name, priority, embeddings=embeddings)
-        bare = self._json(req)
-        return self._batch_view({"name": bare.get("name") or req.resource, "metadata": bare})
+        backend = self.backend
+        req = backend.update_batch_priority(name, priority, embeddings=embeddings)
+        return self._batch_view(backend, self._json(req), bare=req.resource or name)
 
     def get_batch(self, name: str, *, light: bool = False) -> Batch:
         """The current state of ``batches/…``.
@@ -437,16 +443,14 @@ class GeminiBatchHook(GeminiHookBase):
             and reads the full body from then on.
         :raises GeminiNotFoundError: unknown or deleted batch, or one created with another key.
         """
-        version = self.settings.api_version
+        backend = self.backend
         if light and not self._fields_refused:
             try:
-                return self._batch_view(
-                    self._json(routes.get_batch(version, name, fields=routes.POLL_FIELDS))
-                )
+                return self._batch_view(backend, self._json(backend.get_batch(name, light=True)))
             except GeminiClientError as exc:
                 if not self._light_read_refused(exc, name):
                     raise
-        return self._batch_view(self._json(routes.get_batch(version, name)))
+        return self._batch_view(backend, self._json(backend.get_batch(name)))
 
     def list_batches(self, *, light: bool = False) -> Iterator[Batch]:
         """Every batch of the project, following ``nextPageToken`` through all pages (lazily).
@@ -456,26 +460,25 @@ class GeminiBatchHook(GeminiHookBase):
             refuses the mask (a 400 that is not a refused key) on the first page, this hook logs
             it once and lists in full.
         """
-        version, size = self.settings.api_version, self.list_page_size
+        backend, size = self.backend, self.list_page_size
         if light and not self._fields_refused:
             yielded = False
             try:
                 for item in self._pages(
-                    lambda token: routes.list_batches(version, token, size, fields=routes.LIST_FIELDS),
-                    "operations",
+                    lambda token: backend.list_batches(token, size, light=True), backend.list_key
                 ):
                     yielded = True
-                    yield self._batch_view(item)
+                    yield self._batch_view(backend, item)
                 return
             except GeminiClientError as exc:
                 if yielded or not self._light_read_refused(exc, "the batch list"):
                     raise
-        for item in self._pages(lambda token: routes.list_batches(version, token, size), "operations"):
-            yield self._batch_view(item)
+        for item in self._pages(lambda token: backend.list_batches(token, size), backend.list_key):
+            yield self._batch_view(backend, item)
 
     def cancel_batch(self, name: str) -> None:
         """Ask the service to cancel ``batches/…`` (asynchronous; the state becomes CANCELLED)."""
-        self._request(routes.cancel_batch(self.settings.api_version, name)).close()
+        self._request(self.backend.cancel_batch(name)).close()
 
     def delete_batch(self, name: str) -> None:
         """Delete ``batches/…`` (it disappears from lists). This does **not** stop a batch that
@@ -485,7 +488,7 @@ class GeminiBatchHook(GeminiHookBase):
         :raises GeminiNotFoundError: the batch did not exist (a 404 after a retried attempt counts
             as success: the earlier attempt deleted it but its answer was lost).
         """
-        self._delete(routes.delete_batch(self.settings.api_version, name))
+        self._delete(self.backend.delete_batch(name))
 
     def _delete(self, req: routes.ApiRequest) -> None:
         attempts = 0

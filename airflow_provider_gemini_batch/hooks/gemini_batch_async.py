@@ -18,13 +18,11 @@ import httpx
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_provider_gemini_batch._core import routes
-from airflow_provider_gemini_batch._core import vertex as vertex_jobs
 from airflow_provider_gemini_batch._core.errors import transport_error
 from airflow_provider_gemini_batch._core.list_page import ListPage, ListPageError, scan_list_page
 from airflow_provider_gemini_batch._core.models import Batch, FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
-from airflow_provider_gemini_batch._core.shown import shown_batch
 from airflow_provider_gemini_batch._core.wire_guard import (
     MAX_ASYNC_ANSWER_BYTES,
     MAX_ERROR_BODY_BYTES,
@@ -322,23 +320,14 @@ class GeminiBatchAsyncHook(GeminiHookBase):
             the service refuses the mask (400) it is logged once and full reads are used from then on.
         :raises GeminiNotFoundError: unknown or deleted batch, or one created with another key.
         """
-        settings = await self.get_settings()
-        if settings.vertex is not None:
-            # A Vertex AI batch prediction job: its own route and view (``_core/vertex.py``).
-            return shown_batch(
-                vertex_jobs.batch_from_job(await self._json(vertex_jobs.get_job(settings.vertex, name))),
-                self._secrets(),
-            )
-        version = settings.api_version
+        backend = self._backend_of(await self.get_settings())
         if light and not self._fields_refused:
             try:
-                return self._batch_view(
-                    await self._json(routes.get_batch(version, name, fields=routes.POLL_FIELDS))
-                )
+                return self._batch_view(backend, await self._json(backend.get_batch(name, light=True)))
             except GeminiClientError as exc:
                 if not self._light_read_refused(exc, name):
                     raise
-        return self._batch_view(await self._json(routes.get_batch(version, name)))
+        return self._batch_view(backend, await self._json(backend.get_batch(name)))
 
     async def list_batches_page(
         self, page_token: str | None = None, *, page_size: int = routes.LIST_PAGE_SIZE, light: bool = True
@@ -353,21 +342,18 @@ class GeminiBatchAsyncHook(GeminiHookBase):
             and full pages are read from then on.
         :raises GeminiBatchError: the page could not be read (one attempt with ``retry=False``).
         """
-        settings = await self.get_settings()
-        version = settings.api_version
+        backend = self._backend_of(await self.get_settings())
         data: dict[str, Any] | None = None
         if light and not self._fields_refused:
             try:
-                data = await self._json(
-                    routes.list_batches(version, page_token, page_size, fields=routes.LIST_FIELDS)
-                )
+                data = await self._json(backend.list_batches(page_token, page_size, light=True))
             except GeminiClientError as exc:
                 if not self._light_read_refused(exc, "the batch list"):
                     raise
         if data is None:
-            data = await self._json(routes.list_batches(version, page_token, page_size))
-        items = data.get("operations") or []
-        batches = [self._batch_view(item) for item in items if isinstance(item, dict)]
+            data = await self._json(backend.list_batches(page_token, page_size))
+        items = data.get(backend.list_key) or []
+        batches = [self._batch_view(backend, item) for item in items if isinstance(item, dict)]
         return batches, (data.get("nextPageToken") or None)
 
     async def list_operations_page(
@@ -383,19 +369,18 @@ class GeminiBatchAsyncHook(GeminiHookBase):
         :raises GeminiBatchError: the page could not be read (one attempt with ``retry=False``),
             or its body is not a list page (:class:`GeminiApiError`).
         """
-        settings = await self.get_settings()
-        version = settings.api_version
+        backend = self._backend_of(await self.get_settings())
         req: routes.ApiRequest | None = None
         response: httpx.Response | None = None
         if light and not self._fields_refused:
-            req = routes.list_batches(version, page_token, page_size, fields=routes.LIST_FIELDS)
+            req = backend.list_batches(page_token, page_size, light=True)
             try:
                 response = await self._response(req)
             except GeminiClientError as exc:
                 if not self._light_read_refused(exc, "the batch list"):
                     raise
         if response is None:
-            req = routes.list_batches(version, page_token, page_size)
+            req = backend.list_batches(page_token, page_size)
             response = await self._response(req)
         try:
             return scan_list_page(response.content)
@@ -410,11 +395,8 @@ class GeminiBatchAsyncHook(GeminiHookBase):
 
     async def cancel_batch(self, name: str) -> None:
         """Ask the service to cancel ``batches/…``."""
-        settings = await self.get_settings()
-        if settings.vertex is not None:
-            await self._json(vertex_jobs.cancel_job(settings.vertex, name))
-            return
-        await self._json(routes.cancel_batch(settings.api_version, name))
+        backend = self._backend_of(await self.get_settings())
+        await self._json(backend.cancel_batch(name))
 
     async def get_file(self, name: str) -> FileInfo:
         """Metadata of ``files/…``."""

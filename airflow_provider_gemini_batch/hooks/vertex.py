@@ -23,18 +23,13 @@ from airflow_provider_gemini_batch._core.errors import redact
 from airflow_provider_gemini_batch._core.jsonl import parse_result_line
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult
 from airflow_provider_gemini_batch._core.result_lines import split_lines
-from airflow_provider_gemini_batch._core.shown import shown_batch
 from airflow_provider_gemini_batch._core.urls import public_url, scrub_userinfo
+from airflow_provider_gemini_batch.backends.vertex import INLINE_REFUSED, VertexBackend
 from airflow_provider_gemini_batch.exceptions import GeminiConnectionConfigError, GeminiInvalidInputError
 from airflow_provider_gemini_batch.hooks._gcs import CloudStorage, is_predictions_file
 from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 
-#: Why inline requests are refused on Vertex (operators and docs say the same).
-INLINE_REFUSED = (
-    "Vertex AI batch prediction reads its requests from Cloud Storage or BigQuery only: inline "
-    "requests are not accepted on a connection whose backend is 'vertex'. Write them to a JSONL file "
-    "and pass input_path (validated and uploaded under output_uri) or input_uri (gs://... or bq://...)."
-)
+__all__ = ["INLINE_REFUSED", "VertexBatchHook", "hook_for"]
 
 
 def hook_for(conn_id: str) -> GeminiBatchHook:
@@ -80,10 +75,6 @@ class VertexBatchHook(GeminiBatchHook):
         """Cloud Storage through this hook's transport."""
         return CloudStorage(self, self.vertex.storage_url)
 
-    def _job_view(self, job: Mapping[str, Any]) -> Batch:
-        """The :class:`Batch` of a job answer, its shown texts redacted (they reach logs and XCom)."""
-        return shown_batch(vx.batch_from_job(job), self._secrets())
-
     # -- jobs ------------------------------------------------------------------------------------
 
     def check_model_can_batch(self, model: str, *, embeddings: bool = False) -> None:
@@ -123,26 +114,23 @@ class VertexBatchHook(GeminiBatchHook):
         :raises GeminiApiError: the service refused it; a 5xx or lost answer may hide a created job
             (never retried: the create operator looks it up by its display name).
         """
-        if requests:
-            raise GeminiInvalidInputError(INLINE_REFUSED)
-        if priority is not None or webhook_config:
-            raise GeminiInvalidInputError(
-                "priority and webhook_config are Gemini API batch fields; Vertex batch prediction jobs "
-                "have neither. Remove them on a 'vertex' connection."
+        backend = self.backend
+        if not isinstance(backend, VertexBackend):
+            raise GeminiConnectionConfigError(
+                f"Connection {self.gemini_conn_id!r} is not a Vertex AI connection: set its extra "
+                "'backend' to 'vertex'."
             )
-        if not input_file or not output_uri:
-            raise GeminiInvalidInputError(
-                "A Vertex batch prediction job needs input_uri (gs://... or bq://...) and output_uri "
-                "(gs://bucket/prefix/ or bq://project.dataset)."
-            )
-        body = vx.create_body(
+        req = backend.create_batch(
             model,
-            input_uri=input_file,
+            requests=requests,
+            input_file=input_file,
+            display_name=display_name,
+            priority=priority,
+            webhook_config=webhook_config,
             output_uri=output_uri,
-            display_name=display_name or "airflow-gemini-batch",
             labels=labels,
         )
-        return self._job_view(self._json(vx.create_job(self.vertex, body)))
+        return self._batch_view(backend, self._json(req))
 
     def create_embeddings_batch(self, model: str, **kwargs: Any) -> Batch:
         """Not offered on Vertex by this provider. :raises GeminiInvalidInputError: always."""
@@ -152,32 +140,6 @@ class VertexBatchHook(GeminiBatchHook):
     def update_batch_priority(self, name: str, priority: int, *, embeddings: bool = False) -> Batch:
         """Vertex jobs have no priority. :raises GeminiInvalidInputError: always."""
         raise GeminiInvalidInputError("Vertex batch prediction jobs have no priority to change.")
-
-    def get_batch(self, name: str, *, light: bool = False) -> Batch:
-        """The job ``projects/.../batchPredictionJobs/{id}`` (or its bare numeric id) as a :class:`Batch`.
-
-        ``light`` is accepted for the shared callers; a job answer carries no bulky results, so
-        the full resource is always read.
-        :raises GeminiNotFoundError: unknown or deleted job.
-        """
-        return self._job_view(self._json(vx.get_job(self.vertex, name)))
-
-    def list_batches(self, *, light: bool = False) -> Iterator[Batch]:
-        """Every job of the connection's project and location, page by page (lazily)."""
-        vertex, size = self.vertex, self.list_page_size
-        for item in self._pages(lambda token: vx.list_jobs(vertex, token, size), "batchPredictionJobs"):
-            yield self._job_view(item)
-
-    def cancel_batch(self, name: str) -> None:
-        """Ask Vertex to cancel the job (asynchronous: CANCELLING, then CANCELLED or another end)."""
-        self._request(vx.cancel_job(self.vertex, name)).close()
-
-    def delete_batch(self, name: str) -> None:
-        """Delete the job (a long-running operation on Vertex; the job disappears from lists).
-
-        Vertex refuses to delete a running job: cancel it first, as ``GeminiDeleteBatchOperator`` does.
-        """
-        self._delete(vx.delete_job(self.vertex, name))
 
     # -- Cloud Storage ---------------------------------------------------------------------------
 
