@@ -753,6 +753,12 @@ def build_app(
     from airflow_provider_gemini_batch.emulator.control_routes import add_control_routes
 
     add_control_routes(app, state, bound_to_loopback=bound_to_loopback, control_token=control_token)
+    # Vertex AI batch prediction, Cloud Storage and the token endpoint, through the same gate.
+    from airflow_provider_gemini_batch.emulator.cloud import mount_cloud
+
+    app.state.cloud = mount_cloud(
+        app, api, state, bound_to_loopback=bound_to_loopback, control_token=control_token
+    )
     app.add_route(
         "/{path:path}", api.handle, methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     )

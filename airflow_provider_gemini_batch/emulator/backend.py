@@ -180,6 +180,8 @@ class EmulatorState:
         # (version, sequence numbers, records) of the batches in creation order; see _batches_in_order.
         self._batch_order: tuple[tuple[int, int], list[int], list[BatchRecord]] | None = None
         self._tasks: dict[str, asyncio.Future[None]] = {}
+        #: Called by :meth:`reset` (the Google Cloud surfaces mounted beside this API forget theirs).
+        self.reset_hooks: list[Callable[[], None]] = []
         for sub in ("files", "uploads", "inputs"):
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
 
@@ -203,6 +205,8 @@ class EmulatorState:
         for sub in ("files", "uploads", "inputs"):
             shutil.rmtree(self.data_dir / sub, ignore_errors=True)
             (self.data_dir / sub).mkdir(parents=True, exist_ok=True)
+        for hook in self.reset_hooks:
+            hook()
 
     def _next_seq(self, name: str) -> None:
         self._counter += 1

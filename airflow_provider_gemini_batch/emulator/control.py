@@ -165,3 +165,38 @@ class EmulatorControl:
     def clear_journal(self) -> None:
         """Forget the journal."""
         self._call("DELETE", "/journal")
+
+    # ---- Vertex AI and Cloud Storage (see emulator/cloud.py) --------------------------------------
+
+    def vertex_jobs(self) -> list[dict[str, Any]]:
+        """Every Vertex batch prediction job created since the last reset, oldest first, deleted
+        ones included: ``{"name", "displayName", "state", "createTime", "labels", "deleted",
+        "predictions"}`` (``predictions``: ``bucket/object`` of predictions.jsonl once written)."""
+        return list(self._call("GET", "/vertex/jobs")["jobs"])
+
+    def vertex_configure(
+        self, next_outcome: str | None = None, accept_any_token: bool | None = None
+    ) -> dict[str, Any]:
+        """``next_outcome`` (SUCCEEDED, FAILED, CANCELLED, EXPIRED, PARTIALLY_SUCCEEDED) applies to
+        the next created Vertex job only; ``accept_any_token`` lets any bearer token through."""
+        body = {
+            k: v
+            for k, v in {"next_outcome": next_outcome, "accept_any_token": accept_any_token}.items()
+            if v is not None
+        }
+        return dict(self._call("POST", "/vertex/config", body))
+
+    def vertex_token(self) -> str:
+        """A bearer token the Vertex routes accept, without a service-account key."""
+        return str(self._call("POST", "/vertex/token")["access_token"])
+
+    def load_bigquery_table(self, table: str, rows: bytes) -> None:
+        """Make ``bq://<table>`` (``project.dataset.table``) readable by jobs: ``rows`` is JSONL."""
+        response = self._client.put("/vertex/bigquery", params={"table": table}, content=rows)
+        response.raise_for_status()
+
+    def read_bigquery_table(self, table: str) -> bytes:
+        """The rows (JSONL) a job with BigQuery output wrote to ``table``."""
+        response = self._client.get("/vertex/bigquery", params={"table": table.removeprefix("bq://")})
+        response.raise_for_status()
+        return response.content

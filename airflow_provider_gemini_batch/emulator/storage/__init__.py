@@ -1,0 +1,1 @@
+"""The Cloud Storage JSON API subset of the emulator (routes -> responses -> models)."""
