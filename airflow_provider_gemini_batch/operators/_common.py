@@ -144,6 +144,10 @@ def api_root_of(hook: ConfiguredHook) -> str | None:
     if base_url is None:
         return None
     version = getattr(settings, "api_version", None)
+    if getattr(settings, "is_vertex", False):
+        from airflow_provider_gemini_batch._core.vertex import VERTEX_API_VERSION
+
+        version = VERTEX_API_VERSION
     return f"{base_url.rstrip('/')}/{version}" if version else base_url
 
 
