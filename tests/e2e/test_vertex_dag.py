@@ -52,8 +52,7 @@ def service_account_pem() -> str:
 
 @pytest.fixture
 def connections(
-    airflow_db: str,
-    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, service_account_pem: str
+    airflow_db: str, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, service_account_pem: str
 ) -> Iterator[EmulatorServer]:
     """``gemini_vertex`` (Vertex backend, service-account key, token_uri on the emulator) and
     ``gemini_dev`` (Developer API, API key), both at the emulator; STORAGE_EMULATOR_HOST unset."""
