@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,58 +28,25 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
     GeminiCreateBatchOperator,
 )
 from tests.fixtures.airflow_env import run_dag, unique_dag_id
+from tests.fixtures.vertex import vertex_connection
 from tests.operators._failures import recording_failures
 from tests.operators._support import MODEL, write_jsonl
 
 VERTEX_CONN = "gemini_vertex"
 DEV_CONN = "gemini_dev"
-PROJECT = "demo-project"
 OUTPUT = "gs://demo-bucket/runs/"
-
-
-@pytest.fixture(scope="session")
-def service_account_pem() -> str:
-    """A fresh RSA private key (PEM): google-auth signs the token request's JWT with it."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode("ascii")
 
 
 @pytest.fixture
 def connections(
-    airflow_db: str, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, service_account_pem: str
-) -> Iterator[EmulatorServer]:
+    airflow_db: str, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> EmulatorServer:
     """``gemini_vertex`` (Vertex backend, service-account key, token_uri on the emulator) and
     ``gemini_dev`` (Developer API, API key), both at the emulator; STORAGE_EMULATOR_HOST unset."""
     monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
-    key = {
-        "type": "service_account",
-        "project_id": PROJECT,
-        "private_key_id": "local",
-        "private_key": service_account_pem,
-        "client_email": f"batch@{PROJECT}.iam.gserviceaccount.com",
-        "client_id": "1",
-        "token_uri": f"{emulator.base_url}/token",
-    }
-    vertex = {
-        "conn_type": "gemini_batch",
-        "host": emulator.base_url,
-        "extra": {
-            "backend": "vertex",
-            "project": PROJECT,
-            "location": "us-central1",
-            "storage_host": emulator.base_url,
-            "keyfile_dict": key,
-            "retry_initial_delay": 0.01,
-            "retry_max_delay": 0.05,
-        },
-    }
+    vertex = vertex_connection(emulator.base_url)
     dev = {"conn_type": "gemini_batch", "host": emulator.base_url, "password": emulator.api_key}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{VERTEX_CONN.upper()}", json.dumps(vertex))
+    monkeypatch.setenv(f"AIRFLOW_CONN_{VERTEX_CONN.upper()}", vertex)
     monkeypatch.setenv(f"AIRFLOW_CONN_{DEV_CONN.upper()}", json.dumps(dev))
     return emulator
 
