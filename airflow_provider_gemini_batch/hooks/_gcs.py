@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 CHUNK_GRANULARITY = 256 * 1024
 #: Largest answer to one upload-session request (object metadata), in bytes.
 _MAX_SESSION_ANSWER = 1024 * 1024
+#: Chunks in a row a session may answer 308 without keeping new bytes before the upload fails.
+MAX_STALLED_STEPS = 5
 #: Pages one listing reads at most (1,000 objects a page on the real service).
 MAX_LIST_PAGES = 10_000
 
@@ -160,9 +162,24 @@ class CloudStorage:
                     state["resync"] = True
                     raise
 
+            stalled = 0
             while result is None:
+                before = state["offset"]
                 retrying = self._hook.policy.retrying(idempotent=True, what=f"Uploading to {uri}")
                 result = retrying(one_step)
+                # A session that answers 308 without taking bytes would loop forever.
+                stalled = stalled + 1 if result is None and state["offset"] <= before else 0
+                if stalled >= MAX_STALLED_STEPS:
+                    raise GeminiApiError(
+                        http_status=308,
+                        status=None,
+                        message=(
+                            f"the upload session kept no new bytes in {MAX_STALLED_STEPS} chunks in a row "
+                            f"(stuck at byte {state['offset']} of {size})"
+                        ),
+                        resource=uri,
+                        method="Uploading",
+                    )
         stored = int(result.get("size") or 0)
         if stored != size:
             raise GeminiApiError(
