@@ -27,6 +27,7 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
     GeminiCancelBatchOperator,
     GeminiCreateBatchOperator,
 )
+from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
 from tests.fixtures.airflow_env import run_dag, unique_dag_id
 from tests.fixtures.vertex import vertex_connection
 from tests.operators._failures import recording_failures
@@ -38,9 +39,7 @@ OUTPUT = "gs://demo-bucket/runs/"
 
 
 @pytest.fixture
-def connections(
-    airflow_db: str, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
-) -> EmulatorServer:
+def connections(airflow_db: str, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch) -> EmulatorServer:
     """``gemini_vertex`` (Vertex backend, service-account key, token_uri on the emulator) and
     ``gemini_dev`` (Developer API, API key), both at the emulator; STORAGE_EMULATOR_HOST unset."""
     monkeypatch.delenv("STORAGE_EMULATOR_HOST", raising=False)
@@ -66,6 +65,15 @@ def build_dag(dag_id: str, conn_id: str, input_path: str, destination: str) -> A
             deferrable=True,
             poll_interval=0.05,
         )
+        # The job has ended by now: the sensor reads it once (sync hook) and succeeds.
+        wait = GeminiBatchSensor(
+            task_id="wait",
+            batch_name=create.output,
+            gemini_conn_id=conn_id,
+            deferrable=True,
+            poke_interval=0.05,
+        )
+        create >> wait
         GeminiBatchResultsOperator(
             task_id="results",
             batch_name=create.output,
@@ -102,7 +110,7 @@ def test_the_dag_runs_end_to_end_on_vertex(connections: EmulatorServer, tmp_path
     out = tmp_path / "vertex-results.jsonl"
     result = run_dag(build_dag(unique_dag_id("vertex_e2e"), VERTEX_CONN, source, str(out)))
 
-    assert result.task_states == {"create": "success", "results": "success"}
+    assert result.task_states == {"create": "success", "wait": "success", "results": "success"}
     name = result.xcoms["create"]["return_value"]
     # Vertex names jobs by project number, whatever the project id the request used.
     assert re.fullmatch(r"projects/[0-9a-z-]+/locations/us-central1/batchPredictionJobs/[0-9]+", name)
@@ -131,7 +139,7 @@ def test_the_same_dag_file_runs_on_the_developer_api(connections: EmulatorServer
     out = tmp_path / "dev-results.jsonl"
     result = run_dag(build_dag(unique_dag_id("dev_e2e"), DEV_CONN, source, str(out)))
 
-    assert result.task_states == {"create": "success", "results": "success"}
+    assert result.task_states == {"create": "success", "wait": "success", "results": "success"}
     assert result.xcoms["create"]["return_value"].startswith("batches/")
     assert sorted(r["key"] for r in _rows(out)) == [f"d{i}" for i in range(5)]
     assert connections.control.vertex_jobs() == []
@@ -165,7 +173,7 @@ def test_a_create_whose_answer_was_lost_reattaches_instead_of_creating_twice(
     out = tmp_path / "results.jsonl"
     result = run_dag(build_dag(unique_dag_id("vertex_lost"), VERTEX_CONN, source, str(out)))
 
-    assert result.task_states == {"create": "success", "results": "success"}
+    assert result.task_states == {"create": "success", "wait": "success", "results": "success"}
     jobs = emulator.control.vertex_jobs()
     assert len(jobs) == 1
     assert result.xcoms["create"]["return_value"] == jobs[0]["name"]
