@@ -416,8 +416,11 @@ def bigquery_output(job: Mapping[str, Any]) -> str | None:
 def batch_from_job(job: Mapping[str, Any]) -> Batch:
     """The shared :class:`Batch` view of a ``BatchPredictionJob`` (never raises for an unknown state).
 
-    ``responses_file`` is the job's ``gcsOutputDirectory``: the folder whose ``predictions*.jsonl``
-    files hold the results (read by ``hooks/vertex.py``). ``model`` is the job's ``model`` as sent.
+    ``responses_file`` names where the job's output is: its ``gcsOutputDirectory`` (the folder
+    whose ``predictions*.jsonl`` files ``hooks/vertex.py`` reads), or for a BigQuery output the
+    ``bq://`` table (which the results operator explains it does not land). A wait needs it to
+    tell a finished job from one whose output is not reported yet. ``model`` is the job's
+    ``model``, ``publishers/google/models/<id>`` shortened to ``models/<id>``.
     """
     raw_state = job.get("state")
     state = BatchState.parse_lenient(raw_state)
@@ -430,7 +433,7 @@ def batch_from_job(job: Mapping[str, Any]) -> Batch:
         create_time=parse_time(pick(job, "createTime")),
         update_time=parse_time(pick(job, "updateTime")),
         end_time=parse_time(pick(job, "endTime")),
-        responses_file=output_directory(job),
+        responses_file=output_directory(job) or bigquery_output(job),
         inlined_response_count=0,
         error=ApiStatus.from_json(job.get("error")),
         raw=job,

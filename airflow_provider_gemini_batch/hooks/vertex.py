@@ -165,6 +165,11 @@ class VertexBatchHook(GeminiBatchHook):
 
         :raises GeminiApiError: a file could not be read; :raises GeminiTransportError: as the hook.
         """
+        if name.startswith("bq://"):
+            raise GeminiInvalidInputError(
+                f"The predictions are in the BigQuery table {name}; read them with SQL. Only Cloud "
+                "Storage prediction files are read by this hook."
+            )
         files = self.prediction_files(name)
         if not files:
             self.log.warning("No predictions*.jsonl file under %s.", name)

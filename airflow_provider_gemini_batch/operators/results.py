@@ -456,7 +456,7 @@ def refuse_bigquery_output(batch: Batch) -> None:
     from airflow_provider_gemini_batch._core.vertex import bigquery_output
 
     table = bigquery_output(batch.raw)
-    if table and not batch.responses_file:
+    if table and str(batch.responses_file or "").startswith("bq://"):
         raise GeminiBatchError(
             f"{batch.name} wrote its predictions to BigQuery ({table}); GeminiBatchResultsOperator lands "
             "Cloud Storage prediction files only. Read the table with SQL (e.g. "

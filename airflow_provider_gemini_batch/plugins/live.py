@@ -117,8 +117,8 @@ def read_batch(conn_id: str, batch_name: str, *, timeout: float = PAGE_READ_SECO
         return LiveRead(problem="The Gemini API could not be reached from the API server; retrying.")
     except Exception as exc:  # the page must render whatever happens; the type only, never the text
         return LiveRead(problem=f"The batch could not be read ({type(exc).__name__}).")
-    if not (batch.done and batch.responses_file) or batch.responses_file.startswith("gs://"):
-        # A Vertex job's output is a Cloud Storage folder, not a Files API file to check.
+    if not (batch.done and batch.responses_file) or batch.responses_file.startswith(("gs://", "bq://")):
+        # A Vertex job's output is a Cloud Storage folder or a BigQuery table, not a Files API file.
         return LiveRead(batch=batch)
     return _with_file_check(hook, batch, deadline - time.monotonic())
 

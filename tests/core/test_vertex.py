@@ -250,4 +250,22 @@ def test_failed_job_carries_its_error_and_bigquery_output_is_named() -> None:
         outputInfo={"bigqueryOutputDataset": "bq://p.d", "bigqueryOutputTable": "predictions_2026"},
     )
     assert vx.bigquery_output(bq) == "bq://p.d.predictions_2026"
-    assert not vx.batch_from_job(bq).has_results
+    # The table names the output: a wait sees a finished job, the results task explains it.
+    assert vx.batch_from_job(bq).responses_file == "bq://p.d.predictions_2026"
+
+
+def test_a_vertex_row_error_is_read_from_after_its_reason_phrase() -> None:
+    # A failed prediction line's status, as the Vertex Cloud Storage guide shows it.
+    from airflow_provider_gemini_batch._core import rows
+
+    status = (
+        'Bad Request: {"error": {"code": 400, "message": "Please use a valid role: user, model.", '
+        '"status": "INVALID_ARGUMENT"}}'
+    )
+    error = rows.row_error({"status": status})
+    assert error is not None
+    assert error.get("code") == 400
+    assert error.get("status") == "INVALID_ARGUMENT"
+    # Text that only looks alike is kept whole as the message.
+    odd = "a very long sentence that is not a reason phrase at all, really: {not json"
+    assert rows.row_error({"status": odd}) == {"message": odd}
