@@ -1103,9 +1103,17 @@ class GeminiBatchHook(GeminiHookBase):
     # -- connection test -------------------------------------------------------------------------
 
     def test_connection(self) -> tuple[bool, str]:
-        """List one file to check URL and credentials. Returns ``(ok, message)``; never raises."""
+        """List one file to check URL and credentials. Returns ``(ok, message)``; never raises.
+
+        A Vertex AI connection (the hook Airflow's *Test* button builds is this class) is tested by
+        :class:`~airflow_provider_gemini_batch.hooks.vertex.VertexBatchHook` (it lists one job).
+        """
         try:
             settings = self.settings
+            if settings.is_vertex and type(self) is GeminiBatchHook:
+                from airflow_provider_gemini_batch.hooks.vertex import hook_for
+
+                return hook_for(self.gemini_conn_id).test_connection()
             self._send_once(routes.list_files(settings.api_version, page_size=1)).close()
             where = public_url(settings.base_url)
             return True, f"Connected to the Gemini API at {where} (API {settings.api_version})."

@@ -104,3 +104,18 @@ def test_connection_test_names_project_and_region(vertex_hook: VertexBatchHook) 
     assert ok, message
     assert "demo-project" in message
     assert "us-central1" in message
+
+
+def test_the_connection_form_test_button_tests_a_vertex_connection_as_vertex(
+    vertex_hook: VertexBatchHook, emulator: EmulatorServer
+) -> None:
+    # Airflow's Test button builds the connection type's hook class, GeminiBatchHook.
+    from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
+
+    emulator.control.clear_journal()
+    ok, message = GeminiBatchHook(gemini_conn_id="gemini_vertex").test_connection()
+    assert ok, message
+    assert message.startswith("Connected to Vertex AI")
+    paths = [e["path"] for e in emulator.control.journal()]
+    assert any(p.endswith("/batchPredictionJobs") for p in paths)
+    assert not any("/files" in p for p in paths)
