@@ -192,7 +192,9 @@ class Api:
             if not self_auth:
                 ctx.caller = self._authenticate(request)
             self._read_fields(ctx)
-            if ctx.drop_after is not None and handler != self.upload:
+            # Upload handlers persist the bytes a drop fault lets through (they flag themselves).
+            keeps_partial = handler == self.upload or getattr(handler, "keeps_partial_body", False)
+            if ctx.drop_after is not None and not keeps_partial:
                 await self._read_then_drop(ctx)
                 return Response(status_code=500)  # never sent: the connection is gone
             response = await handler(ctx, **params)

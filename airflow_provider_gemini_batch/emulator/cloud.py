@@ -34,7 +34,11 @@ from airflow_provider_gemini_batch.emulator.guard import control_allowed
 from airflow_provider_gemini_batch.emulator.storage.models import ObjectStore
 from airflow_provider_gemini_batch.emulator.storage.routes import StorageService
 from airflow_provider_gemini_batch.emulator.token_server import TokenBook
-from airflow_provider_gemini_batch.emulator.vertex.models import VERTEX_OUTCOMES, VertexStore
+from airflow_provider_gemini_batch.emulator.vertex.models import (
+    VERTEX_OUTCOMES,
+    VertexStore,
+    bigquery_file_name,
+)
 from airflow_provider_gemini_batch.emulator.vertex.responses import timestamp
 from airflow_provider_gemini_batch.emulator.vertex.routes import VertexService
 
@@ -158,7 +162,7 @@ def _add_control_routes(
                         yield block
 
             return StreamingResponse(rows(), media_type="application/jsonl")
-        target = vertex.root / f"bq-{table}.jsonl"
+        target = vertex.root / bigquery_file_name(table)
         with open(target, "wb") as out:  # noqa: ASYNC230 - a test tool's write
             async for chunk in request.stream():
                 out.write(chunk)

@@ -277,3 +277,15 @@ def test_bigquery_table_in_and_predictions_table_out(emulator: EmulatorServer, v
     assert re.fullmatch(r"predictions_\d{4}_\d\d_\d\dT\d\d_\d\d_\d\d_\d{6}Z", info["bigqueryOutputTable"])
     rows = emulator.control.read_bigquery_table(f"proj.out.{info['bigqueryOutputTable']}").splitlines()
     assert [json.loads(r)["key"] for r in rows] == ["a", "b", "c", "d"]
+
+
+@pytest.mark.parametrize(
+    "output",
+    ["bq://proj.ds/../../escape.t", "bq://proj", "gs:/missing-slash", "bq://proj.ds.t.extra"],
+)
+def test_create_refuses_a_malformed_destination(vertex: httpx.Client, output: str) -> None:
+    key = "bigqueryDestination" if output.startswith("bq") else "gcsDestination"
+    field = "outputUri" if key == "bigqueryDestination" else "outputUriPrefix"
+    refused = vertex.post("/batchPredictionJobs", json=job_body(outputConfig={key: {field: output}}))
+    assert refused.status_code == 400
+    assert "output_config" in refused.json()["error"]["message"]

@@ -106,15 +106,24 @@ class ObjectWriter:
     _handle: Any = None
 
     def write(self, data: bytes) -> None:
-        """Append ``data``. Raises 413-like 400 past :data:`MAX_OBJECT_BYTES`."""
-        if self.size + len(data) > MAX_OBJECT_BYTES:
-            raise ApiError(400, f"Object exceeds the emulator's limit of {MAX_OBJECT_BYTES} bytes.")
+        """Append ``data``. :raises ApiError: 400 past :data:`MAX_OBJECT_BYTES`."""
         if self._handle is None:
             self._handle = open(self.path, "ab")  # noqa: SIM115 - kept open across chunks on purpose
+        self.count(data)
         self._handle.write(data)
+
+    def count(self, data: bytes) -> None:
+        """Add ``data`` to the hashes and size only (its bytes are already on disk)."""
+        if self.size + len(data) > MAX_OBJECT_BYTES:
+            raise ApiError(400, f"Object exceeds the emulator's limit of {MAX_OBJECT_BYTES} bytes.")
         self._md5.update(data)
         self._crc.update(data)
         self.size += len(data)
+
+    def flush(self) -> None:
+        """Push buffered bytes to the OS (a later status query and a reader see them)."""
+        if self._handle is not None:
+            self._handle.flush()
 
     def close(self) -> None:
         if self._handle is not None:
@@ -224,14 +233,18 @@ class ObjectStore:
             remove_quietly(old.path)
         return stored
 
-    def put_file(self, bucket: str, name: str, source: Path, content_type: str) -> StoredObject:
-        """Move the file ``source`` in as ``bucket/name``, hashing it block by block (blocking I/O)."""
+    def ingest(self, source: Path) -> ObjectWriter:
+        """Take the file ``source`` over as a writer's bytes, hashing it block by block.
+
+        Blocking I/O that touches no shared state: run it in a worker thread, then
+        :meth:`commit` the writer on the event loop (listings iterate the buckets there).
+        """
         writer = self.new_writer()
         with open(source, "rb") as handle:
             while block := handle.read(COPY_BLOCK):
-                writer.write(block)
-        remove_quietly(source)
-        return self.commit(bucket, name, writer, content_type)
+                writer.count(block)
+        os.replace(source, writer.path)  # the bytes stay where they are; only the name changes
+        return writer
 
     def get(self, bucket: str, name: str) -> StoredObject:
         """The object ``bucket/name``. :raises ApiError: 404 ``No such object``."""

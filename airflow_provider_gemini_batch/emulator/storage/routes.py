@@ -39,6 +39,7 @@ from airflow_provider_gemini_batch.emulator.storage.responses import (
     render_bucket,
     render_object,
 )
+from airflow_provider_gemini_batch.emulator.transport import drop_connection
 from airflow_provider_gemini_batch.emulator.wire import ApiError, invalid
 
 if TYPE_CHECKING:
@@ -238,19 +239,31 @@ class StorageService:
                 "(Content-Range: bytes */*) and resume from its Range.",
             )
         received = 0
+        allowance = ctx.drop_after  # a scripted fault: keep this many bytes, then drop the connection
         async for chunk in ctx.request.stream():
+            if allowance is not None:
+                chunk = chunk[: max(0, allowance - received)]
             received += len(chunk)
             if skip >= len(chunk):
                 skip -= len(chunk)
-                continue
-            writer.write(chunk[skip:])
-            skip = 0
+            else:
+                writer.write(chunk[skip:])
+                skip = 0
+            if allowance is not None and received >= allowance:
+                break
         ctx.entry["body_size"] = received
+        if allowance is not None:
+            # The bytes are kept (a status query reports them), as the service keeps what it got.
+            writer.flush()
+            await drop_connection(ctx.request.scope)
+            return Response(status_code=500)  # never sent: the connection is gone
         if not spec or (total is not None and writer.size >= total):
             if total is not None and writer.size != total:
                 raise invalid(f"Upload holds {writer.size} bytes but Content-Range said {total}.")
             return self._finish(ctx, session)
         return self._incomplete(session)
+
+    resumable_chunk.keeps_partial_body = True  # type: ignore[attr-defined]
 
     async def resumable_cancel(self, ctx: Ctx, bucket: str) -> Response:
         session = self._session(ctx)

@@ -78,6 +78,12 @@ def new_job_id() -> str:
     return str(1_000_000_000_000_000_000 + secrets.randbelow(8_000_000_000_000_000_000))
 
 
+def bigquery_file_name(table: str) -> str:
+    """Where a ``project.dataset.table``'s rows live under the store's root: a digest of the name,
+    so no table name can reach outside that directory."""
+    return f"bq-{hashlib.sha256(table.encode()).hexdigest()[:24]}.jsonl"
+
+
 def split_gs(uri: str) -> tuple[str, str]:
     """``gs://bucket/name`` -> (bucket, name). :raises ApiError: 400 for another form."""
     if not uri.startswith("gs://") or "/" not in uri[5:]:
@@ -370,11 +376,12 @@ class VertexStore:
             record.successful, record.failed = ok, failed
             if job.spec.gcs_prefix is not None:
                 bucket, name = split_gs(self.output_directory(job) + "/predictions.jsonl")
-                await asyncio.to_thread(self.objects.put_file, bucket, name, staging, "application/jsonl")
+                writer = await asyncio.to_thread(self.objects.ingest, staging)
+                self.objects.commit(bucket, name, writer, "application/jsonl")
                 job.output_object = f"{bucket}/{name}"
             else:
                 table = self.bigquery_output_table(job)
-                target = self.root / f"bq-{table}.jsonl"
+                target = self.root / bigquery_file_name(table)
                 os.replace(staging, target)
                 self.bigquery[table] = target
                 job.output_object = f"bq://{table}"

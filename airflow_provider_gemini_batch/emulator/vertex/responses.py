@@ -29,13 +29,16 @@ from airflow_provider_gemini_batch.emulator.vertex.models import (
     VertexJob,
     VertexStore,
 )
-from airflow_provider_gemini_batch.emulator.wire import ApiError, field, invalid
+from airflow_provider_gemini_batch.emulator.wire import field, invalid
 
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
 _MODEL = re.compile(
     r"^(publishers/[^/]+/models/[^/]+|projects/[^/]+/locations/[^/]+/(models|endpoints)/[^/]+)$"
 )
+# BigQuery ids: letters, digits, _ and - (a domain-scoped project also has ":"); no "/" or ".." parts.
+_BQ_DATASET = re.compile(r"^bq://[A-Za-z0-9_:-]+\.[A-Za-z0-9_-]+$")
+_BQ_TABLE = re.compile(r"^bq://[A-Za-z0-9_:-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 _KNOWN = {"displayName", "model", "inputConfig", "outputConfig", "labels", "name", "state"}
 
 
@@ -107,7 +110,7 @@ def parse_create(body: Any) -> JobSpec:
             raise invalid(
                 f"input_config.instances_format {input_format!r}: use jsonl for Cloud Storage input."
             )
-    elif not isinstance(bq_in, str) or not bq_in.startswith("bq://") or bq_in.count(".") != 2:
+    elif not isinstance(bq_in, str) or not _BQ_TABLE.match(bq_in):
         raise invalid(f"input_config.bigquery_source.input_uri {bq_in!r}: use bq://project.dataset.table.")
     elif input_format not in ("bigquery", None):
         raise invalid(f"input_config.instances_format {input_format!r}: use bigquery for BigQuery input.")
@@ -129,7 +132,7 @@ def parse_create(body: Any) -> JobSpec:
             )
         if output_format not in ("jsonl", None):
             raise invalid(f"output_config.predictions_format {output_format!r}: use jsonl for Cloud Storage.")
-    elif not isinstance(bq_out, str) or not bq_out.startswith("bq://") or bq_out.count(".") not in (1, 2):
+    elif not isinstance(bq_out, str) or not (_BQ_TABLE.match(bq_out) or _BQ_DATASET.match(bq_out)):
         raise invalid(
             f"output_config.bigquery_destination.output_uri {bq_out!r}: use bq://project.dataset or "
             "bq://project.dataset.table."
@@ -292,7 +295,3 @@ def matches(store: VertexStore, job: VertexJob, clauses: list[tuple[str, str, st
         if (actual == value) != (op == "="):
             return False
     return True
-
-
-def not_supported(what: str) -> ApiError:
-    return ApiError(400, what, status="FAILED_PRECONDITION")
