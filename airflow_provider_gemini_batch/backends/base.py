@@ -72,6 +72,16 @@ class Backend(abc.ABC):
         then sends ``Authorization: Bearer <token>`` from the connection's Google credentials
         (service-account key, ADC), which it refreshes itself (that refresh is I/O)."""
 
+    # -- connection test -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def probe(self) -> ApiRequest:
+        """The cheapest authenticated read, sent once by the connection test (URL and credentials)."""
+
+    @abc.abstractmethod
+    def connected_message(self, where: str) -> str:
+        """The connection test's success text; ``where`` is the base URL without userinfo."""
+
     # -- batches ---------------------------------------------------------------------------------
 
     @abc.abstractmethod

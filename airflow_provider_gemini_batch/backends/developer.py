@@ -37,6 +37,13 @@ class DeveloperBackend(Backend):
             return api_key_headers(self.settings)
         return None
 
+    def probe(self) -> ApiRequest:
+        """``GET files?pageSize=1``: authenticated, cheap, and allowed to every key."""
+        return routes.list_files(self.api_version, page_size=1)
+
+    def connected_message(self, where: str) -> str:
+        return f"Connected to the Gemini API at {where} (API {self.api_version})."
+
     def create_batch(
         self,
         model: str,

@@ -50,6 +50,14 @@ class VertexBackend(Backend):
         """None: always a Google bearer token (the connection parser refuses an API key here)."""
         return None
 
+    def probe(self) -> ApiRequest:
+        """``GET .../batchPredictionJobs?pageSize=1``: checks endpoint, project, location and token."""
+        return vx.list_jobs(self.vertex, None, 1)
+
+    def connected_message(self, where: str) -> str:
+        vertex = self.vertex
+        return f"Connected to Vertex AI at {where} (project {vertex.project}, {vertex.location})."
+
     def create_batch(
         self,
         model: str,

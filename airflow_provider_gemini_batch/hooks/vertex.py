@@ -19,11 +19,9 @@ from functools import cached_property
 from typing import Any
 
 from airflow_provider_gemini_batch._core import vertex as vx
-from airflow_provider_gemini_batch._core.errors import redact
 from airflow_provider_gemini_batch._core.jsonl import parse_result_line
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult
 from airflow_provider_gemini_batch._core.result_lines import split_lines
-from airflow_provider_gemini_batch._core.urls import public_url, scrub_userinfo
 from airflow_provider_gemini_batch.backends.vertex import INLINE_REFUSED, VertexBackend
 from airflow_provider_gemini_batch.exceptions import GeminiConnectionConfigError, GeminiInvalidInputError
 from airflow_provider_gemini_batch.hooks._gcs import CloudStorage, is_predictions_file
@@ -186,18 +184,3 @@ class VertexBatchHook(GeminiBatchHook):
     def _iter_file_results(self, name: str, max_line_bytes: int) -> Iterator[BatchResult]:
         for index, line in enumerate(split_lines(self.iter_file_blocks(name), max_line_bytes)):
             yield parse_result_line(line, index)
-
-    # -- connection test -------------------------------------------------------------------------
-
-    def test_connection(self) -> tuple[bool, str]:
-        """List one job to check the endpoint, project and credentials; never raises."""
-        try:
-            vertex = self.vertex
-            self._send_once(vx.list_jobs(vertex, None, 1)).close()
-            where = public_url(self.settings.base_url)
-            return True, f"Connected to Vertex AI at {where} (project {vertex.project}, {vertex.location})."
-        except Exception as exc:
-            message = redact(str(exc) or type(exc).__name__, self._secrets())
-            cached = self.__dict__.get("settings")
-            message = scrub_userinfo(message, cached.base_url if cached is not None else None)
-            return False, self._test_failure_message(message, exc)
