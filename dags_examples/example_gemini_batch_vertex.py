@@ -89,6 +89,7 @@ with DAG(
                 out.write(json.dumps({"key": key, "request": request}) + "\n")
         return str(path)
 
+    # [START howto_vertex_create]
     create = GeminiCreateBatchOperator(
         task_id="create_batch",
         model=MODEL,
@@ -100,6 +101,7 @@ with DAG(
         deferrable=True,
         poll_interval=5,
     )
+    # [END howto_vertex_create]
 
     results = GeminiBatchResultsOperator(
         task_id="fetch_results",
