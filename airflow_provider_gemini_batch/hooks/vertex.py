@@ -184,3 +184,29 @@ class VertexBatchHook(GeminiBatchHook):
     def _iter_file_results(self, name: str, max_line_bytes: int) -> Iterator[BatchResult]:
         for index, line in enumerate(split_lines(self.iter_file_blocks(name), max_line_bytes)):
             yield parse_result_line(line, index)
+
+    # -- the Files API is the Developer API's own ------------------------------------------------
+
+    def _no_files_api(self, what: str) -> GeminiInvalidInputError:
+        return GeminiInvalidInputError(
+            f"{what} uses the Gemini API's Files API, which a Vertex AI connection "
+            f"({self.gemini_conn_id!r}) does not have: inputs and outputs live in Cloud Storage. Pass "
+            "input_path or input_uri to GeminiCreateBatchOperator instead of uploading first, and "
+            "delete staged objects with the bucket's lifecycle rules."
+        )
+
+    def upload_file(self, path: Any, *args: Any, **kwargs: Any) -> Any:
+        """Not on Vertex. :raises GeminiInvalidInputError: always, before anything is sent."""
+        raise self._no_files_api("Uploading a file")
+
+    def get_file(self, name: str) -> Any:
+        """Not on Vertex. :raises GeminiInvalidInputError: always."""
+        raise self._no_files_api(f"Reading {name}")
+
+    def list_files(self) -> Any:
+        """Not on Vertex. :raises GeminiInvalidInputError: always."""
+        raise self._no_files_api("Listing files")
+
+    def delete_file(self, name: str) -> None:
+        """Not on Vertex. :raises GeminiInvalidInputError: always."""
+        raise self._no_files_api(f"Deleting {name}")

@@ -119,3 +119,16 @@ def test_the_connection_form_test_button_tests_a_vertex_connection_as_vertex(
     paths = [e["path"] for e in emulator.control.journal()]
     assert any(p.endswith("/batchPredictionJobs") for p in paths)
     assert not any("/files" in p for p in paths)
+
+
+def test_files_api_calls_are_refused_on_vertex_with_the_way_out(
+    vertex_hook: VertexBatchHook, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"key": "a", "request": {"contents": [{"parts": [{"text": "hi"}]}]}}\n')
+    emulator.control.clear_journal()
+    with pytest.raises(GeminiInvalidInputError, match="input_path or input_uri"):
+        vertex_hook.upload_file(source)
+    with pytest.raises(GeminiInvalidInputError, match="Files API"):
+        vertex_hook.delete_file("files/abc")
+    assert emulator.control.journal() == []
