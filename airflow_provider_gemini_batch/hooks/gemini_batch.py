@@ -215,7 +215,8 @@ class GeminiBatchHook(GeminiHookBase):
 
         ``requests`` items are ``{"key", "request": EmbedContentRequest}`` or bare
         EmbedContentRequest dicts; ``priority`` and ``webhook_config`` as :meth:`create_batch`
-        (``EmbedContentBatch`` has the same envelope fields, spec §6). Raises as :meth:`create_batch`.
+        (``EmbedContentBatch`` has the same envelope fields: REST reference
+        https://ai.google.dev/api/batch-api). Raises as :meth:`create_batch`.
         """
         backend = self.backend
         req = backend.create_batch(
@@ -231,7 +232,8 @@ class GeminiBatchHook(GeminiHookBase):
 
     def update_batch_priority(self, name: str, priority: int, *, embeddings: bool = False) -> Batch:
         """Change the priority of a batch (``PATCH batches/{id}:updateGenerateContentBatch`` or
-        ``:updateEmbedContentBatch`` with ``updateMask=priority``, spec §7.5).
+        ``:updateEmbedContentBatch`` with ``updateMask=priority``; discovery document
+        ``generativelanguage v1beta``).
 
         The service answers the bare batch resource, not an Operation; it is wrapped here so the
         result is the same :class:`Batch` view as :meth:`get_batch` returns.

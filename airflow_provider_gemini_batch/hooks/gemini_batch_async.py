@@ -335,7 +335,8 @@ class GeminiBatchAsyncHook(GeminiHookBase):
         """One page of ``batches.list``: the batches on it and the next page's token (None: last).
 
         The service lists newest first (the emulator does the same); the key is ``operations``
-        (spec §7.2). No page size limit is documented; 100 is what this provider asks by default.
+        (REST reference ``batches.list``, https://ai.google.dev/api/batch-api). No page size limit
+        is documented; 100 is what this provider asks by default.
 
         :param light: ask each operation only for what a wait needs (:data:`routes.LIST_FIELDS`:
             no inline response bodies); if the service refuses the mask (400) it is logged once
