@@ -132,3 +132,28 @@ def test_files_api_calls_are_refused_on_vertex_with_the_way_out(
     with pytest.raises(GeminiInvalidInputError, match="Files API"):
         vertex_hook.delete_file("files/abc")
     assert emulator.control.journal() == []
+
+
+def test_upload_and_download_memory_stays_flat(
+    vertex_hook: VertexBatchHook, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    import tracemalloc
+
+    size = 48 * 1024 * 1024
+    source = tmp_path / "big.jsonl"
+    with source.open("wb") as out:
+        for _ in range(size // (1024 * 1024)):
+            out.write(os.urandom(1024 * 1024))
+    tracemalloc.start()
+    try:
+        assert vertex_hook.upload_input(source, "gs://demo-bucket/big.jsonl") == size
+        _, upload_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        assert sum(len(b) for b in vertex_hook.storage.iter_object("demo-bucket", "big.jsonl")) == size
+        _, download_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Chunks of 256 KiB and blocks of at most 1 MiB (the emulator shares this process): a
+    # fraction of the 48 MiB file either way.
+    assert upload_peak < 12 * 1024 * 1024
+    assert download_peak < 12 * 1024 * 1024
