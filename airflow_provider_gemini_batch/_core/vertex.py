@@ -91,11 +91,17 @@ class VertexSettings:
     :param location: the region (extra ``location``, default ``us-central1``).
     :param storage_url: the Cloud Storage JSON API root (extra ``storage_host``, else the
         ``STORAGE_EMULATOR_HOST`` environment variable, else ``https://storage.googleapis.com``).
+    :param storage_anonymous: True when the host came from ``STORAGE_EMULATOR_HOST``: storage
+        requests then carry no bearer token (google-cloud-storage talks to an emulator named by
+        that variable with anonymous credentials too), so a variable left set on a worker can
+        never receive the connection's token. A ``storage_host`` written in the connection gets
+        the token: its owner chose that host.
     """
 
     project: str
     location: str
     storage_url: str
+    storage_anonymous: bool = False
 
     @property
     def parent(self) -> str:
@@ -137,6 +143,7 @@ class VertexSettings:
                 f"{DEFAULT_LOCATION!r}."
             )
         env = environ or {}
+        from_env = not extra.get("storage_host") and bool(env.get("STORAGE_EMULATOR_HOST"))
         storage = str(extra.get("storage_host") or env.get("STORAGE_EMULATOR_HOST") or DEFAULT_STORAGE_HOST)
         storage = storage.strip().rstrip("/")
         if "://" not in storage:
@@ -146,7 +153,7 @@ class VertexSettings:
             raise GeminiConnectionConfigError(
                 f"Connection {conn_id!r}: the Cloud Storage host {storage!r} must be an http(s) URL."
             )
-        return cls(project=project, location=location, storage_url=storage)
+        return cls(project=project, location=location, storage_url=storage, storage_anonymous=from_env)
 
 
 def default_host(location: str) -> str:

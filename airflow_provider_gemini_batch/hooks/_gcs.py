@@ -63,11 +63,14 @@ class CloudStorage:
 
     :param hook: the sync hook whose transport, retry policy and credentials are used.
     :param storage_url: the API root (``https://storage.googleapis.com`` or an emulator).
+    :param anonymous: send no credentials (an emulator named by ``STORAGE_EMULATOR_HOST``).
     """
 
-    def __init__(self, hook: GeminiBatchHook, storage_url: str) -> None:
+    def __init__(self, hook: GeminiBatchHook, storage_url: str, *, anonymous: bool = False) -> None:
         self._hook = hook
         self.storage_url = storage_url.rstrip("/")
+        #: Send no bearer token (a host named by STORAGE_EMULATOR_HOST, see ``VertexSettings``).
+        self.anonymous = anonymous
 
     # -- listing and reading ---------------------------------------------------------------------
 
@@ -87,6 +90,7 @@ class CloudStorage:
                 params=params,
                 resource=f"gs://{bucket}/{prefix}",
                 what=f"Listing gs://{bucket}/{prefix}",
+                authenticated=not self.anonymous,
             )
             page = self._hook._json(req)
             for item in page.get("items") or ():
@@ -111,6 +115,7 @@ class CloudStorage:
             params={"alt": "media"},
             resource=f"gs://{bucket}/{name}",
             what=f"Downloading gs://{bucket}/{name}",
+            authenticated=not self.anonymous,
         )
         return self._hook._stream_body(req)
 
@@ -204,6 +209,7 @@ class CloudStorage:
             json={"name": name, "contentType": content_type},
             resource=f"gs://{bucket}/{name}",
             what=f"Starting the upload to gs://{bucket}/{name}",
+            authenticated=not self.anonymous,
         )
         # Starting a session twice only leaves an unused session behind: safe to retry.
         response = self._hook._request(req)

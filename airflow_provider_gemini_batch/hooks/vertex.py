@@ -71,7 +71,8 @@ class VertexBatchHook(GeminiBatchHook):
     @cached_property
     def storage(self) -> CloudStorage:
         """Cloud Storage through this hook's transport."""
-        return CloudStorage(self, self.vertex.storage_url)
+        vertex = self.vertex
+        return CloudStorage(self, vertex.storage_url, anonymous=vertex.storage_anonymous)
 
     # -- jobs ------------------------------------------------------------------------------------
 

@@ -65,7 +65,10 @@ def test_vertex_extras_and_storage_emulator_host() -> None:
         extra={"backend": "Vertex", "keyfile_dict": KEY, "project": "p-1", "location": "europe-west4"},
         environ={"STORAGE_EMULATOR_HOST": "127.0.0.1:9100"},
     )
-    assert s.vertex == vx.VertexSettings("p-1", "europe-west4", "http://127.0.0.1:9100")
+    # A host from STORAGE_EMULATOR_HOST gets no token (as google-cloud-storage does there).
+    assert s.vertex == vx.VertexSettings(
+        "p-1", "europe-west4", "http://127.0.0.1:9100", storage_anonymous=True
+    )
     assert s.base_url == "http://127.0.0.1:9000"
     # The connection's own storage_host wins over the environment.
     s2 = _parse(
@@ -74,6 +77,7 @@ def test_vertex_extras_and_storage_emulator_host() -> None:
     )
     assert s2.vertex is not None
     assert s2.vertex.storage_url == "http://gcs:4443"
+    assert not s2.vertex.storage_anonymous
     assert s2.base_url == "https://us-central1-aiplatform.googleapis.com"
 
 

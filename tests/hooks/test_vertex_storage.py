@@ -6,6 +6,7 @@ with a bearer token google-auth obtained from the emulator's token endpoint.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -157,3 +158,25 @@ def test_upload_and_download_memory_stays_flat(
     # fraction of the 48 MiB file either way.
     assert upload_peak < 12 * 1024 * 1024
     assert download_peak < 12 * 1024 * 1024
+
+
+def test_a_storage_host_from_storage_emulator_host_gets_no_token(
+    emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # The variable names the emulator; the connection names no storage_host.
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", emulator.base_url)
+    conn = json.loads(vertex_connection(emulator.base_url))
+    del conn["extra"]["storage_host"]
+    monkeypatch.setenv("AIRFLOW_CONN_GEMINI_VERTEX_ENV", json.dumps(conn))
+    hook = hook_for("gemini_vertex_env")
+    assert isinstance(hook, VertexBatchHook)
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b'{"key": "a", "request": {"contents": [{"parts": [{"text": "hi"}]}]}}\n')
+    emulator.control.clear_journal()
+
+    hook.upload_input(source, "gs://demo-bucket/env/in.jsonl")
+    assert _download(hook, "demo-bucket", "env/in.jsonl") == source.read_bytes()
+
+    storage = [e for e in emulator.control.journal() if "/storage/v1/" in e["path"]]
+    assert storage
+    assert all("authorization" not in e["headers"] for e in storage)
