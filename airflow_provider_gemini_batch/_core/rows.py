@@ -173,12 +173,18 @@ def _embedded_error(text: str) -> Mapping[str, Any] | None:
     Vertex-style result lines carry the row's error as a string; when the service fails a row
     with an API error, the string is that error's JSON envelope (``{"error": {"code": 5,
     "message": ..., "status": "NOT_FOUND"}}``), so its code and reason are in the text, not in
-    fields. Only strings that start with ``{`` are parsed (a failed row is rare; this costs
-    nothing for the others).
+    fields. Only strings that start with ``{``, or with a reason phrase and ``: {`` (Vertex's
+    ``"Bad Request: {...}"``), are parsed (a failed row is rare; this costs nothing for the others).
     """
     stripped = text.strip()
     if not stripped.startswith("{"):
-        return None
+        # Vertex AI writes the error after the HTTP reason phrase: "Bad Request: {\"error\": ...}"
+        # (Batch prediction from Cloud Storage, "Retrieve batch output"; GoogleCloudPlatform/
+        # generative-ai intro_batch_prediction.ipynb). Only a short alphabetic phrase is skipped.
+        phrase, sep, rest = stripped.partition(": {")
+        if not sep or len(phrase) > 40 or not phrase.replace(" ", "").isalpha():
+            return None
+        stripped = "{" + rest
     try:
         data = json.loads(stripped)
     except ValueError:

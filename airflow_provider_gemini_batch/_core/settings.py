@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from airflow_provider_gemini_batch._core.vertex import VERTEX, VertexSettings, backend_of, default_host
 from airflow_provider_gemini_batch.connection_fields import (
     DEFAULT_API_VERSION,
     DEFAULT_HOST,
@@ -53,6 +54,9 @@ class ConnectionSettings:
     :param retry_initial_delay: first backoff delay in seconds (doubles per retry, with jitter).
     :param retry_max_delay: cap of one backoff delay in seconds.
     :param upload_chunk_size: bytes per upload chunk (default 8 MiB).
+    :param backend: ``"developer"`` (the Gemini API, default) or ``"vertex"`` (Vertex AI batch
+        prediction; extra ``backend``).
+    :param vertex: the Vertex project, location and Cloud Storage host (``backend == "vertex"`` only).
     """
 
     conn_id: str
@@ -70,6 +74,13 @@ class ConnectionSettings:
     key_path: str | None
     api_key: str | None = field(default=None, repr=False)
     keyfile_dict: Mapping[str, Any] | None = field(default=None, repr=False, compare=False, hash=False)
+    backend: str = "developer"
+    vertex: VertexSettings | None = None
+
+    @property
+    def is_vertex(self) -> bool:
+        """True for a connection on the Vertex AI backend."""
+        return self.backend == VERTEX
 
     def secrets(self) -> tuple[str, ...]:
         """Every secret value these settings hold (to redact from any text shown to users)."""
@@ -99,13 +110,17 @@ class ConnectionSettings:
         host: str | None,
         password: str | None,
         extra: Mapping[str, Any] | None,
+        environ: Mapping[str, str] | None = None,
     ) -> ConnectionSettings:
         """Parse a connection's fields.
 
         Extras (all optional): ``api_version``, ``timeout``, ``max_retries``, ``retry_deadline``,
         ``retry_initial_delay``, ``retry_max_delay``, ``upload_chunk_size``, ``key_path``,
         ``keyfile_dict`` (JSON text or object), ``use_adc``, ``scopes`` (comma-separated text or
-        list), ``quota_project_id``.
+        list), ``quota_project_id``; for Vertex AI ``backend`` (``"vertex"``), ``project``,
+        ``location`` (default ``us-central1``) and ``storage_host`` (default: the
+        ``STORAGE_EMULATOR_HOST`` variable of ``environ``, else ``https://storage.googleapis.com``).
+        On Vertex an empty host means ``https://{location}-aiplatform.googleapis.com``.
 
         :raises GeminiConnectionConfigError: wrong connection type, no key and no credentials,
             both a key and Google credentials, or an extra of the wrong type/range.
@@ -115,6 +130,24 @@ class ConnectionSettings:
                 f"Connection {conn_id!r} has type {conn_type!r}; this hook needs a {CONN_TYPE!r} connection."
             )
         extra = dict(extra or {})
+        backend = backend_of(conn_id, extra)
+        vertex: VertexSettings | None = None
+        if backend == VERTEX:
+            keyfile_project = None
+            parsed_keyfile = _keyfile(conn_id, extra.get("keyfile_dict"))
+            if parsed_keyfile is not None and parsed_keyfile.get("project_id"):
+                keyfile_project = str(parsed_keyfile["project_id"])
+            vertex = VertexSettings.from_extra(
+                conn_id, extra, keyfile_project=keyfile_project, environ=environ
+            )
+            if not (host or "").strip():
+                host = default_host(vertex.location)
+            if (password or "").strip():
+                raise GeminiConnectionConfigError(
+                    f"Connection {conn_id!r} uses the Vertex backend, which authenticates with Google "
+                    "credentials (extras keyfile_dict, key_path or use_adc), not an API key: clear the "
+                    "password field."
+                )
         base_url = _base_url(conn_id, host)
         api_version = str(extra.get("api_version") or DEFAULT_API_VERSION)
         if api_version not in _API_VERSIONS:
@@ -172,6 +205,8 @@ class ConnectionSettings:
             key_path=key_path,
             api_key=api_key,
             keyfile_dict=keyfile,
+            backend=backend,
+            vertex=vertex,
         )
 
 

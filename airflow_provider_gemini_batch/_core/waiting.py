@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -463,11 +464,16 @@ def describe_file_error(info: FileInfo) -> str:
     return "the service gave no error details"
 
 
+#: A Vertex AI batch prediction job's name (the other backend's batches).
+_VERTEX_JOB_NAME = re.compile(r"projects/[^/\s]+/locations/[^/\s]+/batchPredictionJobs/[0-9]+")
+
+
 def parse_event(event: Any) -> WaitEvent:
     """Validate a payload received by ``execute_complete``.
 
     :raises GeminiBatchError: when the payload is not a mapping with a known ``status`` and a
-        ``batches/...`` name (a trigger from another version, or a corrupted event).
+        ``batches/...`` (or Vertex ``projects/.../batchPredictionJobs/...``) name (a trigger from
+        another version, or a corrupted event).
     """
     if not isinstance(event, Mapping):
         raise GeminiBatchError(
@@ -480,7 +486,9 @@ def parse_event(event: Any) -> WaitEvent:
             f"Gemini batch trigger event has an unknown status {event.get('status')!r}."
         ) from None
     batch_name = event.get("batch_name")
-    if not isinstance(batch_name, str) or not batch_name.startswith("batches/"):
+    if not isinstance(batch_name, str) or not (
+        batch_name.startswith("batches/") or _VERTEX_JOB_NAME.fullmatch(batch_name)
+    ):
         raise GeminiBatchError(f"Gemini batch trigger event has no valid batch name: {batch_name!r}.")
     summary = event.get("summary")
     if summary is not None and not isinstance(summary, Mapping):

@@ -10,12 +10,16 @@ from __future__ import annotations
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
 from airflow_provider_gemini_batch.backends.base import Backend
 from airflow_provider_gemini_batch.backends.developer import DeveloperBackend
+from airflow_provider_gemini_batch.backends.vertex import VertexBackend
 from airflow_provider_gemini_batch.exceptions import GeminiConnectionConfigError
 
-__all__ = ["BACKENDS", "Backend", "DeveloperBackend", "backend_for"]
+__all__ = ["BACKENDS", "Backend", "DeveloperBackend", "VertexBackend", "backend_for"]
 
 #: The backend class of each ``backend`` spelling a connection may use.
-BACKENDS: dict[str, type[Backend]] = {DeveloperBackend.name: DeveloperBackend}
+BACKENDS: dict[str, type[Backend]] = {
+    DeveloperBackend.name: DeveloperBackend,
+    VertexBackend.name: VertexBackend,
+}
 #: The backend of a connection that names none.
 DEFAULT_BACKEND = DeveloperBackend.name
 

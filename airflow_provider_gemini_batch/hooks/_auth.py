@@ -7,6 +7,7 @@ refreshed by google-auth; ``x-goog-user-project`` is added when a quota project 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -48,6 +49,7 @@ def settings_from_connection(conn: Any, extra: Mapping[str, Any] | None = None) 
         host=host,
         password=conn.password,
         extra=extra if extra is not None else conn.extra_dejson,
+        environ=os.environ,
     )
 
 

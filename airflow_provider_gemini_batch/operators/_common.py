@@ -126,10 +126,11 @@ def require_batch_name(value: Any, *, task_id: str, upstream: Iterable[str], wha
 
 
 def make_hook(conn_id: str) -> GeminiBatchHook:
-    """The sync hook for ``conn_id`` (imported here, on the worker, not at DAG parse time)."""
-    from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
+    """The sync hook for ``conn_id`` (imported here, on the worker, not at DAG parse time):
+    the Vertex AI hook when the connection's extra ``backend`` is ``"vertex"`` (one connection read)."""
+    from airflow_provider_gemini_batch.hooks.vertex import hook_for
 
-    return GeminiBatchHook(gemini_conn_id=conn_id)
+    return hook_for(conn_id)
 
 
 def api_root_of(hook: ConfiguredHook) -> str | None:
@@ -143,6 +144,10 @@ def api_root_of(hook: ConfiguredHook) -> str | None:
     if base_url is None:
         return None
     version = getattr(settings, "api_version", None)
+    if getattr(settings, "is_vertex", False):
+        from airflow_provider_gemini_batch._core.vertex import VERTEX_API_VERSION
+
+        version = VERTEX_API_VERSION
     return f"{base_url.rstrip('/')}/{version}" if version else base_url
 
 

@@ -70,6 +70,11 @@ from airflow_provider_gemini_batch.operators._pending import (
     signal_from_event,
 )
 from airflow_provider_gemini_batch.operators._state_store import Recorded, read_record, write_record
+from airflow_provider_gemini_batch.operators._vertex import (
+    check_backend_arguments,
+    create_vertex_job,
+    stage_vertex_input,
+)
 from airflow_provider_gemini_batch.operators._wait import cancel_in_flight, poll_until_done
 from airflow_provider_gemini_batch.operators.upload import upload_idempotent
 from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
@@ -122,6 +127,14 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
     :param input_path: JSONL to upload first (templated): a local path, ``file://`` or
         object-storage URI, as for :class:`GeminiUploadFileOperator`.
     :param display_name: batch display name (templated); the identity marker is appended.
+    :param input_uri: on a Vertex AI connection (extra ``"backend": "vertex"``): the input already
+        in place, ``gs://bucket/requests.jsonl`` or ``bq://project.dataset.table`` (templated).
+        Refused on a Developer API connection (it cannot read Cloud Storage or BigQuery).
+    :param output_uri: on a Vertex AI connection, where the job writes its predictions,
+        ``gs://bucket/prefix/`` or ``bq://project.dataset`` (templated); an ``input_path`` is
+        validated and uploaded under ``<output_uri>/inputs/`` first. Ignored (with a log line) on a
+        Developer API connection, so one DAG file runs on either backend. Inline ``requests`` are
+        refused on Vertex (see ``docs/vertex.md``).
     :param embeddings: create an embeddings batch (``asyncBatchEmbedContent``). Default False.
     :param priority: batch priority (higher runs first; int64, negatives allowed), or None for the
         API default (0). Sent as ``priority``; change it later with
@@ -216,6 +229,8 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         "requests",
         "input_file",
         "input_path",
+        "input_uri",
+        "output_uri",
         "input_mime_type",
         "display_name",
     )
@@ -230,6 +245,8 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         requests: list[dict[str, Any]] | None = None,
         input_file: str | None = None,
         input_path: str | None = None,
+        input_uri: str | None = None,
+        output_uri: str | None = None,
         display_name: str | None = None,
         embeddings: bool = False,
         priority: int | None = None,
@@ -264,6 +281,8 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         self.requests = requests
         self.input_file = input_file
         self.input_path = input_path
+        self.input_uri = input_uri
+        self.output_uri = output_uri
         self.display_name = display_name
         self.embeddings = embeddings
         self.priority = priority
@@ -295,14 +314,17 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         self.capacity_attempt = 0
         self.capacity_end_time: float | None = None
         self._in_flight: str | None = None
+        self._vertex = False
 
     def _check_arguments(self) -> None:
         given = [
-            n for n in ("requests", "input_file", "input_path") if getattr(self, n) not in (None, "", [])
+            n
+            for n in ("requests", "input_file", "input_path", "input_uri")
+            if getattr(self, n) not in (None, "", [])
         ]
         if len(given) != 1:
             raise GeminiInvalidInputError(
-                f"{self.task_id}: give exactly one of requests, input_file or input_path "
+                f"{self.task_id}: give exactly one of requests, input_file, input_path or input_uri "
                 f"(got {', '.join(given) or 'none'})."
             )
         if self.on_input_change not in INPUT_CHANGE_POLICIES:
@@ -333,6 +355,8 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
     def execute(self, context: Context) -> str:
         """Run the steps in order; everything before the reattach lookup sends no request."""
         self._check_arguments()
+        # Reads the connection (no request): which backend decides which inputs are allowed.
+        self._vertex = check_backend_arguments(self, self.hook)
         budget = budget_estimator(self)
         identity = TaskIdentity.from_context(context)
         described = self._describe_input(budget[0] if budget else None)
@@ -348,7 +372,7 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         if batch is None:
             # Before any upload: a model without batch support is refused only at create.
             self.hook.check_model_can_batch(str(self.model), embeddings=bool(self.embeddings))
-            input_file = self._recorded_file(recorded, identity, described)
+            input_file = None if self._vertex else self._recorded_file(recorded, identity, described)
             if input_file is None:
                 input_file = self._upload_if_needed(identity, described)
                 recorded = self._record_upload(context, recorded, described, input_file)
@@ -383,16 +407,22 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
             # them again when it builds the body, which is cheap next to the create itself.
             jsonl.inline_request_items(self.requests, embeddings=self.embeddings)
             return {"requests": self.requests}
+        if self.input_uri:
+            return {"uri": str(self.input_uri), "output_uri": str(self.output_uri)}
         if self.input_path:
             path = str(self.input_path)
             # Refuse bad input before any request (even the reattach lookup) is sent.
             check_input_size(path)
             # One read validates and hashes; the upload (if the lookup finds nothing) is the second.
-            return {
+            described: dict[str, Any] = {
                 "file_sha256": validate_and_hash(
                     path, embeddings=self.embeddings, log=self.log, also=estimator
                 )
             }
+            if self._vertex:
+                # Another output place is another job (the fingerprint tells them apart).
+                described["output_uri"] = str(self.output_uri)
+            return described
         return {"file": self.input_file}
 
     def _lookup(self, identity: TaskIdentity, input_fp: str) -> Reattach:
@@ -513,6 +543,8 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
     def _upload_if_needed(self, identity: TaskIdentity, described: Mapping[str, Any]) -> str | None:
         """The ``files/...`` to create from: ``input_path`` uploaded (once per task instance and
         content), else ``input_file`` (None for inline requests)."""
+        if self._vertex:
+            return stage_vertex_input(self, self.hook, identity, described)
         if not self.input_path:
             return self.input_file
         return upload_idempotent(
@@ -529,7 +561,7 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
 
     def _wait_for_file_active(self, input_file: str | None) -> None:
         """A file is PROCESSING for a while after upload; a batch on it is refused."""
-        if input_file:
+        if input_file and not self._vertex:
             self.hook.wait_for_file_active(str(input_file), timeout=float(self.file_active_timeout))
 
     @property
@@ -573,6 +605,14 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         if not self.input_path or not input_file:
             return
         context["ti"].xcom_push(key=INPUT_FILE_XCOM_KEY, value=input_file)
+        if self._vertex:
+            self.log.info(
+                "Input uploaded to %s (XCom key %r); it stays in the bucket until you delete it "
+                "(or a lifecycle rule of the bucket does).",
+                input_file,
+                INPUT_FILE_XCOM_KEY,
+            )
+            return
         self.log.info(
             "Input file %s pushed under XCom key %r: delete it with GeminiDeleteFileOperator "
             "(a teardown task: it runs whatever happened upstream) once the batch ended; otherwise "
@@ -619,6 +659,8 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         return decision.batch
 
     def _create(self, display_name: str, input_file: str | None) -> Batch:
+        if self._vertex:
+            return create_vertex_job(self.hook, self.model, input_file, display_name, self.output_uri)
         create = self.hook.create_embeddings_batch if self.embeddings else self.hook.create_batch
         return create(
             self.model,

@@ -180,6 +180,7 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
                 f"Batch {batch.name} is still {batch.state.short} ({batch.stats.describe()}); "
                 "wait for it (GeminiBatchSensor) before fetching results."
             )
+        refuse_bigquery_output(batch)
         expected = batch.stats.request_count or None
         tally = ResultsTally()
         destination: str | None = target
@@ -461,6 +462,24 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """As on start: the batch as input and ``destination`` as output (the rendered values)."""
         return self.get_openlineage_facets_on_start()
+
+
+def refuse_bigquery_output(batch: Batch) -> None:
+    """Fail plainly for a Vertex job that wrote its predictions to BigQuery: they are already
+    in a table, where SQL reads them; this operator lands Cloud Storage prediction files only.
+
+    :raises GeminiBatchError: the job's ``outputInfo`` names a BigQuery output.
+    """
+    from airflow_provider_gemini_batch._core.vertex import bigquery_output
+
+    table = bigquery_output(batch.raw)
+    if table and str(batch.responses_file or "").startswith("bq://"):
+        raise GeminiBatchError(
+            f"{batch.name} wrote its predictions to BigQuery ({table}); GeminiBatchResultsOperator lands "
+            "Cloud Storage prediction files only. Read the table with SQL (e.g. "
+            "SQLExecuteQueryOperator or BigQueryInsertJobOperator), or create the job with a gs:// "
+            "output_uri to have its rows landed and classified here."
+        )
 
 
 def _rows_expected(batch: Batch) -> int | None:

@@ -88,11 +88,12 @@ def read_batch(conn_id: str, batch_name: str, *, timeout: float = PAGE_READ_SECO
         GeminiNotFoundError,
         GeminiTransportError,
     )
-    from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
+    from airflow_provider_gemini_batch.hooks.vertex import hook_for
 
     deadline = time.monotonic() + timeout
-    hook = GeminiBatchHook(gemini_conn_id=conn_id)
     try:
+        # The Vertex AI hook for a connection on that backend (reads the connection).
+        hook = hook_for(conn_id)
         _bound(hook, timeout)
         batch = hook.get_batch(batch_name, light=True)
     except GeminiNotFoundError:
@@ -116,7 +117,8 @@ def read_batch(conn_id: str, batch_name: str, *, timeout: float = PAGE_READ_SECO
         return LiveRead(problem="The Gemini API could not be reached from the API server; retrying.")
     except Exception as exc:  # the page must render whatever happens; the type only, never the text
         return LiveRead(problem=f"The batch could not be read ({type(exc).__name__}).")
-    if not (batch.done and batch.responses_file):
+    if not (batch.done and batch.responses_file) or batch.responses_file.startswith(("gs://", "bq://")):
+        # A Vertex job's output is a Cloud Storage folder or a BigQuery table, not a Files API file.
         return LiveRead(batch=batch)
     return _with_file_check(hook, batch, deadline - time.monotonic())
 

@@ -94,7 +94,8 @@ def _summary_of(values: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def own_batch_name(values: Mapping[str, Any]) -> str | None:
     """The batch a task instance's own XComs (``key -> value``) point at, or None."""
     name = values.get(BATCH_NAME_KEY)
-    if isinstance(name, str) and name.startswith("batches/"):
+    if isinstance(name, str) and (name.startswith("batches/") or "/batchPredictionJobs/" in name):
+        # A Gemini API batch or a Vertex AI batch prediction job.
         return name
     from_link = name_from_url(values.get(API_URL_KEY))
     if from_link:

@@ -134,7 +134,9 @@ class SharedPoller:
 
         :raises GeminiBatchError: the read failed (the caller decides whether to retry).
         """
-        if not light or self.active < SHARED_LIST_MIN_WAITS:
+        if not light or self.active < SHARED_LIST_MIN_WAITS or not batch_name.startswith("batches/"):
+            # Only Gemini API batches are read from the shared list walk; a Vertex AI job
+            # (``projects/.../batchPredictionJobs/...``) is read with its own GET.
             return await self._get(batch_name, light=light)
         name = names.normalize_batch_name(batch_name)
         future: asyncio.Future[Batch] = asyncio.get_running_loop().create_future()

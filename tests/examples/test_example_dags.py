@@ -36,6 +36,7 @@ EXAMPLE_IDS = [
     "example_gemini_batch_resubmit",
     "example_gemini_batch_priority",
     "example_common_ai_llm_batch",
+    "example_gemini_batch_vertex",
 ]
 #: Examples that need an optional extra; without it (``make test-oldest``) they are not expected.
 NEEDS_EXTRA = {"example_common_ai_llm_batch": "airflow.providers.common.ai.batch"}
