@@ -24,7 +24,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_gemini_batch._core import jsonl
 from airflow_provider_gemini_batch._core.capacity import is_capacity_refusal
+from airflow_provider_gemini_batch._core.estimate import BatchEstimator
 from airflow_provider_gemini_batch._core.identity import TaskIdentity, tagged_display_name
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch.exceptions import (
@@ -40,6 +42,7 @@ from airflow_provider_gemini_batch.operators._idempotency import (
     why_batch_not_reusable,
     why_file_not_reusable,
 )
+from airflow_provider_gemini_batch.operators._input import check_input_size, validate_and_hash
 from airflow_provider_gemini_batch.operators._state_store import FoundBy, Recorded, read_record, write_record
 from airflow_provider_gemini_batch.operators._vertex import create_vertex_job, stage_vertex_input
 from airflow_provider_gemini_batch.operators.upload import upload_idempotent
@@ -65,7 +68,7 @@ def resolve_or_create(
     :param op: the create operator (its hook, log, backend and arguments).
     :param identity: the task instance (its tag is the display-name marker).
     :param described: the input as described for the fingerprint (``{"file_sha256": ...}`` for
-        ``input_path``; see the operator's ``_describe_input``).
+        ``input_path``; see :func:`describe_input`).
     :param input_fp: the input fingerprint (12 hex characters, as in the marker).
     :returns: the record, with ``batch`` set and ``found_by`` saying which rung found it; the
         task state store (if any) already holds it.
@@ -96,6 +99,41 @@ def resolve_or_create(
     # Recorded before the XComs, the wait and any deferral: a worker dying from here on
     # leaves a retry the name to check with one GET.
     return _record(op, context, recorded, batch, input_fp, found_by)
+
+
+# -- the input, described for the fingerprint -----------------------------------------------------
+
+
+def describe_input(op: GeminiCreateBatchOperator, estimator: BatchEstimator | None = None) -> dict[str, Any]:
+    """Check the input locally and describe it for the fingerprint (no request is sent).
+
+    ``estimator`` (the cost estimate) is fed the blocks of ``input_path`` in the same read.
+
+    :returns: ``{"requests": [...]}``, ``{"file_sha256": "<hex>"}`` (for ``input_path``: the
+        content, not the uploaded name, since a re-upload gets a new name) or ``{"file": "files/..."}``.
+    :raises GeminiInvalidInputError: a request is not of its REST type (key and field named).
+    :raises GeminiInputFileError: ``input_path`` is missing, over 2 GB or invalid JSONL.
+    """
+    if op.requests is not None:
+        # Refuse bad requests before any call (even the reattach lookup); the hook checks
+        # them again when it builds the body, which is cheap next to the create itself.
+        jsonl.inline_request_items(op.requests, embeddings=op.embeddings)
+        return {"requests": op.requests}
+    if op.input_uri:
+        return {"uri": str(op.input_uri), "output_uri": str(op.output_uri)}
+    if op.input_path:
+        path = str(op.input_path)
+        # Refuse bad input before any request (even the reattach lookup) is sent.
+        check_input_size(path)
+        # One read validates and hashes; the upload (if the lookup finds nothing) is the second.
+        described: dict[str, Any] = {
+            "file_sha256": validate_and_hash(path, embeddings=op.embeddings, log=op.log, also=estimator)
+        }
+        if op._vertex:
+            # Another output place is another job (the fingerprint tells them apart).
+            described["output_uri"] = str(op.output_uri)
+        return described
+    return {"file": op.input_file}
 
 
 # -- the rungs, in order ---------------------------------------------------------------------------
@@ -207,7 +245,7 @@ def _upload_if_needed(
         identity=identity,
         display_name=op.display_name,
         mime_type=str(op.input_mime_type or "application/jsonl"),
-        validate=False,  # validated by _describe_input, before the lookup
+        validate=False,  # validated by describe_input, before the lookup
         scan_limit=op.reattach_scan_limit,
         log=op.log,
         content_sha256=described["file_sha256"],

@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import conf
 
-from airflow_provider_gemini_batch._core import jsonl
 from airflow_provider_gemini_batch._core.capacity import DEFAULT_CONCURRENT_BATCH_LIMIT
-from airflow_provider_gemini_batch._core.estimate import DEFAULT_ASSUMED_OUTPUT_TOKENS, BatchEstimator
+from airflow_provider_gemini_batch._core.estimate import DEFAULT_ASSUMED_OUTPUT_TOKENS
 from airflow_provider_gemini_batch._core.identity import TaskIdentity, fingerprint
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.pending import (
@@ -51,7 +50,6 @@ from airflow_provider_gemini_batch.operators._idempotency import (
     INPUT_CHANGE_POLICIES,
     InputChangePolicy,
 )
-from airflow_provider_gemini_batch.operators._input import check_input_size, validate_and_hash
 from airflow_provider_gemini_batch.operators._pending import (
     apply_policy,
     check_pending_arguments,
@@ -61,7 +59,7 @@ from airflow_provider_gemini_batch.operators._pending import (
     push_report,
     signal_from_event,
 )
-from airflow_provider_gemini_batch.operators._resolve import resolve_or_create
+from airflow_provider_gemini_batch.operators._resolve import describe_input, resolve_or_create
 from airflow_provider_gemini_batch.operators._state_store import read_record
 from airflow_provider_gemini_batch.operators._vertex import (
     check_backend_arguments,
@@ -345,7 +343,7 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         self._vertex = check_backend_arguments(self, self.hook)
         budget = budget_estimator(self)
         identity = TaskIdentity.from_context(context)
-        described = self._describe_input(budget[0] if budget else None)
+        described = describe_input(self, budget[0] if budget else None)
         # The budget is checked here, before any request (even the reattach lookup).
         estimate = estimate_and_check(self, *budget) if budget else None
         input_fp = self._input_fingerprint(described)
@@ -358,39 +356,6 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         return self._wait(context, batch)
 
     # -- the steps of execute, in order ----------------------------------------------------------
-
-    def _describe_input(self, estimator: BatchEstimator | None = None) -> dict[str, Any]:
-        """Check the input locally and describe it for the fingerprint (no request is sent).
-
-        ``estimator`` (the cost estimate) is fed the blocks of ``input_path`` in the same read.
-
-        :returns: ``{"requests": [...]}``, ``{"file_sha256": "<hex>"}`` (for ``input_path``: the
-            content, not the uploaded name, since a re-upload gets a new name) or ``{"file": "files/..."}``.
-        :raises GeminiInvalidInputError: a request is not of its REST type (key and field named).
-        :raises GeminiInputFileError: ``input_path`` is missing, over 2 GB or invalid JSONL.
-        """
-        if self.requests is not None:
-            # Refuse bad requests before any call (even the reattach lookup); the hook checks
-            # them again when it builds the body, which is cheap next to the create itself.
-            jsonl.inline_request_items(self.requests, embeddings=self.embeddings)
-            return {"requests": self.requests}
-        if self.input_uri:
-            return {"uri": str(self.input_uri), "output_uri": str(self.output_uri)}
-        if self.input_path:
-            path = str(self.input_path)
-            # Refuse bad input before any request (even the reattach lookup) is sent.
-            check_input_size(path)
-            # One read validates and hashes; the upload (if the lookup finds nothing) is the second.
-            described: dict[str, Any] = {
-                "file_sha256": validate_and_hash(
-                    path, embeddings=self.embeddings, log=self.log, also=estimator
-                )
-            }
-            if self._vertex:
-                # Another output place is another job (the fingerprint tells them apart).
-                described["output_uri"] = str(self.output_uri)
-            return described
-        return {"file": self.input_file}
 
     @property
     def capacity_timeout_seconds(self) -> float:
