@@ -383,13 +383,10 @@ def _record(
 ) -> Recorded:
     """Record the batch (and keep a recorded upload) in the task state store, if any; returns
     the record with ``batch`` and ``found_by`` set."""
-    kept = recorded or Recorded()
-    record = Recorded(
+    record = replace(
+        recorded or Recorded(),
         batch_name=batch.name,
         input_fingerprint=input_fp,
-        input_file=kept.input_file,
-        input_sha256=kept.input_sha256,
-        attempts=kept.attempts,
         batch=batch,
         found_by=found_by,
     )
