@@ -158,7 +158,7 @@ def live_notice(reads: Mapping[str, ListRead], named: int = NAMED) -> str | None
 
     The connections are grouped by reason (the largest group first) and at most ``named`` of them
     are named, the rest counted: ``"Live states are not shown for 12 connections: 'a', 'b'
-    (missing or incomplete on the API server); 'c' (the Gemini API could not be reached); and 9
+    (missing or incomplete on the API server); 'c' (the Gemini API could not be reached), and 9
     more. ..."``, then what the viewer can do. Plain text: the page escapes it.
     """
     groups: dict[str, list[str]] = {}
@@ -176,8 +176,6 @@ def live_notice(reads: Mapping[str, ListRead], named: int = NAMED) -> str | None
         if shown:
             parts.append(f"{', '.join(repr(c) for c in shown)} ({reason})")
     more = failed - min(failed, named)
-    if more:
-        parts.append(f"and {more} more")
     noun = "connection" if failed == 1 else "connections"
     advice = []
     if MISSING in groups:
@@ -188,6 +186,7 @@ def live_notice(reads: Mapping[str, ListRead], named: int = NAMED) -> str | None
         advice.append("check that the API server can reach the Gemini API")
     advice.append("or turn live states off with [gemini_batch] console_live_state = False")
     return (
-        f"Live states are not shown for {failed} {noun}: {'; '.join(parts)}. Their batches show the "
+        f"Live states are not shown for {failed} {noun}: {'; '.join(parts)}"
+        f"{f', and {more} more' if more else ''}. Their batches show the "
         f"state their tasks recorded. Live states are optional: {', '.join(advice)}."
     )
