@@ -267,7 +267,10 @@ def test_connections_whose_list_read_failed_share_one_notice_that_says_what_to_d
     with DAG(unique_dag_id("console_gone"), start_date=datetime(2026, 1, 1), schedule=None) as dag:
         for i, conn_id in enumerate(conn_ids):
             GeminiCreateBatchOperator(
-                task_id=f"create_{i}", model="gemini-2.5-flash", input_path="/in.jsonl", gemini_conn_id=conn_id
+                task_id=f"create_{i}",
+                model="gemini-2.5-flash",
+                input_path="/in.jsonl",
+                gemini_conn_id=conn_id,
             )
     planted_run(dag, {(f"create_{i}", "batch_name"): f"batches/gone-{i}" for i in range(len(conn_ids))})
     page = _get(api, token("admin", "admin"), {"dag_id": dag.dag_id}).text

@@ -69,7 +69,9 @@ def _open_with_totals(browser: Browser, url: str) -> str:
     return browser.text()
 
 
-def test_the_console_in_a_browser_for_several_dags_and_for_a_one_team_viewer(api: str, history: Seeded) -> None:
+def test_the_console_in_a_browser_for_several_dags_and_for_a_one_team_viewer(
+    api: str, history: Seeded
+) -> None:
     chromium = _chromium()
     console = f"{api}/gemini-batch/console"
     # A viewer of teams a and b reads exactly the seeded DAGs (the session's other DAGs are a
