@@ -119,10 +119,10 @@ def _teams(teams: tuple[str, ...], owners: dict[str, str], others: str) -> None:
         # a team of its own: team a's viewer has exactly one DAG with batches, and a viewer of
         # teams a and b sees the seeded DAGs only (the picture of several DAGs shows them).
         recorded = select(XComModel.dag_id).where(XComModel.key == "batch_name").distinct()
-        others = [d for d in session.scalars(recorded) if d not in owners]
-        if others:
+        rest = [d for d in session.scalars(recorded) if d not in owners]
+        if rest:
             session.execute(
-                update(DagModel).where(DagModel.dag_id.in_(others)).values(bundle_name=f"bundle_{others}")
+                update(DagModel).where(DagModel.dag_id.in_(rest)).values(bundle_name=f"bundle_{others}")
             )
         session.commit()
     finally:
