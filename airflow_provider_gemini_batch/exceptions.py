@@ -61,6 +61,30 @@ from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSen
 
 from airflow_provider_gemini_batch._core.urls import scrub_userinfo
 
+#: The exceptions users catch; the helpers below word messages for the provider itself.
+__all__ = [
+    "GeminiApiError",
+    "GeminiBatchError",
+    "GeminiBatchFailedError",
+    "GeminiBatchOutputMissingError",
+    "GeminiBatchStuckError",
+    "GeminiBatchTerminalError",
+    "GeminiBatchTimeoutError",
+    "GeminiBudgetExceededError",
+    "GeminiClientError",
+    "GeminiConnectionConfigError",
+    "GeminiInputFileError",
+    "GeminiInvalidInputError",
+    "GeminiNoBatchError",
+    "GeminiNoQuotaError",
+    "GeminiNotFoundError",
+    "GeminiRateLimitError",
+    "GeminiResultsThresholdError",
+    "GeminiServerError",
+    "GeminiTransportError",
+    "UnknownBatchStateError",
+]
+
 #: Appended to every terminal outcome's message: what a person can do about it.
 RESUBMIT_HINT = (
     "A retry cannot change this outcome, so the task fails without retrying; to submit a new batch, "

@@ -45,6 +45,16 @@ import pytest
 if TYPE_CHECKING:
     from airflow_provider_gemini_batch.emulator import EmulatorServer
 
+#: What users call: the fixtures (pytest finds them, and the ``pytest_*`` hooks, by name) and
+#: the DAG loader.
+__all__ = [
+    "dag_from_file",
+    "gemini_airflow_db",
+    "gemini_batch_conn",
+    "gemini_emulator",
+    "gemini_emulator_server",
+]
+
 #: The API key the emulator requires (any text; a real key is never needed).
 EMULATOR_API_KEY = "emulator-test-key"
 #: Seconds from create to the end of a batch in the emulator (fast tests).

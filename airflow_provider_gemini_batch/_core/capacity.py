@@ -22,7 +22,7 @@ Wire facts, each with its source:
   names a time window (``quotaId`` "GenerateRequestsPerMinutePerProjectPerModel...") and a
   ``RetryInfo`` ``retryDelay`` ("Please retry in 36s") [OBS: google-gemini/gemini-cli issues
   8437 and 22486]. That one passes in seconds: the retry policy waits it out as before.
-* a quota of zero (``limit: 0``) is neither: no wait lifts it (``_core/errors.is_quota_zero``).
+* a quota of zero (``limit: 0``) is neither: no wait lifts it (``_core/error_hints.is_quota_zero``).
 * batches end within 48 hours: the service expires a batch still unfinished then
   (https://ai.google.dev/gemini-api/docs/batch-mode, "Batch jobs expire after 48 hours"), so a
   batch created more than :data:`IN_FLIGHT_HORIZON_SECONDS` ago no longer counts, and a list
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from airflow_provider_gemini_batch._core.errors import is_quota_zero
+from airflow_provider_gemini_batch._core.error_hints import is_quota_zero
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch.exceptions import GeminiApiError, GeminiNoQuotaError
 

@@ -28,6 +28,9 @@ How tokens are counted (documented figures, not the model's tokenizer):
   :data:`DEFAULT_ASSUMED_OUTPUT_TOKENS`), an assumption, not a bound. Embeddings have no output.
   Output is priced at the higher of the table's ``output`` and ``thinking`` prices.
 
+Pricing the counts and refusing an estimate above ``max_cost`` is
+:mod:`~._core.budget`'s job.
+
 Memory: a few integers and one partial line, whatever the input size; each line is decoded into a
 small typed value that is dropped before the next (media bytes are not decoded at all).
 """
@@ -40,14 +43,11 @@ from typing import Any
 
 import msgspec
 
-from airflow_provider_gemini_batch.exceptions import GeminiBudgetExceededError, GeminiInvalidInputError
-
 #: Characters per token of text, from https://ai.google.dev/gemini-api/docs/tokens.
 CHARS_PER_TOKEN = 4
 #: Output tokens counted for a request without ``generationConfig.maxOutputTokens``: the output
 #: limit of gemini-2.0-flash (about 8,000 per the token page above; 8,192 in ``models.get``).
 DEFAULT_ASSUMED_OUTPUT_TOKENS = 8192
-_PER = 1_000_000
 _BOM = b"\xef\xbb\xbf"
 #: About the most bytes of whole lines decoded in one call (a longer line is decoded alone).
 #: Small on purpose: the decoded lines' lists are tracked by the garbage collector, and 256 KiB of
@@ -448,67 +448,3 @@ def estimate_requests(requests: Sequence[Mapping[str, Any]], estimator: BatchEst
         body = item.get("request", item) if isinstance(item, Mapping) else item
         estimator.add_request(body if isinstance(body, Mapping) else {})
     return estimator
-
-
-def price_estimate(
-    estimator: BatchEstimator,
-    *,
-    model: str,
-    table: Mapping[str, Mapping[str, float]],
-    currency: str = "USD",
-    max_cost: float | None = None,
-) -> dict[str, Any]:
-    """The ``cost_estimate`` object of a batch (JSON-native).
-
-    Shape: ``{"currency", "model", "requests", "tokens": {"input", "output"}, "input", "output",
-    "total", "max_cost", "method"}``; amounts in ``currency``, rounded to 6 decimals.
-
-    :param table: a table checked by ``_core.cost.check_price_table`` (keys without ``models/``).
-    :raises GeminiInvalidInputError: the table has no price for ``model``.
-    """
-    bare = model.removeprefix("models/")
-    prices = table.get(bare)
-    if prices is None:
-        raise GeminiInvalidInputError(
-            f"price_table has no entry for {bare!r} (it has {sorted(table)}); add the batch prices of "
-            f"{bare} per million tokens to estimate the cost for max_cost."
-        )
-    tokens = {"input": estimator.input_tokens, "output": estimator.output_tokens}
-    out_price = max(prices["output"], prices.get("thinking", prices["output"]))
-    amounts = {
-        "input": round(tokens["input"] * prices["input"] / _PER, 6),
-        "output": round(tokens["output"] * out_price / _PER, 6),
-    }
-    return {
-        "currency": currency,
-        "model": bare,
-        "requests": estimator.requests,
-        "tokens": tokens,
-        **amounts,
-        "total": round(amounts["input"] + amounts["output"], 6),
-        "max_cost": max_cost,
-        "method": (
-            f"{estimator.method()}; priced with price_table[{bare!r}] per million tokens "
-            f"(input {prices['input']}, output {out_price})"
-        ),
-    }
-
-
-def check_budget(estimate: Mapping[str, Any], max_cost: float | None, *, what: str) -> None:
-    """Refuse an estimate above ``max_cost`` (nothing happens when ``max_cost`` is None).
-
-    :param what: the batch for the message (``"task create: input.jsonl"``).
-    :raises GeminiBudgetExceededError: the estimate's total is above ``max_cost``.
-    """
-    if max_cost is None or float(estimate["total"]) <= float(max_cost):
-        return
-    currency = estimate["currency"]
-    raise GeminiBudgetExceededError(
-        f"{what}: the estimated cost {estimate['total']:.6f} {currency} of {estimate['requests']} "
-        f"requests on {estimate['model']} is above max_cost {float(max_cost):.6f} {currency}; nothing "
-        f"was uploaded or created. Estimate: {estimate['tokens']['input']:,} input tokens "
-        f"({estimate['input']:.6f} {currency}) + {estimate['tokens']['output']:,} output tokens "
-        f"({estimate['output']:.6f} {currency}). How: {estimate['method']}. Raise max_cost, lower "
-        "maxOutputTokens (or assumed_output_tokens) or split the input.",
-        estimate=dict(estimate),
-    )

@@ -14,6 +14,11 @@ which then reads the input again (the ``reread`` the caller gave) to name the ke
 comparing the keys themselves, so a collision of digests never refuses a valid input. For the
 upload that means before the last chunk is sent, so the file is never finalized.
 
+The work is split by job: this module reads (lines, chunks, regions of lines) and keeps the
+counts; :mod:`~._core.input_fast` accepts the common valid line with typed decoders;
+:mod:`~._core.input_rules` applies every rule to any other line and words the refusal;
+:mod:`~._core.input_reread` reads the keys again to name a repeat.
+
 Lines are parsed with ``msgspec`` (a dependency of Airflow's task SDK and core, about three times
 the stdlib ``json`` on JSONL). It is strict JSON: ``NaN``/``Infinity`` and lone UTF-16 surrogates,
 which the stdlib accepts, are refused here as invalid JSON.
@@ -21,29 +26,29 @@ which the stdlib accepts, are refused here as invalid JSON.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
-
-from airflow_provider_gemini_batch._core import request_fields, request_types
+from airflow_provider_gemini_batch._core import request_fields
+from airflow_provider_gemini_batch._core.input_fast import (
+    CLOSE,
+    EMPTY_OBJECT,
+    FAST_DECODERS,
+    FAST_ERRORS,
+    OPEN,
+    REGION_DECODERS,
+    REQUEST_MEMBER,
+    UNSET,
+    fast_line,
+    one_spelling,
+    parts_have_data,
+    snake_given,
+)
+from airflow_provider_gemini_batch._core.input_reread import numbered_keys
+from airflow_provider_gemini_batch._core.input_rules import BOM, LineRules, without_bom
 from airflow_provider_gemini_batch._core.keyset import WINDOW_KEYS, KeySet, find_repeat
 from airflow_provider_gemini_batch.exceptions import GeminiInputFileError
-
-_decode = msgspec.json.Decoder().decode
-#: A UTF-8 byte order mark: some editors (Windows Notepad, Excel's "CSV UTF-8") start a file
-#: with it. It is not JSON; the check skips it before the first line.
-_BOM = b"\xef\xbb\xbf"
-
-
-def _without_bom(raw: bytes | str) -> bytes | str:
-    """``raw`` without a leading byte order mark (bytes or str)."""
-    if isinstance(raw, bytes):
-        return raw[len(_BOM) :] if raw.startswith(_BOM) else raw
-    return raw[1:] if raw.startswith("\ufeff") else raw
-
 
 #: About the most bytes of whole lines checked in one call by :meth:`InputValidator._accept_region`
 #: (a longer line is taken alone). Measured (128 MB of 2.5 kB lines fed in 8 MiB chunks): 256 KiB
@@ -82,7 +87,7 @@ def kind_for(embeddings: bool | None) -> str | None:
     return request_fields.EMBED if embeddings else request_fields.GENERATE
 
 
-class InputValidator:
+class InputValidator(LineRules):
     """One pass of JSONL input validation; see :func:`~._core.jsonl.validate_input_lines` for the rules.
 
     :param path: the file's name for messages.
@@ -100,22 +105,7 @@ class InputValidator:
     line; disk: 8 bytes per key beyond the window, in a temporary file deleted by :meth:`finish`.
     """
 
-    __slots__ = (
-        "_echoed",
-        "_keys",
-        "_kind",
-        "_kind_line",
-        "_pending_blank",
-        "_regions",
-        "_reread",
-        "_seen",
-        "_tail",
-        "count",
-        "keyed",
-        "number",
-        "path",
-        "summary",
-    )
+    __slots__ = ("_regions", "_reread", "_tail", "summary")
 
     def __init__(
         self,
@@ -126,19 +116,10 @@ class InputValidator:
         window: int = WINDOW_KEYS,
         digest: Callable[[str], int] | None = None,
     ) -> None:
-        self.path = path
-        self.count = 0
-        self.number = 0  # lines seen so far (1-based number of the last one)
-        self.keyed: bool | None = None
+        super().__init__(
+            path, kind_for(embeddings), KeySet(window=window if reread is not None else None, digest=digest)
+        )
         self._reread = reread
-        self._keys = KeySet(window=window if reread is not None else None, digest=digest)
-        #: The exact window of recent keys (key -> line); the hot loops update it directly and
-        #: spill it (``_keys.spill_if_full``) once per slice or region, not per line.
-        self._seen: dict[str, int] = self._keys.window
-        self._echoed: dict[str, int] = {}
-        self._kind = kind_for(embeddings)
-        self._kind_line = 0
-        self._pending_blank: int | None = None
         #: Whether :meth:`_accept_region` is still worth trying (see there).
         self._regions = True
         #: The unfinished last line, as the pieces it came in (joined once its newline arrives:
@@ -164,8 +145,8 @@ class InputValidator:
         :raises GeminiInputFileError: as :meth:`feed_line`.
         """
         stop = len(chunk) if stop is None else stop
-        if self.number == 0 and not self._tail and chunk.startswith(_BOM, start, stop):
-            start += len(_BOM)  # a byte order mark before the first line (see feed_line)
+        if self.number == 0 and not self._tail and chunk.startswith(BOM, start, stop):
+            start += len(BOM)  # a byte order mark before the first line (see feed_line)
         if stop <= start:
             return
         self._keys.spill_if_full()
@@ -196,9 +177,9 @@ class InputValidator:
             pos = end
         view = memoryview(chunk)
         count_member = chunk.count
-        empty_object = _EMPTY_OBJECT
+        empty_object = EMPTY_OBJECT
         kind = self._kind
-        decode: Callable[[Any], Any] = _FAST_DECODERS[kind]  # union-free attribute access
+        decode: Callable[[Any], Any] = FAST_DECODERS[kind]  # union-free attribute access
         seen = self._seen
         keyed = self.keyed
         number = self.number
@@ -213,7 +194,7 @@ class InputValidator:
             if self._pending_blank is None:
                 try:
                     line = decode(view[pos:newline])
-                except _FAST_ERRORS:
+                except FAST_ERRORS:
                     line = None
                 if line is not None:
                     request = line.request
@@ -221,14 +202,14 @@ class InputValidator:
                     # snake_case field (rare) makes the twins be compared; a second "request"
                     # member or an empty Part goes to the slow path.
                     if (
-                        (_snake_given(request) and not _one_spelling(request, kind))
-                        or count_member(_REQUEST_MEMBER, pos, newline) != 1
-                        or (empty_object(chunk, pos, newline) is not None and not _parts_have_data(request))
+                        (snake_given(request) and not one_spelling(request, kind))
+                        or count_member(REQUEST_MEMBER, pos, newline) != 1
+                        or (empty_object(chunk, pos, newline) is not None and not parts_have_data(request))
                     ):
                         line = None
                 if line is not None:
                     key = line.key
-                    if key is _UNSET:
+                    if key is UNSET:
                         if keyed is None:
                             self.keyed = keyed = False
                         if not keyed:
@@ -286,7 +267,7 @@ class InputValidator:
             newline = find(b"\n", pos, stop)
             if newline < 0 or (lines and newline >= limit):
                 break
-            if chunk[pos] != _OPEN or chunk[newline - 1] != _CLOSE:  # a blank line fails here too
+            if chunk[pos] != OPEN or chunk[newline - 1] != CLOSE:  # a blank line fails here too
                 self._regions = False
                 return start
             lines += 1
@@ -294,22 +275,22 @@ class InputValidator:
         if not lines:
             return start
         try:
-            values = _REGION_DECODERS[self._kind](memoryview(chunk)[start:pos])  # type: ignore[index]
-        except _FAST_ERRORS:
+            values = REGION_DECODERS[self._kind](memoryview(chunk)[start:pos])  # type: ignore[index]
+        except FAST_ERRORS:
             self._regions = False
             return start
         if (
             len(values) != lines
-            or chunk.count(_REQUEST_MEMBER, start, pos) != lines
+            or chunk.count(REQUEST_MEMBER, start, pos) != lines
             or (
-                _EMPTY_OBJECT(chunk, start, pos) is not None
-                and not all(_parts_have_data(value.request) for value in values)
+                EMPTY_OBJECT(chunk, start, pos) is not None
+                and not all(parts_have_data(value.request) for value in values)
             )
         ):
             self._regions = False
             return start
         keys = [value.key for value in values]
-        unset = keys.count(_UNSET)
+        unset = keys.count(UNSET)
         keyed = self.keyed
         number = self.number
         if unset == lines and keyed is not True:
@@ -342,7 +323,7 @@ class InputValidator:
         :raises GeminiInputFileError: the line breaks a rule (file, line, key and field named).
         """
         if self.number == 0:
-            raw = _without_bom(raw)
+            raw = without_bom(raw)
         self.number += 1
         number = self.number
         if not raw.strip():
@@ -360,46 +341,6 @@ class InputValidator:
             self._pending_blank = self._pending_blank or number
             return
         self._check(raw, number)
-
-    def _check(self, raw: bytes | str, number: int) -> None:
-        """Every rule, on a line that is not blank; names the problem."""
-        try:
-            obj = _decode(raw)
-        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-            if self._unicode_blank(raw):
-                self._pending_blank = self._pending_blank or number
-                return
-            self._blank_before(number)
-            raise GeminiInputFileError(
-                f"not valid JSON ({exc}).", path=self.path, line_number=number
-            ) from None
-        self._blank_before(number)
-        self._check_object(obj, number)
-        self._check_members(raw, number)
-        self.count += 1
-
-    def _check_members(self, raw: bytes | str, number: int) -> None:
-        """Refuse a line whose object has two ``request`` members (a JSON decoder keeps the last;
-        which one the service reads is not documented). Only lines holding ``"request"`` more than
-        once are parsed again to look."""
-        member = _REQUEST_MEMBER if isinstance(raw, bytes) else '"request"'
-        if raw.count(member) <= 1:  # type: ignore[arg-type]
-            return
-        names: list[str] = []
-
-        def keep_top(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-            names[:] = [name for name, _ in pairs]  # the outermost object is built last
-            return dict(pairs)
-
-        json.loads(raw, object_pairs_hook=keep_top)
-        if names.count("request") > 1:
-            raise GeminiInputFileError(
-                'the line has two "request" members; a JSON reader keeps only one of them. Write one '
-                'request per line: {"key": "...", "request": {...}}.',
-                path=self.path,
-                line_number=number,
-                field="request",
-            )
 
     def finish(self) -> InputSummary:
         """Check the last line (if the input did not end with a newline) and the whole-file rules.
@@ -456,273 +397,3 @@ class InputValidator:
         return True
 
     # -- the rules -------------------------------------------------------------------------------
-
-    def _unicode_blank(self, raw: bytes | str) -> bool:
-        """True for a line of Unicode-only whitespace (blank to ``str.strip``, not to JSON).
-
-        :raises GeminiInputFileError: the line is not UTF-8 at all.
-        """
-        if isinstance(raw, bytes):
-            try:
-                raw = raw.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                raise GeminiInputFileError(
-                    f"not UTF-8 text ({exc.reason}).", path=self.path, line_number=self.number
-                ) from None
-        return not raw.strip()
-
-    def _blank_before(self, number: int) -> None:
-        if self._pending_blank is not None:
-            raise GeminiInputFileError(
-                "empty line; every line must hold one request.",
-                path=self.path,
-                line_number=self._pending_blank,
-            )
-
-    def _check_object(self, obj: object, number: int) -> None:
-        path = self.path
-        if type(obj) is not dict:
-            raise GeminiInputFileError("a line must be a JSON object.", path=path, line_number=number)
-        key = obj.get("key")
-        shown_key = key if isinstance(key, str) else None
-        if "request" not in obj:
-            raise GeminiInputFileError(
-                'the line has no "request"; write each line as {"key": "...", "request": {...}}.',
-                path=path,
-                line_number=number,
-                key=shown_key,
-            )
-        request = obj["request"]
-        if type(request) is not dict:
-            raise GeminiInputFileError(
-                '"request" must be a JSON object.', path=path, line_number=number, key=shown_key
-            )
-        has_key = "key" in obj
-        if not has_key and "custom_id" in obj:
-            raise GeminiInputFileError(custom_id_message(), path=path, line_number=number, field="custom_id")
-        if self.keyed is None:
-            self.keyed = has_key
-        elif self.keyed != has_key:
-            raise GeminiInputFileError(
-                'some lines have a "key" and others not; give every line a key (or none).',
-                path=path,
-                line_number=number,
-            )
-        if has_key:
-            if not isinstance(key, str) or not key:
-                raise GeminiInputFileError('"key" must be a non-empty string.', path=path, line_number=number)
-            seen = self._seen
-            if key in seen:
-                raise GeminiInputFileError(
-                    f"duplicate key {key!r} (first used on line {seen[key]}).", path=path, line_number=number
-                )
-            seen[key] = number
-            self._keys.spill_if_full()
-        if len(obj) > 1 + has_key:
-            for name in obj:
-                if name in request_fields.LINE_FIELDS:
-                    continue
-                line_problem = request_fields.check_line_field(name)
-                if line_problem is not None:
-                    raise GeminiInputFileError(
-                        line_problem.message, path=path, line_number=number, key=shown_key, field=name
-                    )
-                self._echoed.setdefault(name, number)
-        kind = self._kind
-        if kind is None:
-            kind = self._kind = request_fields.kind_of(request)
-            self._kind_line = number
-        elif self._kind_line and request_fields.kind_of(request) != kind:
-            raise GeminiInputFileError(
-                f"this request is not a {kind} like the one on line {self._kind_line}; one batch holds one "
-                "kind of request (generateContent or embeddings).",
-                path=path,
-                line_number=number,
-                key=shown_key,
-            )
-        problem = request_fields.check_request(request, kind)
-        if problem is not None:
-            raise GeminiInputFileError(
-                problem.message,
-                path=path,
-                line_number=number,
-                key=shown_key,
-                field=f"request.{problem.field}",
-            )
-
-
-# -- the fast path: the common, valid line checked by msgspec's typed decoder --------------------
-#
-# A typed decode checks the shapes in C (unknown fields, objects, lists, strings) and skips the
-# values it need not look at (``msgspec.Raw``: no string is built for a prompt's text). It only
-# ever accepts what the rules above accept: anything it refuses, or any doubt left after it
-# (both spellings of a field, an empty list or key), goes to the slow path, which then names the
-# problem (or accepts the line: the fast path may refuse more, never less).
-# ``gc=False``: these short-lived structs never form cycles; untracked, the hundreds of thousands
-# decoded per file do not drive the garbage collector (measured: ~15% of the validation time).
-
-_Raw = msgspec.Raw
-_UNSET = msgspec.UNSET
-# The request types live in ``_core/request_types.py`` (field lists from the REST reference).
-_Generate = request_types.Generate
-_Embed = request_types.Embed
-_GenerateLine = request_types.GenerateLine
-_EmbedLine = request_types.EmbedLine
-_parts_have_data = request_types.parts_have_data
-_EMPTY_OBJECT = request_types.EMPTY_OBJECT.search
-#: A line's ``request`` member as bytes: counted to find a line with two of them (JSON keeps the
-#: last, the decoders too). Inside a JSON string the quotes are escaped, so only keys and string
-#: values equal to ``request`` match; a count other than one sends the line to the slow path.
-_REQUEST_MEMBER = b'"request"'
-
-
-_FAST_DECODERS: dict[str, Callable[[bytes | str], _GenerateLine | _EmbedLine]] = {
-    request_fields.GENERATE: msgspec.json.Decoder(_GenerateLine).decode,
-    request_fields.EMBED: msgspec.json.Decoder(_EmbedLine).decode,
-}
-
-
-def _camel_only(line: type[msgspec.Struct], request: type[msgspec.Struct], kind: str) -> type[msgspec.Struct]:
-    """``line`` whose request type drops the snake_case twins (``_TWINS``), so a snake field is an
-    unknown field the decoder refuses (the region path needs no per-line twin check)."""
-    snake = {s for _c, s in _TWINS[kind]}
-    fields = [
-        (f.name, f.type, f.default) if f.required is False else (f.name, f.type)
-        for f in msgspec.structs.fields(request)
-        if f.name not in snake
-    ]
-    camel = msgspec.defstruct(f"{request.__name__}Camel", fields, forbid_unknown_fields=True, gc=False)
-    line_fields = [
-        (f.name, camel, msgspec.NODEFAULT) if f.name == "request" else (f.name, f.type, f.default)
-        for f in msgspec.structs.fields(line)
-    ]
-    return msgspec.defstruct(f"{line.__name__}Camel", line_fields, forbid_unknown_fields=True, gc=False)
-
-
-#: ``{`` and ``}`` as ``bytes`` items.
-_OPEN, _CLOSE = ord("{"), ord("}")
-# msgspec raises UnicodeDecodeError for bad UTF-8 inside a string it decodes.
-_FAST_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError)
-#: (camel, snake) twins of each request type: given both, the slow path names the problem.
-_TWINS = {
-    request_fields.GENERATE: tuple(
-        (c, s) for s, c in request_fields.GENERATE_FIELDS.items() if s != c and c not in ("contents",)
-    ),
-    request_fields.EMBED: tuple((c, s) for s, c in request_fields.EMBED_FIELDS.items() if s != c),
-}
-
-
-#: Region decoders (:meth:`InputValidator._accept_region`): many lines in one call, camel-only.
-_REGION_DECODERS: dict[str, Callable[[Any], list[Any]]] = {
-    request_fields.GENERATE: msgspec.json.Decoder(
-        _camel_only(_GenerateLine, _Generate, request_fields.GENERATE)
-    ).decode_lines,
-    request_fields.EMBED: msgspec.json.Decoder(
-        _camel_only(_EmbedLine, _Embed, request_fields.EMBED)
-    ).decode_lines,
-}
-
-
-def _is_set(value: object) -> bool:
-    """True when the field was on the line (a Raw field left empty, or UNSET, was not)."""
-    if type(value) is _Raw:
-        return bool(len(value))
-    return value is not _UNSET
-
-
-def _one_spelling(request: _Generate | _Embed, kind: str) -> bool:
-    """True unless ``request`` gives a field in both spellings (the slow path then names it)."""
-    return not any(_is_set(getattr(request, s)) and _is_set(getattr(request, c)) for c, s in _TWINS[kind])
-
-
-def _snake_given(request: _Generate | _Embed) -> bool:
-    """True when some snake_case field is on the request (rare: then the twins are compared).
-
-    One expression of attribute tests, no call per field: it runs once per line.
-    """
-    if type(request) is _Generate:
-        return bool(
-            request.tool_config
-            or request.safety_settings
-            or request.cached_content
-            or request.service_tier
-            or request.system_instruction is not _UNSET
-            or request.generation_config is not _UNSET
-        )
-    return bool(request.task_type or request.output_dimensionality)  # type: ignore[union-attr]
-
-
-def custom_id_message(where: str = "line") -> str:
-    """The refusal of an OpenAI-style ``custom_id`` without ``key``, with the fix.
-
-    The service returns each result under the line's ``key``; without one the results come back
-    numbered and the user's ids would be lost. A file is uploaded byte for byte (its sha256 is the
-    upload's integrity check and the reuse fingerprint), so the provider does not rename the field
-    itself; inline requests follow the same rule, so both inputs read alike.
-    """
-    return (
-        f'the {where} has "custom_id" (OpenAI\'s batch format) but no "key"; Gemini returns each result '
-        'under "key", so your ids would be lost: rename "custom_id" to "key" (for a file, e.g. '
-        'sed -i \'s/"custom_id":/"key":/\' FILE).'
-    )
-
-
-def fast_line(raw: bytes | str, kind: str) -> str | bool | None:
-    """Check a line of a known ``kind`` with the typed decoder.
-
-    :returns: the line's key (a non-empty string) or None (a line without key) when the line is
-        surely valid; False when the slow path must decide.
-    """
-    try:
-        line: _GenerateLine | _EmbedLine = _FAST_DECODERS[kind](raw)
-    except _FAST_ERRORS:
-        return False
-    # An empty ``contents`` or key never gets here: the decoder refuses them (min_length=1).
-    if _snake_given(line.request) and not _one_spelling(line.request, kind):
-        return False
-    if isinstance(raw, bytes):
-        if raw.count(_REQUEST_MEMBER) != 1:
-            return False
-        if _EMPTY_OBJECT(raw) is not None and not _parts_have_data(line.request):
-            return False
-    elif raw.count('"request"') != 1 or not _parts_have_data(line.request):
-        return False
-    key = line.key
-    return None if key is _UNSET else key
-
-
-# -- reading the keys again (only when a key repeated beyond the window) ------------------------
-
-
-class _KeyOnly(msgspec.Struct, gc=False):
-    key: Any = None
-
-
-_decode_key = msgspec.json.Decoder(_KeyOnly).decode
-
-
-def numbered_keys(lines: Iterable[bytes | str]) -> Iterator[tuple[int, str]]:
-    """``(line number, key)`` of every keyed line of an input that passed every other check.
-
-    Line numbers count every line, blank ones too, as :class:`InputValidator` does.
-    """
-    for number, raw in enumerate(lines, start=1):
-        if number == 1:
-            # A byte order mark before the first line is accepted (see InputValidator.feed_line).
-            raw = raw.removeprefix(_BOM) if isinstance(raw, bytes) else raw.removeprefix("\ufeff")
-        if not raw.strip():
-            continue
-        key = _decode_key(raw).key
-        if isinstance(key, str):
-            yield number, key
-
-
-def file_lines(opener: Any) -> Callable[[], Iterator[bytes]]:
-    """A ``reread`` for :class:`InputValidator`: the lines of ``opener.open("rb")`` (a ``Path``,
-    an ``ObjectStoragePath``), the file opened anew at each call and closed when read."""
-
-    def lines() -> Iterator[bytes]:
-        with opener.open("rb") as handle:
-            yield from handle
-
-    return lines

@@ -22,12 +22,9 @@ from typing import Any
 import msgspec
 
 from airflow_provider_gemini_batch._core import request_fields, rows
-from airflow_provider_gemini_batch._core.input_check import (
-    InputSummary,
-    InputValidator,
-    custom_id_message,
-    file_lines,
-)
+from airflow_provider_gemini_batch._core.input_check import InputSummary, InputValidator
+from airflow_provider_gemini_batch._core.input_reread import file_lines
+from airflow_provider_gemini_batch._core.input_rules import custom_id_message
 from airflow_provider_gemini_batch._core.models import BatchResult
 from airflow_provider_gemini_batch._core.result_lines import split_lines as split_lines  # re-exported
 from airflow_provider_gemini_batch._core.result_lines import too_deep

@@ -22,11 +22,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from airflow.providers.common.compat.sdk import BaseHook
 
 from airflow_provider_gemini_batch._core import routes
-from airflow_provider_gemini_batch._core.errors import (
-    error_from_response,
-    json_object_body,
-    may_be_mask_refusal,
-)
+from airflow_provider_gemini_batch._core.error_hints import may_be_mask_refusal
+from airflow_provider_gemini_batch._core.errors import error_from_response, json_object_body
 from airflow_provider_gemini_batch._core.models import Batch, FileInfo
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
 from airflow_provider_gemini_batch._core.shown import shown_batch, shown_file
@@ -246,7 +243,7 @@ class GeminiHookBase(BaseHook):
 
     def _light_read_refused(self, exc: GeminiClientError, name: str) -> bool:
         """Whether a light read's failure may be the service refusing the ``fields`` mask
-        (:func:`~airflow_provider_gemini_batch._core.errors.may_be_mask_refusal`: a 400 that is not
+        (:func:`~airflow_provider_gemini_batch._core.error_hints.may_be_mask_refusal`: a 400 that is not
         a refused key, which a full read would only repeat).
 
         When it may be, it is logged once and every later read of this hook is a full one.

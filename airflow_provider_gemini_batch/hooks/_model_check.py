@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gemini_batch._core import model_check as mc
 from airflow_provider_gemini_batch._core import names
-from airflow_provider_gemini_batch._core.errors import is_auth_failure
+from airflow_provider_gemini_batch._core.error_hints import is_auth_failure
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
     GeminiClientError,

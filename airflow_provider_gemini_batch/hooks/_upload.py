@@ -19,7 +19,8 @@ import requests
 
 from airflow_provider_gemini_batch._core import routes
 from airflow_provider_gemini_batch._core import upload_flow as uf
-from airflow_provider_gemini_batch._core.input_check import InputValidator, file_lines
+from airflow_provider_gemini_batch._core.input_check import InputValidator
+from airflow_provider_gemini_batch._core.input_reread import file_lines
 from airflow_provider_gemini_batch._core.jsonl import echoed_fields_warning
 from airflow_provider_gemini_batch._core.models import FileInfo
 from airflow_provider_gemini_batch._core.retry import RetryBudget

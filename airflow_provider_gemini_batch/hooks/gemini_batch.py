@@ -48,10 +48,10 @@ from airflow_provider_gemini_batch.hooks._sync_reads import (
     STREAM_CHUNK_BYTES as STREAM_CHUNK_BYTES,  # re-exported: it lived here before
 )
 from airflow_provider_gemini_batch.hooks._upload import JSONL_MIME_TYPES as JSONL_MIME_TYPES
-from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook, aclose_shared_clients
+from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
 from airflow_provider_gemini_batch.storage import atomic_destination
 
-__all__ = ["GeminiBatchAsyncHook", "GeminiBatchHook", "aclose_shared_clients"]
+__all__ = ["GeminiBatchAsyncHook", "GeminiBatchHook"]
 
 
 class GeminiBatchHook(GeminiHookBase):

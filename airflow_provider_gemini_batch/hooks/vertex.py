@@ -22,12 +22,12 @@ from airflow_provider_gemini_batch._core import vertex as vx
 from airflow_provider_gemini_batch._core.jsonl import parse_result_line
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult
 from airflow_provider_gemini_batch._core.result_lines import split_lines
-from airflow_provider_gemini_batch.backends.vertex import INLINE_REFUSED, VertexBackend
+from airflow_provider_gemini_batch.backends.vertex import VertexBackend
 from airflow_provider_gemini_batch.exceptions import GeminiConnectionConfigError, GeminiInvalidInputError
 from airflow_provider_gemini_batch.hooks._gcs import CloudStorage, is_predictions_file
 from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 
-__all__ = ["INLINE_REFUSED", "VertexBatchHook", "hook_for"]
+__all__ = ["VertexBatchHook"]
 
 
 def hook_for(conn_id: str) -> GeminiBatchHook:

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from airflow_provider_gemini_batch._core.budget import check_budget, price_estimate
 from airflow_provider_gemini_batch._core.cost import check_price_table
-from airflow_provider_gemini_batch._core.estimate import (
-    BatchEstimator,
-    check_budget,
-    estimate_requests,
-    price_estimate,
-)
+from airflow_provider_gemini_batch._core.estimate import BatchEstimator, estimate_requests
 from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
 
 if TYPE_CHECKING:
@@ -84,7 +80,7 @@ def estimate_and_check(
 ) -> dict[str, Any]:
     """Finish the estimate of ``op``'s input (already fed for ``input_path``) and check the budget.
 
-    :returns: the ``cost_estimate`` object (``_core.estimate.price_estimate``).
+    :returns: the ``cost_estimate`` object (``_core.budget.price_estimate``).
     :raises GeminiInvalidInputError: no estimate can be made (media parts without
         ``tokens_per_media_part``, an unreadable request, no price for the model), with max_cost.
     :raises GeminiBudgetExceededError: the estimate is above ``max_cost``.

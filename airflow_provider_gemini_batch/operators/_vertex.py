@@ -1,9 +1,11 @@
-"""What the create operator does differently on a Vertex AI connection (``"backend": "vertex"``).
+"""What the operators do differently on a Vertex AI connection (``"backend": "vertex"``).
 
-Two steps, both called by :class:`~airflow_provider_gemini_batch.operators.create.GeminiCreateBatchOperator`:
+Two steps called by :class:`~airflow_provider_gemini_batch.operators.create.GeminiCreateBatchOperator`:
 :func:`check_backend_arguments` before anything is read or sent, and :func:`stage_vertex_input`
 in place of the Files API upload. The rest of the create (fingerprint, reattach, create, wait)
-is shared.
+is shared. One check called by
+:class:`~airflow_provider_gemini_batch.operators.results.GeminiBatchResultsOperator`:
+:func:`refuse_bigquery_output` for a job whose predictions went to BigQuery.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any, Protocol
 
 from airflow_provider_gemini_batch._core import vertex as vx
 from airflow_provider_gemini_batch._core.identity import TaskIdentity
-from airflow_provider_gemini_batch.exceptions import GeminiInvalidInputError
+from airflow_provider_gemini_batch._core.models import Batch
+from airflow_provider_gemini_batch.exceptions import GeminiBatchError, GeminiInvalidInputError
 from airflow_provider_gemini_batch.operators._common import TaskLog
 
 
@@ -57,7 +60,7 @@ def check_backend_arguments(op: _CreateArgs, hook: Any) -> bool:
                 op.output_uri,
             )
         return False
-    from airflow_provider_gemini_batch.hooks.vertex import INLINE_REFUSED
+    from airflow_provider_gemini_batch.backends.vertex import INLINE_REFUSED
 
     if op.requests:
         raise GeminiInvalidInputError(f"{op.task_id}: {INLINE_REFUSED}")
@@ -108,3 +111,21 @@ def create_vertex_job(
 ) -> Any:
     """Create the job (``VertexBatchHook.create_batch``); returns its :class:`Batch`."""
     return hook.create_batch(model, input_file=input_uri, display_name=display_name, output_uri=output_uri)
+
+
+def refuse_bigquery_output(batch: Batch) -> None:
+    """Fail plainly for a Vertex job that wrote its predictions to BigQuery: they are already
+    in a table, where SQL reads them; this operator lands Cloud Storage prediction files only.
+
+    :raises GeminiBatchError: the job's ``outputInfo`` names a BigQuery output.
+    """
+    from airflow_provider_gemini_batch._core.vertex import bigquery_output
+
+    table = bigquery_output(batch.raw)
+    if table and str(batch.responses_file or "").startswith("bq://"):
+        raise GeminiBatchError(
+            f"{batch.name} wrote its predictions to BigQuery ({table}); GeminiBatchResultsOperator lands "
+            "Cloud Storage prediction files only. Read the table with SQL (e.g. "
+            "SQLExecuteQueryOperator or BigQueryInsertJobOperator), or create the job with a gs:// "
+            "output_uri to have its rows landed and classified here."
+        )

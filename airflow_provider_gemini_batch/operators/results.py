@@ -33,6 +33,7 @@ from airflow_provider_gemini_batch.operators._common import (
     GeminiOperatorBase,
     require_batch_name,
 )
+from airflow_provider_gemini_batch.operators._vertex import refuse_bigquery_output
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -462,24 +463,6 @@ class GeminiBatchResultsOperator(GeminiOperatorBase):
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
         """As on start: the batch as input and ``destination`` as output (the rendered values)."""
         return self.get_openlineage_facets_on_start()
-
-
-def refuse_bigquery_output(batch: Batch) -> None:
-    """Fail plainly for a Vertex job that wrote its predictions to BigQuery: they are already
-    in a table, where SQL reads them; this operator lands Cloud Storage prediction files only.
-
-    :raises GeminiBatchError: the job's ``outputInfo`` names a BigQuery output.
-    """
-    from airflow_provider_gemini_batch._core.vertex import bigquery_output
-
-    table = bigquery_output(batch.raw)
-    if table and str(batch.responses_file or "").startswith("bq://"):
-        raise GeminiBatchError(
-            f"{batch.name} wrote its predictions to BigQuery ({table}); GeminiBatchResultsOperator lands "
-            "Cloud Storage prediction files only. Read the table with SQL (e.g. "
-            "SQLExecuteQueryOperator or BigQueryInsertJobOperator), or create the job with a gs:// "
-            "output_uri to have its rows landed and classified here."
-        )
 
 
 def _rows_expected(batch: Batch) -> int | None:

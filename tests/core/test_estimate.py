@@ -7,12 +7,8 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_gemini_batch._core.estimate import (
-    BatchEstimator,
-    check_budget,
-    estimate_requests,
-    price_estimate,
-)
+from airflow_provider_gemini_batch._core.budget import check_budget, price_estimate
+from airflow_provider_gemini_batch._core.estimate import BatchEstimator, estimate_requests
 from airflow_provider_gemini_batch.exceptions import GeminiBudgetExceededError, GeminiInvalidInputError
 
 

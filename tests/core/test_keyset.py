@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_gemini_batch._core import keyjoin, keyset, resubmit
-from airflow_provider_gemini_batch._core.input_check import InputValidator, file_lines
+from airflow_provider_gemini_batch._core.input_check import InputValidator
+from airflow_provider_gemini_batch._core.input_reread import file_lines
 from airflow_provider_gemini_batch._core.jsonl import validate_input_file, validate_input_lines
 from airflow_provider_gemini_batch._core.keyset import KeySet, Repeat, find_repeat
 from airflow_provider_gemini_batch._core.sharding import ShardLimits, ShardPlanner

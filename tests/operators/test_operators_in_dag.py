@@ -21,6 +21,7 @@ import pytest
 from airflow_provider_gemini_batch._core.identity import TaskIdentity, tagged_display_name
 from airflow_provider_gemini_batch.emulator import EmulatorServer
 from airflow_provider_gemini_batch.operators._idempotency import sha256_of, upload_display_name
+from airflow_provider_gemini_batch.operators.create import batch_input_fingerprint
 from airflow_provider_gemini_batch.operators.gemini_batch import (
     GeminiBatchResultsOperator,
     GeminiCancelBatchOperator,
@@ -28,7 +29,6 @@ from airflow_provider_gemini_batch.operators.gemini_batch import (
     GeminiDeleteBatchOperator,
     GeminiDeleteFileOperator,
     GeminiUploadFileOperator,
-    batch_input_fingerprint,
 )
 from airflow_provider_gemini_batch.sensors.gemini_batch import GeminiBatchSensor
 from tests.fixtures.airflow_env import run_dag, unique_dag_id

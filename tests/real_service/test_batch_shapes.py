@@ -18,7 +18,7 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiNotFoundError,
 )
 from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
-from airflow_provider_gemini_batch.operators.gemini_batch import poll_until_done
+from airflow_provider_gemini_batch.operators._wait import poll_until_done
 from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
 from tests.real_service import captures
 from tests.real_service import captures_batches as cb
@@ -205,7 +205,7 @@ async def test_cancel_on_timeout_reports_the_success_the_batch_really_ended_in(
 def test_cancel_then_settle_keeps_the_output_of_a_cancelled_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     """A cancel answered ``{}`` (REST reference ``batches.cancel``), then CANCELLING, then CANCELLED with its
     output."""
-    from airflow_provider_gemini_batch.operators.gemini_batch import cancel_and_settle
+    from airflow_provider_gemini_batch.operators._wait import cancel_and_settle
 
     cancelled = cb.live_in_state("BATCH_STATE_CANCELLED", done=True, output=True)
     script = [
