@@ -64,6 +64,7 @@ from airflow_provider_gemini_batch.triggers._bounds import (
 )
 from airflow_provider_gemini_batch.triggers._pending import stuck_event, with_flag
 from airflow_provider_gemini_batch.triggers._poller import SharedPoller, poller_for, release_poller
+from airflow_provider_gemini_batch.triggers._progress import ProgressLog
 
 #: Seconds ``on_kill`` allows the cancel call (Airflow bounds it too, 30 s by default).
 ON_KILL_CANCEL_TIMEOUT = 20.0
@@ -263,8 +264,10 @@ class GeminiBatchTrigger(BaseTrigger):
 
     async def _poll_until_done(self, poller: SharedPoller) -> dict[str, Any]:
         failures = 0
-        last_stats: Any = None
-        started = last_news = time.monotonic()
+        # Progress lines: news when the state or counts change, else a heartbeat (triggers/_progress.py).
+        progress = ProgressLog(
+            self.log, self.batch_name, self.poll_interval, self.end_time, HEARTBEAT_SECONDS
+        )
         last_summary: dict[str, Any] | None = None
         last_batch: Batch | None = None
         # The one wait decision (_core/verdict.py), with its memory across polls: the state last
@@ -337,25 +340,7 @@ class GeminiBatchTrigger(BaseTrigger):
                 # new summary either, so a quiet poll allocates nothing that outlives it.
                 last_summary, last_batch = batch.summary(), batch
             step = tracker.observe(batch, time.monotonic())
-            now = time.monotonic()
-            if step.state_changed or batch.stats != last_stats:
-                # Progress: a line when the state or the request counts (batchStats) change.
-                self.log.info(
-                    "Batch %s is %s (%s).", self.batch_name, batch.state_label, batch.stats.describe()
-                )
-                last_stats, last_news = batch.stats, now
-            elif now - last_news >= HEARTBEAT_SECONDS:
-                # Nothing changed for a while: say the wait is alive, at most once per HEARTBEAT_SECONDS.
-                self.log.info(
-                    "Still waiting for %s: %s for %.0f min (%s); polling every %.0f s, deadline in %.0f min.",
-                    self.batch_name,
-                    batch.state_label,
-                    (now - started) / 60,
-                    batch.stats.describe(),
-                    self.poll_interval,
-                    max(0.0, self.end_time - time.time()) / 60,
-                )
-                last_news = now
+            progress.observed(batch, step.state_changed)
             if step.warning:
                 self.log.warning("%s", step.warning)
             final = event_for_step(step, batch, self.batch_name)
