@@ -3,10 +3,12 @@
 Pure: the caller passes the error, how many polls failed in a row before it and the seconds left
 before its deadline, and gets an :class:`ErrorOutcome` back; it sleeps, logs and builds its
 event or exception itself (the words are in :mod:`airflow_provider_gemini_batch.messages.waiting`).
-Both waits use it:
+Every wait uses it:
 
 * the trigger's loop, whose hook makes one attempt per call, with ``max_consecutive_errors``
   (default 10) and its own backoff bounds (``backoff_base``, ``backoff_cap``);
+* the capacity trigger's count of the project's batches (the same rules; a backoff longer than
+  the time left is cut to it, and its deadline check ends the wait);
 * the worker-side wait (the operators' ``poll_until_done`` and the sensor's ``poke``) with
   :data:`WORKER_POLL_ERRORS`: its sync hook has already retried each read with the connection's
   retry policy, so one read that still fails ends the wait and the task's ``retries`` apply.
