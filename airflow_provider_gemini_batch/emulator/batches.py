@@ -16,11 +16,11 @@ Timeline of a batch created at ``t0`` with processing time ``p`` (seconds):
   by then (``floor(n * progress(tc))``, none if still PENDING)
 * still not finished 48 h after ``t0`` (only when ``p`` > 48 h) -> EXPIRED, no results
 
-With the ``running_slots`` knob set (see ``backend.Settings``), a new batch is *queued*: it stays
-PENDING until the backend admits it into a free slot (highest ``priority`` first, then the oldest;
-REST reference ``GenerateContentBatch.priority``: "batches with higher priority will be processed
-before batches with lower priority"), and the timeline above starts at its admission time
-``start_time`` instead of ``t0`` (expiry still counts from ``t0``).
+With the ``running_slots`` knob set (see ``settings.Settings``), a new batch is *queued*: it stays
+PENDING until the store (``developer.models``) admits it into a free slot (highest ``priority``
+first, then the oldest; REST reference ``GenerateContentBatch.priority``: "batches with higher
+priority will be processed before batches with lower priority"), and the timeline above starts at
+its admission time ``start_time`` instead of ``t0`` (expiry still counts from ``t0``).
 
 With the ``hold_pending`` knob, the next batches created are *held* PENDING, as batches stuck in
 PENDING on the real service were (python-genai #1482, js-genai #1453): indefinitely until

@@ -1,7 +1,7 @@
 """Mounts the Google Cloud surfaces (Vertex AI batch prediction, Cloud Storage, the token
 endpoint) into the emulator app, with their control routes under ``/_emulator/vertex/...``.
 
-The API routes join the Developer API's request gate (``app.Api``), so they share its journal,
+The API routes join the request gate every surface passes (``gate.Gate``), so they share its journal,
 scripted faults and latency; the control routes pass the same guard as the rest of the control
 plane (``guard.control_allowed``).
 
@@ -43,7 +43,7 @@ from airflow_provider_gemini_batch.emulator.vertex.responses import timestamp
 from airflow_provider_gemini_batch.emulator.vertex.routes import VertexService
 
 if TYPE_CHECKING:
-    from airflow_provider_gemini_batch.emulator.app import Api
+    from airflow_provider_gemini_batch.emulator.gate import Gate
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -67,18 +67,16 @@ class CloudServices:
 
 
 def mount_cloud(
-    app: FastAPI, api: Api, state: EmulatorState, *, bound_to_loopback: bool, control_token: str | None
+    app: FastAPI, gate: Gate, state: EmulatorState, *, bound_to_loopback: bool, control_token: str | None
 ) -> CloudServices:
-    """Create the stores under ``state.data_dir``, put their routes in front of ``api``'s table,
+    """Create the stores under ``state.data_dir``, put their routes in front of ``gate``'s table,
     register the control routes on ``app`` (before the API catch-all) and the reset hook."""
     objects = ObjectStore(state.data_dir / "gcs", state.clock.now)
     vertex = VertexStore(state, objects, state.data_dir / "vertex")
     tokens = TokenBook()
     services = CloudServices(objects, vertex, tokens, VertexService(vertex, tokens), StorageService(objects))
-    import re
-
     entries = [*services.vertex_service.routes(), *services.storage_service.routes()]
-    api.routes[:0] = [(method, re.compile(rx), handler, own) for method, rx, handler, own in entries]
+    gate.add_routes(entries, first=True)
     state.reset_hooks.append(services.reset)
     _add_control_routes(app, services, bound_to_loopback=bound_to_loopback, control_token=control_token)
     return services

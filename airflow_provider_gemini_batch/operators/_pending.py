@@ -30,6 +30,7 @@ therefore restarts with each try of the task (each try still makes at most
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -204,18 +205,7 @@ def _store_attempts(
     context: Context, op: Any, recorded: Recorded | None, attempts: list[dict[str, Any]]
 ) -> None:
     """Write ``attempts`` into the task state store record, keeping the rest of the record."""
-    kept = recorded or Recorded()
-    write_record(
-        context,
-        Recorded(
-            batch_name=kept.batch_name,
-            input_fingerprint=kept.input_fingerprint,
-            input_file=kept.input_file,
-            input_sha256=kept.input_sha256,
-            attempts=tuple(attempts),
-        ),
-        op.log,
-    )
+    write_record(context, replace(recorded or Recorded(), attempts=tuple(attempts)), op.log)
 
 
 def apply_policy(op: Any, context: Context, signal: PendingSignal) -> Batch | None:

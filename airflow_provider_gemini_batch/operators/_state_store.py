@@ -32,8 +32,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch.operators._common import TaskLog
 
 #: The task state store key of the record (one key per task instance; the store scopes it).
@@ -45,10 +46,15 @@ MAX_ATTEMPTS = 20
 #: Fields an attempt keeps (names, states, times, numbers and the reason: never request content).
 ATTEMPT_FIELDS = ("batch_name", "created", "pending_seconds", "reason", "ended", "action")
 
+#: Where the create path found its batch: the task state store (one GET), the display-name
+#: lookup (a listing), a create, or the lookup after an ambiguous create failure.
+FoundBy = Literal["state_store", "display_name", "created", "created_despite_error"]
+
 
 @dataclass(frozen=True)
 class Recorded:
-    """What an earlier try of this task instance recorded (every field may be missing).
+    """What the create task knows of its batch; the stored part is what an earlier try of this
+    task instance recorded (every field may be missing).
 
     :param batch_name: ``batches/...`` the try created or reattached to.
     :param input_fingerprint: the input fingerprint of that batch (12 hex chars, as in its marker).
@@ -57,6 +63,9 @@ class Recorded:
     :param attempts: batches of this task instance that stayed PENDING past ``pending_timeout``
         and were acted on (``{"batch_name", "created", "pending_seconds", "reason", "ended",
         "action"}``, oldest first): what bounds ``on_pending_timeout='recreate'`` across tries.
+    :param batch: the batch as last read (its display name carries the identity marker), once
+        this try found or created it; never stored (the store keeps names only).
+    :param found_by: where this try found the batch (:data:`FoundBy`); never stored.
     """
 
     batch_name: str | None = None
@@ -64,6 +73,13 @@ class Recorded:
     input_file: str | None = None
     input_sha256: str | None = None
     attempts: tuple[Mapping[str, Any], ...] = field(default=())
+    batch: Batch | None = field(default=None, compare=False, repr=False)
+    found_by: FoundBy | None = field(default=None, compare=False)
+
+    @property
+    def display_name(self) -> str | None:
+        """The batch's display name (with the identity marker), once found or created."""
+        return self.batch.display_name if self.batch is not None else None
 
     def to_json(self) -> dict[str, Any]:
         """The stored value: ``{"version": 1, "batch_name": ..., ...}`` without empty fields."""

@@ -9,10 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.providers.common.compat.sdk import conf
 
-from airflow_provider_gemini_batch._core import jsonl
-from airflow_provider_gemini_batch._core.capacity import DEFAULT_CONCURRENT_BATCH_LIMIT, is_capacity_refusal
-from airflow_provider_gemini_batch._core.estimate import DEFAULT_ASSUMED_OUTPUT_TOKENS, BatchEstimator
-from airflow_provider_gemini_batch._core.identity import TaskIdentity, fingerprint, tagged_display_name
+from airflow_provider_gemini_batch._core.capacity import DEFAULT_CONCURRENT_BATCH_LIMIT
+from airflow_provider_gemini_batch._core.estimate import DEFAULT_ASSUMED_OUTPUT_TOKENS
+from airflow_provider_gemini_batch._core.identity import TaskIdentity, fingerprint
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.pending import (
     DEFAULT_MAX_PENDING_RECREATES,
@@ -30,11 +29,7 @@ from airflow_provider_gemini_batch._core.waiting import (
     raise_for_event,
 )
 from airflow_provider_gemini_batch.exceptions import (
-    GeminiClientError,
     GeminiInvalidInputError,
-    GeminiRateLimitError,
-    GeminiServerError,
-    GeminiTransportError,
 )
 from airflow_provider_gemini_batch.links.gemini_batch import GeminiBatchLink
 from airflow_provider_gemini_batch.operators._budget import (
@@ -42,7 +37,7 @@ from airflow_provider_gemini_batch.operators._budget import (
     estimate_and_check,
     push_estimate,
 )
-from airflow_provider_gemini_batch.operators._capacity import resume_after_capacity, wait_for_capacity
+from airflow_provider_gemini_batch.operators._capacity import resume_after_capacity
 from airflow_provider_gemini_batch.operators._common import (
     CONN_ID_XCOM_KEY,
     DEFAULT_CONN_ID,
@@ -54,12 +49,7 @@ from airflow_provider_gemini_batch.operators._common import (
 from airflow_provider_gemini_batch.operators._idempotency import (
     INPUT_CHANGE_POLICIES,
     InputChangePolicy,
-    Reattach,
-    find_reattachable_batch,
-    why_batch_not_reusable,
-    why_file_not_reusable,
 )
-from airflow_provider_gemini_batch.operators._input import check_input_size, validate_and_hash
 from airflow_provider_gemini_batch.operators._pending import (
     apply_policy,
     check_pending_arguments,
@@ -69,22 +59,16 @@ from airflow_provider_gemini_batch.operators._pending import (
     push_report,
     signal_from_event,
 )
-from airflow_provider_gemini_batch.operators._state_store import Recorded, read_record, write_record
+from airflow_provider_gemini_batch.operators._resolve import describe_input, resolve_or_create
+from airflow_provider_gemini_batch.operators._state_store import read_record
 from airflow_provider_gemini_batch.operators._vertex import (
     check_backend_arguments,
-    create_vertex_job,
-    stage_vertex_input,
 )
 from airflow_provider_gemini_batch.operators._wait import cancel_in_flight, poll_until_done
-from airflow_provider_gemini_batch.operators.upload import upload_idempotent
 from airflow_provider_gemini_batch.triggers.gemini_batch import GeminiBatchTrigger
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
-
-
-#: XCom key of the ``files/...`` a create task uploaded (or reused) for its ``input_path``.
-INPUT_FILE_XCOM_KEY = "input_file"
 
 
 def batch_input_fingerprint(
@@ -359,31 +343,12 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         self._vertex = check_backend_arguments(self, self.hook)
         budget = budget_estimator(self)
         identity = TaskIdentity.from_context(context)
-        described = self._describe_input(budget[0] if budget else None)
+        described = describe_input(self, budget[0] if budget else None)
         # The budget is checked here, before any request (even the reattach lookup).
         estimate = estimate_and_check(self, *budget) if budget else None
         input_fp = self._input_fingerprint(described)
-        recorded = read_record(context, self.log)
-        batch = self._recorded_batch(recorded, identity, input_fp)
-        if batch is None:
-            batch = self._reattach_lookup(identity, input_fp)
-            if batch is not None:
-                self._record(context, recorded, batch, input_fp)
-        if batch is None:
-            # Before any upload: a model without batch support is refused only at create.
-            self.hook.check_model_can_batch(str(self.model), embeddings=bool(self.embeddings))
-            input_file = None if self._vertex else self._recorded_file(recorded, identity, described)
-            if input_file is None:
-                input_file = self._upload_if_needed(identity, described)
-                recorded = self._record_upload(context, recorded, described, input_file)
-            # Pushed before the create: a cleanup task (a teardown, runs after all_done) can delete the
-            # upload even when the create below fails.
-            self._push_uploaded_file(context, input_file)
-            self._wait_for_file_active(input_file)
-            batch = self._create_or_find(identity, input_fp, input_file)
-            # Recorded before the XComs, the wait and any deferral: a worker dying from here on
-            # leaves a retry the name to check with one GET.
-            self._record(context, recorded, batch, input_fp)
+        batch = resolve_or_create(self, context, identity, described, input_fp).batch
+        assert batch is not None  # resolve_or_create returns the record of a batch it found or made
         self._push_xcoms(context, batch)
         push_estimate(context, estimate, batch.name)
         if not self.wait_for_completion:
@@ -392,198 +357,9 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
 
     # -- the steps of execute, in order ----------------------------------------------------------
 
-    def _describe_input(self, estimator: BatchEstimator | None = None) -> dict[str, Any]:
-        """Check the input locally and describe it for the fingerprint (no request is sent).
-
-        ``estimator`` (the cost estimate) is fed the blocks of ``input_path`` in the same read.
-
-        :returns: ``{"requests": [...]}``, ``{"file_sha256": "<hex>"}`` (for ``input_path``: the
-            content, not the uploaded name, since a re-upload gets a new name) or ``{"file": "files/..."}``.
-        :raises GeminiInvalidInputError: a request is not of its REST type (key and field named).
-        :raises GeminiInputFileError: ``input_path`` is missing, over 2 GB or invalid JSONL.
-        """
-        if self.requests is not None:
-            # Refuse bad requests before any call (even the reattach lookup); the hook checks
-            # them again when it builds the body, which is cheap next to the create itself.
-            jsonl.inline_request_items(self.requests, embeddings=self.embeddings)
-            return {"requests": self.requests}
-        if self.input_uri:
-            return {"uri": str(self.input_uri), "output_uri": str(self.output_uri)}
-        if self.input_path:
-            path = str(self.input_path)
-            # Refuse bad input before any request (even the reattach lookup) is sent.
-            check_input_size(path)
-            # One read validates and hashes; the upload (if the lookup finds nothing) is the second.
-            described: dict[str, Any] = {
-                "file_sha256": validate_and_hash(
-                    path, embeddings=self.embeddings, log=self.log, also=estimator
-                )
-            }
-            if self._vertex:
-                # Another output place is another job (the fingerprint tells them apart).
-                described["output_uri"] = str(self.output_uri)
-            return described
-        return {"file": self.input_file}
-
-    def _lookup(self, identity: TaskIdentity, input_fp: str) -> Reattach:
-        """Whether this task instance already created its batch (see ``_idempotency``)."""
-        return find_reattachable_batch(
-            self.hook,
-            identity,
-            input_fp,
-            on_input_change=self.on_input_change,
-            limit=self.reattach_scan_limit,
-            log=self.log,
-        )
-
-    def _recorded_batch(
-        self, recorded: Recorded | None, identity: TaskIdentity, input_fp: str
-    ) -> Batch | None:
-        """The batch an earlier try recorded in the task state store, if it may be reattached.
-
-        One light GET; the reuse rules of the display-name lookup (see ``_idempotency``). A batch
-        that is gone (404), unreadable with this connection (4xx), of another input or ended
-        badly is not reused, and None sends the caller to the display-name lookup, which applies
-        ``on_input_change`` and decides whether to create.
-        """
-        if recorded is None or not recorded.batch_name:
-            return None
-        try:
-            batch = self.hook.get_batch(recorded.batch_name, light=True)
-        except GeminiClientError as exc:
-            self.log.info(
-                "The task state store names %s, which cannot be read (%s); looking the batch up by "
-                "its display-name marker.",
-                recorded.batch_name,
-                type(exc).__name__,
-            )
-            return None
-        unusable = why_batch_not_reusable(batch, identity, input_fp)
-        if unusable is not None:
-            self.log.info(
-                "The task state store names %s, not reused: %s; looking the batch up by its "
-                "display-name marker.",
-                recorded.batch_name,
-                unusable,
-            )
-            return None
-        self.log.info(
-            "Idempotency check: reattaching to %s (%s), recorded in the task state store by an earlier try.",
-            batch.name,
-            batch.state.short,
-        )
-        return batch
-
-    def _reattach_lookup(self, identity: TaskIdentity, input_fp: str) -> Batch | None:
-        """The batch an earlier try of this task instance created for this input, or None."""
-        decision = self._lookup(identity, input_fp)
-        if decision.batch is not None:
-            self.log.info("Idempotency check: %s, found by its display-name marker.", decision.reason)
-        else:
-            self.log.info("Idempotency check: %s.", decision.reason)
-        return decision.batch
-
-    def _recorded_file(
-        self, recorded: Recorded | None, identity: TaskIdentity, described: Mapping[str, Any]
-    ) -> str | None:
-        """The file an earlier try uploaded for this same ``input_path`` content, if still usable.
-
-        One GET instead of listing the project's files; None (upload as usual, which still reuses
-        a file found by its marker) when nothing usable was recorded.
-        """
-        sha = described.get("file_sha256")
-        if recorded is None or not recorded.input_file or not sha or recorded.input_sha256 != sha:
-            return None
-        try:
-            info = self.hook.get_file(recorded.input_file)
-        except GeminiClientError as exc:
-            self.log.info(
-                "The task state store names %s, which cannot be read (%s); uploading as usual.",
-                recorded.input_file,
-                type(exc).__name__,
-            )
-            return None
-        unusable = why_file_not_reusable(info, identity, str(sha))
-        if unusable is not None:
-            self.log.info("The task state store names %s, not reused: %s.", recorded.input_file, unusable)
-            return None
-        self.log.info("Reusing %s, recorded in the task state store by an earlier try.", info.name)
-        return info.name
-
-    def _record_upload(
-        self,
-        context: Context,
-        recorded: Recorded | None,
-        described: Mapping[str, Any],
-        input_file: str | None,
-    ) -> Recorded | None:
-        """Record the file uploaded for ``input_path`` (before the create, so a worker dying
-        between the two does not make the retry list files); returns what is now recorded."""
-        sha = described.get("file_sha256")
-        if not input_file or not sha:
-            return recorded
-        record = Recorded(
-            input_file=input_file, input_sha256=str(sha), attempts=recorded.attempts if recorded else ()
-        )
-        return record if write_record(context, record, self.log) else recorded
-
-    def _record(self, context: Context, recorded: Recorded | None, batch: Batch, input_fp: str) -> None:
-        """Record the batch (and keep a recorded upload) in the task state store, if any."""
-        kept = recorded or Recorded()
-        record = Recorded(
-            batch_name=batch.name,
-            input_fingerprint=input_fp,
-            input_file=kept.input_file,
-            input_sha256=kept.input_sha256,
-            attempts=kept.attempts,
-        )
-        if write_record(context, record, self.log):
-            self.log.info("Recorded %s in the task state store.", batch.name)
-
-    def _upload_if_needed(self, identity: TaskIdentity, described: Mapping[str, Any]) -> str | None:
-        """The ``files/...`` to create from: ``input_path`` uploaded (once per task instance and
-        content), else ``input_file`` (None for inline requests)."""
-        if self._vertex:
-            return stage_vertex_input(self, self.hook, identity, described)
-        if not self.input_path:
-            return self.input_file
-        return upload_idempotent(
-            self.hook,
-            path=str(self.input_path),
-            identity=identity,
-            display_name=self.display_name,
-            mime_type=str(self.input_mime_type or "application/jsonl"),
-            validate=False,  # validated by _describe_input, before the lookup
-            scan_limit=self.reattach_scan_limit,
-            log=self.log,
-            content_sha256=described["file_sha256"],
-        )
-
-    def _wait_for_file_active(self, input_file: str | None) -> None:
-        """A file is PROCESSING for a while after upload; a batch on it is refused."""
-        if input_file and not self._vertex:
-            self.hook.wait_for_file_active(str(input_file), timeout=float(self.file_active_timeout))
-
     @property
     def capacity_timeout_seconds(self) -> float:
         return as_seconds(self.capacity_timeout)
-
-    def _create_or_find(self, identity: TaskIdentity, input_fp: str, input_file: str | None) -> Batch:
-        """Create the batch; after an ambiguous failure, reattach if the service made it anyway;
-        at the project's concurrent-batch limit, wait for a slot (``_capacity``) and create again."""
-        while True:
-            try:
-                batch = self._create(tagged_display_name(self.display_name, identity, input_fp), input_file)
-            except (GeminiServerError, GeminiTransportError) as exc:
-                return self._find_after_ambiguous_failure(identity, input_fp, exc)
-            except GeminiRateLimitError as exc:
-                if not is_capacity_refusal(exc):
-                    raise
-                # Defers (TaskDeferred), or returns once the worker saw a free slot.
-                wait_for_capacity(self, exc)
-                continue
-            self.log.info("Created %s (%s).", batch.name, batch.state.short)
-            return batch
 
     def execute_after_capacity(self, context: Context, event: Any = None) -> str:
         """Resume after the wait for a free batch slot: run the whole create path again, from the
@@ -594,33 +370,6 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         resume_after_capacity(self, event)
         return self.execute(context)
 
-    def _push_uploaded_file(self, context: Context, input_file: str | None) -> None:
-        """Push the ``files/...`` uploaded (or reused) for ``input_path`` under
-        :data:`INPUT_FILE_XCOM_KEY`; nothing for ``requests`` or ``input_file``.
-
-        The file outlives the batch: the Files API deletes uploads only 48 h after creation
-        (ai.google.dev/gemini-api/docs/files), and they count against the
-        project's 20 GB meanwhile.
-        """
-        if not self.input_path or not input_file:
-            return
-        context["ti"].xcom_push(key=INPUT_FILE_XCOM_KEY, value=input_file)
-        if self._vertex:
-            self.log.info(
-                "Input uploaded to %s (XCom key %r); it stays in the bucket until you delete it "
-                "(or a lifecycle rule of the bucket does).",
-                input_file,
-                INPUT_FILE_XCOM_KEY,
-            )
-            return
-        self.log.info(
-            "Input file %s pushed under XCom key %r: delete it with GeminiDeleteFileOperator "
-            "(a teardown task: it runs whatever happened upstream) once the batch ended; otherwise "
-            "the Files API deletes it 48 h after the upload.",
-            input_file,
-            INPUT_FILE_XCOM_KEY,
-        )
-
     def _push_xcoms(self, context: Context, batch: Batch) -> None:
         """Record the batch (name, connection id, link) before any waiting: if this worker dies
         now, the name is already recorded."""
@@ -630,46 +379,6 @@ class GeminiCreateBatchOperator(GeminiOperatorBase):
         self.log.info("Batch page for %s: %s", batch.name, page)
 
     # -- helpers of the steps --------------------------------------------------------------------
-
-    def _find_after_ambiguous_failure(
-        self, identity: TaskIdentity, input_fp: str, exc: GeminiServerError | GeminiTransportError
-    ) -> Batch:
-        """Look once for the batch a failed create may have made anyway, before failing the task.
-
-        A 5xx or a connection lost after the request was sent does not prove the service did not
-        create the batch (the hook never repeats a create for that reason). If the batch of this
-        task instance exists now, reattach; otherwise re-raise, and a retry of the task will look
-        again before creating.
-
-        :raises GeminiServerError, GeminiTransportError: ``exc``, when no such batch exists.
-        """
-        if isinstance(exc, GeminiTransportError) and not exc.sent:
-            raise exc  # the request never left this machine: nothing can exist
-        decision = self._lookup(identity, input_fp)
-        if decision.batch is None:
-            self.log.warning(
-                "Creating the batch failed and no batch of this task instance exists (%s); a retry of "
-                "this task looks again before creating.",
-                exc,
-            )
-            raise exc
-        self.log.warning(
-            "Creating the batch failed (%s), but the service had created it: %s.", exc, decision.reason
-        )
-        return decision.batch
-
-    def _create(self, display_name: str, input_file: str | None) -> Batch:
-        if self._vertex:
-            return create_vertex_job(self.hook, self.model, input_file, display_name, self.output_uri)
-        create = self.hook.create_embeddings_batch if self.embeddings else self.hook.create_batch
-        return create(
-            self.model,
-            requests=self.requests,
-            input_file=input_file,
-            display_name=display_name,
-            priority=self.priority,
-            webhook_config=self.webhook_config,
-        )
 
     def _wait(self, context: Context, batch: Batch) -> str:
         end_time = time.time() + as_seconds(self.wait_timeout)

@@ -31,7 +31,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from airflow_provider_gemini_batch.plugins import console_query as q
-from airflow_provider_gemini_batch.plugins.console_live import ListRead, ListReader
+from airflow_provider_gemini_batch.plugins.console_live import ListRead, ListReader, live_notice
 from airflow_provider_gemini_batch.plugins.console_page import View, render_console
 from airflow_provider_gemini_batch.plugins.console_rows import (
     EXPIRY_HOURS,
@@ -341,7 +341,8 @@ def add_route(app: Any, db_reader: Any, headers: Any, base_of: Any) -> Console:
         access = await console.db.run(lambda _: console.access(user, filters, now, live=live), None)
         lists = await console.lists.read(access.recent_conns) if live else {}
         result = await console.db.run(lambda _: console.collect(access, filters, lists, now), None)
-        notices = result.notices + [r.problem for r in lists.values() if r.problem]
+        # Every failed connection in one line: a DB full of DAGs must not fill the page with notices.
+        notices = result.notices + [n for n in [live_notice(lists)] if n]
         summing = console.totals_future(filters.window(access.visible), filters.state, result.live, now)
         totals = None
         try:

@@ -10,9 +10,11 @@ own two threads, never on Airflow's shared pool, and the console waits for them 
 :data:`WAIT_SECONDS` together; a read still going fills the cache for the next load.
 
 The connection ids come from the tasks' definitions in the serialized DAGs (``definition.py``),
-never from XCom. What goes wrong is a fixed sentence chosen by the exception's type (as in
-``live.py``): no exception text reaches the page. Turn the reads off with ``[gemini_batch]
-console_live_state = False``; the console then shows what the tasks recorded.
+never from XCom. What goes wrong is a fixed phrase chosen by the exception's type (as in
+``live.py``): no exception text reaches the page. The connections whose read failed are named in
+one notice (:func:`live_notice`: grouped by reason, at most :data:`NAMED` names), whatever their
+number. Turn the reads off with ``[gemini_batch] console_live_state = False``; the console then
+shows what the tasks recorded.
 """
 
 from __future__ import annotations
@@ -39,14 +41,24 @@ CACHE_SECONDS = 30.0
 #: Connections whose last read is remembered.
 CACHE_ENTRIES = 64
 THREADS = 2
+#: Connections one notice names at most; the others are counted ("and 3 more").
+NAMED = 5
+
+#: Why a list read gave nothing, as the notice says it (the config one gets its own advice).
+MISSING = "missing or incomplete on the API server"
+UNREACHABLE = "the Gemini API could not be reached"
 
 
 @dataclass(frozen=True)
 class ListRead:
-    """The batches one list read saw (``name -> LiveBatch``), or why it saw none."""
+    """The batches one list read saw (``name -> LiveBatch``), or why it saw none.
+
+    ``reason`` is a short fixed phrase (:data:`MISSING`, :data:`UNREACHABLE`, ``"answered HTTP
+    403"``...), never exception text; :func:`live_notice` puts it after the connection's name.
+    """
 
     batches: Mapping[str, LiveBatch] = field(default_factory=dict)
-    problem: str | None = None
+    reason: str | None = None
     partial: bool = False
 
 
@@ -87,15 +99,15 @@ def read_list(conn_id: str, *, pages: int = LIST_PAGES, seconds: float = READ_SE
             if time.monotonic() > deadline:
                 return ListRead(out, partial=True)
     except GeminiConnectionConfigError:
-        return ListRead(out, f"The connection {conn_id!r} is missing or incomplete on the API server.")
+        return ListRead(out, MISSING)
     except GeminiApiError as exc:
         if exc.http_status == 200 and out:  # the page bound: more pages than one read walks
             return ListRead(out, partial=True)
-        return ListRead(out, f"The Gemini API answered HTTP {int(exc.http_status)} to the batch list.")
+        return ListRead(out, f"the Gemini API answered HTTP {int(exc.http_status)}")
     except GeminiTransportError:
-        return ListRead(out, "The Gemini API could not be reached from the API server.")
+        return ListRead(out, UNREACHABLE)
     except Exception as exc:  # the console renders whatever happens; the type only, never the text
-        return ListRead(out, f"The batch list could not be read ({type(exc).__name__}).")
+        return ListRead(out, f"the list could not be read ({type(exc).__name__})")
     return ListRead(out)
 
 
@@ -123,7 +135,7 @@ class ListReader:
             return future
 
     async def read(self, conn_ids: Iterable[str]) -> dict[str, ListRead]:
-        """The reads of ``conn_ids`` that finished within ``wait_seconds`` (the others: a problem)."""
+        """The reads of ``conn_ids`` that finished within ``wait_seconds`` (the others: a reason)."""
         futures = {conn_id: self._future(conn_id) for conn_id in sorted(set(conn_ids))}
         if not futures:
             return {}
@@ -134,10 +146,47 @@ class ListReader:
             if future.done() and not future.cancelled():
                 out[conn_id] = future.result()
             else:
-                out[conn_id] = ListRead(
-                    problem=f"The batch list of {conn_id!r} did not answer within {self.wait_seconds:g} s."
-                )
+                out[conn_id] = ListRead(reason=f"no answer within {self.wait_seconds:g} s")
         return out
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def live_notice(reads: Mapping[str, ListRead], named: int = NAMED) -> str | None:
+    """One sentence for every connection whose list read failed, or None when none did.
+
+    The connections are grouped by reason (the largest group first) and at most ``named`` of them
+    are named, the rest counted: ``"Live states are not shown for 12 connections: 'a', 'b'
+    (missing or incomplete on the API server); 'c' (the Gemini API could not be reached), and 9
+    more. ..."``, then what the viewer can do. Plain text: the page escapes it.
+    """
+    groups: dict[str, list[str]] = {}
+    for conn_id in sorted(reads):
+        reason = reads[conn_id].reason
+        if reason:
+            groups.setdefault(reason, []).append(conn_id)
+    if not groups:
+        return None
+    failed = sum(len(conns) for conns in groups.values())
+    parts, left = [], named
+    for reason, conns in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        shown = conns[: max(left, 0)]
+        left -= len(shown)
+        if shown:
+            parts.append(f"{', '.join(repr(c) for c in shown)} ({reason})")
+    more = failed - min(failed, named)
+    noun = "connection" if failed == 1 else "connections"
+    advice = []
+    if MISSING in groups:
+        advice.append(
+            "define the connections on the API server too (the console reads them there, not on the workers)"
+        )
+    if len(groups) > (MISSING in groups):
+        advice.append("check that the API server can reach the Gemini API")
+    advice.append("or turn live states off with [gemini_batch] console_live_state = False")
+    return (
+        f"Live states are not shown for {failed} {noun}: {'; '.join(parts)}"
+        f"{f', and {more} more' if more else ''}. Their batches show the "
+        f"state their tasks recorded. Live states are optional: {', '.join(advice)}."
+    )

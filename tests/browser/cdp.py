@@ -4,7 +4,8 @@ Debian's ``chromium`` (``/usr/bin/chromium``, installed by ``scripts/install_bro
 started with ``--remote-debugging-port=0``; the port it picked is read from ``DevToolsActivePort``
 in its profile directory, and one page target is driven through a websocket (``websockets``'s sync
 client). No browser download, no Node: only the CDP methods used here (``Network.setCookie``,
-``Page.navigate``, ``Runtime.evaluate``, ``Page.captureScreenshot``), from the protocol reference.
+``Page.navigate``, ``Runtime.evaluate``, ``Page.getLayoutMetrics``, ``Page.captureScreenshot``), from
+the protocol reference.
 """
 
 from __future__ import annotations
@@ -115,9 +116,26 @@ class Browser:
     def text(self) -> str:
         return str(self.evaluate("document.body ? document.body.innerText : ''"))
 
-    def screenshot(self, path: Path) -> Path:
+    def screenshot(self, path: Path, *, full_page: bool = False) -> Path:
+        """Write a PNG of the viewport to ``path``; with ``full_page``, of the whole document.
+
+        A full page is the document's content size (``Page.getLayoutMetrics``' ``cssContentSize``,
+        CSS pixels) captured past the viewport (``captureBeyondViewport``), so a table below the
+        fold is in the picture. Returns ``path``.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = self.call("Page.captureScreenshot", format="png")["data"]
+        params: dict[str, Any] = {"format": "png"}
+        if full_page:
+            size = self.call("Page.getLayoutMetrics")["cssContentSize"]
+            params["captureBeyondViewport"] = True
+            params["clip"] = {
+                "x": 0,
+                "y": 0,
+                "width": max(1, int(size["width"])),
+                "height": max(1, int(size["height"])),
+                "scale": 1,
+            }
+        data = self.call("Page.captureScreenshot", **params)["data"]
         path.write_bytes(base64.b64decode(data))
         return path
 

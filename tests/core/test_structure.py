@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,27 @@ def test_both_hooks_share_one_base() -> None:
     assert issubclass(GeminiBatchHook, GeminiHookBase)
     assert issubclass(GeminiBatchAsyncHook, GeminiHookBase)
     assert GeminiBatchHook.conn_type == GeminiBatchAsyncHook.conn_type == "gemini_batch"
+
+
+def test_no_emulator_module_is_over_500_lines() -> None:
+    """The emulator is laid out per surface (routes -> request parsing/rendering -> models), not
+    as one handler class and one state object serving every service; no module outgrows that."""
+    import airflow_provider_gemini_batch.emulator as emulator
+
+    root = Path(emulator.__file__).parent
+    sizes = {
+        str(path.relative_to(root)): len(path.read_text(encoding="utf-8").splitlines())
+        for path in sorted(root.rglob("*.py"))
+    }
+    assert sizes, root
+    too_long = {name: lines for name, lines in sizes.items() if lines > 500}
+    assert not too_long, f"emulator modules over 500 lines: {too_long}"
+
+
+def test_the_app_module_only_builds_the_app() -> None:
+    """``emulator/app.py`` builds the app and mounts the surfaces; no handler lives there."""
+    import airflow_provider_gemini_batch.emulator.app as app_module
+
+    tree = ast.parse(inspect.getsource(app_module))
+    defined = [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+    assert defined == ["build_app"]

@@ -202,3 +202,36 @@ def test_unusable_recorded_batch_falls_back_to_the_display_name_lookup(
     stored = _stored(result)
     assert stored is not None
     assert stored.batch_name == result.xcom("create")
+
+
+def test_record_shape_is_the_deployed_one_and_keeps_the_found_batch_out_of_the_store() -> None:
+    """A record as runs in flight hold it (written before resolve_or_create existed) reads back,
+    and what a try knows beyond it (the batch as read, where it was found) never reaches the store."""
+    from airflow_provider_gemini_batch._core.models import Batch
+
+    deployed = {
+        "version": 1,
+        "batch_name": "batches/abc",
+        "input_fingerprint": "0123456789ab",
+        "input_file": "files/in",
+        "input_sha256": "ff" * 32,
+        "attempts": [{"batch_name": "batches/old", "action": "replaced", "ended": "CANCELLED"}],
+    }
+    read = Recorded.from_json(deployed)
+    assert read is not None
+    assert read.to_json() == deployed
+    batch = Batch.from_operation(
+        {"name": "batches/abc", "metadata": {"displayName": "x", "state": "BATCH_STATE_RUNNING"}}
+    )
+    found = Recorded(
+        batch_name="batches/abc",
+        input_fingerprint="0123456789ab",
+        input_file="files/in",
+        input_sha256="ff" * 32,
+        attempts=read.attempts,
+        batch=batch,
+        found_by="state_store",
+    )
+    assert found.to_json() == deployed
+    assert found == read
+    assert found.display_name == "x"

@@ -5,9 +5,11 @@
 * DAG ``c`` has a planted run whose batch name and display name carry markup;
 * DAG ``stuck`` has a planted batch that a scripted stand-in's ``batches.list`` answers as PENDING
   since 30 hours (what users report: python-genai #1482);
-* DAG ``a`` belongs to team ``a``'s bundle, the others to team ``b``'s: Airflow's simple auth
-  manager lets a viewer of team ``a`` read only DAG ``a`` (``_is_authorized``: a resource of a
-  team the user is not in is refused, whatever the role).
+* DAG ``a`` belongs to team ``a``'s bundle, ``b``, ``c`` and ``stuck`` to team ``b``'s, and every
+  other DAG that recorded a batch before (earlier tests share the DB) to a third team's: Airflow's
+  simple auth manager lets a viewer of team ``a`` read only DAG ``a``, and a viewer of teams ``a``
+  and ``b`` exactly the seeded DAGs (``_is_authorized``: a resource of a team the user is not in is
+  refused, whatever the role).
 
 Tokens are issued by Airflow's auth manager itself (``generate_jwt``, what ``POST /auth/token``
 returns after checking the password).
@@ -71,7 +73,10 @@ def stuck_list_answer() -> dict[str, Any]:
 
 @dataclass
 class Seeded:
-    """What was seeded: the DAG ids by role, team names, and the stand-in for the stuck batch."""
+    """What was seeded: the DAG ids by role, team names, and the stand-in for the stuck batch.
+
+    ``team_others`` holds the DAGs of earlier tests; a DAG made after seeding has no team.
+    """
 
     a: str
     b: str
@@ -79,12 +84,14 @@ class Seeded:
     stuck: str
     team_a: str
     team_b: str
+    team_others: str
     standin: HostileServer
     results: dict[str, Any] = field(default_factory=dict)
 
 
-def _teams(team_a: str, team_b: str, owners: dict[str, str]) -> None:
-    """Two teams, a bundle each, and ``owners`` (dag id -> team) moved into their team's bundle."""
+def _teams(teams: tuple[str, ...], owners: dict[str, str], others: str) -> None:
+    """``teams``, a bundle each, ``owners`` (dag id -> team) moved into their team's bundle, and
+    every other DAG that recorded a batch into team ``others``'s."""
     from airflow import settings
     from airflow.models.dag import DagModel
     from airflow.models.dagbundle import DagBundleModel
@@ -94,11 +101,11 @@ def _teams(team_a: str, team_b: str, owners: dict[str, str]) -> None:
 
     session = settings.Session()
     try:
-        for team in (team_a, team_b):
+        for team in teams:
             session.add(Team(name=team))
             session.add(DagBundleModel(name=f"bundle_{team}"))
         session.flush()
-        for team in (team_a, team_b):
+        for team in teams:
             session.execute(
                 dag_bundle_team_association_table.insert().values(
                     dag_bundle_name=f"bundle_{team}", team_name=team
@@ -109,12 +116,13 @@ def _teams(team_a: str, team_b: str, owners: dict[str, str]) -> None:
                 update(DagModel).where(DagModel.dag_id == dag_id).values(bundle_name=f"bundle_{team}")
             )
         # Every other DAG that recorded a batch (earlier tests of the session share the DB) goes to
-        # team b too, so team a's viewer has exactly one DAG with batches.
+        # a team of its own: team a's viewer has exactly one DAG with batches, and a viewer of
+        # teams a and b sees the seeded DAGs only (the picture of several DAGs shows them).
         recorded = select(XComModel.dag_id).where(XComModel.key == "batch_name").distinct()
-        others = [d for d in session.scalars(recorded) if d not in owners]
-        if others:
+        rest = [d for d in session.scalars(recorded) if d not in owners]
+        if rest:
             session.execute(
-                update(DagModel).where(DagModel.dag_id.in_(others)).values(bundle_name=f"bundle_{team_b}")
+                update(DagModel).where(DagModel.dag_id.in_(rest)).values(bundle_name=f"bundle_{others}")
             )
         session.commit()
     finally:
@@ -190,13 +198,23 @@ def seeded_history(emulator: EmulatorServer, out: Path) -> Iterator[Seeded]:
                 gemini_conn_id=stuck_conn,
             )
         planted_run(dag_s, {("create_batch", "batch_name"): STUCK_NAME})
-        team_a, team_b = f"team_a_{tag}", f"team_b_{tag}"
+        team_a, team_b, team_others = f"team_a_{tag}", f"team_b_{tag}", f"team_others_{tag}"
         _teams(
+            (team_a, team_b, team_others),
+            {dag_a.dag_id: team_a, dag_b.dag_id: team_b, dag_c.dag_id: team_b, dag_s.dag_id: team_b},
+            team_others,
+        )
+        yield Seeded(
+            dag_a.dag_id,
+            dag_b.dag_id,
+            dag_c.dag_id,
+            dag_s.dag_id,
             team_a,
             team_b,
-            {dag_a.dag_id: team_a, dag_b.dag_id: team_b, dag_c.dag_id: team_b, dag_s.dag_id: team_b},
+            team_others,
+            standin,
+            results,
         )
-        yield Seeded(dag_a.dag_id, dag_b.dag_id, dag_c.dag_id, dag_s.dag_id, team_a, team_b, standin, results)
     finally:
         standin.close()
         for key, value in saved.items():

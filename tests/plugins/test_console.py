@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
+from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -247,9 +248,45 @@ def test_live_list_reads_against_a_trickling_upstream_are_bounded_and_shared(
         assert "batches/behind-a-trickle" in text
         assert "IN_FLIGHT" in text  # what the tasks recorded
         assert (
-            f"The batch list of '{conn_id}' did not answer within 4 s" in text
-            or "could not be reached" in text
+            f"'{conn_id}' (no answer within 4 s)" in text
+            or f"'{conn_id}' (the Gemini API could not be reached)" in text
         ), text
     # One list read for both loads (shared while in flight, then cached); the key never shown.
     assert len(upstream.calls("GET", r"/v1beta/batches.*")) == 1
     assert HOSTILE_KEY not in first.text + second.text
+
+
+def test_connections_whose_list_read_failed_share_one_notice_that_says_what_to_do(
+    api: str, history: Seeded
+) -> None:
+    """A DAG whose tasks name seven connections the API server lacks (one with markup in its id):
+    one notice, not one per connection, naming five (escaped) and counting the rest, saying that
+    live states are optional and how to turn them off."""
+    tag = unique_dag_id("g").rsplit("_", 1)[-1]
+    conn_ids = [f"console_gone_{tag}_{i}" for i in range(6)] + [f'a_gone_{tag}<b id="c">x</b>']
+    with DAG(unique_dag_id("console_gone"), start_date=datetime(2026, 1, 1), schedule=None) as dag:
+        for i, conn_id in enumerate(conn_ids):
+            GeminiCreateBatchOperator(
+                task_id=f"create_{i}",
+                model="gemini-2.5-flash",
+                input_path="/in.jsonl",
+                gemini_conn_id=conn_id,
+            )
+    planted_run(dag, {(f"create_{i}", "batch_name"): f"batches/gone-{i}" for i in range(len(conn_ids))})
+    page = _get(api, token("admin", "admin"), {"dag_id": dag.dag_id}).text
+    notices = re.findall(r"<p class=notice>(.*?)</p>", page, flags=re.S)
+    assert len(notices) == 1, notices
+    (notice,) = notices
+    text = unescape(_text(notice))
+    assert text.startswith("Live states are not shown for 7 connections: "), text
+    assert "(missing or incomplete on the API server)" in text
+    assert sum(conn_id in text for conn_id in conn_ids) == 5, text
+    assert "(missing or incomplete on the API server), and 2 more." in text
+    assert "define the connections on the API server" in text
+    assert "[gemini_batch] console_live_state = False" in text
+    # The id with markup (named first: sorted) is text on the page, never markup.
+    assert '<b id="c">' not in page
+    assert f"&#39;a_gone_{tag}&lt;b id=&#34;c&#34;&gt;x&lt;/b&gt;&#39;" in notice, notice
+    # The rows still show what the tasks recorded.
+    assert len(_batch_links(page)) == len(conn_ids)
+    print(f"\nthe notice: {text}")

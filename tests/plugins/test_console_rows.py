@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from airflow_provider_gemini_batch.plugins.console_live import MISSING, UNREACHABLE, ListRead, live_notice
 from airflow_provider_gemini_batch.plugins.console_query import Position, decode
 from airflow_provider_gemini_batch.plugins.console_rows import (
     IN_FLIGHT,
@@ -143,3 +144,24 @@ def test_xcom_text_is_decoded_in_both_stored_forms() -> None:
     assert decode(json.dumps("batches/a")) == decode(json.dumps(json.dumps("batches/a"))) == "batches/a"
     assert decode(manifest) == manifest  # a driver that decodes JSON itself (PostgreSQL JSONB)
     assert decode("not json") == "not json"
+
+
+def test_live_notice_groups_reasons_names_a_bounded_few_and_says_what_to_do() -> None:
+    assert live_notice({"fine": ListRead(partial=True)}) is None
+    one = live_notice({"gone": ListRead(reason=MISSING), "fine": ListRead()})
+    assert one is not None
+    assert one.startswith("Live states are not shown for 1 connection: 'gone' (missing or incomplete")
+    assert "reach the Gemini API" not in one
+    reads = {f"m{i}": ListRead(reason=MISSING) for i in range(4)}
+    reads |= {"u0": ListRead(reason=UNREACHABLE), "u1": ListRead(reason=UNREACHABLE)}
+    reads["h"] = ListRead(reason="the Gemini API answered HTTP 403")
+    notice = live_notice(reads, named=5)
+    assert notice is not None
+    # The largest group first; five names in all; the rest counted.
+    assert "'m0', 'm1', 'm2', 'm3' (missing or incomplete on the API server); 'u0' (the Gemini API " in notice
+    assert "'u1'" not in notice
+    assert "'h'" not in notice
+    assert ", and 2 more." in notice
+    assert "define the connections on the API server too" in notice
+    assert "check that the API server can reach the Gemini API" in notice
+    assert notice.endswith("turn live states off with [gemini_batch] console_live_state = False.")

@@ -43,7 +43,7 @@ from airflow_provider_gemini_batch.emulator.transport import drop_connection
 from airflow_provider_gemini_batch.emulator.wire import ApiError, invalid
 
 if TYPE_CHECKING:
-    from airflow_provider_gemini_batch.emulator.app import Ctx
+    from airflow_provider_gemini_batch.emulator.gate import Ctx
 
 Handler = Callable[..., Awaitable[Response]]
 Route = tuple[str, str, Handler, bool]

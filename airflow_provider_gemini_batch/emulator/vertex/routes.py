@@ -12,7 +12,7 @@ google-genai's Vertex mode calls the same ones under ``v1beta1``, its default AP
 
 Every Vertex route needs ``Authorization: Bearer <token>`` with a token the token endpoint issued
 (401 UNAUTHENTICATED otherwise, unless the ``accept_any_token`` knob is on). Handlers are plugged
-into the emulator's one request gate (``app.Api.handle``), so they are journalled and faults
+into the emulator's one request gate (``gate.Gate.handle``), so they are journalled and faults
 apply to them like to the Developer API's.
 """
 
@@ -46,7 +46,7 @@ from airflow_provider_gemini_batch.emulator.vertex.responses import (
 from airflow_provider_gemini_batch.emulator.wire import ApiError, invalid, parse_json_lenient
 
 if TYPE_CHECKING:
-    from airflow_provider_gemini_batch.emulator.app import Ctx
+    from airflow_provider_gemini_batch.emulator.gate import Ctx
 
 Handler = Callable[..., Awaitable[Response]]
 Route = tuple[str, str, Handler, bool]
