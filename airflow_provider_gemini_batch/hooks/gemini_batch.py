@@ -24,19 +24,18 @@ from airflow.providers.common.compat.sdk import AirflowNotFoundException
 
 from airflow_provider_gemini_batch._core import retry as retry_mod
 from airflow_provider_gemini_batch._core import routes
+from airflow_provider_gemini_batch._core.file_ready import (
+    DEFAULT_FILE_ACTIVE_TIMEOUT,
+    FILE_ACTIVE_INTERVAL,
+    FileReadiness,
+    file_readiness,
+)
 from airflow_provider_gemini_batch._core.jsonl import iter_inline_results, parse_result_line, split_lines
 from airflow_provider_gemini_batch._core.landing import RawResult, raw_result_from_scan, scan_result_blocks
 from airflow_provider_gemini_batch._core.models import Batch, BatchResult, FileInfo
 from airflow_provider_gemini_batch._core.result_lines import DEFAULT_MAX_LINE_BYTES
 from airflow_provider_gemini_batch._core.retry import RetryPolicy
 from airflow_provider_gemini_batch._core.settings import ConnectionSettings
-from airflow_provider_gemini_batch._core.waiting import (
-    DEFAULT_FILE_ACTIVE_TIMEOUT,
-    FILE_ACTIVE_INTERVAL,
-    FileReadiness,
-    describe_file_error,
-    file_readiness,
-)
 from airflow_provider_gemini_batch._core.wire_guard import MAX_ANSWER_BYTES
 from airflow_provider_gemini_batch.backends import Backend
 from airflow_provider_gemini_batch.exceptions import GeminiClientError, GeminiInvalidInputError
@@ -49,6 +48,7 @@ from airflow_provider_gemini_batch.hooks._sync_reads import (
 )
 from airflow_provider_gemini_batch.hooks._upload import JSONL_MIME_TYPES as JSONL_MIME_TYPES
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
+from airflow_provider_gemini_batch.messages.waiting import describe_file_error
 from airflow_provider_gemini_batch.storage import atomic_destination
 
 __all__ = ["GeminiBatchAsyncHook", "GeminiBatchHook"]

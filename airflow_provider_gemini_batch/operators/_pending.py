@@ -43,7 +43,6 @@ from airflow_provider_gemini_batch._core.pending import (
     created_at,
 )
 from airflow_provider_gemini_batch._core.states import RESULT_STATES
-from airflow_provider_gemini_batch._core.waiting import describe_settled
 from airflow_provider_gemini_batch.exceptions import (
     GeminiBatchError,
     GeminiBatchStuckError,
@@ -54,6 +53,7 @@ from airflow_provider_gemini_batch.messages.pending import (
     stuck_failure_text,
     stuck_text,
 )
+from airflow_provider_gemini_batch.messages.waiting import describe_settled
 from airflow_provider_gemini_batch.operators._state_store import (
     Recorded,
     read_attempts,

@@ -1,8 +1,10 @@
 """The synchronous wait on a worker, shared by the create operator and the sensor.
 
-The decision is :mod:`airflow_provider_gemini_batch._core.waiting` (one :class:`WaitTracker` per
-wait, the same the trigger uses); this module adds only the worker's I/O around it: one poll
-(:func:`poll_once`, the sensor's ``poke`` and :func:`poll_until_done` both use it), the cancel
+The decision is :mod:`airflow_provider_gemini_batch._core.verdict` (one :class:`WaitTracker` per
+wait, the same the trigger uses) and a failed read is judged by the trigger's error policy too
+(:mod:`airflow_provider_gemini_batch._core.poll_errors`); this module adds only the worker's I/O
+around them: one read (:func:`read_batch`), one poll (:func:`poll_once`, the sensor's ``poke``
+and :func:`poll_until_done` both use it), the cancel
 with its bounded re-read (:func:`cancel_and_settle`) and what a timed-out wait with
 ``cancel_on_timeout`` reports (:func:`settle_timed_out_wait`). ``time.sleep`` and
 ``time.monotonic`` are the only clock boundaries.
@@ -10,26 +12,33 @@ with its bounded re-read (:func:`cancel_and_settle`) and what a timed-out wait w
 
 from __future__ import annotations
 
+import math
 import time
 
 from airflow_provider_gemini_batch._core.models import Batch
 from airflow_provider_gemini_batch._core.pending import PendingTooLong, PendingWatch
-from airflow_provider_gemini_batch._core.waiting import (
+from airflow_provider_gemini_batch._core.poll_errors import WORKER_POLL_ERRORS, ErrorAction, PollErrorPolicy
+from airflow_provider_gemini_batch._core.settle import (
     CANCEL_SETTLE_INTERVAL,
     DEFAULT_CANCEL_SETTLE_SECONDS,
+    settle_after_cancel,
+)
+from airflow_provider_gemini_batch._core.verdict import (
     DEFAULT_OUTPUT_GRACE_SECONDS,
     Step,
     StepKind,
     WaitTracker,
-    create_timeout_advice,
-    describe_settled,
     raise_for_step,
-    settle_after_cancel,
-    timeout_message,
     verdict_once,
 )
 from airflow_provider_gemini_batch.exceptions import GeminiBatchError, GeminiBatchTimeoutError
 from airflow_provider_gemini_batch.messages.pending import signal_text
+from airflow_provider_gemini_batch.messages.waiting import (
+    create_timeout_advice,
+    describe_settled,
+    sync_timeout_stopped,
+    timeout_message,
+)
 from airflow_provider_gemini_batch.operators._common import BatchCanceller, BatchReader, KillableWait, TaskLog
 
 #: Seconds ``on_kill`` spends re-reading after its cancel (Airflow bounds ``on_kill`` too).
@@ -80,6 +89,29 @@ def raise_for_outcome(batch: Batch) -> None:
         raise_for_step(step, batch)
 
 
+def read_batch(
+    hook: BatchReader, tracker: WaitTracker, policy: PollErrorPolicy = WORKER_POLL_ERRORS
+) -> Batch:
+    """Read the tracked batch (light unless the tracker asks for a full read), failed reads
+    judged by ``policy`` (the error policy the trigger uses too).
+
+    With the default :data:`WORKER_POLL_ERRORS` a read that fails is final: the sync hook has
+    already retried it with the connection's retry policy.
+
+    :raises GeminiBatchError: the read failed and ``policy`` ends the wait (the hook's own error).
+    """
+    failures = 0
+    while True:
+        try:
+            return hook.get_batch(tracker.batch_name, light=tracker.light)
+        except GeminiBatchError as exc:
+            outcome = policy.judge(exc, failures, math.inf)
+            if outcome.action is not ErrorAction.RETRY:
+                raise
+            failures = outcome.failures
+            time.sleep(outcome.delay)
+
+
 def poll_once(
     hook: BatchReader, tracker: WaitTracker, log: TaskLog, pending: PendingWatch | None = None
 ) -> tuple[Batch, Step]:
@@ -96,8 +128,9 @@ def poll_once(
         unknown state.
     :raises GeminiBatchOutputMissingError: the batch reports success but names no output after
         the grace.
+    :raises GeminiBatchError: the batch could not be read (:func:`read_batch`).
     """
-    batch = hook.get_batch(tracker.batch_name, light=tracker.light)
+    batch = read_batch(hook, tracker)
     step = tracker.observe(batch, time.monotonic())
     if step.state_changed:
         log.info("%s", step.message)
@@ -168,9 +201,7 @@ def poll_until_done(
             return batch
         remaining = end_time - time.time()
         if remaining <= 0:
-            message = (
-                f"Stopped waiting for {batch_name}: the timeout passed while it was {tracker.last_state}."
-            )
+            message = sync_timeout_stopped(batch_name, tracker.last_state)
             if not cancel_on_timeout:
                 raise GeminiBatchTimeoutError(
                     timeout_message(batch_name, tracker.last_state, create_timeout_advice(batch_name))

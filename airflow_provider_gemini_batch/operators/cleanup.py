@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.common.compat.sdk import TriggerRule
 
 from airflow_provider_gemini_batch._core.names import MAX_FILE_ID_CHARS, is_unaddressable_file
-from airflow_provider_gemini_batch._core.waiting import DEFAULT_CANCEL_SETTLE_SECONDS
+from airflow_provider_gemini_batch._core.settle import DEFAULT_CANCEL_SETTLE_SECONDS
 from airflow_provider_gemini_batch.exceptions import GeminiNotFoundError
 from airflow_provider_gemini_batch.operators._common import DEFAULT_CONN_ID, GeminiOperatorBase
 from airflow_provider_gemini_batch.operators._wait import cancel_and_settle

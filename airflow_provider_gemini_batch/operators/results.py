@@ -19,13 +19,13 @@ from airflow_provider_gemini_batch._core.result_lines import DEFAULT_MAX_LINE_BY
 from airflow_provider_gemini_batch._core.rows import SUCCEEDED
 from airflow_provider_gemini_batch._core.states import FAILURE_STATES, PARTIAL_STATES, RESULT_STATES
 from airflow_provider_gemini_batch._core.urls import public_url
-from airflow_provider_gemini_batch._core.waiting import describe_failure
 from airflow_provider_gemini_batch.exceptions import (
     GeminiBatchError,
     GeminiBatchFailedError,
     GeminiInvalidInputError,
     GeminiResultsThresholdError,
 )
+from airflow_provider_gemini_batch.messages.waiting import describe_failure
 from airflow_provider_gemini_batch.operators._assets import destination_asset
 from airflow_provider_gemini_batch.operators._budget import find_estimate
 from airflow_provider_gemini_batch.operators._common import (

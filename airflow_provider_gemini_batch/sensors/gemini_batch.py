@@ -15,25 +15,15 @@ from airflow.providers.common.compat.sdk import (
     conf,
 )
 
+from airflow_provider_gemini_batch._core.events import EventStatus, parse_event, raise_for_event
 from airflow_provider_gemini_batch._core.pending import (
     DEFAULT_PENDING_TIMEOUT,
     PendingSignal,
     PendingTooLong,
     PendingWatch,
 )
-from airflow_provider_gemini_batch._core.waiting import (
-    DEFAULT_CANCEL_SETTLE_SECONDS,
-    DEFAULT_OUTPUT_GRACE_SECONDS,
-    SENSOR_TIMEOUT_ADVICE,
-    EventStatus,
-    StepKind,
-    WaitTracker,
-    describe_deferral,
-    describe_settled,
-    parse_event,
-    raise_for_event,
-    timeout_message,
-)
+from airflow_provider_gemini_batch._core.settle import DEFAULT_CANCEL_SETTLE_SECONDS
+from airflow_provider_gemini_batch._core.verdict import DEFAULT_OUTPUT_GRACE_SECONDS, StepKind, WaitTracker
 from airflow_provider_gemini_batch.exceptions import (
     GeminiBatchError,
     GeminiBatchStuckError,
@@ -41,6 +31,12 @@ from airflow_provider_gemini_batch.exceptions import (
 )
 from airflow_provider_gemini_batch.links.gemini_batch import GeminiBatchLink
 from airflow_provider_gemini_batch.messages.pending import sensor_stuck_text
+from airflow_provider_gemini_batch.messages.waiting import (
+    SENSOR_TIMEOUT_ADVICE,
+    describe_deferral,
+    describe_settled,
+    timeout_message,
+)
 from airflow_provider_gemini_batch.operators._common import (
     DEFAULT_CONN_ID,
     api_root_of,
@@ -86,7 +82,7 @@ class GeminiBatchSensor(BaseSensorOperator):
 
     Deferrable mode hands the wait to :class:`GeminiBatchTrigger` at once (no worker slot is held
     while the batch runs). Non-deferrable mode polls on the worker with the same pure decision
-    (one :class:`~airflow_provider_gemini_batch._core.waiting.WaitTracker` per sensor instance).
+    (one :class:`~airflow_provider_gemini_batch._core.verdict.WaitTracker` per sensor instance).
     Polls are light (``fields`` partial response, no inline result bodies).
 
     Airflow's standard sensor arguments are accepted: ``poke_interval`` is another name for

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from airflow_provider_gemini_batch._core.events import EventStatus, make_event
 from airflow_provider_gemini_batch._core.pending import PendingSignal, PendingWatch
-from airflow_provider_gemini_batch._core.waiting import EventStatus, make_event
 from airflow_provider_gemini_batch.messages.pending import stuck_text
 
 

@@ -39,7 +39,8 @@ from airflow_provider_gemini_batch._core.capacity import (
 from airflow_provider_gemini_batch._core.errors import redact_all
 from airflow_provider_gemini_batch._core.list_page import decode_operation
 from airflow_provider_gemini_batch._core.models import Batch
-from airflow_provider_gemini_batch._core.retry import RetryPolicy, is_retryable
+from airflow_provider_gemini_batch._core.poll_errors import ErrorAction, PollErrorPolicy
+from airflow_provider_gemini_batch._core.retry import RetryPolicy
 from airflow_provider_gemini_batch.exceptions import GeminiBatchError
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
 from airflow_provider_gemini_batch.triggers._bounds import (
@@ -175,6 +176,12 @@ class GeminiBatchCapacityTrigger(BaseTrigger):
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(initial_delay=self.backoff_base, max_delay=self.backoff_cap)
 
+    @property
+    def error_policy(self) -> PollErrorPolicy:
+        """What a failed count means: give up after ``max_consecutive_errors`` transient failures
+        in a row, back off with :attr:`retry_policy` in between."""
+        return PollErrorPolicy(self.max_consecutive_errors, self.retry_policy)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Count until a slot looks free, the deadline passes or errors persist; yield one event."""
         if self._poller is None:
@@ -215,21 +222,24 @@ class GeminiBatchCapacityTrigger(BaseTrigger):
             except TimeLimitReached:
                 return self._timed_out(last_seen)
             except GeminiBatchError as exc:
-                if not is_retryable(exc, idempotent=True):
+                # The error policy every wait shares (_core/poll_errors.py). A backoff longer than
+                # what is left is cut to it; the deadline check above then ends the wait.
+                outcome = self.error_policy.judge(exc, failures, remaining)
+                if outcome.action is ErrorAction.FAIL:
                     return self._event(
                         ERROR,
                         f"Cannot count the project's batches with connection {self.gemini_conn_id!r}: {exc}",
                         last_seen,
                     )
-                failures += 1
-                if failures >= self.max_consecutive_errors:
+                failures = outcome.failures
+                if outcome.action is ErrorAction.GIVE_UP:
                     return self._event(
                         ERROR,
                         f"Gave up counting the project's batches after {failures} transient errors "
                         f"in a row. Last error: {exc}",
                         last_seen,
                     )
-                delay = self.retry_policy.delay_for(exc, failures)
+                delay = outcome.delay
                 self.log.warning(
                     "Counting the project's batches failed (%d/%d in a row), retrying in %.1f s: %s",
                     failures,

@@ -9,10 +9,11 @@ Rules this trigger keeps (see the design guide, section 2 item 7):
 * it never creates anything: the batch already exists when the task defers, so a restart can
   never submit a second billable job;
 * one retry layer: the trigger owns retrying. Its hook makes a single attempt per call
-  (``retry=False``); a failure :func:`~airflow_provider_gemini_batch._core.retry.is_retryable`
-  deems transient (408, 429, 5xx, no answer) is waited out with the one policy of
-  ``_core/retry.py`` (jittered exponential backoff, ``Retry-After`` as a floor up to
-  ``backoff_cap``). The poll
+  (``retry=False``); what a failed poll means is the error policy the worker-side wait shares
+  (``_core/poll_errors.py``): a failure :func:`~airflow_provider_gemini_batch._core.retry.is_retryable`
+  deems transient (408, 429, 5xx, no answer) is waited out with the backoff of
+  ``_core/retry.py`` (jittered exponential, ``Retry-After`` as a floor up to
+  ``backoff_cap``), anything else ends the wait at once. The poll
   slot is held only for the HTTP exchange, never during a backoff, so one failing batch cannot
   delay another's polls; a backoff never runs past ``end_time``. It gives up after
   ``max_consecutive_errors`` failures in a row or at the deadline;
@@ -34,20 +35,18 @@ from airflow.providers.common.compat.sdk import conf
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_gemini_batch._core.errors import redact, redact_all
-from airflow_provider_gemini_batch._core.models import Batch
-from airflow_provider_gemini_batch._core.pending import PendingWatch
-from airflow_provider_gemini_batch._core.retry import RetryPolicy, is_retryable
-from airflow_provider_gemini_batch._core.waiting import (
-    DEFAULT_CANCEL_SETTLE_SECONDS,
-    DEFAULT_OUTPUT_GRACE_SECONDS,
+from airflow_provider_gemini_batch._core.events import (
     EventStatus,
-    WaitTracker,
-    asettle_after_cancel,
-    describe_settled,
     event_for_batch,
     event_for_step,
     make_event,
 )
+from airflow_provider_gemini_batch._core.models import Batch
+from airflow_provider_gemini_batch._core.pending import PendingWatch
+from airflow_provider_gemini_batch._core.poll_errors import ErrorAction, PollErrorPolicy
+from airflow_provider_gemini_batch._core.retry import RetryPolicy
+from airflow_provider_gemini_batch._core.settle import DEFAULT_CANCEL_SETTLE_SECONDS, asettle_after_cancel
+from airflow_provider_gemini_batch._core.verdict import DEFAULT_OUTPUT_GRACE_SECONDS, WaitTracker
 from airflow_provider_gemini_batch.exceptions import GeminiBatchError
 
 # Imported at module level on purpose: the triggerer imports this module once, outside any
@@ -55,6 +54,7 @@ from airflow_provider_gemini_batch.exceptions import GeminiBatchError
 # From the async module itself: the sync hook module (which re-exports it) loads ``requests``,
 # which the triggerer never needs.
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
+from airflow_provider_gemini_batch.messages import waiting as text
 from airflow_provider_gemini_batch.messages.pending import signal_text
 from airflow_provider_gemini_batch.triggers._bounds import (
     TimeLimitReached,
@@ -64,6 +64,7 @@ from airflow_provider_gemini_batch.triggers._bounds import (
 )
 from airflow_provider_gemini_batch.triggers._pending import stuck_event, with_flag
 from airflow_provider_gemini_batch.triggers._poller import SharedPoller, poller_for, release_poller
+from airflow_provider_gemini_batch.triggers._progress import ProgressLog
 
 #: Seconds ``on_kill`` allows the cancel call (Airflow bounds it too, 30 s by default).
 ON_KILL_CANCEL_TIMEOUT = 20.0
@@ -227,6 +228,12 @@ class GeminiBatchTrigger(BaseTrigger):
         """
         return RetryPolicy(initial_delay=self.backoff_base, max_delay=self.backoff_cap)
 
+    @property
+    def error_policy(self) -> PollErrorPolicy:
+        """What a failed poll means (``_core/poll_errors.py``): give up after
+        ``max_consecutive_errors`` transient failures in a row, back off with :attr:`retry_policy`."""
+        return PollErrorPolicy(self.max_consecutive_errors, self.retry_policy)
+
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Poll until the batch ends, the deadline passes or errors persist; yield one event."""
         payload = await self._wait()
@@ -257,11 +264,13 @@ class GeminiBatchTrigger(BaseTrigger):
 
     async def _poll_until_done(self, poller: SharedPoller) -> dict[str, Any]:
         failures = 0
-        last_stats: Any = None
-        started = last_news = time.monotonic()
+        # Progress lines: news when the state or counts change, else a heartbeat (triggers/_progress.py).
+        progress = ProgressLog(
+            self.log, self.batch_name, self.poll_interval, self.end_time, HEARTBEAT_SECONDS
+        )
         last_summary: dict[str, Any] | None = None
         last_batch: Batch | None = None
-        # The one wait decision (_core/waiting.py), with its memory across polls: the state last
+        # The one wait decision (_core/verdict.py), with its memory across polls: the state last
         # seen, the output grace and whether the next read must be a full one.
         tracker = WaitTracker(self.batch_name, output_grace=self.output_grace_period)
         # Timed from the batch's createTime: a restarted triggerer or a resumed task keeps counting.
@@ -285,46 +294,45 @@ class GeminiBatchTrigger(BaseTrigger):
                 )
                 return await self._timeout_event(tracker.last_state, last_summary)
             except GeminiBatchError as exc:
-                if not is_retryable(exc, idempotent=True):
+                # The one error policy (_core/poll_errors.py), which the worker-side wait shares.
+                outcome = self.error_policy.judge(exc, failures, self.end_time - time.time())
+                if outcome.action is ErrorAction.FAIL:
                     # 4xx (404 after a delete or under another key, bad key), a broken
                     # connection: waiting longer cannot fix any of these.
                     return make_event(
                         EventStatus.ERROR,
                         self.batch_name,
-                        f"Cannot watch {self.batch_name} with connection {self.gemini_conn_id!r}: {exc}",
+                        text.cannot_watch(self.batch_name, self.gemini_conn_id, exc),
                         last_summary,
                     )
-                failures += 1
-                if failures >= self.max_consecutive_errors:
+                failures = outcome.failures
+                if outcome.action is ErrorAction.GIVE_UP:
                     return make_event(
                         EventStatus.ERROR,
                         self.batch_name,
-                        f"Gave up watching {self.batch_name} after {failures} consecutive transient "
-                        f"errors; the batch may still be running. Last error: {exc}",
+                        text.gave_up(self.batch_name, failures, exc),
                         last_summary,
                     )
-                delay = self.retry_policy.delay_for(exc, failures)
-                remaining = self.end_time - time.time()
-                if delay >= remaining:
+                if outcome.action is ErrorAction.OUT_OF_TIME:
                     # The next poll may not come before the deadline (nor, with a Retry-After,
                     # before the service allows it): wait out what is left, then time out.
                     self.log.warning(
                         "Polling %s failed and the next attempt (in %.1f s) would pass the deadline: %s",
                         self.batch_name,
-                        delay,
+                        outcome.delay,
                         exc,
                     )
-                    await asyncio.sleep(max(0.0, remaining))
+                    await asyncio.sleep(max(0.0, self.end_time - time.time()))
                     return await self._timeout_event(tracker.last_state, last_summary)
                 self.log.warning(
                     "Polling %s failed (%d/%d in a row), retrying in %.1f s: %s",
                     self.batch_name,
                     failures,
                     self.max_consecutive_errors,
-                    delay,
+                    outcome.delay,
                     exc,
                 )
-                await asyncio.sleep(delay)
+                await asyncio.sleep(outcome.delay)
                 continue
             failures = 0
             if batch is not last_batch:
@@ -332,25 +340,7 @@ class GeminiBatchTrigger(BaseTrigger):
                 # new summary either, so a quiet poll allocates nothing that outlives it.
                 last_summary, last_batch = batch.summary(), batch
             step = tracker.observe(batch, time.monotonic())
-            now = time.monotonic()
-            if step.state_changed or batch.stats != last_stats:
-                # Progress: a line when the state or the request counts (batchStats) change.
-                self.log.info(
-                    "Batch %s is %s (%s).", self.batch_name, batch.state_label, batch.stats.describe()
-                )
-                last_stats, last_news = batch.stats, now
-            elif now - last_news >= HEARTBEAT_SECONDS:
-                # Nothing changed for a while: say the wait is alive, at most once per HEARTBEAT_SECONDS.
-                self.log.info(
-                    "Still waiting for %s: %s for %.0f min (%s); polling every %.0f s, deadline in %.0f min.",
-                    self.batch_name,
-                    batch.state_label,
-                    (now - started) / 60,
-                    batch.stats.describe(),
-                    self.poll_interval,
-                    max(0.0, self.end_time - time.time()) / 60,
-                )
-                last_news = now
+            progress.observed(batch, step.state_changed)
             if step.warning:
                 self.log.warning("%s", step.warning)
             final = event_for_step(step, batch, self.batch_name)
@@ -378,12 +368,11 @@ class GeminiBatchTrigger(BaseTrigger):
             return make_event(
                 EventStatus.TIMEOUT,
                 self.batch_name,
-                f"Stopped waiting for {self.batch_name}: the deadline passed while it was "
-                f"{last_state or 'not yet observed'}. The batch was left running.",
+                text.deadline_passed(self.batch_name, last_state, text.LEFT_RUNNING),
                 last_summary,
             )
         settled = await self._cancel_and_settle(self.cancel_settle_timeout)
-        report = redact(describe_settled(self.batch_name, settled), await self._secrets())
+        report = redact(text.describe_settled(self.batch_name, settled), await self._secrets())
         self.log.warning("The deadline passed; %s", report)
         if settled is not None and settled.done:
             # Report what really happened: a batch that finished before the cancel took is a success.
@@ -394,8 +383,7 @@ class GeminiBatchTrigger(BaseTrigger):
         return make_event(
             EventStatus.TIMEOUT,
             self.batch_name,
-            f"Stopped waiting for {self.batch_name}: the deadline passed while it was "
-            f"{last_state or 'not yet observed'}. {report}",
+            text.deadline_passed(self.batch_name, last_state, report),
             settled.summary() if settled is not None else last_summary,
         )
 
@@ -439,7 +427,7 @@ class GeminiBatchTrigger(BaseTrigger):
             return
         self.log.info("Task killed; cancelling %s.", self.batch_name)
         settled = await self._cancel_and_settle(ON_KILL_SETTLE_TIMEOUT)
-        self.log.info("%s", redact(describe_settled(self.batch_name, settled), await self._secrets()))
+        self.log.info("%s", redact(text.describe_settled(self.batch_name, settled), await self._secrets()))
 
     async def cleanup(self) -> None:
         """Release this trigger's client handles; never touches the remote batch."""

@@ -101,3 +101,31 @@ def test_create_pushes_batch_name_before_waiting(gemini_conn: EmulatorServer) ->
     with pytest.raises(TaskDeferred):
         op.execute(ctx)
     assert ctx["ti"].xcoms["batch_name"].startswith("batches/")
+
+
+def _gets_of(emulator: EmulatorServer, name: str) -> int:
+    return sum(1 for e in emulator.control.journal() if e["method"] == "GET" and e["path"].endswith(name))
+
+
+def test_poke_fails_at_once_on_a_batch_the_key_cannot_see(gemini_conn: EmulatorServer) -> None:
+    """The worker-side wait judges a failed read with the trigger's error policy: a 404 is an
+    error no wait outlasts, so the first poke raises it after one request (the sync hook does not
+    retry a 404 and the wait adds no retry of its own)."""
+    from airflow_provider_gemini_batch.exceptions import GeminiNotFoundError
+
+    sensor = GeminiBatchSensor(task_id="s", batch_name="batches/nosuchbatch", deferrable=False)
+    with pytest.raises(GeminiNotFoundError):
+        sensor.poke(_context())
+    assert _gets_of(gemini_conn, "batches/nosuchbatch") == 1
+
+
+def test_poke_rides_out_transient_errors_with_the_hooks_retries_only(gemini_conn: EmulatorServer) -> None:
+    """Two 503s on the read: the sync hook's own retries absorb them; the wait neither adds
+    reads nor gives up (one poke, three requests, a batch observed)."""
+    gemini_conn.control.configure(processing_seconds=600)
+    name = sync_hook().create_batch(MODEL, requests=inline_requests(1)).name
+    gemini_conn.control.clear_journal()
+    gemini_conn.control.inject_fault(method="GET", path=name, status=503, times=2)
+    sensor = GeminiBatchSensor(task_id="s", batch_name=name, deferrable=False)
+    assert sensor.poke(_context()).is_done is False
+    assert _gets_of(gemini_conn, name) == 3
