@@ -48,7 +48,7 @@ from airflow_provider_gemini_batch.hooks._sync_reads import (
 )
 from airflow_provider_gemini_batch.hooks._upload import JSONL_MIME_TYPES as JSONL_MIME_TYPES
 from airflow_provider_gemini_batch.hooks.gemini_batch_async import GeminiBatchAsyncHook
-from airflow_provider_gemini_batch.messages.waiting import describe_file_error
+from airflow_provider_gemini_batch.messages.waiting import file_failed_message, file_not_active_message
 from airflow_provider_gemini_batch.storage import atomic_destination
 
 __all__ = ["GeminiBatchAsyncHook", "GeminiBatchHook"]
@@ -330,16 +330,10 @@ class GeminiBatchHook(GeminiHookBase):
             if readiness is FileReadiness.READY:
                 return info
             if readiness is FileReadiness.FAILED:
-                raise GeminiInvalidInputError(
-                    f"The input file {name} is FAILED on the service ({describe_file_error(info)}); "
-                    "no batch was created. Check the file's content and upload it again."
-                )
+                raise GeminiInvalidInputError(file_failed_message(name, info))
             remaining = deadline - retry_mod.monotonic()
             if remaining <= 0:
-                raise GeminiInvalidInputError(
-                    f"The input file {name} was still {info.state} after {timeout:.0f} s; no batch was "
-                    "created. Retry the task later or raise file_active_timeout."
-                )
+                raise GeminiInvalidInputError(file_not_active_message(name, info.state, timeout))
             self.log.info("Input file %s is %s; checking again in %.0f s.", name, info.state, interval)
             retry_mod.sleep(min(interval, remaining))
 

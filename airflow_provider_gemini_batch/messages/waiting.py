@@ -234,3 +234,19 @@ def describe_file_error(info: FileInfo) -> str:
         message = error.get("message") or ""
         return f"code {code}: {message}".strip().rstrip(":")
     return "the service gave no error details"
+
+
+def file_failed_message(name: str, info: FileInfo) -> str:
+    """The error text for an input file the service marked FAILED before any batch was created."""
+    return (
+        f"The input file {name} is FAILED on the service ({describe_file_error(info)}); "
+        "no batch was created. Check the file's content and upload it again."
+    )
+
+
+def file_not_active_message(name: str, state: str | None, timeout: float) -> str:
+    """The error text for an input file still not ACTIVE after ``timeout`` seconds."""
+    return (
+        f"The input file {name} was still {state} after {timeout:.0f} s; no batch was "
+        "created. Retry the task later or raise file_active_timeout."
+    )

@@ -137,7 +137,8 @@ MAX_LINES = 500
 #: a module that got under the limit must leave it (see the test below), and no module joins it.
 OVER_LIMIT_ALLOWED = frozenset(
     {
-        # The sync hook: its upload and download are to become modules of their own (not this change).
+        # The sync hook (503 lines): the public class with one method per API call; transport,
+        # upload, download and the connection test already live in modules of their own.
         "hooks/gemini_batch.py",
     }
 )
