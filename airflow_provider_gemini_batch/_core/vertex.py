@@ -55,6 +55,11 @@ DEFAULT_LOCATION = "us-central1"
 VERTEX_API_VERSION = "v1"
 #: The public Cloud Storage JSON API host.
 DEFAULT_STORAGE_HOST = "https://storage.googleapis.com"
+#: Largest Cloud Storage input file of a Gemini batch job on Vertex: 1 GB, and most requests in
+#: one job: 200,000 ("Batch inference with Gemini", quotas and limits: docs.cloud.google.com/
+#: vertex-ai/generative-ai/docs/multimodal/batch-prediction-gemini; docs/vertex.md, Limits).
+MAX_VERTEX_INPUT_BYTES = 1_000_000_000
+MAX_VERTEX_REQUESTS = 200_000
 #: Vertex caps ``displayName`` at 128 UTF-8 characters (REST reference, ``BatchPredictionJob``).
 MAX_VERTEX_DISPLAY_NAME = 128
 #: Page size of ``batchPredictionJobs.list``.

@@ -28,7 +28,12 @@ def validate_jsonl(path: str, *, embeddings: bool | None = None, log: TaskLog | 
 
 
 def validate_and_hash(
-    path: str, *, embeddings: bool | None = None, log: TaskLog | None = None, also: Any = None
+    path: str,
+    *,
+    embeddings: bool | None = None,
+    log: TaskLog | None = None,
+    also: Any = None,
+    max_requests: tuple[int, str] | None = None,
 ) -> str:
     """Validate a JSONL input and return its hex sha256, reading the file once.
 
@@ -38,10 +43,20 @@ def validate_and_hash(
     :param also: an object with ``update(block)`` fed the same blocks as the hash (the create
         operator's cost estimate, ``_core/estimate.py``), or None.
 
-    :raises GeminiInputFileError: as :func:`validate_jsonl`.
+    :param max_requests: ``(limit, service)``: refuse a file of more request lines than ``limit``
+        (e.g. Vertex AI's 200,000 per job), naming ``service``; None (default) checks no count.
+
+    :raises GeminiInputFileError: as :func:`validate_jsonl`, or more requests than ``max_requests``.
     """
     digest = hashlib.sha256()
-    _scan(path, embeddings=embeddings, log=log, digest=digest if also is None else _Tee(digest, also))
+    count = _scan(path, embeddings=embeddings, log=log, digest=digest if also is None else _Tee(digest, also))
+    if max_requests is not None and count > max_requests[0]:
+        limit, service = max_requests
+        raise GeminiInputFileError(
+            f"the file holds {count} requests; {service} accepts at most {limit} in one job. "
+            "Split it (GeminiSplitInputOperator with max_requests) into several batches.",
+            path=path,
+        )
     return digest.hexdigest()
 
 
@@ -59,7 +74,8 @@ class _Tee:
         self._second.update(block)
 
 
-def _scan(path: str, *, embeddings: bool | None, log: TaskLog | None, digest: Any) -> None:
+def _scan(path: str, *, embeddings: bool | None, log: TaskLog | None, digest: Any) -> int:
+    """Validate ``path`` (feeding ``digest``); returns its number of request lines."""
     from airflow_provider_gemini_batch.storage import resolve_path
 
     try:
@@ -71,6 +87,7 @@ def _scan(path: str, *, embeddings: bool | None, log: TaskLog | None, digest: An
     warning = jsonl.echoed_fields_warning(summary, path)
     if warning and log is not None:
         log.warning(warning)
+    return summary.count
 
 
 def content_sha256(path: str) -> str:
@@ -84,8 +101,12 @@ def content_sha256(path: str) -> str:
         raise GeminiInputFileError(f"cannot read the input file ({exc}).", path=path) from None
 
 
-def check_input_size(path: str) -> int:
+def check_input_size(path: str, limit: tuple[int, str, str] | None = None) -> int:
     """Size of the input file in bytes, refused before reading when over the API's 2 GB.
+
+    :param limit: ``(bytes, shown, service)`` for another backend's cap (Vertex AI:
+        ``(1_000_000_000, "1 GB", "Vertex AI batch prediction")``), named in the error; None
+        (default) is the Gemini Developer API's 2 GB.
 
     ``path`` is a local path, a ``file://`` URI or an object-storage URI/``ObjectStoragePath``
     (whatever :func:`storage.resolve_path` accepts, like the hook's ``upload_file``).
@@ -106,10 +127,11 @@ def check_input_size(path: str) -> int:
         ) from None
     if is_dir:
         raise GeminiInputFileError("the input path is a directory; pass a file.", path=str(path))
-    if size > MAX_UPLOAD_BYTES:
+    max_bytes, shown, service = limit or (MAX_UPLOAD_BYTES, "2 GB", "the Batch API")
+    if size > max_bytes:
         raise GeminiInputFileError(
-            f"the file is {size} bytes; the Batch API accepts input files of at most "
-            f"{MAX_UPLOAD_BYTES} bytes (2 GB). Split it into several batches.",
+            f"the file is {size} bytes; {service} accepts input files of at most "
+            f"{max_bytes} bytes ({shown}). Split it into several batches.",
             path=str(path),
         )
     return size

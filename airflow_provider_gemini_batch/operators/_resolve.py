@@ -25,6 +25,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from airflow_provider_gemini_batch._core import jsonl
+from airflow_provider_gemini_batch._core import vertex as vx
 from airflow_provider_gemini_batch._core.capacity import is_capacity_refusal
 from airflow_provider_gemini_batch._core.estimate import BatchEstimator
 from airflow_provider_gemini_batch._core.identity import TaskIdentity, tagged_display_name
@@ -46,6 +47,9 @@ from airflow_provider_gemini_batch.operators._input import check_input_size, val
 from airflow_provider_gemini_batch.operators._state_store import FoundBy, Recorded, read_record, write_record
 from airflow_provider_gemini_batch.operators._vertex import create_vertex_job, stage_vertex_input
 from airflow_provider_gemini_batch.operators.upload import upload_idempotent
+
+#: How the caps of a Vertex connection name the service in their errors.
+_VERTEX = "Vertex AI batch prediction"
 
 if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
@@ -123,11 +127,16 @@ def describe_input(op: GeminiCreateBatchOperator, estimator: BatchEstimator | No
         return {"uri": str(op.input_uri), "output_uri": str(op.output_uri)}
     if op.input_path:
         path = str(op.input_path)
+        # Vertex AI caps a job's Cloud Storage input lower than the Files API (docs/vertex.md).
+        size_cap = (vx.MAX_VERTEX_INPUT_BYTES, "1 GB", _VERTEX) if op._vertex else None
+        count_cap = (vx.MAX_VERTEX_REQUESTS, _VERTEX) if op._vertex else None
         # Refuse bad input before any request (even the reattach lookup) is sent.
-        check_input_size(path)
+        check_input_size(path, size_cap)
         # One read validates and hashes; the upload (if the lookup finds nothing) is the second.
         described: dict[str, Any] = {
-            "file_sha256": validate_and_hash(path, embeddings=op.embeddings, log=op.log, also=estimator)
+            "file_sha256": validate_and_hash(
+                path, embeddings=op.embeddings, log=op.log, also=estimator, max_requests=count_cap
+            )
         }
         if op._vertex:
             # Another output place is another job (the fingerprint tells them apart).

@@ -208,3 +208,50 @@ def test_a_cancel_reports_the_state_the_job_really_ended_in(
     assert summary["batch_name"] == job["name"]
     assert summary["state"] == "CANCELLED"
     assert job["state"] == "JOB_STATE_CANCELLED"
+
+
+def _no_vertex_or_storage_request(journal: list[dict[str, Any]]) -> bool:
+    return not any("/storage/v1/" in e["path"] or "batchPredictionJobs" in e["path"] for e in journal)
+
+
+def test_an_input_over_vertex_1_gb_is_refused_before_it_is_read_or_sent(
+    connections: EmulatorServer, tmp_path: Path
+) -> None:
+    """Vertex AI takes at most 1 GB of Cloud Storage input per job (docs/vertex.md, Limits); the
+    Files API's 2 GB would let such a file through to a job the service then fails."""
+    big = tmp_path / "big.jsonl"
+    with big.open("wb") as out:  # sparse: no gigabyte is written to disk
+        out.truncate(1_000_000_001)
+    with recording_failures() as failures:
+        result = run_dag(
+            build_dag(unique_dag_id("vertex_big"), VERTEX_CONN, str(big), str(tmp_path / "o.jsonl"))
+        )
+    assert result.task_states["create"] == "failed"
+    failure = failures.last("create")
+    assert failure is not None
+    assert "1000000001 bytes" in failure[1]
+    assert "Vertex AI batch prediction" in failure[1]
+    assert "1 GB" in failure[1]
+    assert "Split it" in failure[1]
+    assert _no_vertex_or_storage_request(connections.control.journal())
+
+
+def test_more_than_200000_requests_are_refused_before_anything_is_uploaded(
+    connections: EmulatorServer, tmp_path: Path
+) -> None:
+    """A Vertex job holds at most 200,000 requests (docs/vertex.md, Limits)."""
+    many = tmp_path / "many.jsonl"
+    line = '{"key": "k%d", "request": {"contents": [{"parts": [{"text": "hi"}]}]}}\n'
+    with many.open("w") as out:
+        out.writelines(line % i for i in range(200_001))
+    with recording_failures() as failures:
+        result = run_dag(
+            build_dag(unique_dag_id("vertex_many"), VERTEX_CONN, str(many), str(tmp_path / "o.jsonl"))
+        )
+    assert result.task_states["create"] == "failed"
+    failure = failures.last("create")
+    assert failure is not None
+    assert "200001 requests" in failure[1]
+    assert "at most 200000" in failure[1]
+    assert "GeminiSplitInputOperator" in failure[1]
+    assert _no_vertex_or_storage_request(connections.control.journal())
