@@ -4,7 +4,8 @@ Three calls, each with the bounds of the hook's transport (the connection's time
 exchange, no redirects followed, bounded answers, the one retry policy):
 
 - :meth:`CloudStorage.upload`: a resumable upload read from the file a chunk at a time (memory:
-  one chunk), resumed from the byte the server persisted after a failure;
+  one chunk), resumed from the byte the server persisted after a failure (the protocol is
+  ``_core/gcs_upload_flow.py``, a state machine with no I/O, driven by ``hooks/_flow_driver.py``);
 - :meth:`CloudStorage.list_objects`: the objects under a prefix, page by page;
 - :meth:`CloudStorage.iter_object`: an object's bytes as they arrive (resumed with ``Range``).
 
