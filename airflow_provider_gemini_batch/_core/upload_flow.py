@@ -10,7 +10,8 @@ every answer says ``active`` or ``final``; ``query`` asks how many bytes the ses
 abandons a session, and a session never finalized creates no file.
 
 Shape: the one of httpx's ``Auth.auth_flow``. :meth:`ResumableUpload.flow` is a generator that
-yields *steps* and receives *replies*; the driver (``hooks/_upload.py`` for the sync hook) does
+yields *steps* and receives *replies*; the driver (``hooks/_flow_driver.py`` for the sync hook,
+which also drives the Cloud Storage upload of ``_core/gcs_upload_flow.py``) does
 the I/O for each step and sends back what happened:
 
 * :class:`Send` (a request, and for a chunk the :class:`ChunkRef` of its body): reply with a

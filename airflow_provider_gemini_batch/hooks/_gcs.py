@@ -4,7 +4,8 @@ Three calls, each with the bounds of the hook's transport (the connection's time
 exchange, no redirects followed, bounded answers, the one retry policy):
 
 - :meth:`CloudStorage.upload`: a resumable upload read from the file a chunk at a time (memory:
-  one chunk), resumed from the byte the server persisted after a failure;
+  one chunk), resumed from the byte the server persisted after a failure (the protocol is
+  ``_core/gcs_upload_flow.py``, a state machine with no I/O, driven by ``hooks/_flow_driver.py``);
 - :meth:`CloudStorage.list_objects`: the objects under a prefix, page by page;
 - :meth:`CloudStorage.iter_object`: an object's bytes as they arrive (resumed with ``Range``).
 
@@ -27,35 +28,28 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import requests
 
+from airflow_provider_gemini_batch._core import gcs_upload_flow as gf
 from airflow_provider_gemini_batch._core import retry as retry_mod
 from airflow_provider_gemini_batch._core.errors import transport_error
 from airflow_provider_gemini_batch._core.routes import ApiRequest
+from airflow_provider_gemini_batch._core.upload_flow import Reply, Send
 from airflow_provider_gemini_batch._core.vertex import split_gs_uri
 from airflow_provider_gemini_batch._core.wire_guard import MAX_ERROR_BODY_BYTES
 from airflow_provider_gemini_batch.exceptions import GeminiApiError, GeminiInvalidInputError
+from airflow_provider_gemini_batch.hooks._flow_driver import run_flow
 from airflow_provider_gemini_batch.hooks._sync_reads import read_answer
 
 if TYPE_CHECKING:
     from airflow_provider_gemini_batch.hooks.gemini_batch import GeminiBatchHook
 
-#: Resumable-upload chunks must be multiples of 256 KiB (except the last).
-CHUNK_GRANULARITY = 256 * 1024
 #: Largest answer to one upload-session request (object metadata), in bytes.
 _MAX_SESSION_ANSWER = 1024 * 1024
-#: Chunks in a row a session may answer 308 without keeping new bytes before the upload fails.
-MAX_STALLED_STEPS = 5
 #: Pages one listing reads at most (1,000 objects a page on the real service).
 MAX_LIST_PAGES = 10_000
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return parts.scheme, (parts.hostname or "").lower(), port
 
 
 class CloudStorage:
@@ -128,6 +122,10 @@ class CloudStorage:
         (``gs://bucket/object``) with a resumable upload, one chunk in memory at a time; return
         the bytes stored.
 
+        The protocol is decided by :class:`~airflow_provider_gemini_batch._core.gcs_upload_flow.
+        GcsResumableUpload`; this method sends what it asks with the shared driver
+        (``hooks/_flow_driver.py``: one retry loop whose budget every kept chunk renews).
+
         :raises GeminiInvalidInputError: ``uri`` is not a ``gs://bucket/object``.
         :raises GeminiApiError: the service refused the upload, or stored another size.
         :raises GeminiTransportError: the upload could not be completed within the retry policy.
@@ -139,61 +137,23 @@ class CloudStorage:
 
         source_path = resolve_path(path)
         size = int(source_path.stat().st_size)
-        session = self._start(bucket, name, size, content_type)
-        chunk = max(CHUNK_GRANULARITY, self._hook.upload_chunk_size // CHUNK_GRANULARITY * CHUNK_GRANULARITY)
-        state = {"offset": 0, "resync": False}
-        result: dict[str, Any] | None = None
+        upload = gf.GcsResumableUpload(
+            self._start(bucket, name, size, content_type),
+            size=size,
+            chunk_size=gf.chunk_size_for(self._hook.upload_chunk_size),
+            resource=uri,
+            source=os.fspath(path),
+        )
         with source_path.open("rb") as source:
 
-            def one_step() -> dict[str, Any] | None:
-                try:
-                    if state["resync"]:
-                        state["resync"] = False
-                        done, offset = self._query(session, size, uri)
-                        if done is not None:
-                            return done
-                        state["offset"] = offset
-                    source.seek(state["offset"])
-                    data = source.read(chunk)
-                    first = state["offset"]
-                    last = first + len(data) - 1
-                    content_range = f"bytes {first}-{last}/{size}" if data else f"bytes */{size}"
-                    done, offset = self._put(session, data, content_range, uri)
-                    if done is None:
-                        state["offset"] = offset
-                    return done
-                except Exception:
-                    # Whatever happened to this chunk, ask the server how far it got before resending.
-                    state["resync"] = True
-                    raise
+            def send(step: Send) -> Reply:
+                data = b""
+                if step.chunk is not None:
+                    source.seek(step.chunk.offset)
+                    data = source.read(step.chunk.length)
+                return self._put(step.request, data)
 
-            stalled = 0
-            while result is None:
-                before = state["offset"]
-                retrying = self._hook.policy.retrying(idempotent=True, what=f"Uploading to {uri}")
-                result = retrying(one_step)
-                # A session that answers 308 without taking bytes would loop forever.
-                stalled = stalled + 1 if result is None and state["offset"] <= before else 0
-                if stalled >= MAX_STALLED_STEPS:
-                    raise GeminiApiError(
-                        http_status=308,
-                        status=None,
-                        message=(
-                            f"the upload session kept no new bytes in {MAX_STALLED_STEPS} chunks in a row "
-                            f"(stuck at byte {state['offset']} of {size})"
-                        ),
-                        resource=uri,
-                        method="Uploading",
-                    )
-        stored = int(result.get("size") or 0)
-        if stored != size:
-            raise GeminiApiError(
-                http_status=200,
-                status=None,
-                message=f"the service stored {stored} bytes of the {size} bytes of {os.fspath(path)}",
-                resource=uri,
-                method="Uploading",
-            )
+            run_flow(self._hook, upload.flow(), send, what=f"Uploading to {uri}")
         return size
 
     def _start(self, bucket: str, name: str, size: int, content_type: str) -> str:
@@ -213,52 +173,25 @@ class CloudStorage:
         )
         # Starting a session twice only leaves an unused session behind: safe to retry.
         response = self._hook._request(req)
-        session = response.headers.get("Location") or response.headers.get("X-GUploader-UploadID-Location")
-        if not session:
-            raise GeminiApiError(
-                http_status=response.status_code,
-                status=None,
-                message="the upload session was started but its answer names no session URL (Location)",
-                resource=req.resource,
-                method=req.what,
-            )
-        if not session.startswith(("http://", "https://")):
-            session = self.storage_url + "/" + session.lstrip("/")
-        if _origin(session) != _origin(self.storage_url):
-            raise GeminiApiError(
-                http_status=response.status_code,
-                status=None,
-                message=(
-                    f"the upload session URL points to another host than {self.storage_url}; refused "
-                    "(a session URL is a credential and is used on the storage host only)"
-                ),
-                resource=req.resource,
-                method=req.what,
-            )
-        return session
+        response.close()
+        return gf.session_url_from_location(
+            Reply(response.status_code, response.headers), req, self.storage_url
+        )
 
-    def _query(self, session: str, size: int, uri: str) -> tuple[dict[str, Any] | None, int]:
-        """How far the session got: ``(object, size)`` when complete, else ``(None, next offset)``."""
-        return self._put(session, b"", f"bytes */{size}", uri)
-
-    def _put(
-        self, session: str, data: bytes, content_range: str, uri: str
-    ) -> tuple[dict[str, Any] | None, int]:
-        """One ``PUT`` to the session: ``(object metadata, size)`` when the upload is complete,
-        ``(None, next offset)`` for ``308``.
+    def _put(self, req: ApiRequest, data: bytes) -> Reply:
+        """One ``PUT`` of ``req`` (a session step) with body ``data``: its answer when ``200``,
+        ``201`` or ``308``.
 
         :raises GeminiApiError: any other status (typed by the shared error mapping).
         :raises GeminiTransportError: the exchange failed or outlived the connection's timeout.
         """
         hook = self._hook
         settings = hook.settings
-        req = ApiRequest("PUT", session, resource=uri, authenticated=False, what=f"Uploading to {uri}")
-        headers = {"Content-Range": content_range, "Accept-Encoding": "identity"}
         try:
             response = hook.session.put(
-                session,
+                req.path,
                 data=data,
-                headers=headers,
+                headers=dict(req.headers),
                 timeout=settings.timeout,
                 allow_redirects=False,
                 stream=True,
@@ -266,7 +199,7 @@ class CloudStorage:
         except requests.exceptions.RequestException as exc:
             raise transport_error(
                 exc,
-                resource=uri,
+                resource=req.resource,
                 method=req.what,
                 sent=not isinstance(exc, requests.exceptions.ConnectTimeout),
                 timed_out=isinstance(exc, requests.exceptions.Timeout),
@@ -288,23 +221,9 @@ class CloudStorage:
                 conn_id=hook.gemini_conn_id,
                 secrets=hook._secrets(),
             )
-        if status in (200, 201):
-            return hook._json_object(req, 200, content), 0
-        if status == 308:
-            return None, _next_offset(response.headers.get("Range"))
+        if status in (200, 201, 308):
+            return Reply(status, response.headers, content)
         raise hook._status_error(req, status, content, response.headers, response.reason, hook._secrets())
-
-
-def _next_offset(range_header: str | None) -> int:
-    """The next byte to send after a ``308``: ``Range: bytes=0-N`` -> ``N + 1``; none -> 0."""
-    if not range_header:
-        return 0
-    _, _, span = range_header.partition("=")
-    _, _, last = span.partition("-")
-    try:
-        return int(last) + 1
-    except ValueError:
-        return 0
 
 
 def is_predictions_file(relative: str) -> bool:

@@ -23,7 +23,6 @@ from airflow_provider_gemini_batch._core.input_check import InputValidator
 from airflow_provider_gemini_batch._core.input_reread import file_lines
 from airflow_provider_gemini_batch._core.jsonl import echoed_fields_warning
 from airflow_provider_gemini_batch._core.models import FileInfo
-from airflow_provider_gemini_batch._core.retry import RetryBudget
 from airflow_provider_gemini_batch._core.urls import public_url, scrub_userinfo
 from airflow_provider_gemini_batch.exceptions import (
     GeminiApiError,
@@ -32,6 +31,7 @@ from airflow_provider_gemini_batch.exceptions import (
     GeminiInvalidInputError,
 )
 from airflow_provider_gemini_batch.hooks._chunk_feed import ChunkFeed
+from airflow_provider_gemini_batch.hooks._flow_driver import run_flow
 from airflow_provider_gemini_batch.storage import resolve_path
 
 if TYPE_CHECKING:
@@ -208,54 +208,14 @@ def _cancel(hook: GeminiBatchHook, upload: uf.ResumableUpload) -> None:
 
 
 def _run(hook: GeminiBatchHook, upload: uf.ResumableUpload, chunks: HeldChunks) -> FileInfo:
-    """Drive ``upload``'s flow under ONE retry loop whose budget every confirmed chunk renews.
+    """Drive ``upload``'s flow with the shared driver (``hooks/_flow_driver.py``): one retry
+    loop whose budget every confirmed chunk renews."""
 
-    A failed send leaves the flow waiting for its reply; the retry policy decides whether to go
-    on, and the next attempt answers :data:`~airflow_provider_gemini_batch._core.upload_flow.LOST`
-    (the flow then asks the session for its offset), so a 2 GB upload resumes however long it
-    has been running: only failures since the last confirmed chunk count.
-    """
-    budget = RetryBudget()
-    flow = upload.flow()
-    pending: list[uf.Step] = []  # the step whose request failed, if any
+    def send(step: uf.Send) -> uf.Reply:
+        data = chunks.bytes_at(step.chunk) if step.chunk is not None else None
+        return _reply(hook._send_once(step.request, data=data))
 
-    def drive(step: uf.Step) -> Mapping[str, Any]:
-        while True:
-            reply: uf.Reply | None = None
-            if isinstance(step, uf.Send):
-                data = chunks.bytes_at(step.chunk) if step.chunk is not None else None
-                pending[:] = [step]
-                reply = _reply(hook._send_once(step.request, data=data))
-                pending.clear()
-            elif isinstance(step, uf.Progress):
-                budget.renew()  # the session confirmed bytes: progress
-            elif isinstance(step, uf.Resumed):
-                hook.log.info(
-                    "The upload session holds %d of %d bytes; continuing from there.",
-                    step.received,
-                    step.size,
-                )
-            elif isinstance(step, uf.Discard):
-                with contextlib.suppress(GeminiBatchError):
-                    hook.delete_file(hook._file_view(step.file).name)
-            try:
-                step = flow.send(reply)
-            except StopIteration as done:
-                return done.value
+    def discard(file: Mapping[str, Any]) -> None:
+        hook.delete_file(hook._file_view(file).name)
 
-    def attempt() -> Mapping[str, Any]:
-        if pending:
-            pending.clear()
-            try:
-                step = flow.send(uf.LOST)
-            except StopIteration as done:  # pragma: no cover - a lost send never ends the flow
-                return done.value
-        else:
-            step = next(flow)
-        return drive(step)
-
-    retrying = hook.policy.retrying(idempotent=True, what="Uploading chunks", budget=budget)
-    try:
-        return hook._file_view(retrying(attempt))
-    finally:
-        flow.close()
+    return hook._file_view(run_flow(hook, upload.flow(), send, what="Uploading chunks", discard=discard))

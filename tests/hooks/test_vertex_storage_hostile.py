@@ -64,3 +64,21 @@ def test_a_session_url_on_another_host_is_not_used(monkeypatch: pytest.MonkeyPat
         # ... and nothing else was sent after the session URL was refused.
         assert [r.path for r in server.requests] == ["/token", "/upload/storage/v1/b/bkt/o"]
         assert server.unmatched == []
+
+
+def test_a_session_claiming_bytes_never_sent_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"x" * 10)
+    script = [
+        _token(),
+        Reply("POST", "/upload/storage/v1/b/bkt/o", headers={"Location": "{base}/upload/session-1"}),
+        # Says it holds 100 bytes of a 10-byte file: it is not holding this file.
+        Reply("PUT", "/upload/session-1", status=308, headers={"Range": "bytes=0-99"}),
+    ]
+    with ScriptedServer(script) as server:
+        hook = _hook(server, monkeypatch)
+        with pytest.raises(GeminiApiError, match="claims 100 bytes; only 10 were sent"):
+            hook.upload_input(source, "gs://bkt/in.jsonl")
+        assert len(server.calls("PUT", "/upload/session-1")) == 1
