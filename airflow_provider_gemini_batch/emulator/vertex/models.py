@@ -7,7 +7,8 @@ https://cloud.google.com/vertex-ai/docs/reference/rest/v1/JobState):
 
 * the pending window reads ``JOB_STATE_PENDING`` for its first half, then ``JOB_STATE_QUEUED``:
   a create answers ``JOB_STATE_PENDING`` and a later poll of a job that had not started read
-  ``JOB_STATE_QUEUED`` (OpenRouter's Vertex batch notes, live captures of 2026-09-02);
+  ``JOB_STATE_QUEUED`` (not found in a public source as of 2026-12: docs/vertex-wire.md, "Live
+  captures published by a batch-platform operator"; the REST ``JobState`` reference lists both);
 * ``JOB_STATE_RUNNING``; after a cancel, ``JOB_STATE_CANCELLING`` for :func:`cancelling_seconds`
   ("Starts asynchronous cancellation", projects.locations.batchPredictionJobs.cancel reference),
   then ``JOB_STATE_CANCELLED`` with the rows finished by then, or the job's own end if it came
@@ -51,7 +52,8 @@ PARTIAL_ERROR_FRACTION = 0.5
 RESULT_WAIT_SECONDS = 2.0
 COPY_BLOCK = 1024 * 1024
 #: Job-level errors. FAILED: gRPC 13 with the message seen on failed jobs; CANCELLED: code 1
-#: "CANCELED" (both from OpenRouter's Vertex batch notes, live captures of 2026-09-02).
+#: "CANCELED" (the emulator's choice: not found in a public source as of 2026-12, see
+#: docs/vertex-wire.md, "Live captures published by a batch-platform operator").
 FAILED_ERROR = {"code": 13, "message": "System error. Please try this operation again. (emulated outcome)"}
 CANCELLED_ERROR = {"code": 1, "message": "CANCELED"}
 IMPORT_ERROR_PREFIX = (

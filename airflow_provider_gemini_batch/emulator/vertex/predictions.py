@@ -13,9 +13,10 @@ are stored in the status field") and its examples:
   a valid role: user, model.\\", \\"status\\": \\"INVALID_ARGUMENT\\"}}", "processed_time": ...,
   "request": {...}}``: no ``response``;
 * other top-level fields of the input line (a ``key``, a ``custom_id``) come back on the output
-  line: operators of Vertex batch adapters report sibling keys echoed unchanged (OpenRouter's
-  Vertex batch notes, live captures of 2026-09-02), and the BigQuery guide says extra input
-  columns "appear in the output table" (intro_batch_prediction.ipynb, BigQuery section).
+  line: the BigQuery guide says extra input columns "appear in the output table"
+  (intro_batch_prediction.ipynb, BigQuery section); for JSONL lines this is inferred from that
+  and from adapter operators' reports without a public address (docs/vertex-wire.md): treat it
+  as indicative until a real capture exists.
 
 The ``status`` prefix for errors other than 400 (``Internal Server Error: {...}`` for a 500, and so
 on) follows the 400 example by analogy: no capture of one is public.
